@@ -1,0 +1,1 @@
+"""CritBench: benchmarks for training classifiers that must not miss the critical class."""

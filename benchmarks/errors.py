@@ -1,0 +1,13 @@
+"""User-facing errors: each message says what was wrong, what is valid and what to do."""
+
+
+class CritBenchError(Exception):
+    """A problem with the user's input or environment, reported as one line (exit code 2)."""
+
+
+class DataUnavailableError(CritBenchError):
+    """A dataset's files are missing and could not be downloaded."""
+
+
+class DivergedError(RuntimeError):
+    """Training produced a non-finite loss."""

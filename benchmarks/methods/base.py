@@ -1,0 +1,105 @@
+"""What a training method is: its hyperparameters, loss, optimizer, schedule and per-run state.
+
+The training loop calls only the hooks below, so it never branches on the method's name.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+
+from benchmarks.errors import CritBenchError
+
+
+@dataclass(frozen=True)
+class TrainContext:
+    """What a method may know about the run when it is built (plain values and tensors)."""
+
+    dims: int
+    epochs: int
+    device: torch.device
+    n_train: int
+    train_positive_rate: float
+
+
+def decay_epochs(epochs: int) -> list[int]:
+    """Epochs at whose end the MedMNIST v2 recipe divides the learning rate by 10 (50% and 75%)."""
+    return sorted({max(1, int(epochs * 0.5)), max(1, int(epochs * 0.75))})
+
+
+@dataclass(frozen=True)
+class MethodParams:
+    """Hyperparameters shared by every method; subclasses add their own fields."""
+
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+
+    def validate(self) -> None:
+        """Raise CritBenchError for values outside the valid range."""
+        if not self.lr > 0:
+            raise CritBenchError(f"lr must be positive, got {self.lr}")
+        if self.weight_decay < 0:
+            raise CritBenchError(f"weight_decay must be >= 0, got {self.weight_decay}")
+
+
+def _cast(field: dataclasses.Field, value):
+    kind = type(field.default)
+    if not isinstance(value, str):
+        return kind(value)
+    if kind is bool:
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError("expected true or false")
+    return kind(value)
+
+
+def parse_params(cls: type[MethodParams], values: dict) -> MethodParams:
+    """Build `cls` from `{key: value}` (strings are converted to each field's type)."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    converted = {}
+    for key, value in values.items():
+        if key not in fields:
+            raise CritBenchError(f"unknown parameter {key!r}; valid: {', '.join(sorted(fields))}")
+        try:
+            converted[key] = _cast(fields[key], value)
+        except ValueError:
+            raise CritBenchError(
+                f"parameter {key}={value!r} is not a valid {type(fields[key].default).__name__}"
+            ) from None
+    params = cls(**converted)
+    params.validate()
+    return params
+
+
+class Method:
+    """Base class. Subclasses set `name`, `description`, `Params`, and build `self.optimizer`."""
+
+    name = ""
+    description = ""
+    Params: type[MethodParams] = MethodParams
+
+    def __init__(self, model: torch.nn.Module, params: MethodParams, ctx: TrainContext):
+        self.model, self.params, self.ctx = model, params, ctx
+
+    def loss(self, logits: torch.Tensor, y: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """Scalar training loss of a batch; `index` are the samples' positions in train."""
+        raise NotImplementedError
+
+    def after_step(self) -> None:
+        """Called after each optimizer step (e.g. multiplier updates)."""
+
+    def end_epoch(self, epoch: int, val_auc: float) -> None:
+        """Called after each epoch's validation (learning-rate and penalty schedules)."""
+
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def state_dict(self) -> dict:
+        """Per-run state beyond the model's weights that belongs in a checkpoint."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what `state_dict` returned."""

@@ -1,0 +1,54 @@
+"""Reported metrics, from scikit-learn on CPU numpy arrays.
+
+Operating points follow shared/reference/recipes.md: TPR at FPR f is the best TPR among the real
+thresholds whose FPR <= f, read from `roc_curve(..., drop_intermediate=False)`; FPR at TPR t is
+the lowest FPR among thresholds reaching TPR >= t (the metric of Sangalli et al. 2021).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from sklearn.metrics import roc_auc_score, roc_curve
+
+FPR_LEVELS = (0.01, 0.05, 0.1)
+TPR_LEVELS = (0.9, 0.95, 0.98)
+PARTIAL_FPR = 0.1
+
+
+def _key(level: float) -> str:
+    return f"{level:g}"
+
+
+def tpr_at_fpr(fpr: np.ndarray, tpr: np.ndarray, level: float) -> float:
+    return float(tpr[fpr <= level + 1e-12].max())
+
+
+def fpr_at_tpr(fpr: np.ndarray, tpr: np.ndarray, level: float) -> float:
+    return float(fpr[tpr >= level - 1e-12].min())
+
+
+def binary_metrics(y_true, y_score, threshold: float = 0.0) -> dict:
+    """AUC, TPR at fixed FPR, FPR at fixed TPR, standardized pAUC (FPR <= 0.1) and accuracy.
+
+    `y_score` are logits (so `threshold=0` is probability 0.5). Non-finite scores give NaN metrics
+    rather than an exception, so a diverged model is never mistaken for a good one."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_score = np.asarray(y_score, dtype=np.float64)
+    if not np.isfinite(y_score).all():
+        nan = math.nan
+        return {
+            "auc": nan,
+            "tpr_at_fpr": {_key(f): nan for f in FPR_LEVELS},
+            "fpr_at_tpr": {_key(t): nan for t in TPR_LEVELS},
+            f"spauc_{_key(PARTIAL_FPR)}": nan,
+            "acc": nan,
+        }
+    fpr, tpr, _ = roc_curve(y_true, y_score, drop_intermediate=False)
+    return {
+        "auc": float(roc_auc_score(y_true, y_score)),
+        "tpr_at_fpr": {_key(f): tpr_at_fpr(fpr, tpr, f) for f in FPR_LEVELS},
+        "fpr_at_tpr": {_key(t): fpr_at_tpr(fpr, tpr, t) for t in TPR_LEVELS},
+        f"spauc_{_key(PARTIAL_FPR)}": float(roc_auc_score(y_true, y_score, max_fpr=PARTIAL_FPR)),
+        "acc": float(((y_score >= threshold) == y_true).mean()),
+    }

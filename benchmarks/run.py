@@ -1,0 +1,97 @@
+"""`python -m benchmarks.run --dataset D --method M [...]`: train, score on test, write the record.
+
+The record's path is the last line of stdout; progress goes to stderr.
+"""
+from __future__ import annotations
+
+import sys
+
+from benchmarks.cli import ArgumentParser, fail, parse_key_values
+from benchmarks.config import RunConfig
+from benchmarks.errors import CritBenchError, DivergedError
+from benchmarks.methods import get_method, resolve_params
+from datasets import get_dataset_entry, list_datasets
+from benchmarks.methods import list_methods
+from models3d import STEMS, list_models
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--list", action="store_true", help="list datasets and methods, then exit")
+    parser.add_argument("--dataset", help="dataset name (see --list)")
+    parser.add_argument("--method", help="training method (see --list)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=100, help="maximum epochs (default 100, the MedMNIST v2 recipe)")
+    parser.add_argument("--batch-size", type=int, help="default 128 in 2D, 32 in 3D")
+    parser.add_argument("--lr", type=float, help="learning rate (default: the method's recipe)")
+    parser.add_argument("--size", type=int, help="image side: 28 or 64 for 3D, 28..224 for 2D MedMNIST")
+    parser.add_argument("--imbalance", type=float, help="keep 1 training positive per R negatives (cifar default 100)")
+    parser.add_argument("--max-train-samples", type=int, help="stratified subset of train, for smoke runs")
+    parser.add_argument("--patience", type=int, default=30, help="stop after P epochs without val AUC gain (0: never)")
+    parser.add_argument("--model", default="resnet18", help=f"backbone: {', '.join(list_models())}")
+    parser.add_argument("--stem", default="medmnist", help=f"first layer: {', '.join(STEMS)}")
+    parser.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
+    parser.add_argument("--no-amp", dest="amp", action="store_false", help="fp32 on CUDA (default bf16 autocast)")
+    parser.add_argument("--param", action="append", metavar="KEY=VALUE", help="method or dataset hyperparameter; repeatable")
+    parser.add_argument("--data-dir", help="folder with the data (default $CRITBENCH_DATA, else ~/.medmnist)")
+    parser.add_argument("--out", default="runs", help="folder for the JSON record (default runs/)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def listing() -> str:
+    lines = ["datasets:"]
+    for name in list_datasets():
+        entry = get_dataset_entry(name)
+        lines.append(f"  {name:16s} {entry.description}")
+        lines += [f"  {'':16s}   --param {key}: {text}" for key, text in entry.params.items()]
+    lines.append("methods:")
+    for name in list_methods():
+        defaults = ", ".join(f"{k}={v}" for k, v in resolve_params(name, {}).items())
+        lines.append(f"  {name:16s} {get_method(name).description}")
+        lines.append(f"  {'':16s}   --param {defaults}")
+    return "\n".join(lines)
+
+
+def config_from_args(args) -> RunConfig:
+    if not args.dataset or not args.method:
+        raise CritBenchError("--dataset and --method are required; see --list for the choices")
+    params = parse_key_values(args.param)
+    if args.lr is not None:
+        params["lr"] = args.lr
+    return RunConfig(
+        dataset=args.dataset, method=args.method, seed=args.seed, epochs=args.epochs,
+        batch_size=args.batch_size, size=args.size, imbalance=args.imbalance,
+        max_train_samples=args.max_train_samples, patience=args.patience, model=args.model,
+        stem=args.stem, width=args.width, amp=args.amp, params=params, device=args.device,
+        data_dir=args.data_dir,
+    )
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.list:
+        print(listing())
+        return 0
+    from benchmarks.runner import run_benchmark, save_record  # heavy imports only when training
+
+    try:
+        record = run_benchmark(config_from_args(args), progress=not args.quiet)
+        path = save_record(record, args.out)
+    except (CritBenchError, ValueError) as error:
+        return fail(str(error))
+    except DivergedError as error:
+        return fail(f"the run diverged: {error}", code=1)
+    except KeyboardInterrupt:
+        return fail("interrupted; no record written", code=130)
+    test = record["test"]
+    print(f"test AUC {test['auc']:.4f}  TPR@FPR=0.1 {test['tpr_at_fpr']['0.1']:.3f}  "
+          f"FPR@TPR=0.95 {test['fpr_at_tpr']['0.95']:.3f}  best epoch {record['best_epoch']}  "
+          f"{record['seconds']:.1f}s", file=sys.stderr)
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""One training run: the whole dataset on the device, batches by indexing, early stopping on
+validation AUC, the best checkpoint scored once on test."""
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import sys
+import time
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from benchmarks.augment import AUGMENTATIONS, normalize
+from benchmarks.config import RunConfig
+from benchmarks.errors import CritBenchError, DivergedError
+from benchmarks.methods import TrainContext, create_method
+from benchmarks.metrics import binary_metrics
+from datasets import BinaryDataset
+from models3d import create_model
+
+EVAL_BATCH_FACTOR = 4
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` is CUDA when available, else CPU; an explicit CUDA request must be satisfiable."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise CritBenchError(f"--device {name} requested but CUDA is not available; use --device cpu or auto")
+    return torch.device(name)
+
+
+class DeviceSplit:
+    """A split resident on the training device: uint8 images, float labels."""
+
+    def __init__(self, split, device: torch.device):
+        self.x = split.x.to(device)
+        self.y = split.y.to(device=device, dtype=torch.float32)
+        self.y_numpy = split.y.numpy().astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+class Trainer:
+    """Holds a run's model, method and device data; `fit()` trains, `score()` evaluates."""
+
+    def __init__(self, config: RunConfig, dataset: BinaryDataset, progress: bool = True):
+        self.config, self.dataset, self.progress = config, dataset, progress
+        self.device = resolve_device(config.device)
+        torch.manual_seed(config.seed)
+        self.gen = torch.Generator(self.device).manual_seed(config.seed)
+        self.data = {name: DeviceSplit(split, self.device) for name, split in dataset.splits.items()}
+        self.mean = torch.tensor(dataset.mean, device=self.device)
+        self.std = torch.tensor(dataset.std, device=self.device)
+        self.augment = AUGMENTATIONS[dataset.augment]
+        cuda = self.device.type == "cuda"
+        self.memory_format = (torch.channels_last if dataset.dims == 2 else torch.channels_last_3d) if cuda else torch.contiguous_format
+        self.model = create_model(dataset.dims, dataset.in_channels, arch=config.model, stem=config.stem,
+                                  width=config.width).to(self.device, memory_format=self.memory_format)
+        train = self.data["train"]
+        ctx = TrainContext(dims=dataset.dims, epochs=config.epochs, device=self.device, n_train=len(train),
+                           train_positive_rate=float(train.y.mean()))
+        self.method = create_method(config.method, self.model, config.params, ctx)
+        self.autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda and config.amp else contextlib.nullcontext
+
+    def batch(self, x: torch.Tensor, train: bool) -> torch.Tensor:
+        if train and self.augment is not None:
+            x = self.augment(x, self.gen)
+        return normalize(x, self.mean, self.std).contiguous(memory_format=self.memory_format)
+
+    def train_epoch(self) -> float:
+        self.model.train()
+        train, size = self.data["train"], self.config.batch_size
+        order = torch.randperm(len(train), generator=self.gen, device=self.device)
+        total = torch.zeros((), device=self.device)
+        for start in range(0, len(train), size):
+            index = order[start:start + size]
+            if len(index) < 2:  # BatchNorm cannot train on a single sample
+                continue
+            y = train.y[index]
+            with self.autocast():
+                logits = self.model(self.batch(train.x[index], train=True)).squeeze(1)
+            loss = self.method.loss(logits.float(), y, index)
+            self.method.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.method.optimizer.step()
+            self.method.after_step()
+            total += loss.detach() * len(index)
+        return float(total) / len(train)  # one host sync per epoch
+
+    @torch.no_grad()
+    def predict(self, split: str) -> np.ndarray:
+        """Logits of every sample of `split`, as float64 on the CPU."""
+        self.model.eval()
+        data, size = self.data[split], self.config.batch_size * EVAL_BATCH_FACTOR
+        outputs = []
+        for start in range(0, len(data), size):
+            with self.autocast():
+                outputs.append(self.model(self.batch(data.x[start:start + size], train=False)).squeeze(1).float())
+        return torch.cat(outputs).cpu().numpy().astype(np.float64)
+
+    def score(self, split: str) -> tuple[dict, np.ndarray]:
+        scores = self.predict(split)
+        return binary_metrics(self.data[split].y_numpy, scores), scores
+
+    def snapshot(self, epoch: int) -> dict:
+        """A copy (not an alias) of the model weights and the method's state."""
+        return {
+            "epoch": epoch,
+            "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            "method": copy.deepcopy(self.method.state_dict()),
+        }
+
+    def restore(self, checkpoint: dict) -> None:
+        self.model.load_state_dict(checkpoint["model"])
+        self.method.load_state_dict(checkpoint["method"])
+
+    def fit(self) -> dict:
+        """Train with early stopping on val AUC; returns history, best epoch and val/test results.
+
+        The test split is predicted once, after training, with the best checkpoint."""
+        config = self.config
+        history, best, best_auc, stale = [], None, -math.inf, 0
+        bar = tqdm(range(config.epochs), desc=f"{config.dataset}/{config.method}", unit="epoch",
+                   disable=not self.progress, file=sys.stderr, dynamic_ncols=True)
+        for epoch in bar:
+            start = time.perf_counter()
+            lr = self.method.lr()
+            train_loss = self.train_epoch()
+            if not math.isfinite(train_loss):
+                raise DivergedError(f"training loss became {train_loss} in epoch {epoch + 1}; try a lower --lr")
+            val_metrics, _ = self.score("val")
+            val_auc = val_metrics["auc"]
+            self.method.end_epoch(epoch, val_auc)
+            history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_auc": val_auc, "lr": lr,
+                            "seconds": time.perf_counter() - start})
+            if val_auc > best_auc:  # NaN never improves
+                best, best_auc, stale = self.snapshot(epoch + 1), val_auc, 0
+            else:
+                stale += 1
+            bar.set_postfix(loss=f"{train_loss:.4f}", val_auc=f"{val_auc:.4f}", best=f"{best_auc:.4f}")
+            if config.patience and stale >= config.patience:
+                break
+        if best is None:
+            raise DivergedError("validation AUC was never finite: the model's outputs are NaN or infinite")
+        self.restore(best)
+        val_metrics, _ = self.score("val")
+        test_metrics, test_scores = self.score("test")
+        return {
+            "history": history,
+            "best_epoch": best["epoch"],
+            "stopped_early": len(history) < config.epochs,
+            "val": val_metrics,
+            "test": test_metrics,
+            "test_scores": {"y_true": self.data["test"].y_numpy.tolist(), "y_score": test_scores.tolist()},
+        }

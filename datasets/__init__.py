@@ -1,0 +1,19 @@
+"""CritBench dataset adapters. Importing this package registers every adapter.
+
+Note: this top-level package shadows Hugging Face's `datasets`; CritBench never uses that package.
+"""
+from datasets.base import BinaryDataset, Split
+from datasets.registry import (
+    LoadRequest,
+    create_dataset,
+    get_dataset_entry,
+    list_datasets,
+    register_dataset,
+    resolve_data_dir,
+)
+from datasets import cifar, medmnist_binary, synthetic  # noqa: F401  (registration)
+
+__all__ = [
+    "BinaryDataset", "Split", "LoadRequest", "create_dataset", "get_dataset_entry",
+    "list_datasets", "register_dataset", "resolve_data_dir",
+]

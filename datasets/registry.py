@@ -1,0 +1,95 @@
+"""The dataset registry: `@register_dataset`, `list_datasets()`, `create_dataset()`."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from benchmarks.errors import CritBenchError
+from benchmarks.registry import Registry
+from datasets.base import (
+    BinaryDataset,
+    check_splits,
+    imbalance_index,
+    seeded_generator,
+    stratified_index,
+)
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    """What an adapter gets: plain values, no CLI objects."""
+
+    size: int
+    data_dir: Path | None
+    seed: int
+    params: dict
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    name: str
+    loader: Callable[[LoadRequest], BinaryDataset]
+    dims: int
+    sizes: tuple[int, ...]
+    description: str
+    default_imbalance: float | None = None
+    params: dict = field(default_factory=dict)  # accepted `--param` keys -> their help text
+
+
+DATASETS: Registry[DatasetEntry] = Registry("dataset")
+
+
+def register_dataset(name: str, *, dims: int, sizes: tuple[int, ...], description: str,
+                     default_imbalance: float | None = None, params: dict | None = None):
+    """Decorator registering `loader(request) -> BinaryDataset` under `name`.
+
+    `params` names the `--param` keys the adapter reads (key -> help text)."""
+
+    def add(loader):
+        DATASETS.register(name)(
+            DatasetEntry(name, loader, dims, sizes, description, default_imbalance, dict(params or {}))
+        )
+        return loader
+
+    return add
+
+
+def list_datasets() -> list[str]:
+    return DATASETS.names()
+
+
+def get_dataset_entry(name: str) -> DatasetEntry:
+    return DATASETS.get(name)
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path | None:
+    """`--data-dir`, else `$CRITBENCH_DATA`, else None (each adapter's own default)."""
+    chosen = data_dir or os.environ.get("CRITBENCH_DATA")
+    return Path(chosen).expanduser() if chosen else None
+
+
+def create_dataset(name: str, *, size: int | None = None, data_dir=None, seed: int = 0,
+                   imbalance: float | None = None, max_train_samples: int | None = None,
+                   params: dict | None = None) -> BinaryDataset:
+    """Load `name`, then apply train-only imbalance injection and stratified subsetting (seeded)."""
+    entry = get_dataset_entry(name)
+    size = entry.sizes[0] if size is None else size
+    if size not in entry.sizes:
+        raise CritBenchError(
+            f"--size {size} is not available for {name}; valid: {', '.join(map(str, entry.sizes))}"
+        )
+    request = LoadRequest(size=size, data_dir=resolve_data_dir(data_dir), seed=seed, params=dict(params or {}))
+    dataset = entry.loader(request)
+    gen = seeded_generator(seed)
+    ratio = imbalance if imbalance is not None else entry.default_imbalance
+    if ratio is not None:
+        dataset.train = dataset.train.take(imbalance_index(dataset.train.y, ratio, gen))
+        dataset.notes["imbalance"] = ratio
+    if max_train_samples is not None:
+        if max_train_samples < 4:
+            raise CritBenchError(f"--max-train-samples must be at least 4, got {max_train_samples}")
+        dataset.train = dataset.train.take(stratified_index(dataset.train.y, max_train_samples, gen))
+        dataset.notes["max_train_samples"] = max_train_samples
+    return check_splits(dataset)

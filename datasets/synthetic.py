@@ -1,0 +1,55 @@
+"""Tiny learnable imbalanced datasets in 2D and 3D, for tests and offline demos.
+
+Negatives are smooth noise; positives add a faint bright blob at a random position, so a small
+network learns the task in a few epochs while the problem stays imperfectly separable.
+"""
+from __future__ import annotations
+
+import torch
+
+from datasets.base import BinaryDataset, Split, seeded_generator
+from datasets.registry import LoadRequest, register_dataset
+
+DEFAULT_COUNTS = {"train": (240, 24), "val": (96, 24), "test": (96, 24)}  # (negatives, positives)
+PARAMS = {"n_train": "number of training samples (default 264, 1 positive per 10 negatives)"}
+
+
+def make_split(n_neg: int, n_pos: int, dims: int, size: int, gen: torch.Generator) -> Split:
+    n = n_neg + n_pos
+    shape = (n, 1) + (size,) * dims
+    images = 0.35 + 0.12 * torch.randn(shape, generator=gen)
+    labels = torch.cat([torch.zeros(n_neg), torch.ones(n_pos)]).to(torch.uint8)
+    grid = torch.stack(torch.meshgrid(*[torch.arange(size, dtype=torch.float32)] * dims, indexing="ij"))
+    centres = size * (0.25 + 0.5 * torch.rand((n_pos, dims), generator=gen))
+    distance2 = ((grid.unsqueeze(0) - centres.view(n_pos, dims, *([1] * dims))) ** 2).sum(1)
+    images[n_neg:, 0] += 0.35 * torch.exp(-distance2 / (2 * (size / 8) ** 2))
+    order = torch.randperm(n, generator=gen)
+    pixels = (images.clamp(0, 1) * 255).round().to(torch.uint8)
+    return Split(pixels[order].contiguous(), labels[order])
+
+
+def load_synthetic(dims: int, request: LoadRequest) -> BinaryDataset:
+    gen = seeded_generator(1000 + request.seed)
+    counts = dict(DEFAULT_COUNTS)
+    if "n_train" in request.params:
+        n = int(request.params["n_train"])
+        counts["train"] = (n - max(2, n // 11), max(2, n // 11))
+    splits = {name: make_split(*counts[name], dims, request.size, gen) for name in counts}
+    return BinaryDataset(
+        name=f"synthetic{dims}d",
+        dims=dims,
+        critical_class="blob",
+        negative_class="noise",
+        notes={"generator_seed": 1000 + request.seed},
+        **splits,
+    )
+
+
+for _dims in (2, 3):
+    register_dataset(
+        f"synthetic{_dims}d",
+        dims=_dims,
+        sizes=(16, 8, 28, 32, 64),
+        description=f"tiny learnable imbalanced {_dims}D data for tests and offline demos",
+        params=PARAMS,
+    )(lambda request, _dims=_dims: load_synthetic(_dims, request))
