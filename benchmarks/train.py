@@ -32,6 +32,27 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+class EarlyStopping:
+    """Tracks the best validation AUC (mode max); NaN is never an improvement.
+
+    `patience` epochs without improvement set `should_stop`; 0 means never stop."""
+
+    def __init__(self, patience: int):
+        self.patience, self.best, self.stale = patience, -math.inf, 0
+
+    def update(self, value: float) -> bool:
+        """Record one epoch's value; True when it is a new best."""
+        if value > self.best:
+            self.best, self.stale = value, 0
+            return True
+        self.stale += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        return bool(self.patience) and self.stale >= self.patience
+
+
 class DeviceSplit:
     """A split resident on the training device: uint8 images, float labels."""
 
@@ -123,7 +144,7 @@ class Trainer:
 
         The test split is predicted once, after training, with the best checkpoint."""
         config = self.config
-        history, best, best_auc, stale = [], None, -math.inf, 0
+        history, best, stopper = [], None, EarlyStopping(config.patience)
         bar = tqdm(range(config.epochs), desc=f"{config.dataset}/{config.method}", unit="epoch",
                    disable=not self.progress, file=sys.stderr, dynamic_ncols=True)
         for epoch in bar:
@@ -137,12 +158,10 @@ class Trainer:
             self.method.end_epoch(epoch, val_auc)
             history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_auc": val_auc, "lr": lr,
                             "seconds": time.perf_counter() - start})
-            if val_auc > best_auc:  # NaN never improves
-                best, best_auc, stale = self.snapshot(epoch + 1), val_auc, 0
-            else:
-                stale += 1
-            bar.set_postfix(loss=f"{train_loss:.4f}", val_auc=f"{val_auc:.4f}", best=f"{best_auc:.4f}")
-            if config.patience and stale >= config.patience:
+            if stopper.update(val_auc):
+                best = self.snapshot(epoch + 1)
+            bar.set_postfix(loss=f"{train_loss:.4f}", val_auc=f"{val_auc:.4f}", best=f"{stopper.best:.4f}")
+            if stopper.should_stop:
                 break
         if best is None:
             raise DivergedError("validation AUC was never finite: the model's outputs are NaN or infinite")
