@@ -1,0 +1,1 @@
+"""HTML reports, leaderboard tables and AUC statistics from CritBench run records."""
