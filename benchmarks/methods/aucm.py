@@ -12,8 +12,6 @@ from benchmarks.errors import CritBenchError
 from benchmarks.methods.base import Method, MethodParams, TrainContext, decay_epochs
 from benchmarks.methods.registry import register_method
 
-# Batches without a positive are expected at 1:100 imbalance; libauc warns on every one of them.
-warnings.filterwarnings("ignore", message="Input data has no positive sample", module="libauc")
 
 
 @dataclass(frozen=True)
@@ -54,7 +52,10 @@ class AUCMMethod(Method):
         self.decays = decay_epochs(ctx.epochs)
 
     def loss(self, logits, y, index):
-        return self.aucm(torch.sigmoid(logits), y, auto=False).reshape(())
+        with warnings.catch_warnings():
+            # Batches without a positive are expected at 1:100 imbalance; libauc warns on each one.
+            warnings.filterwarnings("ignore", message="Input data has no positive sample")
+            return self.aucm(torch.sigmoid(logits), y, auto=False).reshape(())
 
     def end_epoch(self, epoch, val_auc):
         # libauc decays lr and resets the epoch-level regularizer only when the caller asks.
