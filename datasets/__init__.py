@@ -11,7 +11,7 @@ from datasets.registry import (
     register_dataset,
     resolve_data_dir,
 )
-from datasets import cifar, medmnist_binary, synthetic  # noqa: F401  (registration)
+from datasets import cifar, imagefolder, medmnist_binary, nifti, synthetic  # noqa: F401  (registration)
 
 __all__ = [
     "BinaryDataset", "Split", "LoadRequest", "create_dataset", "get_dataset_entry",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -102,11 +103,12 @@ def _pick(index: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tensor:
 
 
 def imbalance_index(y: torch.Tensor, ratio: float, gen: torch.Generator) -> torch.Tensor:
-    """Sorted indices keeping every negative and one positive per `ratio` negatives (at least 1)."""
+    """Sorted indices keeping every negative and floor(negatives / `ratio`) positives (at least 1),
+    drawn uniformly from `gen`: exactly one positive per `ratio` negatives."""
     if ratio <= 0:
         raise CritBenchError(f"--imbalance must be positive (negatives per positive), got {ratio}")
     pos, neg = (y == 1).nonzero().flatten(), (y == 0).nonzero().flatten()
-    keep = max(1, int(len(neg) / ratio))
+    keep = max(1, math.floor(len(neg) / ratio + 1e-9))  # 1e-9: 7 / 0.07 must give 100, not 99
     if keep > len(pos):
         raise CritBenchError(
             f"--imbalance {ratio:g} needs {keep} positives but train has only {len(pos)}; "
@@ -134,3 +136,56 @@ def check_splits(dataset: BinaryDataset) -> BinaryDataset:
                 f"{len(split)}; every split needs both classes to train and compute AUC"
             )
     return dataset
+
+
+def binary_labels(labels: list[str], positive: str, negatives: list[str] | None, source: str):
+    """Map class labels to the binary task: `positive` -> 1, `negatives` (default: every other
+    label) -> 0, other labels dropped. Returns (bool mask of kept rows, uint8 labels of the kept
+    rows, the negative class name). `source` names the file or folder in error messages."""
+    found = sorted(set(labels))
+    if len(found) == 1:
+        raise CritBenchError(f"{source}: every sample has label {found[0]!r}; a binary task needs the critical class and at least one other label")
+    if positive not in found:
+        raise CritBenchError(f"{source}: the critical class {positive!r} (--param positive) is not among the labels found "
+                             f"({', '.join(found)}); pass --param positive=<one of them>")
+    negatives = list(negatives) if negatives else [label for label in found if label != positive]
+    unknown = [label for label in negatives if label not in found or label == positive]
+    if unknown:
+        raise CritBenchError(f"{source}: --param negative names {', '.join(map(repr, unknown))}, which is the critical class "
+                             f"or not among the labels found ({', '.join(found)})")
+    wanted = set(negatives) | {positive}
+    keep = torch.tensor([label in wanted for label in labels])
+    y = torch.tensor([label == positive for label in labels if label in wanted], dtype=torch.uint8)
+    return keep, y, "/".join(negatives)
+
+
+def holdout_fractions(params: dict, parts: tuple[str, ...], defaults: dict) -> dict[str, float]:
+    """The `<part>_fraction` params (e.g. val_fraction=0.1) of the parts to hold out, validated."""
+    fractions = {part: float(params.get(f"{part}_fraction", defaults[part])) for part in parts}
+    if any(not 0 < f < 1 for f in fractions.values()) or sum(fractions.values()) >= 1:
+        shown = ", ".join(f"{part}_fraction={f:g}" for part, f in fractions.items())
+        raise CritBenchError(f"invalid {shown}: each must be in (0, 1) and together below 1")
+    return fractions
+
+
+def stratified_holdout(strata: torch.Tensor, fractions: dict[str, float], gen: torch.Generator,
+                       names: list[str], source: str) -> dict[str, torch.Tensor]:
+    """Split sample indices into "train" and the held-out parts of `fractions`, class by class.
+
+    Each stratum (class index into `names`) gives round(n * fraction), at least 1, of its samples
+    to every held-out part, in a `gen`-seeded random order, and keeps at least 1 for train.
+    Returns sorted indices per part."""
+    parts = {"train": [], **{part: [] for part in fractions}}
+    for value in strata.unique().tolist():
+        members = (strata == value).nonzero().flatten()
+        members = members[torch.randperm(len(members), generator=gen)]
+        start = 0
+        for part, fraction in fractions.items():
+            take = max(1, round(len(members) * fraction))
+            parts[part].append(members[start:start + take])
+            start += take
+        if start >= len(members):
+            raise CritBenchError(f"{source}: class {names[value]!r} has only {len(members)} samples, too few to hold out "
+                                 f"{' and '.join(fractions)} and keep some for train; add samples or give the split explicitly")
+        parts["train"].append(members[start:])
+    return {part: torch.cat(chunks).sort().values for part, chunks in parts.items()}

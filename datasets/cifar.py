@@ -12,11 +12,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from benchmarks.errors import CritBenchError, DataUnavailableError
 from datasets.base import BinaryDataset, Split, seeded_generator
+from datasets.imagefolder import read_image_folder
 from datasets.registry import LoadRequest, register_dataset
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
@@ -29,7 +29,6 @@ TASKS = {
         "val_per_class": 50,
     },
 }
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 
 
 def find_image_folder(name: str, data_dir: Path | None) -> Path | None:
@@ -41,28 +40,6 @@ def find_image_folder(name: str, data_dir: Path | None) -> Path | None:
         if (folder / "train" / task["positives"][0]).is_dir():
             return folder
     return None
-
-
-def read_image_folder(root: Path, split: str, classes: tuple[str, ...], digest):
-    """uint8 images `(N, 3, 32, 32)` and per-image class index, files in sorted order.
-
-    Each file's relative path and bytes go into `digest`, so the copy's checksum is recorded."""
-    from PIL import Image
-
-    images, labels = [], []
-    for index, cls in enumerate(classes):
-        folder = root / split / cls
-        if not folder.is_dir():
-            raise CritBenchError(f"{folder} is missing: an image-folder copy needs {split}/<class>/ for {', '.join(classes)}")
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        for path in files:
-            digest.update(f"{split}/{cls}/{path.name}".encode())
-            digest.update(path.read_bytes())
-            with Image.open(path) as image:
-                images.append(np.asarray(image.convert("RGB"), dtype=np.uint8))
-        labels += [index] * len(files)
-    array = np.stack(images).transpose(0, 3, 1, 2)
-    return torch.from_numpy(np.ascontiguousarray(array)), torch.tensor(labels)
 
 
 def read_torchvision(name: str, root: Path, train: bool, classes: tuple[str, ...]):
@@ -91,8 +68,8 @@ def load_cifar(name: str, request: LoadRequest) -> BinaryDataset:
     folder = find_image_folder(name, request.data_dir)
     digest = hashlib.md5()
     if folder is not None:
-        train_x, train_c = read_image_folder(folder, "train", classes, digest)
-        test_x, test_c = read_image_folder(folder, "test", classes, digest)
+        train_x, train_c, _ = read_image_folder(folder, "train", classes, digest)
+        test_x, test_c, _ = read_image_folder(folder, "test", classes, digest)
         source = f"image folder {folder}"
     else:
         root = request.data_dir or Path("~/.cache/critbench").expanduser()

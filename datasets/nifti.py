@@ -1,0 +1,325 @@
+"""Your own volumes: `--dataset nifti --data-dir DIR` with `DIR/labels.csv` (or `--param csv=FILE`).
+
+The CSV has columns `path,label[,split]`: paths (`.nii`/`.nii.gz`) relative to the CSV's folder,
+any labels (`--param positive=VALUE` is the critical class, default 1; numbers compare by value,
+so 1, 1.0 and 01 are the same label), split `train`/`val`/`test`. Parts missing from the CSV
+(all of val and test when there is no split column) are held out from train, label by label,
+with the run's seed (`val_fraction` 0.1, `test_fraction` 0.2), and the held-out files are
+recorded in the run record.
+
+Each file is read with nibabel, reoriented to the closest canonical (RAS+) orientation, scaled to
+[0, 1] per channel (`normalize`: `minmax` per volume, or the `clip` window when one is given;
+`zscore` per volume, with -3..+3 SD mapped to 0..1; `none`: the values already are 0..255), resized
+to the `--size` cube with MONAI (trilinear, anti-aliased; voxel spacing is not used, as in
+MedMNIST) and quantized to uint8 as round(255 x), so values on the 0..255 grid survive exactly.
+2D files (a single slice: one axis of length 1) give a 2D dataset trained by the 2D ResNet at
+`--size` x `--size`; a 4th axis of up to 4 volumes (or NIfTI's vector 5th axis) gives channels.
+
+Preprocessed tensors are cached as `.npy` under `cache_dir` (default ~/.cache/critbench/nifti),
+keyed by the file's md5 and every setting that changes them, so a second start only hashes files.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks.errors import CritBenchError
+from datasets.base import (
+    SPLITS,
+    BinaryDataset,
+    Split,
+    binary_labels,
+    file_md5,
+    holdout_fractions,
+    seeded_generator,
+    stratified_holdout,
+)
+from datasets.registry import LoadRequest, register_dataset
+
+NORMALIZATIONS = ("minmax", "zscore", "none")
+MAX_CHANNELS = 4
+ZSCORE_RANGE = 3.0  # z-scores in [-3, 3] map to [0, 1]; beyond are clipped
+PREPROCESS_VERSION = 1  # bump when preprocessing changes, to invalidate cached tensors
+HOLDOUT_DEFAULTS = {"val": 0.1, "test": 0.2}
+PARAMS = {
+    "csv": "labels CSV with columns path,label[,split] (default DIR/labels.csv); paths relative to its folder",
+    "positive": "label of the critical class (default 1); required when labels are text",
+    "negative": "comma-separated negative labels (default: every other label)",
+    "normalize": "minmax (default: per volume, or the clip window), zscore (per volume, +-3 SD), none (values already 0..255)",
+    "clip": "intensity window LOW,HIGH applied first, e.g. CT HU -1000,400",
+    "val_fraction": "share of each label held out for validation when the CSV has no val rows (default 0.1)",
+    "test_fraction": "share of each label held out for test when the CSV has no test rows (default 0.2)",
+    "cache_dir": "folder of preprocessed tensors (default ~/.cache/critbench/nifti; none: no cache)",
+}
+
+
+def canonical_label(value: str) -> str:
+    """Numbers by value (`1.0` and `01` are `1`); any other text as is."""
+    try:
+        return f"{float(value):g}"
+    except ValueError:
+        return value
+
+
+def is_number(value: str) -> bool:
+    try:
+        float(value)
+        return True
+    except ValueError:
+        return False
+
+
+def read_table(path: Path) -> list[dict]:
+    """The CSV's rows as dicts with `path` (absolute Path), `label`, `split` (or None), `line`."""
+    if not path.is_file():
+        raise CritBenchError(f"labels CSV not found: {path}; --dataset nifti needs --data-dir DIR holding labels.csv "
+                             f"(columns path,label[,split]) or --param csv=FILE")
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None:
+            raise CritBenchError(f"{path} is empty; it needs a header path,label[,split] and one row per volume")
+        columns = [name.strip().lower() for name in reader.fieldnames]
+        if "path" not in columns or "label" not in columns:
+            raise CritBenchError(f"{path} has columns {', '.join(columns)}; it needs path and label (and optionally split)")
+        reader.fieldnames = columns
+        rows = [(reader.line_num, row) for row in reader if any((value or "").strip() for value in row.values())]
+    if not rows:
+        raise CritBenchError(f"{path} has a header but no rows; add one row per volume (path,label[,split])")
+    has_split = "split" in columns
+    table, seen = [], {}
+    for line, row in rows:
+        name, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
+        split = (row.get("split") or "").strip().lower() if has_split else None
+        where = f"{path} line {line}"
+        if not name or not label:
+            raise CritBenchError(f"{where}: empty {'path' if not name else 'label'}")
+        if not name.lower().endswith((".nii", ".nii.gz")):
+            raise CritBenchError(f"{where}: {name} is not a .nii or .nii.gz file")
+        if has_split and split not in SPLITS:
+            raise CritBenchError(f"{where}: split {split!r} is not one of {', '.join(SPLITS)}")
+        volume = (path.parent / name).resolve()
+        if volume in seen:
+            raise CritBenchError(f"{where}: duplicate path {name} (also on line {seen[volume]}); list each volume once")
+        seen[volume] = line
+        if not volume.is_file():
+            raise CritBenchError(f"{where}: volume {name} not found at {volume}")
+        table.append({"path": volume, "name": name, "label": label, "split": split, "line": line})
+    return table
+
+
+class Preprocessor:
+    """File -> uint8 `(C, *spatial)` tensor with the run's settings, through the on-disk cache."""
+
+    def __init__(self, size: int, normalize: str, clip: tuple[float, float] | None, cache_dir: Path | None):
+        import monai
+        import nibabel
+
+        if normalize not in NORMALIZATIONS:
+            raise CritBenchError(f"--param normalize={normalize} is invalid; valid: {', '.join(NORMALIZATIONS)}")
+        self.size, self.normalize, self.clip, self.cache_dir = size, normalize, clip, cache_dir
+        self.settings = {"size": size, "normalize": normalize, "clip": clip, "version": PREPROCESS_VERSION,
+                         "monai": monai.__version__, "nibabel": nibabel.__version__}
+        self.hits = 0
+
+    def __call__(self, path: Path, md5: str) -> np.ndarray:
+        cached = self.cache_dir / f"{hashlib.md5(json.dumps({'file': md5, **self.settings}).encode()).hexdigest()}.npy" \
+            if self.cache_dir else None
+        if cached is not None and cached.is_file():
+            try:
+                array = np.load(cached, allow_pickle=False)
+                self.hits += 1
+                return array
+            except (OSError, ValueError):  # a damaged cache entry is recomputed and rewritten
+                pass
+        array = self.compute(path)
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            partial = cached.with_name(f"{cached.stem}.{os.getpid()}.tmp.npy")
+            np.save(partial, array)
+            os.replace(partial, cached)  # atomic: concurrent runs never read half a file
+        return array
+
+    def read(self, path: Path) -> np.ndarray:
+        """Float32 `(C, X, Y, Z)` in the closest canonical orientation."""
+        import nibabel
+
+        try:
+            image = nibabel.load(path)
+            data = image.get_fdata(dtype=np.float32)
+            # As nibabel.as_closest_canonical, which refuses 2D arrays: reorder/flip the 3 spatial axes.
+            orientation = nibabel.orientations.io_orientation(image.affine)
+        except Exception as error:  # nibabel, gzip and numpy raise many types for broken files
+            raise CritBenchError(f"{path}: cannot read it as NIfTI ({type(error).__name__}: {error}); "
+                                 f"check that the file is complete and a valid .nii/.nii.gz") from None
+        shape = data.shape
+        if data.ndim == 2:
+            data = data[..., None]
+        if data.ndim == 5 and shape[3] == 1:  # NIfTI vector images keep components on the 5th axis
+            data = data[:, :, :, 0]
+        if data.ndim == 3:
+            data = data[..., None]
+        if data.ndim != 4:
+            raise CritBenchError(f"{path}: shape {shape} is not a 2D slice (X,Y), a volume (X,Y,Z) or a "
+                                 f"multi-channel volume (X,Y,Z,C)")
+        if data.shape[3] > MAX_CHANNELS:
+            raise CritBenchError(f"{path}: shape {shape} has {data.shape[3]} volumes on its 4th axis (a time series?); "
+                                 f"CritBench takes at most {MAX_CHANNELS} channels: extract the ones to use")
+        if not np.isfinite(data).all():
+            raise CritBenchError(f"{path}: contains NaN or infinite values; fix or remove the file")
+        data = nibabel.orientations.apply_orientation(data, orientation)
+        return np.ascontiguousarray(np.moveaxis(data, 3, 0))
+
+    def compute(self, path: Path) -> np.ndarray:
+        from monai.transforms import NormalizeIntensity, Resize, ScaleIntensity, ScaleIntensityRange
+        from monai.utils import convert_to_numpy
+
+        data = self.read(path)
+        flat = [axis for axis in range(1, 4) if data.shape[axis] == 1]
+        if len(flat) > 1:
+            raise CritBenchError(f"{path}: spatial shape {data.shape[1:]} has {len(flat)} axes of length 1; "
+                                 f"expected a 3D volume or a 2D slice")
+        data = data.squeeze(flat[0]) if flat else data
+        if self.clip is not None:
+            data = np.clip(data, *self.clip)
+        if self.normalize == "none":
+            if data.min() < 0 or data.max() > 255:
+                raise CritBenchError(f"{path}: values {data.min():g}..{data.max():g} are outside 0..255, which "
+                                     f"--param normalize=none requires; use normalize=minmax or zscore")
+            data = ScaleIntensityRange(a_min=0, a_max=255, b_min=0, b_max=1)(data)
+        elif self.normalize == "minmax" and self.clip is not None:
+            data = ScaleIntensityRange(a_min=self.clip[0], a_max=self.clip[1], b_min=0, b_max=1)(data)
+        elif self.normalize == "minmax":
+            data = ScaleIntensity(minv=0.0, maxv=1.0, channel_wise=True)(data)
+        else:
+            data = NormalizeIntensity(channel_wise=True)(data)
+            data = ScaleIntensityRange(a_min=-ZSCORE_RANGE, a_max=ZSCORE_RANGE, b_min=0, b_max=1, clip=True)(data)
+        dims = data.ndim - 1
+        data = Resize((self.size,) * dims, mode="trilinear" if dims == 3 else "bilinear", anti_aliasing=True)(data)
+        return np.round(np.clip(convert_to_numpy(data), 0, 1) * 255).astype(np.uint8)
+
+
+def parse_clip(value: str | None) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    try:
+        low, high = (float(part) for part in value.split(","))
+    except ValueError:
+        low = high = None
+    if low is None or not low < high:
+        raise CritBenchError(f"--param clip={value} is invalid; give the window as LOW,HIGH with LOW < HIGH, e.g. clip=-1000,400")
+    return low, high
+
+
+def cache_folder(params: dict) -> Path | None:
+    value = params.get("cache_dir", str(Path("~/.cache/critbench/nifti")))
+    return None if value.lower() == "none" else Path(value).expanduser()
+
+
+def assign_splits(table: list[dict], strata: torch.Tensor, names: list[str], params: dict, seed: int,
+                  source: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """Row indices per split: the CSV's split column, parts it lacks held out from train."""
+    given = torch.tensor([SPLITS.index(row["split"] or "train") for row in table])
+    parts = {split: (given == i).nonzero().flatten() for i, split in enumerate(SPLITS)}
+    if len(parts["train"]) == 0:
+        raise CritBenchError(f"{source} has no train rows; label some rows split=train, or drop the split column")
+    missing = tuple(split for split in SPLITS if len(parts[split]) == 0)
+    held_out = {}
+    if missing:
+        fractions = holdout_fractions(params, missing, HOLDOUT_DEFAULTS)
+        train = parts["train"]
+        index = stratified_holdout(strata[train], fractions, seeded_generator(seed), names, source)
+        parts.update({part: train[i] for part, i in index.items()})
+        held_out = {part: [table[i]["name"] for i in parts[part].tolist()] for part in missing}
+    return parts, held_out
+
+
+def load_nifti(request: LoadRequest) -> BinaryDataset:
+    params = request.params
+    if "csv" in params:
+        csv_path = Path(params["csv"]).expanduser()
+        if not csv_path.is_absolute() and request.data_dir is not None and not csv_path.exists():
+            csv_path = request.data_dir / csv_path
+    elif request.data_dir is not None:
+        csv_path = request.data_dir / "labels.csv"
+    else:
+        raise CritBenchError("--dataset nifti needs --data-dir DIR holding labels.csv (columns path,label[,split]) or --param csv=FILE")
+    csv_path = csv_path.resolve()
+    table = read_table(csv_path)
+    labels = [canonical_label(row["label"]) for row in table]
+    text = sorted({row["label"] for row in table if not is_number(row["label"])})
+    if text and "positive" not in params:
+        raise CritBenchError(f"{csv_path}: labels are not numeric ({', '.join(text[:5])}); name the critical class "
+                             f"with --param positive=<label>")
+    positive = canonical_label(str(params.get("positive", "1")))
+    negatives = [canonical_label(v.strip()) for v in params["negative"].split(",")] if params.get("negative") else None
+    keep, _, negative_class = binary_labels(labels, positive, negatives, f"{csv_path} (label column)")
+    table = [row for row, kept in zip(table, keep.tolist()) if kept]
+    labels = [label for label, kept in zip(labels, keep.tolist()) if kept]
+    names = sorted(set(labels))
+    strata = torch.tensor([names.index(label) for label in labels])
+    parts, held_out = assign_splits(table, strata, names, params, request.seed, str(csv_path))
+
+    preprocess = Preprocessor(request.size, params.get("normalize", "minmax"), parse_clip(params.get("clip")),
+                              cache_folder(params))
+    digest = hashlib.md5(csv_path.read_bytes())
+    arrays = []
+    for row in table:
+        md5 = file_md5(row["path"])
+        digest.update(md5.encode())
+        arrays.append(preprocess(row["path"], md5))
+    reference = arrays[0].shape
+    for row, array in zip(table, arrays):
+        if array.shape != reference:
+            first = table[0]["name"]
+            raise CritBenchError(f"{csv_path}: {row['name']} preprocesses to (channels, *spatial) {array.shape} but {first} "
+                                 f"to {reference}; all files must be 2D slices or all 3D volumes, with one channel count")
+    images = torch.from_numpy(np.stack(arrays))
+    y = (strata == names.index(positive)).to(torch.uint8)
+    splits = {}
+    for split in SPLITS:
+        index = parts[split]
+        positives = int(y[index].sum())
+        if positives in (0, len(index)):
+            kind = "positives" if positives == 0 else "negatives"
+            raise CritBenchError(f"{csv_path}: the {split} split has no {kind} (label {positive}) among its {len(index)} "
+                                 f"files; every split needs both classes: move some rows, or drop the split column")
+        splits[split] = Split(images[index].contiguous(), y[index].contiguous())
+    channels = reference[0]
+    return BinaryDataset(
+        name="nifti",
+        dims=len(reference) - 1,
+        critical_class=positive,
+        negative_class=negative_class,
+        source_md5=digest.hexdigest(),
+        mean=(0.5,) * channels,
+        std=(0.5,) * channels,
+        notes={
+            "source": str(csv_path),
+            "labels": dict(sorted(Counter(labels).items())),
+            "preprocessing": {"orientation": "closest canonical (RAS+)", "normalize": preprocess.normalize,
+                              "clip": preprocess.clip, "resize": f"{request.size}^{len(reference) - 1}",
+                              "quantization": "round(255 * value in [0, 1]) -> uint8"},
+            "split_source": {split: f"held out from train (seed {request.seed})" if split in held_out else "csv"
+                             for split in SPLITS},
+            "held_out_files": held_out,
+            "cache_hits": preprocess.hits,
+        },
+        **splits,
+    )
+
+
+register_dataset(
+    "nifti",
+    dims=3,
+    sizes=(28, 64),
+    size_range=(8, 128),
+    params=PARAMS,
+    description="your NIfTI volumes: DIR/labels.csv with path,label[,split] (2D slices give a 2D dataset)",
+)(load_nifti)
