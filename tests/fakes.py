@@ -49,6 +49,23 @@ def write_fake_image_folder(classes, folder: Path, per_class: dict, seed: int = 
     return folder
 
 
+def write_fake_nifti_folder(folder: Path, size: int = 8, n: int = 12, seed: int = 0) -> Path:
+    """`labels.csv` + `.nii.gz` volumes (both labels in every split), via the NIfTI exporter."""
+    import torch
+
+    from datasets.base import SPLITS, BinaryDataset, Split
+    from datasets.export import export_nifti
+
+    rng = np.random.default_rng(seed)
+    splits = {}
+    for split in SPLITS:
+        labels = np.array([0, 1] * (n // 2), dtype=np.uint8)
+        images = rng.integers(0, 255, (n, 1) + (size,) * 3, dtype=np.uint8)
+        images[labels == 1] //= 2  # learnable: positives darker
+        splits[split] = Split(torch.from_numpy(images), torch.from_numpy(labels))
+    return export_nifti(BinaryDataset("fake", 3, "1", "0", **splits), SPLITS, folder)
+
+
 def fake_source(name: str, folder: Path, monkeypatch) -> dict:
     """Write a stand-in for dataset `name` under `folder`; returns create_dataset keyword arguments."""
     if name in CRITICAL_LABEL:
@@ -60,4 +77,10 @@ def fake_source(name: str, folder: Path, monkeypatch) -> dict:
         return {"data_dir": str(folder), "imbalance": 5, "dataset_params": {"val_per_class": 6}}
     if name.startswith("synthetic"):
         return {"size": 8}
+    if name == "nifti":
+        write_fake_nifti_folder(folder)
+        return {"data_dir": str(folder), "size": 8, "dataset_params": {"cache_dir": str(folder / "cache")}}
+    if name == "imagefolder":
+        write_fake_image_folder(("neg", "pos"), folder, {"train": 12, "val": 4, "test": 4})
+        return {"data_dir": str(folder), "size": 16, "dataset_params": {"positive": "pos"}}
     raise KeyError(f"tests/fakes.py has no stand-in source for dataset {name!r}: add one")
