@@ -1,0 +1,443 @@
+"""Run records -> leaderboard: load a runs folder, group by dataset x method row, aggregate seeds.
+
+A dataset column is (name, size, imbalance, max train samples, dataset parameters). A method row is
+the method plus every setting that takes several values among that method's runs on one dataset
+(e.g. `alm(delta=0.5)`), so sweeps form separate rows while per-dataset recipe defaults do not.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import rankdata
+
+from benchmarks.config import MACHINE_FIELDS
+from benchmarks.errors import CritBenchError
+from benchmarks.methods import list_methods
+from benchmarks.metrics import binary_metrics
+from reports.stats import (Interval, PairedTest, bootstrap_auc_samples, delong_covariance, normal_interval,
+                           percentile_interval, z_test)
+
+BASELINE = "bce"
+DATASET_FIELDS = ("dataset", "size", "imbalance", "max_train_samples", "dataset_params")
+NOT_ROW_FIELDS = {*DATASET_FIELDS, *MACHINE_FIELDS, "method", "seed", "params"}
+REQUIRED_KEYS = ("run_id", "config", "dataset", "test", "test_scores", "history")
+N_BOOTSTRAP = 2000
+DECIMALS = 3  # displayed precision; ties at this precision share the bold "best"
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    label: str
+    path: tuple[str, ...]
+    higher_is_better: bool = True
+
+    def value(self, metrics: dict) -> float:
+        for part in self.path:
+            metrics = (metrics or {}).get(part)
+        return math.nan if metrics is None else float(metrics)
+
+
+METRICS = (
+    Metric("auc", "AUC", ("auc",)),
+    Metric("tpr_at_fpr_0.1", "TPR@FPR=0.1", ("tpr_at_fpr", "0.1")),
+    Metric("fpr_at_tpr_0.95", "FPR@TPR=0.95", ("fpr_at_tpr", "0.95"), higher_is_better=False),
+)
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")
+
+
+def format_value(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+@dataclass
+class Run:
+    """One complete run record and the file it came from."""
+
+    record: dict
+    path: Path
+
+    @property
+    def run_id(self) -> str:
+        return self.record["run_id"]
+
+    @property
+    def config(self) -> dict:
+        return self.record["config"]
+
+    @property
+    def method(self) -> str:
+        return self.config["method"]
+
+    @property
+    def seed(self) -> int:
+        return self.config["seed"]
+
+    @property
+    def anchor(self) -> str:
+        return "run-" + slug(self.run_id)
+
+    def metric(self, metric: Metric) -> float:
+        return metric.value(self.record["test"])
+
+    @cached_property
+    def y_true(self) -> np.ndarray:
+        return np.asarray(self.record["test_scores"]["y_true"], dtype=np.int64)
+
+    @cached_property
+    def y_score(self) -> np.ndarray:
+        return np.array([math.nan if s is None else s for s in self.record["test_scores"]["y_score"]], dtype=np.float64)
+
+    @cached_property
+    def test_set(self) -> str:
+        """Fingerprint of the test set: data source and the label sequence (loading is deterministic)."""
+        digest = hashlib.md5(str(self.record["dataset"].get("source_md5")).encode())
+        digest.update(self.y_true.astype(np.uint8).tobytes())
+        return digest.hexdigest()
+
+    @property
+    def usable(self) -> bool:
+        return bool(np.isfinite(self.y_score).all()) and 0 < self.y_true.sum() < len(self.y_true)
+
+    def settings(self) -> dict:
+        """The settings that may distinguish method rows: training settings and method parameters."""
+        return {**{k: v for k, v in self.config.items() if k not in NOT_ROW_FIELDS}, **self.config.get("params", {})}
+
+
+@dataclass
+class Failure:
+    """A failure record (`*.failed.json`); `retried` when the same run later completed."""
+
+    path: Path
+    record: dict
+    retried: bool = False
+
+    @property
+    def run_id(self) -> str:
+        return self.record.get("run_id") or self.path.name.removesuffix(".failed.json")
+
+    @property
+    def config(self) -> dict:
+        return self.record.get("config") or {}
+
+    @property
+    def reason(self) -> str:
+        for key in ("reason", "error", "message"):
+            if self.record.get(key):
+                return str(self.record[key])
+        return "no reason recorded"
+
+    @property
+    def traceback(self) -> str:
+        return str(self.record.get("traceback") or "")
+
+
+@dataclass(frozen=True)
+class DatasetKey:
+    name: str
+    size: int | None
+    imbalance: float | None
+    max_train_samples: int | None
+    params: tuple
+
+    @classmethod
+    def of(cls, run: Run) -> "DatasetKey":
+        c = run.config
+        return cls(c["dataset"], c.get("size"), c.get("imbalance"), c.get("max_train_samples"),
+                   tuple(sorted((k, format_value(v)) for k, v in (c.get("dataset_params") or {}).items())))
+
+    @property
+    def label(self) -> str:
+        parts = [self.name]
+        if self.imbalance:
+            parts.append(f"1:{self.imbalance:g}")
+        if self.size:
+            parts.append(f"{self.size}px")
+        if self.max_train_samples:
+            parts.append(f"≤{self.max_train_samples} train")
+        parts += [f"{k}={v}" for k, v in self.params]
+        return " · ".join(parts)
+
+    @property
+    def anchor(self) -> str:
+        return "ds-" + slug(self.label.replace("·", "").replace("≤", "max"))
+
+    def sort_key(self):
+        return (self.name, self.imbalance or 0, self.size or 0, self.max_train_samples or 0, self.params)
+
+
+@dataclass(frozen=True)
+class RowKey:
+    """A method row: the method and the settings that distinguish it from the method's other rows."""
+
+    method: str
+    settings: tuple = ()
+
+    @property
+    def label(self) -> str:
+        if not self.settings:
+            return self.method
+        return f"{self.method}({', '.join(f'{k}={format_value(v)}' for k, v in self.settings)})"
+
+    def sort_key(self):
+        methods = list_methods()
+        order = methods.index(self.method) if self.method in methods else len(methods)
+        values = tuple((0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v)) for _, v in self.settings)
+        return (self.method != BASELINE, order, self.method, values)
+
+
+@dataclass
+class Loaded:
+    runs: list[Run]
+    failures: list[Failure]
+    skipped: list[tuple[Path, str]]
+
+
+def load_runs(runs_dir: Path) -> Loaded:
+    """Every complete record under `runs_dir` (recursively), the failure records, and what was skipped."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        raise CritBenchError(f"--runs {runs_dir} is not a folder; pass the --out folder of benchmarks.run or the leaderboard")
+    runs, failures, skipped, seen = [], [], [], set()
+    for path in sorted(runs_dir.rglob("*.json")):
+        if path.name.startswith("."):
+            continue  # an atomic write's temporary file
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            skipped.append((path, f"unreadable: {error}"))
+            continue
+        status = record.get("status") if isinstance(record, dict) else None
+        if path.name.endswith(".failed.json") or status == "failed":
+            failures.append(Failure(path, record if isinstance(record, dict) else {}))
+        elif status != "complete":
+            skipped.append((path, "not a complete run record"))
+        elif missing := [key for key in REQUIRED_KEYS if key not in record]:
+            skipped.append((path, f"missing {', '.join(missing)}"))
+        elif record["run_id"] in seen:
+            skipped.append((path, f"duplicate of run {record['run_id']}"))
+        else:
+            seen.add(record["run_id"])
+            runs.append(Run(record, path))
+    for failure in failures:
+        failure.retried = failure.run_id in seen
+    return Loaded(runs, failures, skipped)
+
+
+def row_keys(runs: list[Run]) -> dict[str, RowKey]:
+    """run_id -> RowKey; a setting splits a method's rows if it varies among its runs on one dataset."""
+    varying: dict[str, set[str]] = {}
+    values: dict[tuple, dict[str, set]] = {}
+    for run in runs:
+        seen = values.setdefault((run.method, DatasetKey.of(run)), {})
+        for name, value in run.settings().items():
+            seen.setdefault(name, set()).add(json.dumps(value, sort_keys=True))
+    for (method, _), seen in values.items():
+        varying.setdefault(method, set()).update(name for name, vals in seen.items() if len(vals) > 1)
+    keys = {}
+    for run in runs:
+        settings = run.settings()
+        keys[run.run_id] = RowKey(run.method, tuple((k, settings.get(k)) for k in sorted(varying[run.method])))
+    return keys
+
+
+def mean_std(values: list[float]) -> tuple[float, float | None]:
+    array = np.asarray(values, dtype=np.float64)
+    return float(array.mean()), (float(array.std(ddof=1)) if len(array) > 1 else None)
+
+
+@dataclass
+class Cell:
+    """One method row on one dataset: per-seed statistics, the seed ensemble and the pooled AUC."""
+
+    runs: list[Run]
+    seeds: dict[str, tuple[float, float | None]] = field(default_factory=dict)  # metric -> (mean, std)
+    ensemble: dict[str, float] | None = None  # metric -> value of the seed-ensembled scores
+    delong: Interval | None = None
+    bootstrap: Interval | None = None
+    vs_baseline: PairedTest | None = None
+    rank: float | None = None
+    ensemble_rank: float | None = None
+    best: set[str] = field(default_factory=set)
+    ensemble_best: set[str] = field(default_factory=set)
+
+
+@dataclass
+class DatasetSummary:
+    key: DatasetKey
+    runs: list[Run]
+    cells: dict[RowKey, Cell]
+    test_sets: dict[str, list[Run]]  # fingerprint -> runs scored on that test set
+    baseline: RowKey | None = None
+    roc_note: str = ""
+    roc_scores: dict[RowKey, np.ndarray] = field(default_factory=dict)
+    roc_labels: np.ndarray | None = None
+
+    @property
+    def shared_test_set(self) -> bool:
+        return len(self.test_sets) == 1
+
+    @property
+    def facts(self) -> dict:
+        return self.runs[0].record["dataset"]
+
+    @property
+    def tensor_md5s(self) -> list[str]:
+        return sorted({run.record["dataset"].get("tensor_md5") for run in self.runs} - {None})
+
+
+def ensembles(cell_runs: dict[RowKey, list[Run]], test_set: str) -> dict[RowKey, np.ndarray]:
+    """Seed-ensembled scores (mean test logit over the row's runs) on one test set, in row order."""
+    out = {}
+    for row in sorted(cell_runs, key=RowKey.sort_key):
+        runs = cell_runs[row]
+        scores = [run.y_score for run in runs if run.test_set == test_set and run.usable]
+        if scores:
+            out[row] = np.mean(scores, axis=0)
+    return out
+
+
+def pooled_estimates(summary: DatasetSummary, cell_runs: dict[RowKey, list[Run]], seed: int = 0) -> None:
+    """DeLong and bootstrap CIs of the pooled AUC and the paired test against the baseline.
+
+    Pooled = the seed ensemble's AUC when all seeds share the test set; otherwise the mean of the
+    per-test-set AUCs, whose DeLong variances add (independent test sets). Likewise the paired
+    comparison is the paired DeLong test on seed-ensembled scores, or per-test-set paired tests
+    combined as z = sum(d) / sqrt(sum(var d))."""
+    per_set = {fp: ensembles(cell_runs, fp) for fp in summary.test_sets}
+    labels = {fp: runs[0].y_true for fp, runs in summary.test_sets.items()}
+    for row, cell in summary.cells.items():
+        aucs, variances, boots, diffs, diff_variances, base_aucs = [], [], [], [], [], []
+        for index, (fp, scores) in enumerate(per_set.items()):
+            if row not in scores:
+                continue
+            auc, cov = delong_covariance(labels[fp], scores[row])
+            aucs.append(auc[0])
+            variances.append(cov[0, 0])
+            boots.append(bootstrap_auc_samples(labels[fp], scores[row], N_BOOTSTRAP, seed=seed + index))
+            if summary.baseline is not None and summary.baseline != row and summary.baseline in scores:
+                pair, pair_cov = delong_covariance(labels[fp], np.stack([scores[row], scores[summary.baseline]]))
+                diffs.append(pair[0] - pair[1])
+                base_aucs.append(pair[1])
+                diff_variances.append(pair_cov[0, 0] + pair_cov[1, 1] - 2 * pair_cov[0, 1])
+        if not aucs:
+            continue
+        auc = float(np.mean(aucs))
+        cell.delong = normal_interval(auc, sum(variances) / len(aucs) ** 2)
+        cell.bootstrap = percentile_interval(auc, np.mean(boots, axis=0))
+        if diffs:
+            diff = float(np.mean(diffs))
+            se, z, p = z_test(diff, sum(diff_variances) / len(diffs) ** 2)
+            cell.vs_baseline = PairedTest(diff + float(np.mean(base_aucs)), float(np.mean(base_aucs)), diff, se, z, p)
+    roc_set = max(per_set, key=lambda fp: (len(per_set[fp]), -min(run.seed for run in summary.test_sets[fp])))
+    summary.roc_scores, summary.roc_labels = per_set[roc_set], labels[roc_set]
+    if summary.shared_test_set:
+        seeds = sorted({run.seed for run in summary.runs})
+        summary.roc_note = (f"seed-ensembled scores: mean test logit over seeds {', '.join(map(str, seeds))}"
+                            if len(seeds) > 1 else f"single seed ({seeds[0]})")
+    else:
+        seeds = sorted({run.seed for run in summary.test_sets[roc_set]})
+        summary.roc_note = (f"one test set (seed {', '.join(map(str, seeds))}): this dataset draws a new "
+                            f"test set per seed, so seeds cannot be ensembled")
+
+
+def mark_best_and_rank(cells: dict[RowKey, Cell], source: str) -> None:
+    """Bold marks (best per metric at display precision) and AUC ranks (1 = best, ties averaged)."""
+    best_attr, rank_attr = ("best", "rank") if source == "seeds" else ("ensemble_best", "ensemble_rank")
+
+    def value(cell: Cell, metric: Metric) -> float:
+        if source == "seeds":
+            return cell.seeds[metric.key][0] if cell.seeds else math.nan
+        return cell.ensemble[metric.key] if cell.ensemble else math.nan
+
+    for metric in METRICS:
+        shown = {row: round(value(cell, metric), DECIMALS) for row, cell in cells.items()}
+        finite = [v for v in shown.values() if math.isfinite(v)]
+        if not finite:
+            continue
+        target = max(finite) if metric.higher_is_better else min(finite)
+        for row, v in shown.items():
+            if v == target:
+                getattr(cells[row], best_attr).add(metric.key)
+    ranked = [(row, value(cell, METRICS[0])) for row, cell in cells.items() if math.isfinite(value(cell, METRICS[0]))]
+    for (row, _), rank in zip(ranked, rankdata([-auc for _, auc in ranked])):
+        setattr(cells[row], rank_attr, float(rank))
+
+
+def summarize_dataset(key: DatasetKey, runs: list[Run], rows: dict[str, RowKey]) -> DatasetSummary:
+    cell_runs: dict[RowKey, list[Run]] = {}
+    for run in sorted(runs, key=lambda r: r.seed):
+        cell_runs.setdefault(rows[run.run_id], []).append(run)
+    test_sets: dict[str, list[Run]] = {}
+    for run in runs:
+        if run.usable:
+            test_sets.setdefault(run.test_set, []).append(run)
+    cells = {row: Cell(cell_runs[row]) for row in sorted(cell_runs, key=RowKey.sort_key)}
+    baseline = next((row for row in cells if row.method == BASELINE), None)
+    summary = DatasetSummary(key, runs, cells, test_sets, baseline)
+    for row, cell in cells.items():
+        cell.seeds = {m.key: mean_std([run.metric(m) for run in cell.runs]) for m in METRICS}
+    if test_sets:
+        pooled_estimates(summary, cell_runs)
+        if summary.shared_test_set:
+            (fp,) = test_sets
+            for row, scores in ensembles(cell_runs, fp).items():
+                metrics = binary_metrics(test_sets[fp][0].y_true, scores)
+                cells[row].ensemble = {m.key: m.value(metrics) for m in METRICS}
+    mark_best_and_rank(cells, "seeds")
+    mark_best_and_rank(cells, "ensemble")
+    return summary
+
+
+@dataclass
+class Leaderboard:
+    datasets: list[DatasetSummary]
+    rows: list[RowKey]
+    loaded: Loaded
+
+    def mean_rank(self, row: RowKey, source: str = "seeds") -> tuple[float | None, int]:
+        """Mean AUC rank over the datasets where the row was ranked, and how many those are."""
+        attr = "rank" if source == "seeds" else "ensemble_rank"
+        ranks = [getattr(d.cells[row], attr) for d in self.datasets if row in d.cells]
+        ranks = [r for r in ranks if r is not None]
+        return (float(np.mean(ranks)) if ranks else None), len(ranks)
+
+    def seed_counts(self, row: RowKey) -> tuple[int, int]:
+        counts = [len(d.cells[row].runs) for d in self.datasets if row in d.cells]
+        return min(counts), max(counts)
+
+    def has_ensemble(self, row: RowKey) -> bool:
+        return any(row in d.cells and d.cells[row].ensemble for d in self.datasets)
+
+    @property
+    def any_ensemble(self) -> bool:
+        return any(self.has_ensemble(row) for row in self.rows)
+
+    def is_best_rank(self, row: RowKey, source: str = "seeds") -> bool:
+        """Best mean rank among the rows ranked on the most datasets (rows with gaps don't compete)."""
+        ranks = {other: self.mean_rank(other, source) for other in self.rows}
+        ranks = {other: (round(rank, 2), n) for other, (rank, n) in ranks.items() if rank is not None}
+        if row not in ranks:
+            return False
+        coverage = max(n for _, n in ranks.values())
+        best = min(rank for rank, n in ranks.values() if n == coverage)
+        return ranks[row] == (best, coverage)
+
+
+def build_leaderboard(loaded: Loaded) -> Leaderboard:
+    rows = row_keys(loaded.runs)
+    by_dataset: dict[DatasetKey, list[Run]] = {}
+    for run in loaded.runs:
+        by_dataset.setdefault(DatasetKey.of(run), []).append(run)
+    datasets = [summarize_dataset(key, by_dataset[key], rows) for key in sorted(by_dataset, key=DatasetKey.sort_key)]
+    return Leaderboard(datasets, sorted(set(rows.values()), key=RowKey.sort_key), loaded)

@@ -1,0 +1,110 @@
+"""The leaderboard as a tidy CSV (one line per dataset x method row x kind) and as Markdown tables."""
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+from reports.collect import DECIMALS, METRICS, Cell, Leaderboard
+
+ENSEMBLE_SUFFIX = " (seed ensemble)"
+
+
+def number(value, decimals: int = DECIMALS) -> str:
+    """A metric for display; missing or NaN values as an em dash."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    return f"{value:.{decimals}f}"
+
+
+def mean_pm_std(pair) -> str:
+    mean, std = pair
+    return number(mean) if std is None else f"{number(mean)} ± {number(std)}"
+
+
+def _csv_value(value):
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    return f"{value:.6g}" if isinstance(value, float) else value
+
+
+def csv_rows(board: Leaderboard) -> list[dict]:
+    rows = []
+    for dataset in board.datasets:
+        key = dataset.key
+        for row, cell in dataset.cells.items():
+            common = {"dataset": key.name, "imbalance": key.imbalance, "size": key.size,
+                      "max_train_samples": key.max_train_samples, "method": row.label}
+            line = {**common, "kind": "seeds", "n_seeds": len(cell.runs), "rank": cell.rank,
+                    "mean_rank": board.mean_rank(row)[0]}
+            for metric in METRICS:
+                line[f"{metric.key}_mean"], line[f"{metric.key}_std"] = cell.seeds[metric.key]
+            line["pooled_auc_estimate"] = "seed ensemble" if dataset.shared_test_set else "mean of per-seed test sets"
+            line["pooled_auc"] = cell.delong.auc if cell.delong else None
+            for name, interval in (("delong", cell.delong), ("bootstrap", cell.bootstrap)):
+                line[f"pooled_auc_{name}_low"] = interval.low if interval else None
+                line[f"pooled_auc_{name}_high"] = interval.high if interval else None
+            test = cell.vs_baseline
+            line["auc_diff_vs_bce"], line["p_vs_bce"] = (test.diff, test.p) if test else (None, None)
+            rows.append(line)
+            if cell.ensemble:
+                ensemble = {**common, "kind": "seed_ensemble", "n_seeds": len(cell.runs), "rank": cell.ensemble_rank,
+                            "mean_rank": board.mean_rank(row, "ensemble")[0]}
+                ensemble.update({f"{metric.key}_mean": cell.ensemble[metric.key] for metric in METRICS})
+                rows.append(ensemble)
+    return rows
+
+
+def write_csv(board: Leaderboard, path: Path) -> Path:
+    rows = csv_rows(board)
+    columns = list(dict.fromkeys(name for line in rows for name in line))
+    with open(path, "w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows({k: _csv_value(v) for k, v in line.items()} for line in rows)
+    return path
+
+
+def _bold(text: str, on: bool) -> str:
+    return f"**{text}**" if on and text != "—" else text
+
+
+def markdown(board: Leaderboard) -> str:
+    """One table per metric (methods x datasets), seed rows then seed-ensemble rows; bold = best."""
+    header = [dataset.key.label for dataset in board.datasets]
+    out = ["# CritBench leaderboard", "",
+           "Test metrics, mean ± std over seeds; *(seed ensemble)* rows score the mean test logit over "
+           "seeds. **Bold**: best per column (lowest for FPR). Mean rank: of test AUC across datasets.", ""]
+    for metric in METRICS:
+        extra = ["mean rank", "seeds"] if metric is METRICS[0] else []
+        out += [f"## {metric.label}", "", "| method | " + " | ".join(header + extra) + " |",
+                "|---|" + "---|" * (len(header) + len(extra))]
+        for source in ("seeds", "ensemble"):
+            for row in board.rows:
+                cells: list[Cell | None] = [d.cells.get(row) for d in board.datasets]
+                if source == "ensemble" and not any(c and c.ensemble for c in cells):
+                    continue
+                values = [_cell_markdown(cell, metric.key, source) for cell in cells]
+                if extra:
+                    rank, n = board.mean_rank(row, source)
+                    low, high = board.seed_counts(row)
+                    values += [_bold(number(rank, 2), board.is_best_rank(row, source))
+                               + ("" if n == len(header) else f" ({n}/{len(header)})"),
+                               str(low) if low == high else f"{low}–{high}"]
+                label = row.label + (ENSEMBLE_SUFFIX if source == "ensemble" else "")
+                out.append(f"| {label} | " + " | ".join(values) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+def _cell_markdown(cell: Cell | None, key: str, source: str) -> str:
+    if cell is None:
+        return "—"
+    if source == "seeds":
+        return _bold(mean_pm_std(cell.seeds[key]), key in cell.best)
+    return _bold(number(cell.ensemble[key]) if cell.ensemble else "—", key in cell.ensemble_best)
+
+
+def write_markdown(board: Leaderboard, path: Path) -> Path:
+    Path(path).write_text(markdown(board) + "\n")
+    return path
