@@ -291,6 +291,10 @@ class DatasetSummary:
     def facts(self) -> dict:
         return self.runs[0].record["dataset"]
 
+    def seed_number(self, run: Run) -> int:
+        """1-based position of the run's seed among this dataset's seeds (suite seeds are large hashes)."""
+        return sorted({r.seed for r in self.runs}).index(run.seed) + 1
+
     @property
     def tensor_md5s(self) -> list[str]:
         return sorted({run.record["dataset"].get("tensor_md5") for run in self.runs} - {None})
