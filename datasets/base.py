@@ -144,7 +144,8 @@ def binary_labels(labels: list[str], positive: str, negatives: list[str] | None,
     rows, the negative class name). `source` names the file or folder in error messages."""
     found = sorted(set(labels))
     if len(found) == 1:
-        raise CritBenchError(f"{source}: every sample has label {found[0]!r}; a binary task needs the critical class and at least one other label")
+        raise CritBenchError(f"{source}: every sample has label {found[0]!r}; a binary task needs the critical class "
+                             f"and at least one other label")
     if positive not in found:
         raise CritBenchError(f"{source}: the critical class {positive!r} (--param positive) is not among the labels found "
                              f"({', '.join(found)}); pass --param positive=<one of them>")

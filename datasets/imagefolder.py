@@ -109,8 +109,9 @@ def class_names(folder: Path) -> list[str]:
 def load_imagefolder(request: LoadRequest) -> BinaryDataset:
     root = request.data_dir
     if root is None or not (root / "train").is_dir():
+        problem = "no --data-dir given" if root is None else f"{root}/train is missing"
         raise CritBenchError(f"--dataset imagefolder needs --data-dir DIR with DIR/train/<class>/ image folders "
-                             f"(optional DIR/val/, DIR/test/); {'no --data-dir given' if root is None else f'{root}/train is missing'}")
+                             f"(optional DIR/val/, DIR/test/); {problem}")
     params = request.params
     channels = int(params["channels"]) if "channels" in params else None
     if channels not in (None, 1, 3):

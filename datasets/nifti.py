@@ -249,7 +249,8 @@ def load_nifti(request: LoadRequest) -> BinaryDataset:
     elif request.data_dir is not None:
         csv_path = request.data_dir / "labels.csv"
     else:
-        raise CritBenchError("--dataset nifti needs --data-dir DIR holding labels.csv (columns path,label[,split]) or --param csv=FILE")
+        raise CritBenchError("--dataset nifti needs --data-dir DIR holding labels.csv (columns path,label[,split]) "
+                             "or --param csv=FILE")
     csv_path = csv_path.resolve()
     table = read_table(csv_path)
     labels = [canonical_label(row["label"]) for row in table]
