@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from benchmarks.errors import CritBenchError
 from benchmarks.methods import resolve_params
 from datasets import get_dataset_entry
+from benchmarks.augment import create_augmentation
+from benchmarks.sampling import SAMPLERS
 from models3d import STEMS, list_models
 
 BATCH_SIZE = {2: 128, 3: 32}  # MedMNIST v2 recipe
@@ -31,6 +33,8 @@ class RunConfig:
     stem: str = "medmnist"
     width: float = 1.0
     amp: bool = True
+    sampler: str = "none"
+    augment: str | None = None  # None: the dataset's default
     params: dict = field(default_factory=dict)
     dataset_params: dict = field(default_factory=dict)
     device: str = "auto"
@@ -59,6 +63,9 @@ def resolve_config(config: RunConfig) -> RunConfig:
     _check_positive("patience", config.patience, allow_zero=True)
     if config.model not in list_models():
         raise CritBenchError(f"unknown --model {config.model!r}; valid: {', '.join(list_models())}")
+    if config.sampler not in SAMPLERS:
+        raise CritBenchError(f"unknown --sampler {config.sampler!r}; valid: {', '.join(SAMPLERS)}")
+    create_augmentation(config.augment, entry.dims)  # validates the name
     if config.stem not in STEMS:
         raise CritBenchError(f"unknown --stem {config.stem!r}; valid: {', '.join(STEMS)}")
     if config.device not in ("auto", "cpu", "cuda") and not config.device.startswith("cuda:"):

@@ -32,6 +32,8 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--stem", default="medmnist", help=f"first layer: {', '.join(STEMS)}")
     parser.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
     parser.add_argument("--no-amp", dest="amp", action="store_false", help="fp32 on CUDA (default bf16 autocast)")
+    parser.add_argument("--sampler", default="none", help="batch sampling: none, weighted, oversample, undersample")
+    parser.add_argument("--augment", help="+-joined crop, crop_flip, flip, rotate, scale, or none (default: the dataset's)")
     parser.add_argument("--param", action="append", metavar="KEY=VALUE", help="method or dataset hyperparameter; repeatable")
     parser.add_argument("--data-dir", help="folder with the data (default $CRITBENCH_DATA, else ~/.medmnist)")
     parser.add_argument("--out", default="runs", help="folder for the JSON record (default runs/)")
@@ -64,7 +66,7 @@ def config_from_args(args) -> RunConfig:
         dataset=args.dataset, method=args.method, seed=args.seed, epochs=args.epochs,
         batch_size=args.batch_size, size=args.size, imbalance=args.imbalance,
         max_train_samples=args.max_train_samples, patience=args.patience, model=args.model,
-        stem=args.stem, width=args.width, amp=args.amp, params=params, device=args.device,
+        stem=args.stem, width=args.width, amp=args.amp, sampler=args.sampler, augment=args.augment, params=params, device=args.device,
         data_dir=args.data_dir,
     )
 

@@ -12,11 +12,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from benchmarks.augment import AUGMENTATIONS, normalize
+from benchmarks.augment import create_augmentation, normalize
 from benchmarks.config import RunConfig
 from benchmarks.errors import CritBenchError, DivergedError
-from benchmarks.methods import TrainContext, create_method
+from benchmarks.methods import TrainContext, create_method, get_method
 from benchmarks.metrics import binary_metrics
+from benchmarks.sampling import epoch_order
 from datasets import BinaryDataset
 from models3d import create_model
 
@@ -76,11 +77,12 @@ class Trainer:
         self.data = {name: DeviceSplit(split, self.device) for name, split in dataset.splits.items()}
         self.mean = torch.tensor(dataset.mean, device=self.device)
         self.std = torch.tensor(dataset.std, device=self.device)
-        self.augment = AUGMENTATIONS[dataset.augment]
+        self.augment = create_augmentation(config.augment or dataset.augment, dataset.dims)
         cuda = self.device.type == "cuda"
         self.memory_format = (torch.channels_last if dataset.dims == 2 else torch.channels_last_3d) if cuda else torch.contiguous_format
         self.model = create_model(dataset.dims, dataset.in_channels, arch=config.model, stem=config.stem,
-                                  width=config.width).to(self.device, memory_format=self.memory_format)
+                                  width=config.width, **get_method(config.method).model_options(config.params),
+                                  ).to(self.device, memory_format=self.memory_format)
         train = self.data["train"]
         ctx = TrainContext(dims=dataset.dims, epochs=config.epochs, device=self.device, n_train=len(train),
                            train_positive_rate=float(train.y.mean()))
@@ -88,16 +90,16 @@ class Trainer:
         self.autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda and config.amp else contextlib.nullcontext
 
     def batch(self, x: torch.Tensor, train: bool) -> torch.Tensor:
-        if train and self.augment is not None:
-            x = self.augment(x, self.gen)
+        if self.augment is not None:
+            x = self.augment(x, self.gen, train)
         return normalize(x, self.mean, self.std).contiguous(memory_format=self.memory_format)
 
     def train_epoch(self) -> float:
         self.model.train()
         train, size = self.data["train"], self.config.batch_size
-        order = torch.randperm(len(train), generator=self.gen, device=self.device)
+        order = epoch_order(self.method.sampling(self.config.sampler), train.y, size, self.gen)
         total = torch.zeros((), device=self.device)
-        for start in range(0, len(train), size):
+        for start in range(0, len(order), size):
             index = order[start:start + size]
             if len(index) < 2:  # BatchNorm cannot train on a single sample
                 continue
@@ -110,7 +112,7 @@ class Trainer:
             self.method.optimizer.step()
             self.method.after_step()
             total += loss.detach() * len(index)
-        return float(total) / len(train)  # one host sync per epoch
+        return float(total) / len(order)  # one host sync per epoch
 
     @torch.no_grad()
     def predict(self, split: str) -> np.ndarray:
@@ -166,7 +168,7 @@ class Trainer:
         if best is None:
             raise DivergedError("validation AUC was never finite: the model's outputs are NaN or infinite")
         self.restore(best)
-        val_metrics, _ = self.score("val")
+        val_metrics, val_scores = self.score("val")
         test_metrics, test_scores = self.score("test")
         return {
             "history": history,
@@ -175,4 +177,6 @@ class Trainer:
             "val": val_metrics,
             "test": test_metrics,
             "test_scores": {"y_true": self.data["test"].y_numpy.tolist(), "y_score": test_scores.tolist()},
+            **self.method.report({"val": (self.data["val"].y_numpy, val_scores),
+                                  "test": (self.data["test"].y_numpy, test_scores)}),
         }

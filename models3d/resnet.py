@@ -5,6 +5,7 @@ The default `medmnist` stem is a 3x3 stride-1 convolution without max-pool, as i
 """
 from __future__ import annotations
 
+import torch
 from monai.networks.nets import ResNet
 from torch import nn
 
@@ -17,15 +18,40 @@ STEMS = {
 }
 
 
+HEADS = ("linear", "cosine", "cosine_pair")
+
+
 def list_models() -> list[str]:
     return sorted(LAYERS)
 
 
+class CosineHead(nn.Module):
+    """`scale` x cosine between the features and each class weight (LDAM's normalized linear layer).
+
+    `pair=True` is a 2-class head reduced to its logit difference s (cos_1 - cos_0): a 2-class
+    softmax depends only on that difference, so the model keeps one score per sample."""
+
+    def __init__(self, in_features: int, num_outputs: int, scale: float, pair: bool = False):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(2 if pair else num_outputs, in_features))
+        nn.init.kaiming_uniform_(self.weight, a=5 ** 0.5)
+        self.scale, self.pair = scale, pair
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        cosine = nn.functional.normalize(features, dim=1) @ nn.functional.normalize(self.weight, dim=1).t()
+        if self.pair:
+            cosine = cosine[:, 1:] - cosine[:, :1]
+        return self.scale * cosine
+
+
 def create_model(dims: int, in_channels: int, *, arch: str = "resnet18", stem: str = "medmnist",
-                 width: float = 1.0, num_outputs: int = 1) -> nn.Module:
+                 width: float = 1.0, num_outputs: int = 1, head: str = "linear",
+                 head_scale: float = 30.0) -> nn.Module:
     """A ResNet for `dims`-D inputs with `in_channels` channels and `num_outputs` logits.
 
-    `width` scales every stage's channels (1.0 = 64..512); small widths serve fast tests."""
+    `width` scales every stage's channels (1.0 = 64..512); small widths serve fast tests. `head`
+    `cosine` (L2-normalized features and weights, times `head_scale`) or `cosine_pair` (one score
+    from a 2-class cosine head, see `CosineHead`) replaces the final linear layer `fc`."""
     if dims not in (2, 3):
         raise CritBenchError(f"dims must be 2 or 3, got {dims}")
     if arch not in LAYERS:
@@ -34,7 +60,9 @@ def create_model(dims: int, in_channels: int, *, arch: str = "resnet18", stem: s
         raise CritBenchError(f"unknown stem {stem!r}; valid: {', '.join(STEMS)}")
     if not width > 0:
         raise CritBenchError(f"width must be positive, got {width}")
-    return ResNet(
+    if head not in HEADS or not head_scale > 0:
+        raise CritBenchError(f"head must be one of {', '.join(HEADS)} with head_scale > 0; got {head!r}, {head_scale}")
+    model = ResNet(
         block="basic",
         layers=LAYERS[arch],
         block_inplanes=[64, 128, 256, 512],
@@ -45,3 +73,6 @@ def create_model(dims: int, in_channels: int, *, arch: str = "resnet18", stem: s
         bias_downsample=False,
         **STEMS[stem],
     )
+    if head != "linear":
+        model.fc = CosineHead(model.fc.in_features, num_outputs, head_scale, pair=head == "cosine_pair")
+    return model

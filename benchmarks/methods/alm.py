@@ -59,8 +59,11 @@ def alm_penalty(q: torch.Tensor, lam: torch.Tensor, mu: float, y: torch.Tensor) 
 @register_method
 class ALMMethod(LossMethod):
     name = "alm"
-    description = "augmented-Lagrangian ranking constraint (Sangalli et al. 2021) on a base loss (default BCE)"
+    description = ("augmented-Lagrangian ranking constraint (Sangalli et al. 2021) on any base loss: "
+                   "alm+<base> or --param base=<base> (default bce)")
     Params = ALMParams
+    uses_alm = True
+    wraps_base = True
 
     def __init__(self, model, params: ALMParams, ctx):
         super().__init__(model, params, ctx)
@@ -75,6 +78,7 @@ class ALMMethod(LossMethod):
         return self.base_loss(logits, y) + alm_penalty(q, self.multipliers[index], self.mu, y)
 
     def after_step(self):
+        super().after_step()
         index, q = self._pending
         self.multipliers.index_add_(0, index, self.mu * q)
 

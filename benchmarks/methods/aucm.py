@@ -1,17 +1,29 @@
-"""AUC maximization: libauc's AUCMLoss on sigmoid scores, optimized by libauc's PESG."""
+"""AUC maximization: libauc's AUCMLoss on sigmoid scores, optimized by libauc's PESG.
+
+`aucm` trains from scratch; `aucm_ce` first pre-trains with BCE and then fine-tunes from the best
+pre-training checkpoint with AUCM + PESG, as LibAUC's own MedMNIST recipes do (recipes.md).
+Batches hold a fixed share of positives (LibAUC's DualSampler, `sampling_rate`, default 0.2).
+"""
 from __future__ import annotations
 
+import copy
+import math
 import warnings
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from libauc.losses import AUCMLoss
 from libauc.optimizers import PESG
 
 from benchmarks.errors import CritBenchError
-from benchmarks.methods.base import Method, MethodParams, TrainContext, decay_epochs
+from benchmarks.methods.base import Method, MethodParams, TrainContext, decay_epochs, parse_params
 from benchmarks.methods.registry import register_method
+from benchmarks.presets import aucm_preset
+from benchmarks.sampling import Sampling
 
+# Batches without a positive are expected at 1:100 imbalance; libauc warns on every one of them.
+warnings.filterwarnings("ignore", message="Input data has no positive sample", module="libauc")
 
 
 @dataclass(frozen=True)
@@ -22,6 +34,8 @@ class AUCMParams(MethodParams):
     epoch_decay: float = 2e-3
     momentum: float = 0.9
     version: str = "v1"
+    sampling_rate: float = 0.2  # positives' share of each batch (DualSampler); 0 = the run's --sampler
+    preset: str = ""  # DAM-on-MedMNIST PESG settings per dataset (benchmarks/presets.py)
 
     def validate(self) -> None:
         super().validate()
@@ -29,6 +43,8 @@ class AUCMParams(MethodParams):
             raise CritBenchError(f"version must be v1 or v2, got {self.version!r}")
         if not 0 < self.momentum <= 1:
             raise CritBenchError(f"momentum must be in (0, 1], got {self.momentum}")
+        if not 0 <= self.sampling_rate < 1:
+            raise CritBenchError(f"sampling_rate must be in [0, 1) (0: use --sampler), got {self.sampling_rate}")
 
 
 @register_method
@@ -37,25 +53,44 @@ class AUCMMethod(Method):
     training set's positive rate, fixed (libauc's per-batch estimate is noisy at 1:100)."""
 
     name = "aucm"
-    description = "AUC maximization: libauc AUCMLoss (margin 1) + PESG (lr 0.1, decays at 50%/75%)"
+    description = "AUC maximization: libauc AUCMLoss (margin 1) + PESG (lr 0.1, decays at 50%/75%), 20% positives per batch"
     Params = AUCMParams
+
+    @classmethod
+    def build_params(cls, values: dict) -> AUCMParams:
+        preset = str(values.get("preset", ""))
+        return parse_params(cls.Params, {**aucm_preset(preset), **values} if preset else values)
 
     def __init__(self, model: torch.nn.Module, params: AUCMParams, ctx: TrainContext):
         super().__init__(model, params, ctx)
         self.aucm = AUCMLoss(margin=params.margin, imratio=ctx.train_positive_rate,
                              version=params.version, device=ctx.device)
+        self.start_aucm(0)
+
+    def start_aucm(self, epoch: int) -> None:
+        """Build PESG at `epoch`; its lr decays at 50% and 75% of the remaining epochs."""
+        params = self.params
         self.optimizer = PESG(
-            model.parameters(), loss_fn=self.aucm, lr=params.lr, margin=params.margin,
+            self.model.parameters(), loss_fn=self.aucm, lr=params.lr, margin=params.margin,
             epoch_decay=params.epoch_decay, weight_decay=params.weight_decay,
-            momentum=params.momentum, verbose=False, device=ctx.device,
+            momentum=params.momentum, verbose=False, device=self.ctx.device,
         )
-        self.decays = decay_epochs(ctx.epochs)
+        self.decays = [epoch + e for e in decay_epochs(max(1, self.ctx.epochs - epoch))]
+
+    def sampling(self, requested: str) -> Sampling:
+        return self.dual_sampling(requested, self.params.sampling_rate, "sampling_rate")
+
+    def dual_sampling(self, requested: str, rate: float, key: str) -> Sampling:
+        """DualSampler batches with `rate` positives, or the run's --sampler when `rate` is 0."""
+        if not rate:
+            return Sampling(requested)
+        if requested != "none":
+            raise CritBenchError(f"{self.name} composes its batches itself ({key}={rate}); "
+                                 f"pass --param {key}=0 to use --sampler {requested}")
+        return Sampling("dual", rate)
 
     def loss(self, logits, y, index):
-        with warnings.catch_warnings():
-            # Batches without a positive are expected at 1:100 imbalance; libauc warns on each one.
-            warnings.filterwarnings("ignore", message="Input data has no positive sample")
-            return self.aucm(torch.sigmoid(logits), y, auto=False).reshape(())
+        return self.aucm(torch.sigmoid(logits), y, auto=False).reshape(())
 
     def end_epoch(self, epoch, val_auc):
         # libauc decays lr and resets the epoch-level regularizer only when the caller asks.
@@ -67,3 +102,64 @@ class AUCMMethod(Method):
 
     def load_state_dict(self, state):
         self.aucm.load_state_dict(state)
+
+
+@dataclass(frozen=True)
+class AUCMCEParams(AUCMParams):
+    # Stage 2 (AUCM + PESG) defaults: LibAUC's MedMNIST recipe (recipes.md).
+    weight_decay: float = 1e-5
+    epoch_decay: float = 3e-3
+    # Stage 1: BCE on the sigmoid, Adam 1e-3, weight decay 1e-4, balanced batches (rate 0.5).
+    pretrain_fraction: float = 0.5  # share of --epochs spent pre-training (the recipe: 60 of 120)
+    pretrain_lr: float = 1e-3
+    pretrain_weight_decay: float = 1e-4
+    pretrain_sampling_rate: float = 0.5
+
+    def validate(self) -> None:
+        super().validate()
+        if not 0 < self.pretrain_fraction < 1 or not self.pretrain_lr > 0 or self.pretrain_weight_decay < 0:
+            raise CritBenchError("aucm_ce needs 0 < pretrain_fraction < 1, pretrain_lr > 0, pretrain_weight_decay >= 0")
+        if not 0 <= self.pretrain_sampling_rate < 1:
+            raise CritBenchError(f"pretrain_sampling_rate must be in [0, 1), got {self.pretrain_sampling_rate}")
+
+
+@register_method
+class AUCMCEMethod(AUCMMethod):
+    """Two stages in one run: BCE pre-training, then AUCM + PESG from the best pre-training weights
+    (by val AUC). Early stopping and checkpoint selection span both stages."""
+
+    name = "aucm_ce"
+    description = "LibAUC's MedMNIST recipe: BCE pre-training (Adam), then AUCM + PESG fine-tuning from its best checkpoint"
+    Params = AUCMCEParams
+
+    def __init__(self, model: torch.nn.Module, params: AUCMCEParams, ctx: TrainContext):
+        Method.__init__(self, model, params, ctx)
+        self.aucm = AUCMLoss(margin=params.margin, imratio=ctx.train_positive_rate,
+                             version=params.version, device=ctx.device)
+        self.switch_epoch = max(1, min(ctx.epochs - 1, math.floor(params.pretrain_fraction * ctx.epochs)))
+        self.pretraining = True
+        self.best_auc, self.best_weights = -math.inf, None
+        self.decays = []
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=params.pretrain_lr,
+                                          weight_decay=params.pretrain_weight_decay)
+
+    def sampling(self, requested: str) -> Sampling:
+        if self.pretraining:
+            return self.dual_sampling(requested, self.params.pretrain_sampling_rate, "pretrain_sampling_rate")
+        return super().sampling(requested)
+
+    def loss(self, logits, y, index):
+        if self.pretraining:
+            return F.binary_cross_entropy_with_logits(logits, y)
+        return super().loss(logits, y, index)
+
+    def end_epoch(self, epoch, val_auc):
+        if not self.pretraining:
+            return super().end_epoch(epoch, val_auc)
+        if val_auc > self.best_auc:
+            self.best_auc, self.best_weights = val_auc, copy.deepcopy(self.model.state_dict())
+        if epoch + 1 == self.switch_epoch:
+            if self.best_weights is not None:
+                self.model.load_state_dict(self.best_weights)
+            self.pretraining, self.best_weights = False, None
+            self.start_aucm(epoch + 1)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import torch
 
 from benchmarks.errors import CritBenchError
+from benchmarks.losses import ClassCounts
+from benchmarks.sampling import Sampling
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,12 @@ class TrainContext:
     device: torch.device
     n_train: int
     train_positive_rate: float
+
+    @property
+    def class_counts(self) -> ClassCounts:
+        """Training-set class sizes (and the epoch budget), as weighted losses need them."""
+        n_pos = round(self.n_train * self.train_positive_rate)
+        return ClassCounts(n_pos=n_pos, n_neg=self.n_train - n_pos, epochs=self.epochs)
 
 
 def decay_epochs(epochs: int) -> list[int]:
@@ -34,6 +42,9 @@ class MethodParams:
 
     lr: float = 1e-3
     weight_decay: float = 0.0
+    head: str = "linear"  # classifier-head regularizers: L2-normalized (cosine) head ...
+    head_scale: float = 30.0  # ... its logit scale
+    max_norm: float = 0.0  # ... and MaxNorm: head weight rows renormed to <= max_norm after each step (0: off)
 
     def validate(self) -> None:
         """Raise CritBenchError for values outside the valid range."""
@@ -41,6 +52,10 @@ class MethodParams:
             raise CritBenchError(f"lr must be positive, got {self.lr}")
         if self.weight_decay < 0:
             raise CritBenchError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.head not in ("linear", "cosine"):
+            raise CritBenchError(f"head must be linear or cosine (L2-normalized), got {self.head!r}")
+        if not self.head_scale > 0 or self.max_norm < 0:
+            raise CritBenchError(f"need head_scale > 0 and max_norm >= 0, got {self.head_scale}, {self.max_norm}")
 
 
 def _cast(field: dataclasses.Field, value):
@@ -84,12 +99,34 @@ class Method:
     def __init__(self, model: torch.nn.Module, params: MethodParams, ctx: TrainContext):
         self.model, self.params, self.ctx = model, params, ctx
 
+    @classmethod
+    def build_params(cls, values: dict) -> MethodParams:
+        """Validated hyperparameters from `{key: value}` (subclasses may expand presets here)."""
+        return parse_params(cls.Params, values)
+
+    @classmethod
+    def model_options(cls, params: dict) -> dict:
+        """Keyword arguments for `models3d.create_model` from the resolved hyperparameters."""
+        return {"head": params.get("head", "linear"), "head_scale": params.get("head_scale", 30.0)}
+
+    def sampling(self, requested: str) -> Sampling:
+        """How to draw this epoch's batches, given the run's `--sampler` choice."""
+        return Sampling(requested)
+
+    def report(self, scores: dict) -> dict:
+        """Extra record fields from `{split: (y_true, logits)}` of the selected checkpoint."""
+        return {}
+
     def loss(self, logits: torch.Tensor, y: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """Scalar training loss of a batch; `index` are the samples' positions in train."""
         raise NotImplementedError
 
     def after_step(self) -> None:
-        """Called after each optimizer step (e.g. multiplier updates)."""
+        """Called after each optimizer step (multiplier updates); applies MaxNorm to the head."""
+        if self.params.max_norm:
+            head = self.model.fc.weight
+            with torch.no_grad():
+                head.copy_(torch.renorm(head, 2, 0, self.params.max_norm))
 
     def end_epoch(self, epoch: int, val_auc: float) -> None:
         """Called after each epoch's validation (learning-rate and penalty schedules)."""

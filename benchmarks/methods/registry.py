@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import dataclasses
+from functools import lru_cache
 
 import torch
 
-from benchmarks.methods.base import Method, TrainContext, parse_params
+from benchmarks.errors import CritBenchError
+from benchmarks.losses import list_losses
+from benchmarks.methods.base import Method, TrainContext
 from benchmarks.registry import Registry
 
 METHODS: Registry[type[Method]] = Registry("method")
@@ -20,15 +23,30 @@ def list_methods() -> list[str]:
     return METHODS.names()
 
 
+@lru_cache(maxsize=None)
+def _wrapped(wrapper: str, base: str) -> type[Method]:
+    """`wrapper+base`, e.g. `alm+s_fl`: the wrapping method with `base` as its default base loss."""
+    cls = METHODS.get(wrapper)
+    if not getattr(cls, "wraps_base", False):
+        wrappers = [n for n in METHODS.names() if getattr(METHODS.get(n), "wraps_base", False)]
+        raise CritBenchError(f"method {wrapper!r} does not wrap a base loss; NAME+BASE works for: {', '.join(wrappers)}")
+    if base not in list_losses():
+        raise CritBenchError(f"unknown base loss {base!r} in {wrapper}+{base}; valid: {', '.join(list_losses())}")
+    return type(f"{cls.__name__}_{base}", (cls,), {"name": f"{wrapper}+{base}", "default_base": base,
+                                                   "description": f"{cls.name} over base loss {base}"})
+
+
 def get_method(name: str) -> type[Method]:
-    return METHODS.get(name)
+    """The method class of `name`; `wrapper+base` (e.g. `alm+s_fl`) wraps base loss `base`."""
+    wrapper, sep, base = name.partition("+")
+    return _wrapped(wrapper, base) if sep else METHODS.get(name)
 
 
 def resolve_params(name: str, values: dict) -> dict:
     """Every hyperparameter of method `name`, defaults filled in, as a plain dict."""
-    return dataclasses.asdict(parse_params(get_method(name).Params, values))
+    return dataclasses.asdict(get_method(name).build_params(values))
 
 
 def create_method(name: str, model: torch.nn.Module, values: dict, ctx: TrainContext) -> Method:
     cls = get_method(name)
-    return cls(model, parse_params(cls.Params, values), ctx)
+    return cls(model, cls.build_params(values), ctx)
