@@ -17,15 +17,16 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import rankdata
 
-from benchmarks.config import MACHINE_FIELDS
 from benchmarks.errors import CritBenchError
-from benchmarks.methods import list_methods
 from benchmarks.metrics import binary_metrics
 from reports.stats import (Interval, PairedTest, bootstrap_auc_samples, delong_covariance, normal_interval,
                            percentile_interval, z_test)
 
 BASELINE = "bce"
 DATASET_FIELDS = ("dataset", "size", "imbalance", "max_train_samples", "dataset_params")
+# benchmarks.config.MACHINE_FIELDS, spelled out so that building a report never imports torch (a test
+# keeps the two equal).
+MACHINE_FIELDS = ("device", "data_dir")
 NOT_ROW_FIELDS = {*DATASET_FIELDS, *MACHINE_FIELDS, "method", "seed", "params"}
 REQUIRED_KEYS = ("run_id", "config", "dataset", "test", "test_scores", "history")
 N_BOOTSTRAP = 2000
@@ -190,10 +191,9 @@ class RowKey:
         return f"{self.method}({', '.join(f'{k}={format_value(v)}' for k, v in self.settings)})"
 
     def sort_key(self):
-        methods = list_methods()
-        order = methods.index(self.method) if self.method in methods else len(methods)
+        """The baseline first, then methods by name, then settings (numbers numerically)."""
         values = tuple((0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v)) for _, v in self.settings)
-        return (self.method != BASELINE, order, self.method, values)
+        return (self.method != BASELINE, self.method, values)
 
 
 @dataclass
@@ -217,11 +217,13 @@ def load_runs(runs_dir: Path) -> Loaded:
         except (OSError, ValueError) as error:
             skipped.append((path, f"unreadable: {error}"))
             continue
-        status = record.get("status") if isinstance(record, dict) else None
+        if not isinstance(record, dict) or not {"status", "run_id"} & record.keys():
+            continue  # some other JSON file (a suite's own state, a config): not a run record
+        status = record.get("status")
         if path.name.endswith(".failed.json") or status == "failed":
-            failures.append(Failure(path, record if isinstance(record, dict) else {}))
+            failures.append(Failure(path, record))
         elif status != "complete":
-            skipped.append((path, "not a complete run record"))
+            skipped.append((path, f"status {status!r}, not 'complete'"))
         elif missing := [key for key in REQUIRED_KEYS if key not in record]:
             skipped.append((path, f"missing {', '.join(missing)}"))
         elif record["run_id"] in seen:

@@ -100,6 +100,20 @@ def test_bootstrap_is_seeded_and_stratified():
     assert np.isfinite(first).all()  # stratified: every resample keeps 5 positives and 50 negatives
 
 
+def test_bootstrap_matches_brute_force_resampling():
+    """The multiplicity shortcut has the distribution of explicit resamples scored pair by pair."""
+    y, s = binormal(np.random.default_rng(5), 30, 70)
+    s = np.round(s, 1)  # ties
+    fast = bootstrap_auc_samples(y, s, 3000, seed=1)
+    rng = np.random.default_rng(2)
+    pos, neg = rng.choice(s[y == 1], (3000, 30, 1)), rng.choice(s[y == 0], (3000, 1, 70))
+    slow = ((pos > neg) + 0.5 * (pos == neg)).mean(axis=(1, 2))  # psi averaged over all pairs
+    assert fast.mean() == pytest.approx(slow.mean(), abs=0.004)
+    assert fast.std() == pytest.approx(slow.std(), rel=0.08)
+    np.testing.assert_array_equal(bootstrap_auc_samples([0, 0, 1, 1], [1, 2, 3, 4], 50), 1.0)  # separable
+    np.testing.assert_array_equal(bootstrap_auc_samples([0, 0, 1, 1], [2, 2, 2, 2], 50), 0.5)  # all tied
+
+
 def test_confidence_interval_coverage():
     rng = np.random.default_rng(3)
     truth = norm.cdf(1 / math.sqrt(2))
