@@ -26,7 +26,7 @@ BASELINE = "bce"
 DATASET_FIELDS = ("dataset", "size", "imbalance", "max_train_samples", "dataset_params")
 # benchmarks.config.MACHINE_FIELDS, spelled out so that building a report never imports torch (a test
 # keeps the two equal).
-MACHINE_FIELDS = ("device", "data_dir")
+MACHINE_FIELDS = ("device", "data_dir", "compile")
 NOT_ROW_FIELDS = {*DATASET_FIELDS, *MACHINE_FIELDS, "method", "seed", "params"}
 REQUIRED_KEYS = ("run_id", "config", "dataset", "test", "test_scores", "history")
 N_BOOTSTRAP = 2000
@@ -302,25 +302,24 @@ class DatasetSummary:
         return sorted({run.record["dataset"].get("tensor_md5") for run in self.runs} - {None})
 
 
-def ensembles(cell_runs: dict[RowKey, list[Run]], test_set: str) -> dict[RowKey, np.ndarray]:
+def ensembles(cells: dict[RowKey, Cell], test_set: str) -> dict[RowKey, np.ndarray]:
     """Seed-ensembled scores (mean test logit over the row's runs) on one test set, in row order."""
     out = {}
-    for row in sorted(cell_runs, key=RowKey.sort_key):
-        runs = cell_runs[row]
-        scores = [run.y_score for run in runs if run.test_set == test_set and run.usable]
+    for row, cell in cells.items():
+        scores = [run.y_score for run in cell.runs if run.test_set == test_set and run.usable]
         if scores:
             out[row] = np.mean(scores, axis=0)
     return out
 
 
-def pooled_estimates(summary: DatasetSummary, cell_runs: dict[RowKey, list[Run]], seed: int = 0) -> None:
+def pooled_estimates(summary: DatasetSummary, seed: int = 0) -> None:
     """DeLong and bootstrap CIs of the pooled AUC and the paired test against the baseline.
 
     Pooled = the seed ensemble's AUC when all seeds share the test set; otherwise the mean of the
     per-test-set AUCs, whose DeLong variances add (independent test sets). Likewise the paired
     comparison is the paired DeLong test on seed-ensembled scores, or per-test-set paired tests
     combined as z = sum(d) / sqrt(sum(var d))."""
-    per_set = {fp: ensembles(cell_runs, fp) for fp in summary.test_sets}
+    per_set = {fp: ensembles(summary.cells, fp) for fp in summary.test_sets}
     labels = {fp: runs[0].y_true for fp, runs in summary.test_sets.items()}
     for row, cell in summary.cells.items():
         aucs, variances, boots, diffs, diff_variances, base_aucs = [], [], [], [], [], []
@@ -394,10 +393,10 @@ def summarize_dataset(key: DatasetKey, runs: list[Run], rows: dict[str, RowKey])
     for row, cell in cells.items():
         cell.seeds = {m.key: mean_std([run.metric(m) for run in cell.runs]) for m in METRICS}
     if test_sets:
-        pooled_estimates(summary, cell_runs)
+        pooled_estimates(summary)
         if summary.shared_test_set:
             (fp,) = test_sets
-            for row, scores in ensembles(cell_runs, fp).items():
+            for row, scores in ensembles(cells, fp).items():
                 metrics = binary_metrics(test_sets[fp][0].y_true, scores)
                 cells[row].ensemble = {m.key: m.value(metrics) for m in METRICS}
     mark_best_and_rank(cells, "seeds")
