@@ -46,7 +46,8 @@ def fabricate(real: dict, dataset: str, size: int, imbalance, n_test: int, seed:
     y[:2] = (0, 1)
     if dataset == real["config"]["dataset"] and seed == real["config"]["seed"]:
         y = np.array(real["test_scores"]["y_true"])  # the same seed draws the same synthetic test set
-    rng = np.random.default_rng([len(dataset), int(imbalance or 0), seed, len(method), int(10 * overrides.get("delta", 0))])
+    rng = np.random.default_rng([len(dataset), int(imbalance or 0), seed, sum(map(ord, method)),
+                                 int(10 * overrides.get("delta", 0))])
     quality = QUALITY[method] + overrides.get("delta", 0)
     logits = quality * y + rng.normal(0, 1, n_test)
     val = quality * y + rng.normal(0, 1, n_test)
@@ -86,7 +87,7 @@ def runs_dir(tmp_path_factory) -> Path:
     failed = {"status": "failed", "run_id": "pneumoniamnist-alm-s3-deadbeef0000",
               "config": {"dataset": "pneumoniamnist", "method": "alm", "seed": 3},
               "reason": "DivergedError: training loss became nan in epoch 4; try a lower --lr",
-              "traceback": "Traceback (most recent call last):\n  ...\nDivergedError"}
+              "traceback": "Traceback (most recent call last):\n  ...\nDivergedError", "failed_at": "2026-01-01T00:00:00+00:00"}
     write_json_atomic(root / "suite" / "pneumoniamnist-alm-s3-deadbeef0000.failed.json", failed)
     (root / "suite" / "notes.json").write_text('{"suite": "quick"}')
     (root / "suite" / "broken.json").write_text('{"status": "compl')
