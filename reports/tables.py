@@ -11,15 +11,17 @@ ENSEMBLE_SUFFIX = " (seed ensemble)"
 
 
 def number(value, decimals: int = DECIMALS) -> str:
-    """A metric for display; missing or NaN values as an em dash."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+    """A metric for display: missing as an em dash, NaN (a run with non-finite scores) as NaN."""
+    if value is None:
         return "—"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN"
     return f"{value:.{decimals}f}"
 
 
 def mean_pm_std(pair) -> str:
     mean, std = pair
-    return number(mean) if std is None else f"{number(mean)} ± {number(std)}"
+    return number(mean) if std is None or not math.isfinite(mean) else f"{number(mean)} ± {number(std)}"
 
 
 def _csv_value(value):
@@ -48,7 +50,8 @@ def csv_rows(board: Leaderboard) -> list[dict]:
             line["auc_diff_vs_bce"], line["p_vs_bce"] = (test.diff, test.p) if test else (None, None)
             rows.append(line)
             if cell.ensemble:
-                ensemble = {**common, "kind": "seed_ensemble", "n_seeds": len(cell.runs), "rank": cell.ensemble_rank,
+                ensemble = {**common, "kind": "seed_ensemble", "n_seeds": sum(run.usable for run in cell.runs),
+                            "rank": cell.ensemble_rank,
                             "mean_rank": board.mean_rank(row, "ensemble")[0]}
                 ensemble.update({f"{metric.key}_mean": cell.ensemble[metric.key] for metric in METRICS})
                 rows.append(ensemble)
@@ -66,7 +69,7 @@ def write_csv(board: Leaderboard, path: Path) -> Path:
 
 
 def _bold(text: str, on: bool) -> str:
-    return f"**{text}**" if on and text != "—" else text
+    return f"**{text}**" if on and text not in ("—", "NaN") else text
 
 
 def markdown(board: Leaderboard) -> str:

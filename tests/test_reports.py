@@ -240,6 +240,24 @@ def test_failures_and_skipped_files_are_listed_not_counted(report):
     assert "pneumoniamnist-alm-s3-deadbeef0000" not in html.split('id="failures"')[0]
 
 
+def test_non_finite_scores_show_as_nan_not_as_a_result(runs_dir, tmp_path):
+    (path,) = (runs_dir / "real").glob("*.json")
+    record = json.loads(path.read_text())
+    save_record(record, tmp_path / "runs")
+    record.update(run_id=record["run_id"] + "-nan", config={**record["config"], "seed": 7},
+                  test=binary_metrics(record["test_scores"]["y_true"], np.full(len(record["test_scores"]["y_true"]), np.nan)),
+                  test_scores={**record["test_scores"], "y_score": [None] * len(record["test_scores"]["y_true"])})
+    save_record(record, tmp_path / "runs")
+    build_report(tmp_path / "runs", tmp_path / "report.html")
+    rows = list(csv.DictReader((tmp_path / "leaderboard.csv").open()))
+    assert [(r["kind"], r["n_seeds"], r["auc_mean"]) for r in rows] == [("seeds", "2", ""), ("seed_ensemble", "1", f"{record_auc(path):.6g}")]
+    assert "| bce | NaN |" in (tmp_path / "leaderboard.md").read_text()
+
+
+def record_auc(path: Path) -> float:
+    return json.loads(path.read_text())["test"]["auc"]
+
+
 def test_cli(runs_dir, tmp_path, capsys):
     assert main(["--runs", str(tmp_path / "missing"), "--out", str(tmp_path / "r.html")]) == 2
     assert "is not a folder" in capsys.readouterr().err
