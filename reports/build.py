@@ -19,7 +19,7 @@ from plotly.offline import get_plotlyjs
 
 from benchmarks.cli import ArgumentParser, fail
 from benchmarks.errors import CritBenchError
-from reports.collect import BASELINE, METRICS, build_leaderboard, load_runs
+from reports.collect import BASELINE, METRICS, Leaderboard, build_leaderboard, load_runs
 from reports.figures import roc_figure, row_colors, training_figure
 from reports.tables import mean_pm_std, number, write_csv, write_markdown
 
@@ -87,7 +87,7 @@ def write_text_atomic(path: Path, text: str) -> Path:
     return path
 
 
-def render_report(runs_dir: Path) -> tuple[str, object]:
+def render_report(runs_dir: Path) -> tuple[str, Leaderboard]:
     """The report's HTML and the leaderboard it shows."""
     loaded = load_runs(runs_dir)
     if not loaded.runs and not loaded.failures:
