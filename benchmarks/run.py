@@ -5,6 +5,7 @@ The record's path is the last line of stdout; progress goes to stderr.
 from __future__ import annotations
 
 import sys
+import traceback
 
 from benchmarks.cli import ArgumentParser, fail, parse_key_values
 from benchmarks.config import RunConfig
@@ -71,6 +72,19 @@ def config_from_args(args) -> RunConfig:
     )
 
 
+def save_failure(error: Exception, out_dir) -> int:
+    """Write `<run_id>.failed.json` for a run that diverged or crashed; its path is the last stdout line."""
+    from benchmarks.runner import save_record
+
+    path = save_record(error.failure_record, out_dir)
+    if not isinstance(error, DivergedError):
+        traceback.print_exception(error, file=sys.stderr)
+    fail(f"the run {'diverged' if isinstance(error, DivergedError) else 'crashed'}: {error}; "
+         f"failure record written (a rerun retries it)", code=1)
+    print(path)
+    return 1
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.list:
@@ -80,13 +94,17 @@ def main(argv=None) -> int:
 
     try:
         record = run_benchmark(config_from_args(args), progress=not args.quiet)
-        path = save_record(record, args.out)
-    except (CritBenchError, ValueError) as error:
+    except CritBenchError as error:
         return fail(str(error))
-    except DivergedError as error:
-        return fail(f"the run diverged: {error}", code=1)
     except KeyboardInterrupt:
         return fail("interrupted; no record written", code=130)
+    except Exception as error:
+        if hasattr(error, "failure_record"):  # diverged or crashed while training
+            return save_failure(error, args.out)
+        if isinstance(error, ValueError):  # a malformed --param
+            return fail(str(error))
+        raise
+    path = save_record(record, args.out)
     test = record["test"]
     print(f"test AUC {test['auc']:.4f}  TPR@FPR=0.1 {test['tpr_at_fpr']['0.1']:.3f}  "
           f"FPR@TPR=0.95 {test['fpr_at_tpr']['0.95']:.3f}  best epoch {record['best_epoch']}  "
