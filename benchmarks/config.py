@@ -13,7 +13,7 @@ from models3d import STEMS, list_models
 
 BATCH_SIZE = {2: 128, 3: 32}  # MedMNIST v2 recipe
 # Fields describing where and how fast a run executes, not what it computes: not in its identity.
-MACHINE_FIELDS = ("device", "data_dir")
+MACHINE_FIELDS = ("device", "data_dir", "compile")
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class RunConfig:
     dataset_params: dict = field(default_factory=dict)
     device: str = "auto"
     data_dir: str | None = None
+    compile: bool = False  # torch.compile the model (speed only; see benchmarks/SPEED.md)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

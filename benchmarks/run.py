@@ -10,9 +10,8 @@ import traceback
 from benchmarks.cli import ArgumentParser, fail, parse_key_values
 from benchmarks.config import RunConfig
 from benchmarks.errors import CritBenchError, DivergedError
-from benchmarks.methods import get_method, resolve_params
+from benchmarks.methods import get_method, list_methods, resolve_params
 from datasets import get_dataset_entry, list_datasets
-from benchmarks.methods import list_methods
 from models3d import STEMS, list_models
 
 
@@ -32,7 +31,9 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--model", default="resnet18", help=f"backbone: {', '.join(list_models())}")
     parser.add_argument("--stem", default="medmnist", help=f"first layer: {', '.join(STEMS)}")
     parser.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
-    parser.add_argument("--no-amp", dest="amp", action="store_false", help="fp32 on CUDA (default bf16 autocast)")
+    parser.add_argument("--no-amp", dest="amp", action="store_false",
+                        help="fp32 everywhere (default: bf16 autocast on CUDA and on CPUs with AMX)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model (off by default; see benchmarks/SPEED.md)")
     parser.add_argument("--sampler", default="none", help="batch sampling: none, weighted, oversample, undersample")
     parser.add_argument("--augment", help="+-joined crop, crop_flip, flip, rotate, scale, or none (default: the dataset's)")
     parser.add_argument("--param", action="append", metavar="KEY=VALUE", help="method or dataset hyperparameter; repeatable")
@@ -68,7 +69,7 @@ def config_from_args(args) -> RunConfig:
         batch_size=args.batch_size, size=args.size, imbalance=args.imbalance,
         max_train_samples=args.max_train_samples, patience=args.patience, model=args.model,
         stem=args.stem, width=args.width, amp=args.amp, sampler=args.sampler, augment=args.augment, params=params, device=args.device,
-        data_dir=args.data_dir,
+        data_dir=args.data_dir, compile=args.compile,
     )
 
 

@@ -1,0 +1,246 @@
+"""`python -m benchmarks.speed`: CritBench's training step vs a MedMNIST-v2-style reference pipeline.
+
+For each case (2D ResNet18 28 px batch 128, 3D ResNet18 28^3 batch 32, 3D 64^3 batch 8) it times
+training and evaluation samples/s of
+1. CritBench: `benchmarks.train.Trainer` exactly as runs use it (`train_epoch()`, `predict()`), and
+2. the reference pipeline in `benchmarks/speed_reference.py` (per-sample Dataset, transforms,
+   DataLoader workers, fp32), with the same model, batch size and device,
+over repeated timed windows after warm-up, on synthetic data of the right shape. It prints one table
+and writes it as JSON. Results and the optimization log: benchmarks/SPEED.md.
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks.cli import ArgumentParser, fail
+from benchmarks.errors import CritBenchError
+
+# Dense bf16 tensor-core peaks (TFLOP/s, no sparsity) from the vendors' data sheets; the first
+# substring found in torch.cuda.get_device_name() wins. Unknown devices get no peak fraction.
+BF16_PEAK_TFLOPS = (
+    ("H100 PCIe", 756.0), ("H100 NVL", 835.0), ("H100", 989.0), ("H200", 989.0), ("GH200", 989.0),
+    ("B200", 2250.0), ("A100", 312.0), ("L40S", 362.0), ("A10G", 70.0), ("L4", 121.0),
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    dims: int
+    size: int
+    batch: int
+    cpu_steps: int  # default steps per timed window on the CPU (a 3D step is tens of seconds there)
+    cuda_steps: int
+
+
+CASES = {
+    "2d-28": Case(2, 28, 128, cpu_steps=2, cuda_steps=50),
+    "3d-28": Case(3, 28, 32, cpu_steps=1, cuda_steps=50),
+    "3d-64": Case(3, 64, 8, cpu_steps=1, cuda_steps=20),
+}
+CPU_DEFAULT_CASES = ("2d-28", "3d-28")  # 3d-64 is ~1.3 TFLOP per training volume: minutes per step on a small CPU
+
+
+def bf16_peak_tflops(device_name: str) -> float | None:
+    """The dense bf16 peak of a CUDA device named `device_name`, None when unknown."""
+    return next((peak for key, peak in BF16_PEAK_TFLOPS if key in device_name), None)
+
+
+def model_flops(dims: int, size: int, batch: int, width: float, train: bool) -> float:
+    """FLOPs of one forward (+ backward when `train`) pass per sample, counted on the meta device."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from models3d import create_model
+
+    with torch.device("meta"):
+        model = create_model(dims, 1, width=width)
+        x = torch.empty((batch, 1) + (size,) * dims)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        out = model(x)
+        if train:
+            out.sum().backward()
+    return counter.get_total_flops() / batch
+
+
+def synthetic_arrays(n: int, dims: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random uint8 images and binary labels (about 1 positive in 10, both classes present)."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n, 1) + (size,) * dims, dtype=np.uint8)
+    labels = (rng.random(n) < 0.1).astype(np.uint8)
+    labels[:2] = (0, 1)
+    return images, labels
+
+
+def build_critbench(args, case: Case, train, evaluate):
+    """A `Trainer` for method `args.method` on the synthetic arrays, configured as a run would be."""
+    from benchmarks.config import RunConfig, resolve_config
+    from benchmarks.train import Trainer
+    from datasets.base import BinaryDataset, Split
+
+    def split(arrays):
+        return Split(torch.from_numpy(arrays[0]), torch.from_numpy(arrays[1]))
+
+    dataset = BinaryDataset(name=f"synthetic{case.dims}d", dims=case.dims, critical_class="positive",
+                            negative_class="negative", train=split(train), val=split(evaluate), test=split(evaluate))
+    config = resolve_config(RunConfig(dataset=f"synthetic{case.dims}d", method=args.method, batch_size=case.batch,
+                                      size=case.size, width=args.width, device=args.device, compile=args.compile, amp=args.amp,
+                                      patience=0))
+    trainer = Trainer(config, dataset, progress=False)
+    return trainer.train_epoch, lambda: trainer.predict("val")
+
+
+def build_reference(args, case: Case, train, evaluate, device: torch.device):
+    from benchmarks.speed_reference import ReferencePipeline
+    from models3d import create_model
+
+    torch.manual_seed(0)
+    model = create_model(case.dims, 1, width=args.width)
+    pipeline = ReferencePipeline(model, train, evaluate, case.batch, device, args.workers)
+    return pipeline.train_epoch, pipeline.predict
+
+
+def time_windows(fns: dict, n_samples: int, warmup: int, repeats: int, device: torch.device) -> dict:
+    """Samples/s of each `fns[name]()` (one window of `n_samples`) over `repeats` timed calls after
+    `warmup` untimed ones; the pipelines take turns, so a load change on a shared machine hits both."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    rates = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            start = time.perf_counter()
+            fn()  # both pipelines end a window with a device-to-host copy of the loss or scores
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            rates[name].append(n_samples / (time.perf_counter() - start))
+    return {name: {"samples_per_s": statistics.median(r), "min": min(r), "max": max(r),
+                   "spread": (max(r) - min(r)) / statistics.median(r), "windows": r} for name, r in rates.items()}
+
+
+def run_case(args, name: str) -> dict:
+    base = CASES[name]
+    case = Case(base.dims, args.size or base.size, args.batch_size or base.batch, base.cpu_steps, base.cuda_steps)
+    device = torch.device(args.device)  # resolved by main()
+    steps = args.steps or (base.cuda_steps if device.type == "cuda" else base.cpu_steps)
+    n = steps * case.batch
+    train, evaluate = synthetic_arrays(n, case.dims, case.size, 1), synthetic_arrays(n, case.dims, case.size, 2)
+    print(f"[{name}] {steps} steps x batch {case.batch} per window, {args.warmup} warm-up + {args.repeats} timed",
+          file=sys.stderr, flush=True)
+    cb_train, cb_eval = build_critbench(args, case, train, evaluate)
+    ref_train, ref_eval = build_reference(args, case, train, evaluate, device)
+    timing = {"warmup": args.warmup, "repeats": args.repeats, "n_samples": n, "device": device}
+    result = {"case": name, "dims": case.dims, "size": case.size, "batch": case.batch, "steps_per_window": steps,
+              "flops_per_sample": {"train": model_flops(case.dims, case.size, case.batch, args.width, True),
+                                   "eval": model_flops(case.dims, case.size, case.batch, args.width, False)}}
+    train_rates = time_windows({"critbench": cb_train, "reference": ref_train}, **timing)
+    evaluation = time_windows({"critbench": cb_eval, "reference": ref_eval}, **timing)
+    for pipeline in ("critbench", "reference"):
+        result[pipeline] = {"train": train_rates[pipeline], "eval": evaluation[pipeline]}
+    peak = args.peak
+    for phase in ("train", "eval"):
+        critbench, reference = result["critbench"][phase], result["reference"][phase]
+        result[f"ratio_{phase}"] = critbench["samples_per_s"] / reference["samples_per_s"]
+        for entry in (critbench, reference):
+            entry["tflops"] = entry["samples_per_s"] * result["flops_per_sample"][phase] / 1e12
+            entry["bf16_peak_fraction"] = entry["tflops"] / peak if peak else None
+    return result
+
+
+def rate(entry: dict) -> str:
+    return f"{entry['samples_per_s']:8.1f} ±{100 * entry['spread'] / 2:3.0f}%"
+
+
+def format_table(report: dict) -> str:
+    """One fixed-width table: samples/s (median ± half the min-max spread) and achieved TFLOP/s."""
+    peak = report["bf16_peak_tflops"]
+    head = (f"{'case':6s} {'phase':5s} {'critbench/s':>14s} {'reference/s':>14s} {'ratio':>6s} "
+            f"{'TFLOP/s cb':>10s} {'TFLOP/s ref':>11s}" + (f" {'cb % bf16 peak':>14s}" if peak else ""))
+    lines = [f"device: {report['device_name']} | torch {report['torch']} | critbench precision: "
+             f"{report['critbench_precision']} | reference: fp32, {report['settings']['workers']} loader workers",
+             head, "-" * len(head)]
+    for case in report["cases"]:
+        for phase in ("train", "eval"):
+            cb, ref = case["critbench"][phase], case["reference"][phase]
+            line = (f"{case['case']:6s} {phase:5s} {rate(cb):>14s} {rate(ref):>14s} {case[f'ratio_{phase}']:5.2f}x "
+                    f"{cb['tflops']:10.3f} {ref['tflops']:11.3f}")
+            if peak:
+                line += f" {100 * cb['bf16_peak_fraction']:13.1f}%"
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
+    parser.add_argument("--cases", "--datasets", dest="cases", nargs="+", metavar="CASE",
+                        help=f"any of {', '.join(CASES)} (default: all on CUDA, {', '.join(CPU_DEFAULT_CASES)} on CPU)")
+    parser.add_argument("--steps", type=int, help="training steps per timed window (default per case: "
+                        + ", ".join(f"{k} {c.cuda_steps} on CUDA / {c.cpu_steps} on CPU" for k, c in CASES.items()) + ")")
+    parser.add_argument("--repeats", type=int, help="timed windows per measurement (default 5 on CUDA, 3 on CPU)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed warm-up windows (default 1)")
+    parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
+                        help="reference DataLoader workers (default min(4, CPU count))")
+    parser.add_argument("--method", default="bce", help="CritBench method whose step is timed (default bce: Adam, like the reference)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile CritBench's model (as `run --compile`)")
+    parser.add_argument("--no-amp", dest="amp", action="store_false", help="CritBench in fp32 (as `run --no-amp`; for ablations)")
+    parser.add_argument("--width", type=float, default=1.0, help="channel width multiplier (smoke tests only)")
+    parser.add_argument("--size", type=int, help="override every case's image side (smoke tests only)")
+    parser.add_argument("--batch-size", type=int, help="override every case's batch size (smoke tests only)")
+    parser.add_argument("--json", help="output file (default runs/speed-<cpu|cuda>.json)")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from benchmarks.train import cpu_has_bf16_units, resolve_device
+
+    try:
+        device = resolve_device(args.device)
+        for name in ("steps", "repeats", "size", "batch_size"):
+            if getattr(args, name) is not None and getattr(args, name) < 1:
+                raise CritBenchError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+        if args.warmup < 0 or args.workers < 0:
+            raise CritBenchError("--warmup and --workers must be >= 0")
+        cases = args.cases or (list(CASES) if device.type == "cuda" else list(CPU_DEFAULT_CASES))
+        unknown = [name for name in cases if name not in CASES]
+        if unknown:
+            raise CritBenchError(f"unknown case {unknown[0]!r}; valid: {', '.join(CASES)}")
+        args.repeats = args.repeats or (5 if device.type == "cuda" else 3)
+        args.device = str(device)
+        args.peak = bf16_peak_tflops(torch.cuda.get_device_name(device)) if device.type == "cuda" else None
+        from benchmarks.record import device_name, environment
+
+        bf16 = args.amp and (device.type == "cuda" or cpu_has_bf16_units())
+        report = {
+            "command": "python -m benchmarks.speed " + " ".join(sys.argv[1:] if argv is None else argv),
+            "device_name": device_name(device), "torch": torch.__version__,
+            "critbench_precision": "bf16 autocast, channels-last" if bf16 else "fp32",
+            "bf16_peak_tflops": args.peak,
+            "settings": {k: v for k, v in vars(args).items() if k != "json"},
+            "env": environment(device),
+            "cases": [],
+        }
+        for name in cases:
+            report["cases"].append(run_case(args, name))
+    except CritBenchError as error:
+        return fail(str(error))
+    from benchmarks.record import write_json_atomic
+
+    print(format_table(report))
+    path = write_json_atomic(Path(args.json or f"runs/speed-{device.type}.json"), report)
+    print(f"written {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
