@@ -1,5 +1,6 @@
-"""`python -m benchmarks.leaderboard`: run a whole suite (datasets x methods x seeds), then build the
-HTML report. Stop it at any moment and rerun the same command to resume.
+"""`python -m benchmarks.leaderboard`: run a suite of datasets x methods x seeds, then the report.
+
+Stop it at any moment and rerun the same command to resume.
 
 Each run writes `<out>/<run_id>.json` when complete, or `<out>/<run_id>.failed.json` (reason and
 traceback) when it crashed or diverged. A rerun skips complete runs and retries failed ones unless
@@ -24,29 +25,29 @@ STALE_TEMP_S = 600  # a record's temporary file older than this was left by a ki
 
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="python -m benchmarks.leaderboard", description=__doc__.splitlines()[0])
-    parser.add_argument("--suite", default="full", help=f"built-in suite ({', '.join(list_suites())}) or a TOML file (default full)")
-    parser.add_argument("--datasets", help="only these datasets, comma-separated (a dataset not in the suite is added)")
-    parser.add_argument("--methods", help="only these methods, comma-separated (a method not in the suite is added)")
-    parser.add_argument("--seeds", help="seed indices, e.g. 0-2 or 0,3 (default: the suite's)")
-    parser.add_argument("--epochs", type=int, help="maximum epochs of every run (default: the suite's)")
-    parser.add_argument("--data-dir", help="folder with the data (default $CRITBENCH_DATA, else each dataset's default)")
-    parser.add_argument("--out", help="folder of the run records (default runs/<suite>)")
+    parser.add_argument("--suite", default="full", metavar="NAME|FILE", help=f"built-in suite ({', '.join(list_suites())}) or a TOML file (default full)")
+    parser.add_argument("--datasets", metavar="A,B", help="only these datasets, comma-separated (a dataset not in the suite is added)")
+    parser.add_argument("--methods", metavar="X,Y", help="only these methods, comma-separated (a method not in the suite is added)")
+    parser.add_argument("--seeds", metavar="0-2", help="seed indices, e.g. 0-2 or 0,3 (default: the suite's)")
+    parser.add_argument("--epochs", type=int, metavar="N", help="maximum epochs of every run (default: the suite's)")
+    parser.add_argument("--data-dir", metavar="DIR", help="folder with the data (default $CRITBENCH_DATA, else each dataset's default)")
+    parser.add_argument("--out", metavar="DIR", help="folder of the run records (default runs/<suite>)")
     parser.add_argument("--executor", default="local", choices=EXECUTORS, help="where runs execute (default local)")
     parser.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the suite's, else auto)")
-    parser.add_argument("--report", help="HTML report to write at the end (default <out>/report.html)")
+    parser.add_argument("--report", metavar="FILE.html", help="HTML report to write at the end (default <out>/report.html)")
     parser.add_argument("--no-report", action="store_true", help="do not build the report")
     parser.add_argument("--no-retry-failed", action="store_true", help="skip runs that failed before instead of retrying them")
-    parser.add_argument("--dry-run", action="store_true", help="print the plan (every run and its state), train nothing")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan and the runs still to do; train nothing")
     ray = parser.add_argument_group("ray executor")
-    ray.add_argument("--ray-address", help="address of a running Ray cluster (default: start a local instance)")
+    ray.add_argument("--ray-address", metavar="ADDRESS", help="address of a running Ray cluster (default: start a local instance)")
     slurm = parser.add_argument_group("slurm executor (default: the suite file's [slurm] table)")
-    slurm.add_argument("--slurm-partition", help="partition to submit to")
-    slurm.add_argument("--slurm-gpus", type=int, help="GPUs per run")
-    slurm.add_argument("--slurm-cpus", type=int, help="CPUs per run")
-    slurm.add_argument("--slurm-mem-gb", type=float, help="memory per run, GB")
-    slurm.add_argument("--slurm-time", type=int, dest="slurm_time_min", help="time limit per run, minutes")
-    slurm.add_argument("--slurm-parallel", type=int, help="at most this many runs at once")
-    slurm.add_argument("--slurm-folder", help="folder of the job logs (default <out>/slurm_logs)")
+    slurm.add_argument("--slurm-partition", metavar="NAME", help="partition to submit to")
+    slurm.add_argument("--slurm-gpus", type=int, metavar="N", help="GPUs per run")
+    slurm.add_argument("--slurm-cpus", type=int, metavar="N", help="CPUs per run")
+    slurm.add_argument("--slurm-mem-gb", type=float, metavar="GB", help="memory per run, GB")
+    slurm.add_argument("--slurm-time", type=int, dest="slurm_time_min", metavar="MIN", help="time limit per run, minutes")
+    slurm.add_argument("--slurm-parallel", type=int, metavar="N", help="at most this many runs at once")
+    slurm.add_argument("--slurm-folder", metavar="DIR", help="folder of the job logs (default <out>/slurm_logs)")
     slurm.add_argument("--slurm-cluster", choices=("slurm", "local"), help="local: run the job array as local processes (testing)")
     return parser
 
@@ -219,14 +220,14 @@ def main(argv=None) -> int:
         return fail(str(error))
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out)
-    plan = make_plan(runs, out, retry_failed=not args.no_retry_failed)
-    print(describe_plan(suite, runs, plan, out, args.executor), file=sys.stderr, flush=True)
-    if args.dry_run:
-        for task in plan.tasks:
-            print(f"{task.run_id}\t{task.label}\tseed {task.config.seed}")
-        return 0
-    progress = Progress(len(plan.tasks))
     try:
+        plan = make_plan(runs, out, retry_failed=not args.no_retry_failed)
+        print(describe_plan(suite, runs, plan, out, args.executor), file=sys.stderr, flush=True)
+        if args.dry_run:
+            for task in plan.tasks:
+                print(f"{task.run_id}\t{task.label}\tseed {task.config.seed}")
+            return 0
+        progress = Progress(len(plan.tasks))
         executor.run(plan.tasks, progress)
     except KeyboardInterrupt:
         return fail(f"interrupted: every finished record is kept in {out}; rerun the same command to resume", 130)

@@ -3,6 +3,7 @@ expanded into one resolved `RunConfig` per training run.
 
 A suite file (see `benchmarks/suites/*.toml`) has these parts, all optional except datasets and methods:
 
+    extends = "full"                    # start from another suite ([run], [slurm], [ray] merge)
     description = "..."
     seeds = [0, 1, 2]                   # seed indices, or "0-2"
     [run]                               # RunConfig fields shared by every run (epochs, width, ...)
