@@ -73,6 +73,9 @@ def test_full_suite_grid():
     assert all(r.config.epochs == 100 and r.config.patience == 30 for r in runs)
     cifar = [r.config for r in runs if r.config.dataset.startswith("cifar")]
     assert {c.imbalance for c in cifar} == {100.0, 200.0} and {c.model for c in cifar} == {"resnet10"}
+    sgd = {(c.dataset, c.params["lr"]) for c in cifar if c.method in ("bce", "alm")}  # the ALM paper's recipe
+    assert sgd == {("cifar10", 1e-2), ("cifar100", 1e-3)}
+    assert all(c.params["optimizer"] == "sgd" for c in cifar if c.method in ("bce", "alm"))
 
 
 def test_quick_suite_is_the_full_grid_in_miniature():
