@@ -50,7 +50,9 @@ def test_fast_path_matches_plain_fp32_loop(dims, monkeypatch):
     assert trainer.memory_format == (torch.channels_last if dims == 2 else torch.channels_last_3d)
     with trainer.autocast():  # the fast path really is bf16
         assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
-    # bf16 rounding (8 mantissa bits) moves each loss by well under 5%; the trajectories agree
+    # the first loss is a pure forward pass: bf16 rounding (8 mantissa bits) moves it well under 1%
+    assert fast[0] == pytest.approx(plain[0], rel=0.01)
+    # later steps compound the rounding through the updates; the trajectories still agree
     assert fast == pytest.approx(plain, rel=0.05)
     assert plain[0] != pytest.approx(plain[-1], rel=1e-3)  # the steps did change the model
 
