@@ -228,7 +228,8 @@ def main(argv=None) -> int:
                 print(f"{task.run_id}\t{task.label}\tseed {task.config.seed}")
             return 0
         progress = Progress(len(plan.tasks))
-        executor.run(plan.tasks, progress)
+        if plan.tasks:
+            executor.run(plan.tasks, progress)
     except KeyboardInterrupt:
         return fail(f"interrupted: every finished record is kept in {out}; rerun the same command to resume", 130)
     except CritBenchError as error:

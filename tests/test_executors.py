@@ -96,6 +96,9 @@ def test_submitit_local_job_array_matches_local(suite_file, reference, tmp_path,
     assert "submitted 2 runs as local job array" in capsys.readouterr().err
     assert content(out) == reference
     assert list((out / "slurm_logs").glob("*_log.out"))  # submitit's per-task logs
+    assert leaderboard.main(["--suite", str(suite_file), "--out", str(out), "--executor", "slurm",
+                             "--slurm-cluster", "local", "--no-report"]) == 0  # resumed: nothing to submit
+    assert "2 complete already; 0 to run" in capsys.readouterr().err
 
 
 def test_worker_pool_matches_local(suite_file, reference, tmp_path, one_thread):
