@@ -19,7 +19,7 @@ CIFAR_CLASSES = {
 }
 
 
-def write_fake_npz(flag: str, folder: Path, size: int = 28, n: int = 24, seed: int = 0) -> Path:
+def write_fake_npz(flag: str, folder: Path, size: int = 28, n: int = 16, seed: int = 0) -> Path:
     """A MedMNIST-format file with both labels in every split; its md5 is returned via INFO patching."""
     rng = np.random.default_rng(seed)
     dims = 3 if flag.endswith("3d") else 2
@@ -67,14 +67,16 @@ def write_fake_nifti_folder(folder: Path, size: int = 8, n: int = 12, seed: int 
 
 
 def fake_source(name: str, folder: Path, monkeypatch) -> dict:
-    """Write a stand-in for dataset `name` under `folder`; returns create_dataset keyword arguments."""
+    """Write a stand-in for dataset `name` under `folder`; returns RunConfig keyword arguments.
+
+    Full-size stand-ins (28 px and up) use the cheap standard stem to keep the generic test fast."""
     if name in CRITICAL_LABEL:
         path = write_fake_npz(name, folder)
         monkeypatch.setitem(INFO[name], "MD5", hashlib.md5(path.read_bytes()).hexdigest())
-        return {"data_dir": str(folder)}
+        return {"data_dir": str(folder), "stem": "standard"}
     if name in CIFAR_CLASSES:
         write_fake_image_folder(CIFAR_CLASSES[name], folder, {"train": 30, "test": 4})
-        return {"data_dir": str(folder), "imbalance": 5, "dataset_params": {"val_per_class": 6}}
+        return {"data_dir": str(folder), "stem": "standard", "imbalance": 5, "dataset_params": {"val_per_class": 6}}
     if name.startswith("synthetic"):
         return {"size": 8}
     if name == "nifti":
