@@ -10,7 +10,7 @@ Python. Kinds:
 - `oversample`: every negative once and as many positives, cycling through shuffled positives.
 - `undersample`: every positive once and as many randomly chosen negatives.
 - `dual`: LibAUC's DualSampler: every negative once, each batch holding round(rate x batch_size)
-  positives drawn by cycling through shuffled positives.
+  positives drawn by cycling through shuffled positives (rate at least the data's positive rate).
 """
 from __future__ import annotations
 
@@ -66,7 +66,10 @@ def epoch_order(sampling: Sampling, y: torch.Tensor, batch_size: int, gen: torch
         return _shuffle(torch.cat([neg, _cycle(pos, len(neg), gen)]), gen)
     if sampling.kind == "undersample":
         return _shuffle(torch.cat([pos, _cycle(neg, len(pos), gen)]), gen)
-    per_batch = min(batch_size - 1, max(1, round(sampling.positive_rate * batch_size)))
+    # LibAUC recommends a rate above the data's own; below it (a majority critical class, as in
+    # PneumoniaMNIST) the data's rate is used, so no positive is dropped from the epoch.
+    rate = max(sampling.positive_rate, len(pos) / len(y))
+    per_batch = min(batch_size - 1, max(1, round(rate * batch_size)))
     batches = math.ceil(len(neg) / (batch_size - per_batch))
     negatives = torch.cat([_shuffle(neg, gen), _cycle(neg, batches * (batch_size - per_batch) - len(neg), gen)])
     positives = _cycle(pos, batches * per_batch, gen)

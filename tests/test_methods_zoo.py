@@ -127,6 +127,10 @@ def test_samplers_compose_batches_as_documented(labels):
     assert len(dual) % 10 == 0
     assert y[dual].view(-1, 10).float().sum(1).tolist() == [2.0] * (len(dual) // 10)
     assert set(dual[y[dual] == 0].tolist()) == set(range(5, 50))  # every negative appears
+    majority = 1 - y  # 45 positives: the data's 0.9 beats the requested 0.2, no positive is dropped
+    kept = epoch_order(Sampling("dual", 0.2), majority, 10, gen)
+    assert majority[kept].view(-1, 10).float().sum(1).tolist() == [9.0] * 5
+    assert set(kept[majority[kept] == 1].tolist()) == set(range(5, 50))
     weighted = epoch_order(Sampling("weighted"), y, 10, torch.Generator().manual_seed(1))
     assert len(weighted) == 50 and 10 < int(y[weighted].sum()) < 40  # about half positives
     again = epoch_order(Sampling("dual", 0.2), y, 10, torch.Generator().manual_seed(3))
