@@ -47,7 +47,7 @@ def run_benchmark(config: RunConfig, progress: bool = True) -> dict:
         "status": "complete",
         "config": config.to_dict(),
         "dataset": dataset_record,
-        "env": environment(trainer.device),
+        "env": {**environment(trainer.device), "precision": trainer.precision},
         **result,
         "seconds": time.perf_counter() - started,
     }

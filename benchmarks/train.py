@@ -98,6 +98,7 @@ class Trainer:
                            train_positive_rate=float(train.y.mean()))
         self.method = create_method(config.method, self.model, config.params, ctx)
         self.autocast = (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+        self.precision = "bf16-autocast" if bf16 else "fp32"  # recorded: it depends on the hardware
         # the compiled module shares the model's parameters; checkpoints keep using self.model
         self.forward = torch.compile(self.model) if config.compile else self.model
 

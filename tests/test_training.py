@@ -85,6 +85,7 @@ def test_record_is_complete_strict_json(tmp_path):
     assert set(loaded["test"]["fpr_at_tpr"]) == {"0.9", "0.95", "0.98"}
     assert {"auc", "spauc_0.1", "acc"} <= set(loaded["test"])
     assert {"python", "torch", "libauc", "monai", "medmnist", "device_name", "git_revision"} <= set(loaded["env"])
+    assert loaded["env"]["precision"] in ("fp32", "bf16-autocast")
     assert set(loaded["history"][0]) == {"epoch", "train_loss", "val_auc", "lr", "seconds"}
     assert loaded["dataset"]["tensor_md5"] and loaded["dataset"]["critical_class"] == "blob"
     assert path.name == f"{loaded['run_id']}.json" and not list(tmp_path.glob("*.tmp"))
