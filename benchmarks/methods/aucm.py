@@ -17,7 +17,7 @@ from libauc.losses import AUCMLoss
 from libauc.optimizers import PESG
 
 from benchmarks.errors import CritBenchError
-from benchmarks.methods.base import Method, MethodParams, TrainContext, decay_epochs, parse_params
+from benchmarks.methods.base import Method, MethodParams, TrainContext, adam, decay_epochs, parse_params
 from benchmarks.methods.registry import register_method
 from benchmarks.presets import aucm_preset
 from benchmarks.sampling import Sampling
@@ -140,8 +140,8 @@ class AUCMCEMethod(AUCMMethod):
         self.pretraining = True
         self.best_auc, self.best_weights = -math.inf, None
         self.decays = []
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=params.pretrain_lr,
-                                          weight_decay=params.pretrain_weight_decay)
+        self.optimizer = adam(model.parameters(), ctx, lr=params.pretrain_lr,
+                             weight_decay=params.pretrain_weight_decay)
 
     def sampling(self, requested: str) -> Sampling:
         if self.pretraining:

@@ -11,7 +11,7 @@ import torch
 
 from benchmarks.errors import CritBenchError
 from benchmarks.losses import LOSS_HEADS, create_loss, list_losses, loss_description, loss_hyperparameters
-from benchmarks.methods.base import Method, MethodParams, TrainContext, decay_epochs, parse_params
+from benchmarks.methods.base import Method, MethodParams, TrainContext, adam, decay_epochs, parse_params
 from benchmarks.methods.registry import register_method
 from benchmarks.presets import loss_preset
 
@@ -77,7 +77,7 @@ class LossMethod(Method):
             self.optimizer = torch.optim.SGD(model.parameters(), lr=params.lr, momentum=params.momentum,
                                              weight_decay=params.weight_decay)
         else:
-            self.optimizer = torch.optim.Adam(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
+            self.optimizer = adam(model.parameters(), ctx, lr=params.lr, weight_decay=params.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, decay_epochs(ctx.epochs), 0.1)
 
     def loss(self, logits, y, index):

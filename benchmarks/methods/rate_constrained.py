@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.errors import CritBenchError
-from benchmarks.methods.base import Method, MethodParams, TrainContext, decay_epochs
+from benchmarks.methods.base import Method, MethodParams, TrainContext, adam, decay_epochs
 from benchmarks.methods.registry import register_method
 
 THRESHOLD = 0.0  # the logit threshold the constraint is stated at
@@ -72,7 +72,7 @@ class RateConstrainedMethod(Method):
     def __init__(self, model: torch.nn.Module, params: RateParams, ctx: TrainContext):
         super().__init__(model, params, ctx)
         self.cmp = MinTPR(params.min_tpr, params.objective, ctx.device)
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
+        self.optimizer = adam(model.parameters(), ctx, lr=params.lr, weight_decay=params.weight_decay)
         dual = torch.optim.SGD(self.cmp.dual_parameters(), lr=params.dual_lr, maximize=True)
         # The trainer steps the primal optimizer; cooper's dual step runs in after_step.
         self.cooper = cooper.optim.SimultaneousOptimizer(self.cmp, primal_optimizers=self.optimizer,
