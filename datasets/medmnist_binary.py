@@ -31,8 +31,13 @@ SIZES_2D = (28, 64, 128, 224)
 SIZES_3D = (28, 64)
 
 
+def size_suffix(size: int) -> str:
+    """medmnist's suffix for a size, in file names and INFO keys: '' for 28, '_64' for 64."""
+    return "" if size == 28 else f"_{size}"
+
+
 def npz_name(flag: str, size: int) -> str:
-    return f"{flag}.npz" if size == 28 else f"{flag}_{size}.npz"
+    return f"{flag}{size_suffix(size)}.npz"
 
 
 def _candidates(data_dir: Path | None) -> list[Path]:
@@ -43,8 +48,7 @@ def _candidates(data_dir: Path | None) -> list[Path]:
 
 def locate_npz(flag: str, size: int, data_dir: Path | None, download: bool = True) -> Path:
     """Find `flag`'s file in the data folders, downloading it into the first one if absent."""
-    info = INFO[flag]
-    suffix = "" if size == 28 else f"_{size}"
+    info, suffix = INFO[flag], size_suffix(size)
     url, md5 = info[f"url{suffix}"], info[f"MD5{suffix}"]
     name = npz_name(flag, size)
     folders = _candidates(data_dir)
@@ -89,8 +93,7 @@ def _critical_label(flag: str, train_labels: np.ndarray) -> int:
 
 def load_medmnist(flag: str, request: LoadRequest) -> BinaryDataset:
     path = locate_npz(flag, request.size, request.data_dir)
-    suffix = "" if request.size == 28 else f"_{request.size}"
-    md5 = verify_md5(path, INFO[flag][f"MD5{suffix}"])
+    md5 = verify_md5(path, INFO[flag][f"MD5{size_suffix(request.size)}"])
     with np.load(path) as npz:
         arrays = {key: npz[key] for key in npz.files}
     critical = _critical_label(flag, arrays["train_labels"].ravel())
