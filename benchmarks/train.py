@@ -133,13 +133,15 @@ class Trainer:
 
     @torch.inference_mode()
     def predict(self, split: str) -> np.ndarray:
-        """Logits of every sample of `split`, as float64 on the CPU."""
+        """Logits of every sample of `split`, as float64 on the CPU.
+
+        Always in fp32, also when training uses bf16 autocast: bf16 logits keep 8 significant bits,
+        so distinct samples tie and AUC (early stopping included) would be computed on rounded scores."""
         self.model.eval()
         data, size = self.data[split], self.config.batch_size * EVAL_BATCH_FACTOR
         outputs = []
         for start in range(0, len(data), size):
-            with self.autocast():
-                outputs.append(self.forward(self.batch(data.x[start:start + size], train=False)).squeeze(1).float())
+            outputs.append(self.forward(self.batch(data.x[start:start + size], train=False)).squeeze(1).float())
         return torch.cat(outputs).cpu().numpy().astype(np.float64)
 
     def score(self, split: str) -> tuple[dict, np.ndarray]:

@@ -99,3 +99,22 @@ def test_speed_script_rejects_unknown_case(capsys):
                                         ("Tesla T4", None)])
 def test_bf16_peaks_by_device_name(name, peak):
     assert speed.bf16_peak_tflops(name) == peak
+
+
+def test_evaluation_logits_are_fp32_on_the_bf16_path(monkeypatch):
+    """Validation and test logits come from an fp32 forward pass even when training uses bf16
+    autocast: bf16 keeps 8 significant bits, so a bf16 head collapses distinct samples onto ties
+    (624 PneumoniaMNIST test logits gave ~495 distinct values) and AUC would rank rounded scores."""
+    monkeypatch.setattr(train_module, "cpu_has_bf16_units", lambda: True)
+    config = resolve_config(RunConfig(dataset="synthetic2d", method="bce", size=8, width=0.125, device="cpu"))
+    trainer = Trainer(config, create_dataset("synthetic2d", size=8), progress=False)
+    assert trainer.precision == "bf16-autocast"
+    scores = trainer.predict("test")
+    trainer.model.eval()
+    with torch.no_grad():
+        x = trainer.batch(trainer.data["test"].x, train=False)
+        fp32 = trainer.model(x).squeeze(1).double().numpy()
+        with trainer.autocast():
+            bf16 = trainer.model(x).squeeze(1).float().double().numpy()
+    assert scores == pytest.approx(fp32, rel=1e-5, abs=1e-6)
+    assert not bf16 == pytest.approx(fp32, rel=1e-5, abs=1e-6)  # the bf16 pass really differs
