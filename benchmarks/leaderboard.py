@@ -15,10 +15,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.cli import ArgumentParser, fail
-from benchmarks.errors import CritBenchError
-from benchmarks.executors import EXECUTORS, RunTask, TaskResult, create_executor
-from benchmarks.suite import PlannedRun, Suite, expand, list_suites, load_suite, parse_seeds, select
+from benchmarks.core.cli import ArgumentParser, fail
+from benchmarks.core.errors import CritBenchError
+from benchmarks.sweep.executors import EXECUTORS, RunTask, TaskResult, create_executor
+from benchmarks.sweep.suite import PlannedRun, Suite, expand, list_suites, load_suite, parse_seeds, select
 
 STALE_TEMP_S = 600  # a record's temporary file older than this was left by a killed writer
 
@@ -81,7 +81,7 @@ class DatasetProbe:
         self.errors: dict[tuple, Exception] = {}
 
     def md5(self, config) -> str:
-        from benchmarks.runner import load_dataset
+        from benchmarks.engine.pipeline import load_dataset
 
         source = (config.dataset, config.size, config.data_dir, json.dumps(config.dataset_params, sort_keys=True))
         if source in self.errors:
@@ -108,7 +108,7 @@ class Plan:
 
 def record_state(out: Path, run_id: str) -> str | None:
     """"complete", "failed" or None (no record yet)."""
-    from benchmarks.runner import record_path
+    from benchmarks.engine.pipeline import record_path
 
     path = record_path(out, run_id)
     if path.is_file():
@@ -128,7 +128,7 @@ def remove_stale_temporaries(out: Path) -> None:
 
 
 def make_plan(runs: list[PlannedRun], out: Path, retry_failed: bool) -> Plan:
-    from benchmarks.runner import run_id
+    from benchmarks.engine.pipeline import run_id
 
     plan, probe = Plan(), DatasetProbe()
     for run in runs:

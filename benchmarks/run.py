@@ -7,9 +7,9 @@ from __future__ import annotations
 import sys
 import traceback
 
-from benchmarks.cli import ArgumentParser, fail, parse_key_values
-from benchmarks.config import RunConfig
-from benchmarks.errors import CritBenchError, DivergedError
+from benchmarks.core.cli import ArgumentParser, fail, parse_key_values
+from benchmarks.core.config import RunConfig
+from benchmarks.core.errors import CritBenchError, DivergedError
 from benchmarks.methods import get_method, list_methods, resolve_params
 from datasets import get_dataset_entry, list_datasets
 from models3d import STEMS, list_models
@@ -75,7 +75,7 @@ def config_from_args(args) -> RunConfig:
 
 def save_failure(error: Exception, out_dir) -> int:
     """Write `<run_id>.failed.json` for a run that diverged or crashed; its path is the last stdout line."""
-    from benchmarks.runner import save_record
+    from benchmarks.engine.pipeline import save_record
 
     path = save_record(error.failure_record, out_dir)
     if not isinstance(error, DivergedError):
@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     if args.list:
         print(listing())
         return 0
-    from benchmarks.runner import run_benchmark, save_record  # heavy imports only when training
+    from benchmarks.engine.pipeline import run_benchmark, save_record  # heavy imports only when training
 
     try:
         record = run_benchmark(config_from_args(args), progress=not args.quiet)

@@ -2,7 +2,7 @@
 
 For each case (2D ResNet18 28 px batch 128, 3D ResNet18 28^3 batch 32, 3D 64^3 batch 8) it times
 training and evaluation samples/s of
-1. CritBench: `benchmarks.train.Trainer` exactly as runs use it (`train_epoch()`, `predict()`), and
+1. CritBench: `benchmarks.engine.trainer.Trainer` exactly as runs use it (`train_epoch()`, `predict()`), and
 2. the reference pipeline in `benchmarks/speed_reference.py` (per-sample Dataset, transforms,
    DataLoader workers, fp32), with the same model, batch size and device,
 over repeated timed windows after warm-up, on synthetic data of the right shape. It prints one table
@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.cli import ArgumentParser, fail
-from benchmarks.errors import CritBenchError
+from benchmarks.core.cli import ArgumentParser, fail
+from benchmarks.core.errors import CritBenchError
 
 # Dense bf16 tensor-core peaks (TFLOP/s, no sparsity) from the vendors' data sheets; the first
 # substring found in torch.cuda.get_device_name() wins. Unknown devices get no peak fraction.
@@ -81,8 +81,8 @@ def synthetic_arrays(n: int, dims: int, size: int, seed: int) -> tuple[np.ndarra
 
 def build_critbench(args, case: Case, train, evaluate):
     """A `Trainer` for method `args.method` on the synthetic arrays, configured as a run would be."""
-    from benchmarks.config import RunConfig, resolve_config
-    from benchmarks.train import Trainer
+    from benchmarks.core.config import RunConfig, resolve_config
+    from benchmarks.engine.trainer import Trainer
     from datasets.base import BinaryDataset, Split
 
     def split(arrays):
@@ -98,7 +98,7 @@ def build_critbench(args, case: Case, train, evaluate):
 
 
 def build_reference(args, case: Case, train, evaluate, device: torch.device):
-    from benchmarks.speed_reference import ReferencePipeline
+    from benchmarks.engine.speed_reference import ReferencePipeline
     from models3d import create_model
 
     torch.manual_seed(0)
@@ -202,7 +202,7 @@ def build_parser() -> ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from benchmarks.train import cpu_has_bf16_units, resolve_device
+    from benchmarks.engine.trainer import cpu_has_bf16_units, resolve_device
 
     try:
         device = resolve_device(args.device)
@@ -218,7 +218,7 @@ def main(argv=None) -> int:
         args.repeats = args.repeats or (5 if device.type == "cuda" else 3)
         args.device = str(device)
         args.peak = bf16_peak_tflops(torch.cuda.get_device_name(device)) if device.type == "cuda" else None
-        from benchmarks.record import device_name, environment
+        from benchmarks.core.records import device_name, environment
 
         bf16 = args.amp and (device.type == "cuda" or cpu_has_bf16_units())
         report = {
@@ -234,7 +234,7 @@ def main(argv=None) -> int:
             report["cases"].append(run_case(args, name))
     except CritBenchError as error:
         return fail(str(error))
-    from benchmarks.record import write_json_atomic
+    from benchmarks.core.records import write_json_atomic
 
     print(format_table(report))
     path = write_json_atomic(Path(args.json or f"runs/speed-{device.type}.json"), report)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from benchmarks.errors import CritBenchError
+from benchmarks.core.errors import CritBenchError
 
 SPLITS = ("train", "val", "test")
 

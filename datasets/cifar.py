@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.errors import CritBenchError, DataUnavailableError
+from benchmarks.core.errors import CritBenchError, DataUnavailableError
 from datasets.base import BinaryDataset, Split, seeded_generator
 from datasets.imagefolder import read_image_folder
 from datasets.registry import LoadRequest, register_dataset

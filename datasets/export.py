@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.cli import ArgumentParser, fail, parse_key_values
-from benchmarks.errors import CritBenchError
+from benchmarks.core.cli import ArgumentParser, fail, parse_key_values
+from benchmarks.core.errors import CritBenchError
 from datasets import get_dataset_entry, list_datasets, resolve_data_dir
 from datasets.base import SPLITS, BinaryDataset
 from datasets.registry import LoadRequest

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.errors import CritBenchError
+from benchmarks.core.errors import CritBenchError
 from datasets.base import (
     SPLITS,
     BinaryDataset,

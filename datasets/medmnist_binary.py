@@ -13,7 +13,7 @@ import torch
 from medmnist import INFO
 from medmnist.info import DEFAULT_ROOT
 
-from benchmarks.errors import CritBenchError, DataUnavailableError
+from benchmarks.core.errors import CritBenchError, DataUnavailableError
 from datasets.base import BinaryDataset, Split, file_md5
 from datasets.registry import LoadRequest, register_dataset
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from benchmarks.errors import CritBenchError
-from benchmarks.registry import Registry
+from benchmarks.core.errors import CritBenchError
+from benchmarks.core.registry import Registry
 from datasets.base import (
     BinaryDataset,
     check_splits,

@@ -9,7 +9,7 @@ import torch
 from monai.networks.nets import ResNet
 from torch import nn
 
-from benchmarks.errors import CritBenchError
+from benchmarks.core.errors import CritBenchError
 
 LAYERS = {"resnet10": [1, 1, 1, 1], "resnet18": [2, 2, 2, 2], "resnet34": [3, 4, 6, 3]}
 STEMS = {

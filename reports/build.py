@@ -17,8 +17,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 from plotly.offline import get_plotlyjs
 
-from benchmarks.cli import ArgumentParser, fail
-from benchmarks.errors import CritBenchError
+from benchmarks.core.cli import ArgumentParser, fail
+from benchmarks.core.errors import CritBenchError
 from reports.collect import BASELINE, METRICS, Leaderboard, build_leaderboard, load_runs
 from reports.figures import roc_figure, row_colors, training_figure
 from reports.tables import mean_pm_std, number, write_csv, write_markdown

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import rankdata
 
-from benchmarks.errors import CritBenchError
-from benchmarks.metrics import binary_metrics
+from benchmarks.core.errors import CritBenchError
+from benchmarks.core.metrics import binary_metrics
 from reports.stats import (Interval, PairedTest, bootstrap_auc_samples, delong_covariance, normal_interval,
                            percentile_interval, z_test)
 

@@ -8,9 +8,9 @@ import math
 
 import pytest
 
-from benchmarks.config import RunConfig
+from benchmarks.core.config import RunConfig
 from benchmarks.methods import list_methods
-from benchmarks.runner import run_benchmark
+from benchmarks.engine.pipeline import run_benchmark
 from datasets import list_datasets
 from tests.fakes import fake_source
 

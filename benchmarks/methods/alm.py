@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
-from benchmarks.errors import CritBenchError
-from benchmarks.methods.bce import LossMethod, LossParams
+from benchmarks.core.errors import CritBenchError
+from benchmarks.methods.loss_methods import LossMethod, LossParams
 from benchmarks.methods.registry import register_method
 
 AUC_DROP = 0.05

@@ -16,11 +16,11 @@ import torch.nn.functional as F
 from libauc.losses import AUCMLoss
 from libauc.optimizers import PESG
 
-from benchmarks.errors import CritBenchError
+from benchmarks.core.errors import CritBenchError
 from benchmarks.methods.base import Method, MethodParams, TrainContext, adam, decay_epochs, parse_params
 from benchmarks.methods.registry import register_method
-from benchmarks.presets import aucm_preset
-from benchmarks.sampling import Sampling
+from benchmarks.methods.presets import aucm_preset
+from benchmarks.methods.sampling import Sampling
 
 # Batches without a positive are expected at 1:100 imbalance; libauc warns on every one of them.
 warnings.filterwarnings("ignore", message="Input data has no positive sample", module="libauc")
@@ -35,7 +35,7 @@ class AUCMParams(MethodParams):
     momentum: float = 0.9
     version: str = "v1"
     sampling_rate: float = 0.2  # positives' share of each batch (DualSampler); 0 = the run's --sampler
-    preset: str = ""  # DAM-on-MedMNIST PESG settings per dataset (benchmarks/presets.py)
+    preset: str = ""  # DAM-on-MedMNIST PESG settings per dataset (benchmarks/methods/presets.py)
 
     def validate(self) -> None:
         super().validate()

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import torch
 
-from benchmarks.errors import CritBenchError
-from benchmarks.losses import ClassCounts
-from benchmarks.sampling import Sampling
+from benchmarks.core.errors import CritBenchError
+from benchmarks.methods.losses import ClassCounts
+from benchmarks.methods.sampling import Sampling
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchmarks.errors import CritBenchError
+from benchmarks.core.errors import CritBenchError
 from benchmarks.methods.base import Method, MethodParams, TrainContext, adam, decay_epochs
 from benchmarks.methods.registry import register_method
 

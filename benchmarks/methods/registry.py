@@ -6,10 +6,10 @@ from functools import lru_cache
 
 import torch
 
-from benchmarks.errors import CritBenchError
-from benchmarks.losses import list_losses
+from benchmarks.core.errors import CritBenchError
+from benchmarks.methods.losses import list_losses
 from benchmarks.methods.base import Method, TrainContext
-from benchmarks.registry import Registry
+from benchmarks.core.registry import Registry
 
 METHODS: Registry[type[Method]] = Registry("method")
 

@@ -1,0 +1,201 @@
+"""One training run: the whole dataset on the device, batches by indexing, early stopping on
+validation AUC, the best checkpoint scored once on test."""
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import sys
+import time
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from benchmarks.engine.augment import create_augmentation, normalize
+from benchmarks.core.config import RunConfig
+from benchmarks.core.errors import CritBenchError, DivergedError
+from benchmarks.methods import TrainContext, create_method, get_method
+from benchmarks.core.metrics import binary_metrics
+from benchmarks.methods.sampling import epoch_order
+from datasets import BinaryDataset
+from models3d import create_model
+
+EVAL_BATCH_FACTOR = 4
+
+
+def cpu_has_bf16_units() -> bool:
+    """True on CPUs with AMX tiles (Intel Sapphire Rapids and later), where oneDNN's bf16
+    convolutions are several times faster than fp32; elsewhere bf16 on the CPU is emulated."""
+    return bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` is CUDA when available, else CPU; an explicit CUDA request must be satisfiable."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise CritBenchError(f"--device {name} requested but CUDA is not available; use --device cpu or auto")
+    return torch.device(name)
+
+
+class EarlyStopping:
+    """Tracks the best validation AUC (mode max); NaN is never an improvement.
+
+    `patience` epochs without improvement set `should_stop`; 0 means never stop."""
+
+    def __init__(self, patience: int):
+        self.patience, self.best, self.stale = patience, -math.inf, 0
+
+    def update(self, value: float) -> bool:
+        """Record one epoch's value; True when it is a new best."""
+        if value > self.best:
+            self.best, self.stale = value, 0
+            return True
+        self.stale += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        return bool(self.patience) and self.stale >= self.patience
+
+
+class DeviceSplit:
+    """A split resident on the training device: uint8 images, float labels."""
+
+    def __init__(self, split, device: torch.device):
+        self.x = split.x.to(device)
+        self.y = split.y.to(device=device, dtype=torch.float32)
+        self.y_numpy = split.y.numpy().astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+class Trainer:
+    """Holds a run's model, method and device data; `fit()` trains, `score()` evaluates."""
+
+    def __init__(self, config: RunConfig, dataset: BinaryDataset, progress: bool = True):
+        self.config, self.dataset, self.progress = config, dataset, progress
+        self.device = resolve_device(config.device)
+        torch.manual_seed(config.seed)
+        self.gen = torch.Generator(self.device).manual_seed(config.seed)
+        self.data = {name: DeviceSplit(split, self.device) for name, split in dataset.splits.items()}
+        self.mean = torch.tensor(dataset.mean, device=self.device)
+        self.std = torch.tensor(dataset.std, device=self.device)
+        self.augment = create_augmentation(config.augment or dataset.augment, dataset.dims)
+        cuda = self.device.type == "cuda"
+        bf16 = config.amp and (cuda or cpu_has_bf16_units())
+        if cuda:  # shapes are fixed within a run: let cuDNN pick its fastest convolution algorithms
+            torch.backends.cudnn.benchmark = True
+        # channels-last feeds cuDNN's and oneDNN's (AMX) fastest convolutions (benchmarks/SPEED.md)
+        self.memory_format = (torch.channels_last if dataset.dims == 2 else torch.channels_last_3d) if cuda or bf16 else torch.contiguous_format
+        self.model = create_model(dataset.dims, dataset.in_channels, arch=config.model, stem=config.stem,
+                                  width=config.width, **get_method(config.method).model_options(config.params),
+                                  ).to(self.device, memory_format=self.memory_format)
+        train = self.data["train"]
+        ctx = TrainContext(dims=dataset.dims, epochs=config.epochs, device=self.device, n_train=len(train),
+                           train_positive_rate=float(train.y.mean()))
+        self.method = create_method(config.method, self.model, config.params, ctx)
+        self.autocast = (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+        self.precision = "bf16-autocast" if bf16 else "fp32"  # recorded: it depends on the hardware
+        # the compiled module shares the model's parameters; checkpoints keep using self.model
+        self.forward = torch.compile(self.model) if config.compile else self.model
+
+    def batch(self, x: torch.Tensor, train: bool) -> torch.Tensor:
+        if self.augment is not None:
+            x = self.augment(x, self.gen, train)
+        return normalize(x, self.mean, self.std).contiguous(memory_format=self.memory_format)
+
+    def train_epoch(self) -> float:
+        self.model.train()
+        train, size = self.data["train"], self.config.batch_size
+        order = epoch_order(self.method.sampling(self.config.sampler), train.y, size, self.gen)
+        total = torch.zeros((), device=self.device)
+        for start in range(0, len(order), size):
+            index = order[start:start + size]
+            if len(index) < 2:  # BatchNorm cannot train on a single sample
+                continue
+            total += self.train_step(index) * len(index)
+        return float(total) / len(order)  # one host sync per epoch
+
+    def train_step(self, index: torch.Tensor) -> torch.Tensor:
+        """One optimizer step on the training samples `index`; the batch loss, left on the device."""
+        train = self.data["train"]
+        with self.autocast():
+            logits = self.forward(self.batch(train.x[index], train=True)).squeeze(1)
+        loss = self.method.loss(logits.float(), train.y[index], index)
+        self.method.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.method.optimizer.step()
+        self.method.after_step()
+        return loss.detach()
+
+    @torch.inference_mode()
+    def predict(self, split: str) -> np.ndarray:
+        """Logits of every sample of `split`, as float64 on the CPU.
+
+        Always in fp32, also when training uses bf16 autocast: bf16 logits keep 8 significant bits,
+        so distinct samples tie and AUC (early stopping included) would be computed on rounded scores."""
+        self.model.eval()
+        data, size = self.data[split], self.config.batch_size * EVAL_BATCH_FACTOR
+        outputs = []
+        for start in range(0, len(data), size):
+            outputs.append(self.forward(self.batch(data.x[start:start + size], train=False)).squeeze(1).float())
+        return torch.cat(outputs).cpu().numpy().astype(np.float64)
+
+    def score(self, split: str) -> tuple[dict, np.ndarray]:
+        scores = self.predict(split)
+        return binary_metrics(self.data[split].y_numpy, scores), scores
+
+    def snapshot(self, epoch: int) -> dict:
+        """A copy (not an alias) of the model weights and the method's state."""
+        return {
+            "epoch": epoch,
+            "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            "method": copy.deepcopy(self.method.state_dict()),
+        }
+
+    def restore(self, checkpoint: dict) -> None:
+        self.model.load_state_dict(checkpoint["model"])
+        self.method.load_state_dict(checkpoint["method"])
+
+    def fit(self) -> dict:
+        """Train with early stopping on val AUC; returns history, best epoch and val/test results.
+
+        The test split is predicted once, after training, with the best checkpoint."""
+        config = self.config
+        history, best, stopper = [], None, EarlyStopping(config.patience)
+        bar = tqdm(range(config.epochs), desc=f"{config.dataset}/{config.method}", unit="epoch",
+                   disable=not self.progress, file=sys.stderr, dynamic_ncols=True)
+        for epoch in bar:
+            start = time.perf_counter()
+            lr = self.method.lr()
+            train_loss = self.train_epoch()
+            if not math.isfinite(train_loss):
+                raise DivergedError(f"training loss became {train_loss} in epoch {epoch + 1}; try a lower --lr")
+            val_metrics, _ = self.score("val")
+            val_auc = val_metrics["auc"]
+            self.method.end_epoch(epoch, val_auc)
+            history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_auc": val_auc, "lr": lr,
+                            "seconds": time.perf_counter() - start})
+            if stopper.update(val_auc):
+                best = self.snapshot(epoch + 1)
+            bar.set_postfix(loss=f"{train_loss:.4f}", val_auc=f"{val_auc:.4f}", best=f"{stopper.best:.4f}")
+            if stopper.should_stop:
+                break
+        if best is None:
+            raise DivergedError("validation AUC was never finite: the model's outputs are NaN or infinite")
+        self.restore(best)
+        val_metrics, val_scores = self.score("val")
+        test_metrics, test_scores = self.score("test")
+        return {
+            "history": history,
+            "best_epoch": best["epoch"],
+            "stopped_early": len(history) < config.epochs,
+            "val": val_metrics,
+            "test": test_metrics,
+            "test_scores": {"y_true": self.data["test"].y_numpy.tolist(), "y_score": test_scores.tolist()},
+            **self.method.report({"val": (self.data["val"].y_numpy, val_scores),
+                                  "test": (self.data["test"].y_numpy, test_scores)}),
+        }

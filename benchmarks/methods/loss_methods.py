@@ -1,0 +1,98 @@
+"""Loss-based methods: one registered method per base loss of `benchmarks.methods.losses`, all with the
+MedMNIST v2 recipe (Adam lr 1e-3, lr x0.1 at 50% and 75% of the epochs) unless a preset or
+`--param optimizer=sgd` says otherwise. The base loss' own hyperparameters become `--param`s."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+
+from benchmarks.core.errors import CritBenchError
+from benchmarks.methods.losses import LOSS_HEADS, create_loss, list_losses, loss_description, loss_hyperparameters
+from benchmarks.methods.base import Method, MethodParams, TrainContext, adam, decay_epochs, parse_params
+from benchmarks.methods.registry import register_method
+from benchmarks.methods.presets import loss_preset
+
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclass(frozen=True)
+class LossParams(MethodParams):
+    base: str = "bce"
+    optimizer: str = "adam"
+    momentum: float = 0.9  # SGD only
+    preset: str = ""  # a named published configuration (benchmarks/methods/presets.py); explicit values win
+
+    def validate(self) -> None:
+        super().validate()
+        if self.base not in list_losses():
+            raise CritBenchError(f"unknown base loss {self.base!r}; valid: {', '.join(list_losses())}")
+        if self.optimizer not in OPTIMIZERS:
+            raise CritBenchError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if not 0 <= self.momentum < 1:
+            raise CritBenchError(f"momentum must be in [0, 1), got {self.momentum}")
+
+    def loss_hyperparameters(self) -> dict:
+        return {key: getattr(self, key) for key in loss_hyperparameters(self.base)}
+
+
+@lru_cache(maxsize=None)
+def _with_loss_fields(params_cls: type[LossParams], base: str) -> type[LossParams]:
+    """`params_cls` plus the hyperparameters of base loss `base` as fields with its defaults."""
+    fields = [(key, type(default), dataclasses.field(default=default))
+              for key, default in loss_hyperparameters(base).items()]
+    return dataclasses.make_dataclass(f"{params_cls.__name__}_{base}", fields, bases=(params_cls,), frozen=True)
+
+
+class LossMethod(Method):
+    """A base loss trained with Adam (or SGD) and the MedMNIST v2 step schedule."""
+
+    Params = LossParams
+    default_base = "bce"
+    uses_alm = False  # whether presets carry ALM's mu0 and delta
+
+    @classmethod
+    def build_params(cls, values: dict) -> LossParams:
+        base = str(values.get("base", cls.default_base))
+        if base not in list_losses():
+            raise CritBenchError(f"unknown base loss {base!r}; valid: {', '.join(list_losses())}")
+        preset = str(values.get("preset", ""))
+        if preset:
+            values = {**loss_preset(preset, base, cls.uses_alm), **values}
+        return parse_params(_with_loss_fields(cls.Params, base), {**values, "base": base})
+
+    @classmethod
+    def model_options(cls, params: dict) -> dict:
+        head = LOSS_HEADS.get(params.get("base", cls.default_base))
+        if head == "cosine_pair":  # LDAM: the loss' scale is the head's
+            return {"head": head, "head_scale": params["scale"]}
+        return super().model_options(params)
+
+    def __init__(self, model: torch.nn.Module, params: LossParams, ctx: TrainContext):
+        super().__init__(model, params, ctx)
+        self.base_loss = create_loss(params.base, ctx.class_counts, **params.loss_hyperparameters())
+        if params.optimizer == "sgd":
+            self.optimizer = torch.optim.SGD(model.parameters(), lr=params.lr, momentum=params.momentum,
+                                             weight_decay=params.weight_decay)
+        else:
+            self.optimizer = adam(model.parameters(), ctx, lr=params.lr, weight_decay=params.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, decay_epochs(ctx.epochs), 0.1)
+
+    def loss(self, logits, y, index):
+        return self.base_loss(logits, y)
+
+    def end_epoch(self, epoch, val_auc):
+        self.scheduler.step()
+        if hasattr(self.base_loss, "set_epoch"):  # epoch-dependent losses (LDAM's DRW)
+            self.base_loss.set_epoch(epoch + 1)
+
+
+for _base in list_losses():
+    register_method(type(f"LossMethod_{_base}", (LossMethod,), {
+        "name": _base,
+        "default_base": _base,
+        "description": loss_description(_base) + ("; MedMNIST v2 recipe (Adam 1e-3, lr x0.1 at 50%/75%)"
+                                                 if _base == "bce" else ""),
+    }))

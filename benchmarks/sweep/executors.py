@@ -1,0 +1,243 @@
+"""Where a suite's runs execute: `local` (this process; one worker process per GPU when several are
+visible), `ray` (one Ray task per run) or `slurm` (a submitit job array, one task per run).
+
+Every executor calls `run_task` for each run; `run_task` writes the run's record, complete or
+failed, into the output folder. The driver then `collect`s each outcome: it writes a record a
+remote worker could only return (no shared folder), and a failure record for a run whose worker
+died (killed, out of memory, out of time). So the same records land in the same folder whichever
+executor ran them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import multiprocessing
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from benchmarks.core.config import RunConfig
+from benchmarks.core.errors import CritBenchError
+
+EXECUTORS = ("local", "ray", "slurm")
+RAY_OPTIONS = {"address", "max_retries", "cpus", "gpus"}
+SLURM_OPTIONS = {"cluster", "partition", "gpus", "cpus", "mem_gb", "time_min", "parallel", "folder"}
+
+
+@dataclass(frozen=True)
+class RunTask:
+    """One training run to execute; `run_id` is its identity as planned by the driver."""
+
+    config: RunConfig
+    run_id: str
+    label: str
+    out_dir: str  # absolute: workers may run elsewhere
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    run_id: str
+    label: str
+    status: str  # "complete" or "failed"
+    path: str
+    reason: str | None = None
+    record: dict | None = None  # the record itself, for drivers that do not share the folder
+
+
+class Events(Protocol):
+    """What executors report to the driver's progress display."""
+
+    def started(self, task: RunTask) -> None: ...
+
+    def finished(self, result: TaskResult) -> None: ...
+
+
+def run_task(task: RunTask, progress: bool = False) -> TaskResult:
+    """Train one run and write its record: complete, or failed with reason and traceback.
+
+    Any exception becomes a failure record (a crash, NaN divergence, data missing on a worker);
+    only KeyboardInterrupt and SystemExit pass through."""
+    from benchmarks.engine.pipeline import failure_record, run_benchmark, save_record
+
+    started = time.perf_counter()
+    try:
+        record = run_benchmark(task.config, progress=progress)
+    except Exception as error:
+        record = getattr(error, "failure_record", None) or failure_record(
+            task.config, task.run_id, error, time.perf_counter() - started)
+    path = save_record(record, task.out_dir)
+    return TaskResult(record["run_id"], task.label, record["status"], str(path), record.get("reason"), record)
+
+
+def collect(task: RunTask, result: TaskResult | None, error: BaseException | None = None) -> TaskResult:
+    """Driver side: make sure the run's outcome is recorded in the output folder; drop the record.
+
+    `result` is what the worker returned, or None when it died with `error`."""
+    from benchmarks.engine.pipeline import failure_record, record_path, save_record
+
+    if result is not None:
+        if result.record is not None and not Path(result.path).is_file():
+            save_record(result.record, task.out_dir)
+        return dataclasses.replace(result, record=None)
+    complete = record_path(task.out_dir, task.run_id)
+    if complete.is_file():  # it finished before its worker went down
+        return TaskResult(task.run_id, task.label, "complete", str(complete))
+    record = failure_record(task.config, task.run_id, error, None)
+    return TaskResult(task.run_id, task.label, "failed", str(save_record(record, task.out_dir)), record["reason"])
+
+
+class LocalExecutor:
+    """In this process, one run after another."""
+
+    name = "local"
+
+    def __init__(self, progress: bool = False):
+        self.progress = progress  # each run's epoch bar
+
+    def run(self, tasks: list[RunTask], events: Events) -> None:
+        for task in tasks:
+            events.started(task)
+            events.finished(collect(task, run_task(task, progress=self.progress)))
+
+
+def _claim_gpu(slots) -> None:
+    """Pool initializer: this worker process sees only the next free GPU."""
+    os.environ["CUDA_VISIBLE_DEVICES"] = slots.get()
+
+
+class WorkerPoolExecutor:
+    """One worker process per GPU, each seeing only its own (CUDA_VISIBLE_DEVICES), so runs go to
+    whichever GPU is free; run configs stay untouched (device "auto" is that GPU)."""
+
+    name = "local"
+
+    def __init__(self, gpus: list[str]):
+        self.gpus = list(gpus)
+
+    def run(self, tasks: list[RunTask], events: Events) -> None:
+        context = multiprocessing.get_context("spawn")  # CUDA cannot be forked
+        slots = context.Queue()
+        for gpu in self.gpus:
+            slots.put(gpu)
+        pool = ProcessPoolExecutor(len(self.gpus), mp_context=context, initializer=_claim_gpu, initargs=(slots,))
+        try:
+            futures = {pool.submit(run_task, task): task for task in tasks}
+            for future in as_completed(futures):
+                error = future.exception()
+                events.finished(collect(futures[future], None if error else future.result(), error))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _require(module: str, extra: str):
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise CritBenchError(f"--executor {extra} needs the {module} package: pip install 'critbench[{extra}]' "
+                             f"(or pip install {module})") from None
+
+
+class RayExecutor:
+    """Each run a Ray task: one GPU each when the cluster has GPUs, else `cpus` CPUs each; a task
+    whose worker dies is retried `max_retries` times. Starts a local Ray instance unless Ray is
+    already initialized or `address` names a running cluster (where CritBench must be installed
+    and the data and output folders reachable, or records are written by this driver)."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, max_retries: int = 2, cpus: float = 1, gpus: float | None = None):
+        self.address, self.max_retries, self.cpus, self.gpus = address, max_retries, cpus, gpus
+
+    def run(self, tasks: list[RunTask], events: Events) -> None:
+        ray = _require("ray", "ray")
+        started_here = not ray.is_initialized()
+        if started_here:
+            ray.init(address=self.address, include_dashboard=False)
+        pending = {}
+        try:
+            gpus = self.gpus if self.gpus is not None else (1 if ray.cluster_resources().get("GPU", 0) else 0)
+            remote = ray.remote(run_task).options(num_cpus=self.cpus, num_gpus=gpus, max_retries=self.max_retries,
+                                                  retry_exceptions=False)
+            pending = {remote.remote(task): task for task in tasks}
+            while pending:
+                (ref,), _ = ray.wait(list(pending), num_returns=1)
+                task = pending.pop(ref)
+                try:
+                    result, error = ray.get(ref), None
+                except ray.exceptions.RayError as exc:  # the worker died even after the retries
+                    result, error = None, exc
+                events.finished(collect(task, result, error))
+        finally:
+            for ref in pending:  # interrupted: stop what is still queued or running
+                ray.cancel(ref, force=True)
+            if started_here:
+                ray.shutdown()
+
+
+class SlurmExecutor:
+    """A submitit job array, one task per run, at most `parallel` at once, each with `gpus` GPUs,
+    `cpus` CPUs, `mem_gb` and a `time_min` limit, on `partition`. `cluster="local"` runs the array
+    as local processes (all at once; for trying the executor without Slurm). Job logs go to `folder`."""
+
+    name = "slurm"
+
+    def __init__(self, folder: Path, cluster: str = "slurm", partition: str | None = None, gpus: int = 1,
+                 cpus: int | None = None, mem_gb: float | None = None, time_min: int = 240,
+                 parallel: int | None = None):
+        self.folder, self.cluster = Path(folder), cluster
+        self.parameters = {"timeout_min": time_min, "gpus_per_node": gpus, "cpus_per_task": cpus,
+                           "mem_gb": mem_gb, "slurm_partition": partition, "slurm_array_parallelism": parallel}
+
+    def run(self, tasks: list[RunTask], events: Events) -> None:
+        submitit = _require("submitit", "slurm")
+        executor = submitit.AutoExecutor(folder=self.folder, cluster=self.cluster)
+        executor.update_parameters(name="critbench", **{k: v for k, v in self.parameters.items() if v is not None})
+        jobs = executor.map_array(run_task, tasks)
+        print(f"submitted {len(jobs)} runs as {self.cluster} job array {jobs[0].job_id.split('_')[0]}; "
+              f"logs in {self.folder}", file=sys.stderr, flush=True)
+        by_job = {id(job): task for job, task in zip(jobs, tasks)}
+        poll_s = 1 if self.cluster in ("local", "debug") else 15  # sacct is rate-limited on clusters
+        for job in submitit.helpers.as_completed(jobs, poll_frequency=poll_s):
+            try:
+                result, error = job.result(), None
+            except Exception as exc:  # killed, out of time or memory, or failed to start
+                result, error = None, exc
+            events.finished(collect(by_job[id(job)], result, error))
+
+
+def _gpu_ids() -> list[str]:
+    """The visible CUDA devices, as CUDA_VISIBLE_DEVICES entries."""
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return visible.split(",")[:count] if visible else [str(i) for i in range(count)]
+
+
+def _check_options(kind: str, options: dict, valid: set) -> dict:
+    unknown = set(options) - valid
+    if unknown:
+        raise CritBenchError(f"unknown {kind} option(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(valid))}")
+    return options
+
+
+def create_executor(name: str, *, out_dir: Path, device: str = "auto", ray: dict | None = None,
+                    slurm: dict | None = None, progress: bool = False):
+    """The executor `name` with its options (the suite file's [ray] / [slurm] tables, CLI applied)."""
+    if name == "local":
+        gpus = _gpu_ids() if device in ("auto", "cuda") else []
+        return WorkerPoolExecutor(gpus) if len(gpus) > 1 else LocalExecutor(progress=progress)
+    if name == "ray":
+        options = dict(_check_options("ray", ray or {}, RAY_OPTIONS))
+        if device == "cpu":
+            options.setdefault("gpus", 0)
+        return RayExecutor(**options)
+    if name == "slurm":
+        options = dict(_check_options("slurm", slurm or {}, SLURM_OPTIONS))
+        folder = Path(options.pop("folder", None) or Path(out_dir) / "slurm_logs")
+        return SlurmExecutor(folder, **options)
+    raise CritBenchError(f"unknown executor {name!r}; valid: {', '.join(EXECUTORS)}")

@@ -1,0 +1,278 @@
+"""Benchmark suites: a small TOML file describing datasets x methods (with hyperparameters) x seeds,
+expanded into one resolved `RunConfig` per training run.
+
+A suite file (see `benchmarks/sweep/suites/*.toml`) has these parts, all optional except datasets and methods:
+
+    extends = "full"                    # start from another suite ([run], [slurm], [ray] merge)
+    description = "..."
+    seeds = [0, 1, 2]                   # seed indices, or "0-2"
+    [run]                               # RunConfig fields shared by every run (epochs, width, ...)
+    [[datasets]]                        # one per dataset setting: name, RunConfig overrides
+    name = "cifar10"                    #   (imbalance, size, model, ...), `params` (dataset
+    imbalance = 100                     #   --params) and `recipes` (method name -> its
+    recipes.alm = { mu0 = 1e-7 }        #   hyperparameters on this dataset setting)
+    [[methods]]                         # one per method: name, `params`, and `sweep`
+    name = "alm"                        #   (hyperparameter -> list of values: one variant per
+    sweep = { delta = [0.1, 0.5] }      #   combination)
+    [slurm] / [ray]                     # executor settings (see benchmarks/sweep/executors.py)
+
+Seeds: the user-facing seed index (0, 1, 2) maps to a training seed derived from the data setting
+(dataset, size, imbalance, dataset params) and the index only, see `derive_seed`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks.core.config import RunConfig, resolve_config
+from benchmarks.core.errors import CritBenchError
+from benchmarks.core.records import stable_hash
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+SUITES_DIR = Path(__file__).resolve().parent / "suites"
+SUITE_KEYS = {"description", "seeds", "run", "datasets", "methods", "slurm", "ray"}
+MERGED_TABLES = ("run", "slurm", "ray")  # merged key by key with an `extends`ed suite's
+RUN_FIELDS = {f.name for f in dataclasses.fields(RunConfig)} - {"dataset", "method", "seed", "params"}
+DATASET_KEYS = RUN_FIELDS - {"dataset_params"} | {"name", "params", "recipes"}
+METHOD_KEYS = {"name", "params", "sweep"}
+FLOAT_FIELDS = {f.name for f in dataclasses.fields(RunConfig) if "float" in str(f.type)}
+
+
+@dataclass(frozen=True)
+class DatasetSetting:
+    """One dataset column of the leaderboard: a dataset with its run overrides and method recipes."""
+
+    name: str
+    overrides: dict = field(default_factory=dict)  # RunConfig fields, e.g. imbalance, size, model
+    params: dict = field(default_factory=dict)  # dataset --params
+    recipes: dict = field(default_factory=dict)  # method name -> hyperparameters on this setting
+
+    @property
+    def label(self) -> str:
+        imbalance = self.overrides.get("imbalance")
+        return self.name if imbalance is None else f"{self.name} 1:{imbalance:g}"
+
+
+@dataclass(frozen=True)
+class MethodSetting:
+    name: str
+    params: dict = field(default_factory=dict)
+    sweep: dict = field(default_factory=dict)  # hyperparameter -> list of values
+
+    def variants(self) -> list[dict]:
+        """Every combination of the sweep values (`[{}]` without a sweep)."""
+        keys = sorted(self.sweep)
+        return [dict(zip(keys, values)) for values in itertools.product(*(self.sweep[key] for key in keys))]
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    datasets: tuple[DatasetSetting, ...]
+    methods: tuple[MethodSetting, ...]
+    seeds: tuple[int, ...] = (0,)
+    run: dict = field(default_factory=dict)  # RunConfig fields of every run
+    description: str = ""
+    slurm: dict = field(default_factory=dict)
+    ray: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One cell of the grid: a resolved config (training seed derived) and how to name it."""
+
+    config: RunConfig
+    dataset_label: str
+    seed_index: int
+    variant: dict = field(default_factory=dict)  # the swept hyperparameter values
+
+    @property
+    def label(self) -> str:
+        swept = "".join(f" {key}={value}" for key, value in self.variant.items())
+        return f"{self.dataset_label} / {self.config.method}{swept} / seed {self.seed_index}"
+
+
+def list_suites() -> list[str]:
+    return sorted(path.stem for path in SUITES_DIR.glob("*.toml"))
+
+
+def parse_seeds(text) -> tuple[int, ...]:
+    """`"0-2"` -> (0, 1, 2); `"0,3"` -> (0, 3); a list of ints passes through."""
+    if isinstance(text, list):
+        items = text
+    else:
+        items = []
+        for part in str(text).split(","):
+            low, dash, high = part.strip().partition("-")
+            try:
+                items += list(range(int(low), int(high) + 1)) if dash else [int(low)]
+            except ValueError:
+                raise CritBenchError(f"seeds must look like 0-2 or 0,1,4; got {text!r}") from None
+    if not items or any(not isinstance(s, int) or s < 0 for s in items):
+        raise CritBenchError(f"seeds must be non-negative integers, like 0-2 or 0,1,4; got {text!r}")
+    return tuple(dict.fromkeys(items))
+
+
+def _check_keys(where: str, table: dict, valid: set) -> None:
+    unknown = set(table) - valid
+    if unknown:
+        raise CritBenchError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(valid))}")
+
+
+def _dataset_setting(where: str, table: dict) -> DatasetSetting:
+    _check_keys(where, table, DATASET_KEYS)
+    if "name" not in table:
+        raise CritBenchError(f"{where} needs a name")
+    rest = {k: v for k, v in table.items() if k not in ("name", "params", "recipes")}
+    return DatasetSetting(table["name"], rest, dict(table.get("params", {})), dict(table.get("recipes", {})))
+
+
+def _method_setting(where: str, table: dict) -> MethodSetting:
+    _check_keys(where, table, METHOD_KEYS)
+    if "name" not in table:
+        raise CritBenchError(f"{where} needs a name")
+    sweep = dict(table.get("sweep", {}))
+    for key, values in sweep.items():
+        if not isinstance(values, list) or not values:
+            raise CritBenchError(f"{where}: sweep.{key} must be a non-empty list of values, got {values!r}")
+    return MethodSetting(table["name"], dict(table.get("params", {})), sweep)
+
+
+def parse_suite(name: str, data: dict) -> Suite:
+    """A Suite from a parsed TOML document; unknown keys are errors (they are usually typos)."""
+    _check_keys(f"suite {name}", data, SUITE_KEYS)
+    _check_keys(f"suite {name} [run]", data.get("run", {}), RUN_FIELDS)
+    datasets = [_dataset_setting(f"suite {name} dataset #{i + 1}", t) for i, t in enumerate(data.get("datasets", []))]
+    methods = [_method_setting(f"suite {name} method #{i + 1}", t) for i, t in enumerate(data.get("methods", []))]
+    if not datasets or not methods:
+        raise CritBenchError(f"suite {name} needs at least one [[datasets]] and one [[methods]] entry")
+    return Suite(name=name, datasets=tuple(datasets), methods=tuple(methods),
+                 seeds=parse_seeds(data.get("seeds", [0])), run=dict(data.get("run", {})),
+                 description=data.get("description", ""), slurm=dict(data.get("slurm", {})),
+                 ray=dict(data.get("ray", {})))
+
+
+def suite_path(name_or_path: str) -> Path:
+    """The file of a built-in suite name (`full`, `quick`) or a path to a TOML file."""
+    path = Path(name_or_path)
+    if not path.suffix and not path.exists():
+        path = SUITES_DIR / f"{name_or_path}.toml"
+        if not path.is_file():
+            raise CritBenchError(f"unknown suite {name_or_path!r}; built-in: {', '.join(list_suites())}, "
+                                 f"or the path of a .toml file")
+    if not path.is_file():
+        raise CritBenchError(f"suite file {path} does not exist")
+    return path
+
+
+def read_suite_file(path: Path, depth: int = 0) -> dict:
+    """The TOML document, with `extends = "other"` resolved: the other suite's keys, replaced by
+    this file's, except the [run], [slurm] and [ray] tables, which are merged key by key."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise CritBenchError(f"suite file {path} is not valid TOML: {error}") from None
+    base_name = data.pop("extends", None)
+    if base_name is None:
+        return data
+    if depth > 8:
+        raise CritBenchError(f"suite file {path}: `extends` goes around in a circle")
+    beside = path.parent / base_name  # a file next to this one, else a built-in name or a path
+    base = read_suite_file(beside if beside.suffix == ".toml" and beside.is_file() else suite_path(base_name),
+                           depth + 1)
+    merged = {**base, **data}
+    for table in MERGED_TABLES:
+        merged[table] = {**base.get(table, {}), **data.get(table, {})}
+    return merged
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """A built-in suite by name (`full`, `quick`) or a TOML file by path."""
+    path = suite_path(name_or_path)
+    return parse_suite(path.stem, read_suite_file(path))
+
+
+def select(suite: Suite, datasets: list[str] | None = None, methods: list[str] | None = None,
+           seeds: tuple[int, ...] | None = None, run: dict | None = None) -> Suite:
+    """The suite restricted to `datasets` and `methods` (names; a registered name absent from the
+    suite is added with its defaults), with other `seeds` and `run` fields overriding every run's."""
+    from benchmarks.methods import list_methods
+    from datasets import list_datasets
+
+    chosen_datasets, chosen_methods = suite.datasets, suite.methods
+    if datasets:
+        _check_names("dataset", datasets, list_datasets())
+        chosen_datasets = tuple(d for d in suite.datasets if d.name in datasets) + tuple(
+            DatasetSetting(name) for name in datasets if name not in {d.name for d in suite.datasets})
+    if methods:
+        _check_names("method", methods, list_methods())
+        chosen_methods = tuple(m for m in suite.methods if m.name in methods) + tuple(
+            MethodSetting(name) for name in methods if name not in {m.name for m in suite.methods})
+    return dataclasses.replace(suite, datasets=chosen_datasets, methods=chosen_methods,
+                               seeds=seeds or suite.seeds, run={**suite.run, **(run or {})})
+
+
+def _check_names(kind: str, names: list[str], valid: list[str]) -> None:
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise CritBenchError(f"unknown {kind}(s) {', '.join(unknown)}; valid: {', '.join(valid)}")
+
+
+def derive_seed(config: RunConfig, seed_index: int) -> int:
+    """The training seed of seed index `seed_index` on `config`'s data setting.
+
+    It hashes the dataset, size, imbalance and dataset params (the data setting) with the index,
+    and nothing else: every method of a dataset setting x seed index gets the same seed, hence the
+    same train subsample, initialization and batch order (paired comparisons), and adding or
+    removing methods, datasets or seeds never changes another run's seed or identity."""
+    payload = {"dataset": config.dataset, "size": config.size, "imbalance": config.imbalance,
+               "dataset_params": config.dataset_params, "seed_index": seed_index}
+    return int(stable_hash(payload, 16), 16) % 2**31
+
+
+def expand(suite: Suite, machine: dict | None = None) -> list[PlannedRun]:
+    """Every run of the grid, dataset-major (dataset setting, seed, method), configs resolved.
+
+    `machine` sets fields that are not part of a run's identity (device, data_dir). Invalid
+    values anywhere in the grid raise CritBenchError before anything runs."""
+    runs = []
+    for setting in suite.datasets:
+        for index in suite.seeds:
+            for method in suite.methods:
+                recipe = setting.recipes.get(method.name, {})
+                for variant in method.variants():
+                    config = resolve_config(RunConfig(
+                        dataset=setting.name, method=method.name,
+                        params={**method.params, **recipe, **variant}, dataset_params=setting.params,
+                        **run_fields({**suite.run, **setting.overrides, **(machine or {})})))
+                    config = dataclasses.replace(config, seed=derive_seed(config, index))
+                    runs.append(PlannedRun(config, setting.label, index, variant))
+    _check_distinct(runs)
+    return runs
+
+
+def run_fields(values: dict) -> dict:
+    """RunConfig keyword arguments, numbers cast to the field types: TOML's `width = 1` and the
+    CLI's `--width 1` must give the same run identity."""
+    unknown = set(values) - RUN_FIELDS
+    if unknown:
+        raise CritBenchError(f"unknown run setting(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(RUN_FIELDS))}")
+    return {key: float(value) if key in FLOAT_FIELDS and isinstance(value, int) else value
+            for key, value in values.items()}
+
+
+def _check_distinct(runs: list[PlannedRun]) -> None:
+    seen = {}
+    for run in runs:
+        key = stable_hash(run.config.identity())
+        if key in seen:
+            raise CritBenchError(f"the suite lists the same run twice: {seen[key].label} and {run.label}; "
+                                 f"remove the duplicate dataset or method entry")
+        seen[key] = run

@@ -1,0 +1,121 @@
+"""Dataset adapters: MedMNIST files (fake and real), CIFAR image folders, synthetic data."""
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+from medmnist import INFO
+
+import datasets.medmnist_binary as medmnist_binary
+from benchmarks.core.errors import CritBenchError, DataUnavailableError
+from datasets import create_dataset, list_datasets
+from datasets.base import stratified_index
+from tests.conftest import CIFAR10_DIR, MEDMNIST_DIR, needs
+from tests.fakes import fake_source, write_fake_image_folder, write_fake_npz
+
+
+def test_registry_lists_every_required_dataset():
+    required = {"pneumoniamnist", "breastmnist", "nodulemnist3d", "adrenalmnist3d", "vesselmnist3d",
+                "synapsemnist3d", "cifar10", "cifar100", "synthetic2d", "synthetic3d"}
+    assert required <= set(list_datasets())
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_synthetic_is_seeded_uint8_and_imbalanced(dims):
+    a = create_dataset(f"synthetic{dims}d", size=8, seed=1)
+    b = create_dataset(f"synthetic{dims}d", size=8, seed=1)
+    c = create_dataset(f"synthetic{dims}d", size=8, seed=2)
+    assert a.tensor_md5() == b.tensor_md5() != c.tensor_md5()
+    assert a.train.x.dtype == torch.uint8 and a.train.x.shape[1:] == (1,) + (8,) * dims
+    assert a.train.positives / len(a.train) < 0.15
+
+
+def test_breastmnist_critical_class_is_malignant_label_0(tmp_path, monkeypatch):
+    fake_source("breastmnist", tmp_path, monkeypatch)
+    dataset = create_dataset("breastmnist", data_dir=tmp_path)
+    raw = np.load(tmp_path / "breastmnist.npz")["test_labels"].ravel()
+    assert dataset.critical_class == "malignant"
+    assert dataset.test.y.tolist() == (raw == 0).astype(int).tolist()
+
+
+def test_synapse_critical_class_is_the_train_minority(tmp_path, monkeypatch):
+    path = write_fake_npz("synapsemnist3d", tmp_path, n=24)
+    with np.load(path) as npz:
+        arrays = dict(npz)
+    arrays["train_labels"][:18] = 1  # label 1 is now the majority in train
+    np.savez(path, **arrays)
+    monkeypatch.setitem(INFO["synapsemnist3d"], "MD5", hashlib.md5(path.read_bytes()).hexdigest())
+    dataset = create_dataset("synapsemnist3d", data_dir=tmp_path)
+    assert dataset.critical_class == INFO["synapsemnist3d"]["label"]["0"]
+    assert dataset.train.positives == 3  # label 0 remains only at indices 18, 20, 22
+
+
+def test_md5_mismatch_is_refused_with_advice(tmp_path):
+    write_fake_npz("pneumoniamnist", tmp_path)  # INFO's md5 is the real file's: mismatch
+    with pytest.raises(CritBenchError, match=r"md5 .* expects 28209eda62fecd6e6a2d98b1501bb15f.*download it again"):
+        create_dataset("pneumoniamnist", data_dir=tmp_path)
+
+
+def test_missing_file_names_file_url_md5_and_folder(tmp_path, monkeypatch):
+    def no_network(*args, **kwargs):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr("torchvision.datasets.utils.download_url", no_network)
+    with pytest.raises(DataUnavailableError) as error:
+        create_dataset("vesselmnist3d", size=64, data_dir=tmp_path)
+    message = str(error.value)
+    assert "vesselmnist3d_64.npz" in message and INFO["vesselmnist3d"]["MD5_64"] in message
+    assert INFO["vesselmnist3d"]["url_64"] in message and str(tmp_path) in message
+
+
+def test_size_is_validated(tmp_path):
+    with pytest.raises(CritBenchError, match="--size 32 is not available for vesselmnist3d; valid: 28, 64"):
+        create_dataset("vesselmnist3d", size=32, data_dir=tmp_path)
+
+
+def test_stratified_subset_keeps_the_class_ratio_and_is_seeded():
+    y = torch.tensor([1] * 20 + [0] * 180, dtype=torch.uint8)
+    index = stratified_index(y, 50, torch.Generator().manual_seed(0))
+    assert len(index) == 50 and int(y[index].sum()) == 5
+    assert torch.equal(index, stratified_index(y, 50, torch.Generator().manual_seed(0)))
+    assert not torch.equal(index, stratified_index(y, 50, torch.Generator().manual_seed(1)))
+
+
+def test_cifar_protocol_on_a_synthetic_image_folder(tmp_path):
+    write_fake_image_folder(("automobile", "truck"), tmp_path, {"train": 60, "test": 5})
+    dataset = create_dataset("cifar10", data_dir=tmp_path, imbalance=10, params={"val_per_class": 10})
+    assert dataset.val.summary() == {"n": 20, "positives": 10}
+    assert dataset.train.summary() == {"n": 50 + 5, "positives": 5}  # 50 negatives, 1 per 10
+    assert dataset.test.summary() == {"n": 10, "positives": 5}
+    assert dataset.train.x.shape[1:] == (3, 32, 32) and dataset.critical_class == "truck"
+    rows = lambda split: {bytes(image.numpy()) for image in split.x}
+    assert not rows(dataset.train) & rows(dataset.val), "validation must be disjoint from train"
+    other = create_dataset("cifar10", data_dir=tmp_path, imbalance=10, seed=1, params={"val_per_class": 10})
+    assert other.tensor_md5() != dataset.tensor_md5(), "the subsample follows the seed"
+    assert create_dataset("cifar10", data_dir=tmp_path, imbalance=10, params={"val_per_class": 10}).tensor_md5() == dataset.tensor_md5()
+
+
+@needs(MEDMNIST_DIR / "pneumoniamnist.npz")
+def test_real_pneumoniamnist_counts_and_checksum():
+    dataset = create_dataset("pneumoniamnist", data_dir=MEDMNIST_DIR.parent)
+    record = dataset.record()
+    assert record["source_md5"] == "28209eda62fecd6e6a2d98b1501bb15f"
+    assert record["splits"] == {"train": {"n": 4708, "positives": 3494}, "val": {"n": 524, "positives": 389},
+                                "test": {"n": 624, "positives": 390}}
+    assert record["critical_class"] == "pneumonia"
+
+
+@needs(MEDMNIST_DIR / "vesselmnist3d.npz")
+def test_real_vesselmnist3d_counts():
+    dataset = create_dataset("vesselmnist3d", data_dir=MEDMNIST_DIR)
+    assert dataset.train.x.shape == (1335, 1, 28, 28, 28)
+    assert [dataset.splits[s].positives for s in ("train", "val", "test")] == [150, 22, 43]
+    assert dataset.critical_class == "aneurysm"
+
+
+@needs(CIFAR10_DIR)
+def test_real_cifar10_copy_follows_the_protocol():
+    dataset = create_dataset("cifar10", data_dir=CIFAR10_DIR.parent, imbalance=200)
+    assert dataset.val.summary() == {"n": 1000, "positives": 500}
+    assert dataset.train.summary() == {"n": 4500 + 22, "positives": 22}
+    assert dataset.test.summary() == {"n": 2000, "positives": 1000}

@@ -1,0 +1,120 @@
+"""The fast training path computes what a plain fp32 loop computes, and the speed benchmark runs.
+
+No timings are asserted here: speed is measured by `python -m benchmarks.speed` (benchmarks/SPEED.md)."""
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import torch
+
+import benchmarks.engine.trainer as train_module
+from benchmarks import speed
+from benchmarks.core.config import RunConfig, resolve_config
+from benchmarks.engine.trainer import Trainer
+from datasets import create_dataset
+
+STEPS, BATCH = 4, 32
+
+
+def fast_and_plain_losses(dims: int, monkeypatch) -> tuple[list[float], list[float], Trainer]:
+    """Losses of `STEPS` Trainer steps on the fast path (bf16 autocast + channels-last, forced on
+    even where the CPU lacks AMX) and of a plain fp32 loop from the same weights and batches."""
+    monkeypatch.setattr(train_module, "cpu_has_bf16_units", lambda: True)
+    dataset = create_dataset(f"synthetic{dims}d", size=8)
+    config = resolve_config(RunConfig(dataset=f"synthetic{dims}d", method="bce", batch_size=BATCH, size=8,
+                                      width=0.125, device="cpu", epochs=10))
+    trainer = Trainer(config, dataset, progress=False)
+    model = copy.deepcopy(trainer.model).to(memory_format=torch.contiguous_format)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)  # the bce recipe: Adam 1e-3, no decay
+    train = trainer.data["train"]
+    fast, plain = [], []
+    trainer.model.train()
+    model.train()
+    for step in range(STEPS):
+        index = torch.arange(step * BATCH, (step + 1) * BATCH)
+        fast.append(float(trainer.train_step(index)))
+        x = (train.x[index].float() / 255 - 0.5) / 0.5
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x).squeeze(1), train.y[index])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        plain.append(float(loss.detach()))
+    return fast, plain, trainer
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_fast_path_matches_plain_fp32_loop(dims, monkeypatch):
+    fast, plain, trainer = fast_and_plain_losses(dims, monkeypatch)
+    assert trainer.memory_format == (torch.channels_last if dims == 2 else torch.channels_last_3d)
+    with trainer.autocast():  # the fast path really is bf16
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+    # the first loss is a pure forward pass: bf16 rounding (8 mantissa bits) moves it well under 1%
+    assert fast[0] == pytest.approx(plain[0], rel=0.01)
+    # later steps compound the rounding through the updates; the trajectories still agree
+    assert fast == pytest.approx(plain, rel=0.05)
+    assert plain[0] != pytest.approx(plain[-1], rel=1e-3)  # the steps did change the model
+
+
+def test_no_amp_is_plain_fp32(monkeypatch):
+    monkeypatch.setattr(train_module, "cpu_has_bf16_units", lambda: True)
+    config = resolve_config(RunConfig(dataset="synthetic2d", method="bce", size=8, width=0.125, device="cpu", amp=False))
+    trainer = Trainer(config, create_dataset("synthetic2d", size=8), progress=False)
+    assert trainer.memory_format == torch.contiguous_format
+    with trainer.autocast():
+        assert not torch.is_autocast_enabled("cpu")
+
+
+def test_speed_script_writes_table_and_json(tmp_path, capsys):
+    out = tmp_path / "speed.json"
+    code = speed.main(["--device", "cpu", "--cases", "2d-28", "3d-28", "--steps", "1", "--repeats", "2",
+                       "--warmup", "0", "--width", "0.125", "--size", "8", "--batch-size", "4",
+                       "--workers", "1", "--json", str(out)])
+    assert code == 0
+    table = capsys.readouterr().out
+    assert "2d-28" in table and "3d-28" in table and "ratio" in table
+    report = json.loads(out.read_text())
+    assert [case["case"] for case in report["cases"]] == ["2d-28", "3d-28"]
+    for case in report["cases"]:
+        assert case["batch"] == 4 and case["size"] == 8
+        # training = forward + backward (about twice the forward), counted once per sample
+        assert 2 < case["flops_per_sample"]["train"] / case["flops_per_sample"]["eval"] < 3.5
+        for pipeline in ("critbench", "reference"):
+            for phase in ("train", "eval"):
+                entry = case[pipeline][phase]
+                assert len(entry["windows"]) == 2 and entry["min"] <= entry["samples_per_s"] <= entry["max"]
+                assert entry["tflops"] > 0 and entry["bf16_peak_fraction"] is None  # no peak on the CPU
+        ratio = case["critbench"]["train"]["samples_per_s"] / case["reference"]["train"]["samples_per_s"]
+        assert case["ratio_train"] == pytest.approx(ratio)
+
+
+def test_speed_script_rejects_unknown_case(capsys):
+    assert speed.main(["--device", "cpu", "--cases", "4d-28"]) == 2
+    assert "unknown case '4d-28'; valid: 2d-28, 3d-28, 3d-64" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, peak", [("NVIDIA H100 80GB HBM3", 989.0), ("NVIDIA H100 PCIe", 756.0),
+                                        ("NVIDIA H200", 989.0), ("NVIDIA A100-SXM4-80GB", 312.0),
+                                        ("Tesla T4", None)])
+def test_bf16_peaks_by_device_name(name, peak):
+    assert speed.bf16_peak_tflops(name) == peak
+
+
+def test_evaluation_logits_are_fp32_on_the_bf16_path(monkeypatch):
+    """Validation and test logits come from an fp32 forward pass even when training uses bf16
+    autocast: bf16 keeps 8 significant bits, so a bf16 head collapses distinct samples onto ties
+    (624 PneumoniaMNIST test logits gave ~495 distinct values) and AUC would rank rounded scores."""
+    monkeypatch.setattr(train_module, "cpu_has_bf16_units", lambda: True)
+    config = resolve_config(RunConfig(dataset="synthetic2d", method="bce", size=8, width=0.125, device="cpu"))
+    trainer = Trainer(config, create_dataset("synthetic2d", size=8), progress=False)
+    assert trainer.precision == "bf16-autocast"
+    scores = trainer.predict("test")
+    trainer.model.eval()
+    with torch.no_grad():
+        x = trainer.batch(trainer.data["test"].x, train=False)
+        fp32 = trainer.model(x).squeeze(1).double().numpy()
+        with trainer.autocast():
+            bf16 = trainer.model(x).squeeze(1).float().double().numpy()
+    assert scores == pytest.approx(fp32, rel=1e-5, abs=1e-6)
+    assert not bf16 == pytest.approx(fp32, rel=1e-5, abs=1e-6)  # the bf16 pass really differs

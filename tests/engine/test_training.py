@@ -1,0 +1,98 @@
+"""The training loop: early stopping, checkpoint copies, single test scoring, reproducibility."""
+import json
+import math
+
+import pytest
+import torch
+
+from benchmarks.core.config import RunConfig, resolve_config
+from benchmarks.core.errors import CritBenchError, DivergedError
+from benchmarks.methods.loss_methods import LossMethod
+from benchmarks.engine.pipeline import load_dataset, run_benchmark, save_record
+from benchmarks.engine.trainer import EarlyStopping, Trainer
+from tests.conftest import TINY
+
+
+def tiny(method="bce", **overrides):
+    return resolve_config(RunConfig(dataset="synthetic2d", method=method, **{**TINY, **overrides}))
+
+
+def test_early_stopping_is_nan_safe_and_counts_patience():
+    stopper = EarlyStopping(patience=2)
+    assert stopper.update(0.6) and not stopper.update(math.nan) and not stopper.update(0.6)
+    assert stopper.should_stop and stopper.best == 0.6
+    never = EarlyStopping(patience=0)
+    for _ in range(50):
+        never.update(math.nan)
+    assert not never.should_stop and never.best == -math.inf
+
+
+def test_snapshot_is_a_copy_not_an_alias():
+    config = tiny()
+    trainer = Trainer(config, load_dataset(config), progress=False)
+    snapshot = trainer.snapshot(0)
+    before = {k: v.clone() for k, v in snapshot["model"].items()}
+    trainer.train_epoch()
+    assert all(torch.equal(before[k], snapshot["model"][k]) for k in before)
+    assert not all(torch.equal(v, trainer.model.state_dict()[k]) for k, v in before.items())
+
+
+def test_test_split_is_scored_once_after_training_with_the_best_checkpoint(monkeypatch):
+    calls = []
+    original = Trainer.score
+
+    def spy(self, split):
+        calls.append(split)
+        return original(self, split)
+
+    monkeypatch.setattr(Trainer, "score", spy)
+    config = tiny(epochs=4)
+    trainer = Trainer(config, load_dataset(config), progress=False)
+    result = trainer.fit()
+    assert calls.count("test") == 1 and calls[-1] == "test"
+    best = max(result["history"], key=lambda h: h["val_auc"])
+    assert result["best_epoch"] == best["epoch"]
+    assert result["val"]["auc"] == pytest.approx(best["val_auc"]), "restored weights are the best epoch's"
+
+
+def test_patience_stops_training():
+    record = run_benchmark(tiny(epochs=30, patience=1, params={"lr": 1e-9}), progress=False)
+    assert record["stopped_early"] and len(record["history"]) < 30
+
+
+def test_same_seed_same_result_on_cpu():
+    a = run_benchmark(tiny(method="alm"), progress=False)
+    b = run_benchmark(tiny(method="alm"), progress=False)
+    c = run_benchmark(tiny(method="alm", seed=1), progress=False)
+    assert a["test_scores"] == b["test_scores"] and a["run_id"] == b["run_id"]
+    assert a["test_scores"] != c["test_scores"] and a["run_id"] != c["run_id"]
+
+
+def test_non_finite_loss_raises_diverged(monkeypatch):
+    monkeypatch.setattr(LossMethod, "loss", lambda self, logits, y, index: logits.sum() * math.nan)
+    with pytest.raises(DivergedError, match="epoch 1"):
+        run_benchmark(tiny(), progress=False)
+
+
+def test_record_is_complete_strict_json(tmp_path):
+    record = run_benchmark(tiny(method="aucm"), progress=False)
+    path = save_record(record, tmp_path)
+    loaded = json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"non-strict JSON {c}"))
+    for key in ("config", "dataset", "env", "history", "best_epoch", "val", "test", "test_scores", "seconds"):
+        assert key in loaded
+    assert loaded["config"]["params"]["margin"] == 1.0 and loaded["config"]["batch_size"] == 128
+    assert set(loaded["test"]["tpr_at_fpr"]) == {"0.01", "0.05", "0.1"}
+    assert set(loaded["test"]["fpr_at_tpr"]) == {"0.9", "0.95", "0.98"}
+    assert {"auc", "spauc_0.1", "acc"} <= set(loaded["test"])
+    assert {"python", "torch", "libauc", "monai", "medmnist", "device_name", "git_revision"} <= set(loaded["env"])
+    assert loaded["env"]["precision"] in ("fp32", "bf16-autocast")
+    assert set(loaded["history"][0]) == {"epoch", "train_loss", "val_auc", "lr", "seconds"}
+    assert loaded["dataset"]["tensor_md5"] and loaded["dataset"]["critical_class"] == "blob"
+    assert path.name == f"{loaded['run_id']}.json" and not list(tmp_path.glob("*.tmp"))
+
+
+def test_cuda_request_without_cuda_is_a_user_error():
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    with pytest.raises(CritBenchError, match="CUDA is not available"):
+        run_benchmark(tiny(device="cuda"), progress=False)

@@ -1,0 +1,128 @@
+"""The three core methods against hand-computed values and plain-loop references."""
+import math
+
+import pytest
+import torch
+
+from benchmarks.core.errors import CritBenchError
+from benchmarks.methods import TrainContext, create_method, resolve_params
+from benchmarks.methods.alm import alm_penalty, ranking_violations
+from models3d import create_model
+
+
+def context(epochs=8, n_train=10, rate=0.25):
+    return TrainContext(dims=2, epochs=epochs, device=torch.device("cpu"), n_train=n_train,
+                        train_positive_rate=rate)
+
+
+def tiny_model():
+    return create_model(2, 1, width=0.125)
+
+
+def test_alm_penalty_hand_computed():
+    # Positives 0 (logit 0.1) and 2 (-0.5); negatives 1 (0.0) and 3 (0.3); delta 0.25.
+    # q_0 = (0.25 - 0.1) + (0.25 + 0.2) = 0.6 ; q_2 = (0.25 + 0.5) + (0.25 + 0.8) = 1.8
+    logits = torch.tensor([0.1, 0.0, -0.5, 0.3])
+    y = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    q = ranking_violations(logits, y, 0.25)
+    assert q.tolist() == pytest.approx([0.6, 0.0, 1.8, 0.0])
+    lam = torch.tensor([0.5, 0.0, 2.0, 0.0])
+    # (0.5*0.6 + 0.05*0.36 + 2*1.8 + 0.05*3.24) / (2 * 2) = 4.08 / 4
+    assert alm_penalty(q, lam, 0.1, y).item() == pytest.approx(1.02)
+
+
+def test_alm_matches_a_plain_loop_reference():
+    gen = torch.Generator().manual_seed(3)
+    logits = torch.randn(40, generator=gen)
+    y = (torch.rand(40, generator=gen) < 0.3).float()
+    lam = torch.rand(40, generator=gen) * y
+    delta, mu = 0.5, 0.3
+    positives = [i for i in range(40) if y[i] == 1]
+    negatives = [j for j in range(40) if y[j] == 0]
+    reference = 0.0
+    for i in positives:
+        q = sum(max(0.0, delta - (logits[i].item() - logits[j].item())) for j in negatives)
+        reference += lam[i].item() * q + mu / 2 * q * q
+    reference /= len(positives) * len(negatives)
+    q = ranking_violations(logits, y, delta)
+    assert alm_penalty(q, lam, mu, y).item() == pytest.approx(reference, rel=1e-5)
+
+
+def test_alm_penalty_vanishes_without_both_classes():
+    logits = torch.tensor([0.3, -0.2])
+    for y in (torch.ones(2), torch.zeros(2)):
+        q = ranking_violations(logits, y, 0.25)
+        assert alm_penalty(q, torch.ones(2), 1.0, y).item() == 0.0
+
+
+def test_alm_multipliers_update_after_step_and_belong_to_the_checkpoint():
+    method = create_method("alm", tiny_model(), {"mu0": 0.5}, context(n_train=6))
+    logits = torch.tensor([0.1, 0.0, -0.5, 0.3])
+    y = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    index = torch.tensor([4, 1, 0, 5])  # positions in the training set
+    method.loss(logits, y, index)
+    method.after_step()
+    assert method.multipliers.tolist() == pytest.approx([0.5 * 1.8, 0, 0, 0, 0.5 * 0.6, 0])
+    saved = method.state_dict()
+    method.after_step()
+    assert saved["multipliers"].tolist() == pytest.approx([0.9, 0, 0, 0, 0.3, 0]), "a copy, not an alias"
+
+
+def test_alm_mu_schedule_follows_the_paper():
+    method = create_method("alm", tiny_model(), {"mu0": 1e-4}, context(epochs=20))
+    mus = []
+    for epoch, auc in enumerate([0.70, 0.72, 0.66, 0.65, math.nan, 0.5, 0.4, 0.3, 0.2, 0.1]):
+        method.end_epoch(epoch, auc)
+        mus.append(method.mu)
+    # x2 after epoch 1 unconditionally; then only on a drop > 0.05 (0.72 -> 0.66, 0.65 -> nan no,
+    # nan -> 0.5 no, 0.5 -> 0.4 ...); capped at mu0 * 2^5 since mu0 < 1e-3.
+    assert mus[:4] == pytest.approx([2e-4, 2e-4, 4e-4, 4e-4])
+    assert mus[4:6] == pytest.approx([4e-4, 4e-4])
+    assert mus[6:] == pytest.approx([8e-4, 1.6e-3, 3.2e-3, 3.2e-3])
+
+
+def test_aucm_loss_hand_computed_with_the_training_prior():
+    method = create_method("aucm", tiny_model(), {}, context(rate=0.25))
+    with torch.no_grad():
+        method.aucm.a.fill_(0.2), method.aucm.b.fill_(0.1), method.aucm.alpha.fill_(0.5)
+    scores = torch.tensor([0.9, 0.2, 0.6, 0.3])
+    y = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    # p = 0.25 (training prior, not the batch's 0.5), m = 1:
+    # (1-p) mean((s-a)^2 [y=1]) = 0.75 * (0.49 + 0.16) / 4 = 0.121875
+    # p mean((s-b)^2 [y=0])     = 0.25 * (0.01 + 0.04) / 4 = 0.003125
+    # 2 alpha (p(1-p) m + mean(p s [y=0] - (1-p) s [y=1])) = 1.0 * (0.1875 + (0.125 - 1.125) / 4) = -0.0625
+    # - p(1-p) alpha^2 = -0.046875
+    loss = method.loss(torch.logit(scores), y, torch.arange(4))
+    assert loss.shape == () and loss.item() == pytest.approx(0.015625, abs=1e-6)
+
+
+def test_aucm_pesg_decays_at_half_and_three_quarters():
+    method = create_method("aucm", tiny_model(), {}, context(epochs=8))
+    lrs = []
+    for epoch in range(8):
+        lrs.append(method.lr())
+        method.end_epoch(epoch, 0.5)
+    assert lrs == pytest.approx([0.1] * 4 + [0.01] * 2 + [0.001] * 2)
+
+
+def test_bce_recipe_schedule():
+    method = create_method("bce", tiny_model(), {}, context(epochs=4))
+    assert isinstance(method.optimizer, torch.optim.Adam)
+    lrs = []
+    for epoch in range(4):
+        lrs.append(method.lr())
+        method.end_epoch(epoch, 0.5)
+    assert lrs == pytest.approx([1e-3, 1e-3, 1e-4, 1e-5])
+
+
+def test_params_are_typed_validated_and_complete():
+    params = resolve_params("alm", {"delta": "0.5", "lr": 0.01})
+    assert params["delta"] == 0.5 and params["lr"] == 0.01 and params["mu0"] == 1e-4
+    with pytest.raises(CritBenchError, match="unknown parameter 'dleta'.*valid:.*delta"):
+        resolve_params("alm", {"dleta": "1"})
+    with pytest.raises(CritBenchError, match="not a valid float"):
+        resolve_params("alm", {"delta": "big"})
+    with pytest.raises(CritBenchError, match="lr must be positive"):
+        resolve_params("bce", {"lr": "-1"})
+    with pytest.raises(CritBenchError, match="unknown method 'sgd'; valid: .*alm.*aucm.*bce"):
+        resolve_params("sgd", {})

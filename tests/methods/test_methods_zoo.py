@@ -1,0 +1,243 @@
+"""The method zoo: every method (and ALM over every base loss) trains on tiny synthetic data;
+presets, samplers, heads, augmentations and the rate constraint behave as documented."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from benchmarks.engine.augment import create_augmentation, crop_flip
+from benchmarks.core.config import RunConfig, resolve_config
+from benchmarks.core.errors import CritBenchError
+from benchmarks.methods.losses import list_losses
+from benchmarks.methods import TrainContext, create_method, get_method, list_methods, resolve_params
+from benchmarks.methods.presets import ALM_BASE, ALM_CONFIGS, ALM_SETTINGS, AUCM_PRESETS
+from benchmarks.engine.pipeline import run_benchmark
+from benchmarks.methods.sampling import KINDS, Sampling, epoch_order
+from models3d import create_model
+from tests.conftest import TINY
+
+CPU = torch.device("cpu")
+
+
+def tiny_ctx(epochs: int = 2, n_train: int = 40, rate: float = 0.25) -> TrainContext:
+    return TrainContext(dims=2, epochs=epochs, device=CPU, n_train=n_train, train_positive_rate=rate)
+
+
+def take_steps(name: str, params: dict | None = None, steps: int = 2) -> list[float]:
+    """A few optimizer steps of method `name` on random 8x8 images; returns the losses."""
+    cls = get_method(name)
+    resolved = resolve_params(name, params or {})
+    model = create_model(2, 1, width=0.125, **cls.model_options(resolved))
+    method = create_method(name, model, resolved, tiny_ctx())
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(8, 1, 8, 8, generator=gen)
+    y = torch.tensor([1.0, 0, 0, 1, 0, 0, 0, 0])
+    index = torch.arange(8)
+    losses = []
+    for epoch in range(steps):
+        loss = method.loss(model(x).squeeze(1), y, index)
+        method.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        method.optimizer.step()
+        method.after_step()
+        method.end_epoch(epoch, 0.5)
+        losses.append(float(loss.detach()))
+    return losses
+
+
+@pytest.mark.parametrize("name", [m for m in list_methods()] + [f"alm+{b}" for b in list_losses() if b != "bce"])
+def test_every_method_takes_finite_steps(name):
+    losses = take_steps(name)
+    assert all(math.isfinite(v) for v in losses)
+
+
+@pytest.mark.parametrize("name", ["s_fl", "alm+ldam", "aucm_ce", "rate_constrained"])
+def test_end_to_end_run_on_synthetic(name, tmp_path):
+    record = run_benchmark(RunConfig(dataset="synthetic2d", method=name, **TINY), progress=False)
+    assert record["status"] == "complete" and 0 <= record["test"]["auc"] <= 1
+    assert record["config"]["method"] == name
+
+
+def test_alm_record_names_its_base_and_compact_names_resolve():
+    params = resolve_params("alm+s_fl", {"gamma": "2"})
+    assert params["base"] == "s_fl" and params["gamma"] == 2.0 and "delta" in params
+    assert resolve_params("alm", {"base": "s_lm"})["margin"] == 0.5
+    assert get_method("alm+wbce").name == "alm+wbce"
+    with pytest.raises(CritBenchError, match="does not wrap"):
+        get_method("bce+s_fl")
+    with pytest.raises(CritBenchError, match="unknown base loss"):
+        get_method("alm+nope")
+    with pytest.raises(CritBenchError, match="unknown parameter 'gamma'"):
+        resolve_params("s_lm", {"gamma": "1"})
+
+
+@pytest.mark.parametrize("setting", ALM_SETTINGS)
+def test_alm_presets_load_and_validate(setting):
+    column = ALM_SETTINGS.index(setting)
+    for base in ALM_CONFIGS:
+        params = resolve_params(f"alm+{base}", {"preset": setting})
+        k, delta = ALM_CONFIGS[base][column]
+        assert params["mu0"] == pytest.approx(10.0 ** -k) and params["delta"] == delta
+        assert params["optimizer"] == "sgd" and params["weight_decay"] == 2e-4
+        assert params["lr"] == (1e-2 if setting.startswith("c10_") else 1e-3)
+        plain = resolve_params(base, {"preset": setting})
+        assert "mu0" not in plain
+        if base in ALM_BASE:
+            key, row = ALM_BASE[base]
+            assert plain[key] == row[column] == params[key]
+
+
+def test_published_values_spot_check_and_explicit_values_win():
+    # recipes.md: C10 1:100 S-LM+ALM is ALM_16 (mu0 1e-6) with delta 0.1 and margin 0.5;
+    # C100 1:200 A-LM uses margin 4.
+    params = resolve_params("alm+s_lm", {"preset": "c10_1to100"})
+    assert (params["mu0"], params["delta"], params["margin"]) == (1e-6, 0.1, 0.5)
+    assert resolve_params("a_lm", {"preset": "c100_1to200"})["margin"] == 4.0
+    assert resolve_params("alm+s_lm", {"preset": "c10_1to100", "delta": "0.3"})["delta"] == 0.3
+    with pytest.raises(CritBenchError, match="unknown preset"):
+        resolve_params("bce", {"preset": "c10"})
+    with pytest.raises(CritBenchError, match="no c10_1to100 configuration"):
+        resolve_params("alm+focal", {"preset": "c10_1to100"})
+
+
+def test_aucm_presets_are_the_dam_study_values():
+    for dataset in AUCM_PRESETS:
+        resolve_params("aucm", {"preset": dataset})
+    pneumonia = resolve_params("aucm", {"preset": "pneumoniamnist"})
+    assert (pneumonia["momentum"], pneumonia["weight_decay"], pneumonia["lr"]) == (0.8, 1e-3, 0.1)
+    assert resolve_params("aucm", {"preset": "adrenalmnist3d"})["epoch_decay"] == 0.05
+    assert resolve_params("aucm", {"preset": "synapsemnist3d"})["momentum"] == 0.7
+    with pytest.raises(CritBenchError, match="unknown preset"):
+        resolve_params("aucm", {"preset": "c10_1to100"})
+
+
+@pytest.mark.parametrize("labels", [torch.float32, torch.uint8])
+def test_samplers_compose_batches_as_documented(labels):
+    y = torch.tensor([1] * 5 + [0] * 45, dtype=labels)
+    gen = torch.Generator().manual_seed(0)
+    assert sorted(epoch_order(Sampling("none"), y, 10, gen).tolist()) == list(range(50))
+    over = epoch_order(Sampling("oversample"), y, 10, gen)
+    assert len(over) == 90 and int(y[over].sum()) == 45
+    assert torch.bincount(over[y[over] == 1], minlength=5)[:5].tolist() == [9] * 5  # even cycling
+    under = epoch_order(Sampling("undersample"), y, 10, gen)
+    assert len(under) == 10 and int(y[under].sum()) == 5 and len(set(under.tolist())) == 10
+    dual = epoch_order(Sampling("dual", 0.2), y, 10, gen)
+    assert len(dual) % 10 == 0
+    assert y[dual].view(-1, 10).float().sum(1).tolist() == [2.0] * (len(dual) // 10)
+    assert set(dual[y[dual] == 0].tolist()) == set(range(5, 50))  # every negative appears
+    majority = 1 - y  # 45 positives: the data's 0.9 beats the requested 0.2, no positive is dropped
+    kept = epoch_order(Sampling("dual", 0.2), majority, 10, gen)
+    assert majority[kept].view(-1, 10).float().sum(1).tolist() == [9.0] * 5
+    assert set(kept[majority[kept] == 1].tolist()) == set(range(5, 50))
+    weighted = epoch_order(Sampling("weighted"), y, 10, torch.Generator().manual_seed(1))
+    assert len(weighted) == 50 and 10 < int(y[weighted].sum()) < 40  # about half positives
+    again = epoch_order(Sampling("dual", 0.2), y, 10, torch.Generator().manual_seed(3))
+    assert torch.equal(again, epoch_order(Sampling("dual", 0.2), y, 10, torch.Generator().manual_seed(3)))
+    with pytest.raises(CritBenchError, match="unknown sampler"):
+        Sampling("balanced")
+    assert set(KINDS) >= {"none", "weighted", "oversample", "undersample", "dual"}
+
+
+def test_aucm_uses_dual_batches_and_refuses_a_second_sampler():
+    model = create_model(2, 1, width=0.125)
+    method = create_method("aucm", model, {}, tiny_ctx())
+    assert method.sampling("none") == Sampling("dual", 0.2)
+    with pytest.raises(CritBenchError, match="sampling_rate=0"):
+        method.sampling("oversample")
+    natural = create_method("aucm", model, {"sampling_rate": "0"}, tiny_ctx())
+    assert natural.sampling("oversample") == Sampling("oversample")
+
+
+def test_aucm_ce_pretrains_then_switches_to_pesg_from_the_best_weights():
+    model = create_model(2, 1, width=0.125)
+    method = create_method("aucm_ce", model, {}, tiny_ctx(epochs=4))
+    assert isinstance(method.optimizer, torch.optim.Adam) and method.sampling("none") == Sampling("dual", 0.5)
+    method.end_epoch(0, 0.9)
+    best = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        model.fc.weight.add_(1.0)
+    method.end_epoch(1, 0.6)  # worse epoch; the switch (epoch 2 of 4) restores the best weights
+    assert type(method.optimizer).__name__ == "PESG" and method.sampling("none") == Sampling("dual", 0.2)
+    assert torch.equal(model.fc.weight, best["fc.weight"])
+    assert method.decays == [3]  # 50% / 75% of the remaining two epochs
+
+
+def test_cosine_pair_head_is_the_scaled_cosine_difference():
+    model = create_model(2, 1, width=0.125, head="cosine_pair", head_scale=30.0)
+    features = torch.tensor([[3.0, 4.0] + [0.0] * (model.fc.weight.shape[1] - 2)])
+    with torch.no_grad():
+        model.fc.weight.zero_()
+        model.fc.weight[0, 0] = 2.0  # class 0 along e1: cos = 3/5
+        model.fc.weight[1, 1] = 5.0  # class 1 along e2: cos = 4/5
+    assert float(model.fc(features).detach()) == pytest.approx(30 * (0.8 - 0.6))
+    assert get_method("ldam").model_options(resolve_params("ldam", {"scale": "10"})) == \
+        {"head": "cosine_pair", "head_scale": 10.0}
+
+
+def test_head_regularizers():
+    model = create_model(2, 1, width=0.125, head="cosine", head_scale=5.0)
+    out = model(torch.randn(4, 1, 8, 8))
+    assert out.shape == (4, 1) and out.abs().max() <= 5.0 + 1e-5
+    linear = create_model(2, 1, width=0.125)
+    method = create_method("bce", linear, {"max_norm": "0.01"}, tiny_ctx())
+    with torch.no_grad():
+        linear.fc.weight.mul_(100)
+    method.after_step()
+    assert float(linear.fc.weight.norm()) == pytest.approx(0.01, rel=1e-4)
+    with pytest.raises(CritBenchError, match="head must be"):
+        resolve_params("bce", {"head": "mlp"})
+
+
+def test_augmentations_on_the_device():
+    gen = torch.Generator().manual_seed(0)
+    x2 = torch.randint(0, 256, (6, 3, 8, 8), dtype=torch.uint8)
+    assert torch.equal(create_augmentation("crop_flip", 2)(x2, torch.Generator().manual_seed(1)),
+                       crop_flip(x2, torch.Generator().manual_seed(1)))  # CIFAR's default unchanged
+    flipped = create_augmentation("flip", 2)(x2, gen)
+    for image, out in zip(x2, flipped):  # each image is itself or its horizontal mirror
+        assert torch.equal(out, image) or torch.equal(out, image.flip(-1))
+    rotated = create_augmentation("flip+rotate+crop", 2)(x2, gen)
+    assert rotated.shape == x2.shape and rotated.dtype == torch.float32
+    assert torch.equal(create_augmentation("flip+rotate+crop", 2)(x2, gen, train=False), x2)
+    x3 = torch.full((4, 1, 4, 4, 4), 200, dtype=torch.uint8)
+    shape_aug = create_augmentation("scale+flip", 3)
+    scaled = shape_aug(x3, gen)
+    factors = scaled.flatten(1).max(1).values / 200
+    assert ((factors >= 0) & (factors <= 1)).all() and scaled.flatten(1).std(1).max() == 0
+    assert torch.equal(shape_aug(x3, gen, train=False), torch.full(x3.shape, 100.0))  # eval x 0.5
+    assert create_augmentation("none", 3) is None and create_augmentation(None, 2) is None
+    with pytest.raises(CritBenchError, match="3D augmentation 'rotate'"):
+        create_augmentation("flip+rotate", 3)
+
+
+def test_run_config_checks_sampler_and_augment():
+    with pytest.raises(CritBenchError, match="--sampler"):
+        resolve_config(RunConfig(dataset="synthetic2d", method="bce", sampler="smote"))
+    with pytest.raises(CritBenchError, match="augmentation"):
+        resolve_config(RunConfig(dataset="synthetic3d", method="bce", augment="crop"))
+    config = resolve_config(RunConfig(dataset="synthetic3d", method="bce", sampler="oversample", augment="scale+flip"))
+    assert config.to_dict()["sampler"] == "oversample" and config.augment == "scale+flip"
+
+
+def test_sampler_and_augment_reach_training(tmp_path):
+    record = run_benchmark(RunConfig(dataset="synthetic3d", method="bce", sampler="undersample",
+                                     augment="scale+flip", **{**TINY, "size": 8}), progress=False)
+    assert record["config"]["sampler"] == "undersample" and math.isfinite(record["history"][0]["train_loss"])
+
+
+def test_rate_constraint_multiplier_and_report():
+    model = create_model(2, 1, width=0.125)
+    method = create_method("rate_constrained", model, {"min_tpr": "0.9", "dual_lr": "0.5"}, tiny_ctx())
+    y = torch.tensor([1.0, 1.0, 0.0, 0.0])
+    logits = torch.tensor([-1.0, 2.0, -1.0, 1.0], requires_grad=True)  # true TPR 0.5 < 0.9
+    method.loss(logits, y, None).backward()
+    method.after_step()
+    assert method.multiplier() == pytest.approx(0.5 * (0.9 - 0.5))  # one ascent step on the true violation
+    report = method.report({"val": (y.numpy(), torch.tensor([1.0, 2.0, -1.0, 1.0]).numpy())})["constraint"]
+    assert report["threshold"] == 0.0 and report["min_tpr"] == 0.9
+    assert report["val"] == {"tpr": 1.0, "fpr": 0.5, "satisfied": True}
+    record = run_benchmark(RunConfig(dataset="synthetic2d", method="rate_constrained", **TINY), progress=False)
+    assert set(record["constraint"]) >= {"val", "test", "threshold", "min_tpr"}
+    assert isinstance(record["constraint"]["val"]["satisfied"], bool)

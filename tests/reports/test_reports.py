@@ -1,0 +1,307 @@
+"""The HTML report, leaderboard.csv/.md and the build CLI, from one real run plus records derived from it."""
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from plotly.offline import get_plotlyjs
+from scipy.stats import norm
+from sklearn.metrics import roc_auc_score
+
+from benchmarks.core.config import MACHINE_FIELDS, RunConfig
+from benchmarks.methods import resolve_params
+from benchmarks.core.metrics import binary_metrics
+from benchmarks.core.records import stable_hash, write_json_atomic
+from benchmarks.engine.pipeline import run_benchmark, save_record
+from reports import collect
+from reports.build import build_report, main
+from reports.stats import delong_paired_test
+from tests.conftest import TINY
+
+CHROMIUM = Path("/usr/bin/chromium")
+QUALITY = {"bce": 1.0, "aucm": 1.3, "alm": 1.6}  # separation of the fabricated logits
+# (dataset, size, imbalance, test n, seeds, shared test set, {method: [param overrides per row]})
+FABRICATED = [
+    ("pneumoniamnist", 28, None, 240, (0, 1, 2), True, {"bce": [{}], "aucm": [{}], "alm": [{"delta": 0.25}, {"delta": 0.5}]}),
+    ("cifar10", 32, 100.0, 300, (0, 1), True, {"bce": [{}], "alm": [{"delta": 0.25}]}),
+    ("cifar10", 32, 200.0, 300, (0, 1), True, {"bce": [{}], "aucm": [{}]}),
+    ("synthetic2d", 8, None, 120, (0, 1), False, {"bce": [{}], "alm": [{}]}),  # bce seed 0 is the real run
+]
+
+
+def fabricate(real: dict, dataset: str, size: int, imbalance, n_test: int, seed: int, shared: bool,
+              method: str, overrides: dict) -> dict:
+    """A record with the real run's exact schema, for another dataset/method/seed, with synthetic scores."""
+    record = copy.deepcopy(real)
+    data_rng = np.random.default_rng([len(dataset), int(imbalance or 0), 0 if shared else seed + 1])
+    y = (data_rng.random(n_test) < 0.2).astype(int)
+    y[:2] = (0, 1)
+    if dataset == real["config"]["dataset"] and seed == real["config"]["seed"]:
+        y = np.array(real["test_scores"]["y_true"])  # the same seed draws the same synthetic test set
+    rng = np.random.default_rng([len(dataset), int(imbalance or 0), seed, sum(map(ord, method)),
+                                 int(10 * overrides.get("delta", 0))])
+    quality = QUALITY[method] + overrides.get("delta", 0)
+    logits = quality * y + rng.normal(0, 1, n_test)
+    val = quality * y + rng.normal(0, 1, n_test)
+    config = {**record["config"], "dataset": dataset, "size": size, "imbalance": imbalance, "method": method,
+              "seed": seed, "params": resolve_params(method, overrides)}
+    epochs = np.arange(1, config["epochs"] + 1)
+    val_aucs = (0.9 - 0.3 / epochs + 0.01 * rng.normal(size=len(epochs))).round(4)
+    record.update(
+        config=config,
+        run_id=f"{dataset}-{method}-s{seed}-{stable_hash({'config': config})}",
+        history=[{"epoch": int(e), "train_loss": 1 / e, "val_auc": float(a), "lr": 1e-3, "seconds": 0.1}
+                 for e, a in zip(epochs, val_aucs)],
+        best_epoch=int(epochs[val_aucs.argmax()]),
+        val=binary_metrics(y, val),
+        test=binary_metrics(y, logits),
+        test_scores={"y_true": y.tolist(), "y_score": logits.tolist()},
+    )
+    record["dataset"].update(name=dataset, source_md5=None if dataset.startswith("synthetic") else "0" * 32,
+                             splits={**record["dataset"]["splits"], "test": {"n": n_test, "positives": int(y.sum())}})
+    return record
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory) -> Path:
+    """One real synthetic2d run, records derived from it for 4 dataset columns, a failure and junk files."""
+    root = tmp_path_factory.mktemp("runs")
+    real = run_benchmark(RunConfig(dataset="synthetic2d", method="bce", seed=0, **TINY), progress=False)
+    save_record(real, root / "real")
+    for dataset, size, imbalance, n_test, seeds, shared, methods in FABRICATED:
+        for method, rows in methods.items():
+            for overrides in rows:
+                for seed in seeds:
+                    if (dataset, method, seed) == ("synthetic2d", "bce", 0):
+                        continue
+                    record = fabricate(real, dataset, size, imbalance, n_test, seed, shared, method, overrides)
+                    save_record(record, root / "suite" / dataset)
+    failed = {"status": "failed", "run_id": "pneumoniamnist-alm-s3-deadbeef0000",
+              "config": {"dataset": "pneumoniamnist", "method": "alm", "seed": 3},
+              "reason": "DivergedError: training loss became nan in epoch 4; try a lower --lr",
+              "traceback": "Traceback (most recent call last):\n  ...\nDivergedError", "failed_at": "2026-01-01T00:00:00+00:00"}
+    write_json_atomic(root / "suite" / "pneumoniamnist-alm-s3-deadbeef0000.failed.json", failed)
+    (root / "suite" / "notes.json").write_text('{"suite": "quick"}')
+    (root / "suite" / "broken.json").write_text('{"status": "compl')
+    return root
+
+
+@pytest.fixture(scope="module")
+def report(runs_dir, tmp_path_factory) -> Path:
+    return build_report(runs_dir, tmp_path_factory.mktemp("report") / "report.html")
+
+
+class Page(HTMLParser):
+    """Every tag's attributes, and the text of the leaderboard's header and row-label cells."""
+
+    def __init__(self):
+        super().__init__()
+        self.attrs: list[tuple[str, dict]] = []
+        self.in_leaderboard = False
+        self.cell: list[str] | None = None
+        self.headers: list[str] = []
+        self.row_labels: list[str] = []
+        self.table_links: list[str] = []
+        self.cell_kind = ""
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.attrs.append((tag, attrs))
+        if tag == "table" and "leaderboard" in (attrs.get("class") or ""):
+            self.in_leaderboard = True
+        if self.in_leaderboard and tag == "th":
+            self.cell, self.cell_kind = [], "row" if attrs.get("scope") == "row" else "header"
+        if self.in_leaderboard and tag == "a":
+            self.table_links.append(attrs.get("href", ""))
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self.in_leaderboard = False
+        if tag == "th" and self.cell is not None:
+            text = " ".join("".join(self.cell).split())
+            (self.row_labels if self.cell_kind == "row" else self.headers).append(text)
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+@pytest.fixture(scope="module")
+def page(report) -> Page:
+    parsed = Page()
+    parsed.feed(report.read_text())
+    return parsed
+
+
+def test_table_has_every_dataset_and_method(page):
+    for label in ("pneumoniamnist · 28px", "cifar10 · 1:100 · 32px", "cifar10 · 1:200 · 32px", "synthetic2d · 8px"):
+        assert label in page.headers
+    rows = set(page.row_labels)
+    assert {"bce", "aucm", "alm(delta=0.25)", "alm(delta=0.5)"} == {r for r in rows if "ensemble" not in r}
+    assert {"alm(delta=0.25)ensemble", "bceensemble"} <= rows  # the seed-ensemble block
+    assert "alm" not in rows  # delta varies on pneumoniamnist, so every alm row names it
+
+
+def test_no_network_address_and_plotly_embedded_once(report, page):
+    html = report.read_text()
+    for tag, attrs in page.attrs:
+        for name in ("src", "href", "action", "srcset", "poster", "data"):
+            value = (attrs.get(name) or "").strip()
+            assert not re.match(r"^([a-z][a-z0-9+.-]*:)?//", value, re.I), f"<{tag} {name}={value!r}>"
+            assert not value.lower().startswith(("http:", "https:", "ftp:")), f"<{tag} {name}={value!r}>"
+        if tag == "link":
+            pytest.fail("the report must not load stylesheets or other linked resources")
+    assert html.count(get_plotlyjs()[:500]) == 1
+    assert not [attrs for tag, attrs in page.attrs if tag == "script" and "src" in attrs]
+
+
+def test_every_run_is_linked_from_the_table(page, runs_dir):
+    anchors = [attrs["id"] for tag, attrs in page.attrs if tag == "details" and "run" in attrs.get("class", "")]
+    records = [p for p in runs_dir.rglob("*.json") if p.name not in ("notes.json", "broken.json")
+               and not p.name.endswith(".failed.json")]
+    assert len(anchors) == len(records) == len(set(anchors))
+    assert {f"#{anchor}" for anchor in anchors} <= set(page.table_links)
+
+
+def load_runs_of(runs_dir: Path, dataset: str, method: str, delta=None) -> list[dict]:
+    records = [json.loads(p.read_text()) for p in runs_dir.rglob(f"{dataset}-{method}-s*.json")]
+    return [r for r in records if r["status"] == "complete" and r["config"]["imbalance"] is None
+            and (delta is None or r["config"]["params"]["delta"] == delta)]
+
+
+def test_leaderboard_numbers_match_the_records(report, runs_dir):
+    rows = list(csv.DictReader((report.parent / "leaderboard.csv").open()))
+    pneumonia = {(r["method"], r["kind"]): r for r in rows if r["dataset"] == "pneumoniamnist"}
+    bce, alm = load_runs_of(runs_dir, "pneumoniamnist", "bce"), load_runs_of(runs_dir, "pneumoniamnist", "alm", 0.5)
+    aucs = [r["test"]["auc"] for r in bce]
+    assert float(pneumonia["bce", "seeds"]["auc_mean"]) == pytest.approx(np.mean(aucs), abs=1e-5)
+    assert float(pneumonia["bce", "seeds"]["auc_std"]) == pytest.approx(np.std(aucs, ddof=1), abs=1e-5)
+    assert pneumonia["bce", "seeds"]["n_seeds"] == "3"
+    y = np.array(bce[0]["test_scores"]["y_true"])
+    ensemble = {name: np.mean([r["test_scores"]["y_score"] for r in runs], axis=0) for name, runs in (("bce", bce), ("alm", alm))}
+    assert float(pneumonia["alm(delta=0.5)", "seed_ensemble"]["auc_mean"]) == pytest.approx(roc_auc_score(y, ensemble["alm"]), abs=1e-5)
+    test = delong_paired_test(y, ensemble["alm"], ensemble["bce"])
+    line = pneumonia["alm(delta=0.5)", "seeds"]
+    assert float(line["auc_diff_vs_bce"]) == pytest.approx(test.diff, abs=1e-5)
+    assert float(line["p_vs_bce"]) == pytest.approx(test.p, rel=1e-4)
+    assert float(line["pooled_auc_delong_low"]) < float(line["pooled_auc"]) < float(line["pooled_auc_delong_high"])
+    assert line["pooled_auc_estimate"] == "seed ensemble"
+    assert float(line["rank"]) == 1.0  # the best-separated fabricated method
+    synthetic = [r for r in rows if r["dataset"] == "synthetic2d"]
+    assert {r["kind"] for r in synthetic} == {"seeds"}  # a test set per seed: no ensemble
+    assert {r["pooled_auc_estimate"] for r in synthetic} == {"mean of per-seed test sets"}
+
+
+def test_per_seed_test_sets_are_paired_by_test_set(report, runs_dir):
+    """synthetic2d draws a test set per seed: per-test-set paired DeLong tests combined as sum(d)/sqrt(sum(var))."""
+    diffs, variances = [], []
+    for seed in (0, 1):
+        (bce,), (alm,) = ([r for r in load_runs_of(runs_dir, "synthetic2d", m) if r["config"]["seed"] == seed] for m in ("bce", "alm"))
+        assert bce["test_scores"]["y_true"] == alm["test_scores"]["y_true"]
+        test = delong_paired_test(bce["test_scores"]["y_true"], alm["test_scores"]["y_score"], bce["test_scores"]["y_score"])
+        diffs.append(test.diff)
+        variances.append(test.se ** 2)
+    z = sum(diffs) / np.sqrt(sum(variances))
+    rows = list(csv.DictReader((report.parent / "leaderboard.csv").open()))
+    (line,) = [r for r in rows if r["dataset"] == "synthetic2d" and r["method"] == "alm(delta=0.25)"]
+    assert float(line["auc_diff_vs_bce"]) == pytest.approx(np.mean(diffs), abs=1e-5)
+    assert float(line["p_vs_bce"]) == pytest.approx(2 * norm.sf(abs(z)), rel=1e-4)
+
+
+def test_best_is_bold_and_fpr_lower_is_better(report):
+    markdown = (report.parent / "leaderboard.md").read_text()
+
+    def pneumonia_cell(section: str, method: str) -> str:
+        lines = markdown.split(f"## {section}")[1].split("##")[0].strip().splitlines()
+        column = [c.strip() for c in lines[0].split("|")].index("pneumoniamnist · 28px")
+        return next(line for line in lines if line.startswith(f"| {method} |")).split("|")[column].strip()
+
+    assert pneumonia_cell("AUC", "alm(delta=0.5)").startswith("**")  # the best-separated fabricated method
+    assert not pneumonia_cell("AUC", "bce").startswith("**")
+    assert pneumonia_cell("FPR@TPR=0.95", "alm(delta=0.5)").startswith("**")  # lowest FPR is best
+    assert not pneumonia_cell("FPR@TPR=0.95", "bce").startswith("**")
+    assert "alm(delta=0.5) (seed ensemble)" in markdown
+
+
+def test_failures_and_skipped_files_are_listed_not_counted(report):
+    html = report.read_text()
+    failures = html.split('id="failures"')[1].split("</section>")[0]
+    assert "pneumoniamnist-alm-s3-deadbeef0000" in failures and "DivergedError" in failures
+    assert "broken.json" in failures and "notes.json" not in html  # unreadable listed; other JSON ignored
+    assert "pneumoniamnist-alm-s3-deadbeef0000" not in html.split('id="failures"')[0]
+
+
+def test_non_finite_scores_show_as_nan_not_as_a_result(runs_dir, tmp_path):
+    (path,) = (runs_dir / "real").glob("*.json")
+    record = json.loads(path.read_text())
+    save_record(record, tmp_path / "runs")
+    record.update(run_id=record["run_id"] + "-nan", config={**record["config"], "seed": 7},
+                  test=binary_metrics(record["test_scores"]["y_true"], np.full(len(record["test_scores"]["y_true"]), np.nan)),
+                  test_scores={**record["test_scores"], "y_score": [None] * len(record["test_scores"]["y_true"])})
+    save_record(record, tmp_path / "runs")
+    build_report(tmp_path / "runs", tmp_path / "report.html")
+    rows = list(csv.DictReader((tmp_path / "leaderboard.csv").open()))
+    assert [(r["kind"], r["n_seeds"], r["auc_mean"]) for r in rows] == [("seeds", "2", ""), ("seed_ensemble", "1", f"{record_auc(path):.6g}")]
+    assert "| bce | NaN |" in (tmp_path / "leaderboard.md").read_text()
+
+
+def record_auc(path: Path) -> float:
+    return json.loads(path.read_text())["test"]["auc"]
+
+
+def test_cli(runs_dir, tmp_path, capsys):
+    assert main(["--runs", str(tmp_path / "missing"), "--out", str(tmp_path / "r.html")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["--runs", str(tmp_path / "empty"), "--out", str(tmp_path / "r.html")]) == 2
+    assert "no run records" in capsys.readouterr().err
+    assert main(["--runs", str(runs_dir / "real"), "--out", str(tmp_path / "out" / "r.html")]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "out" / "r.html")
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {"r.html", "leaderboard.csv", "leaderboard.md"}
+
+
+def test_building_a_report_does_not_import_torch():
+    code = "import sys, reports.build; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[2]).returncode == 0
+    assert collect.MACHINE_FIELDS == MACHINE_FIELDS
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (install Debian's chromium to run the browser test)")
+def test_report_renders_in_headless_chromium(report, tmp_path):
+    from playwright.sync_api import sync_playwright  # the dev extra; `playwright install` is never needed
+
+    requests, errors = [], []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--no-first-run", "--disable-sync"])
+        try:
+            view = browser.new_page(viewport={"width": 1400, "height": 900})
+            view.on("request", lambda request: requests.append(request.url))
+            view.on("pageerror", lambda error: errors.append(str(error)))
+            view.goto(report.as_uri(), wait_until="load")
+            view.wait_for_selector(".js-plotly-plot .scatterlayer .trace", timeout=30_000)
+            plots = view.locator(".js-plotly-plot").count()
+            traces = view.locator(".js-plotly-plot .scatterlayer .trace").count()
+            drawn_lines = view.locator(".js-plotly-plot .scatterlayer .trace path.js-line").count()
+            view.screenshot(path=str(tmp_path / "report.png"), full_page=False)
+            view.goto(report.as_uri() + "#" + view.locator("details.run").first.get_attribute("id"))
+            opened = view.locator("details.run").first.get_attribute("open")
+        finally:
+            browser.close()
+    assert not errors, errors
+    assert [url for url in requests if not url.startswith(("file:", "data:", "blob:"))] == []
+    assert plots == 4 + 4  # ROC and training curves for each of the 4 datasets
+    assert traces > 20 and drawn_lines > 20
+    assert (tmp_path / "report.png").stat().st_size > 10_000
+    assert opened is not None  # a link to a run opens its section

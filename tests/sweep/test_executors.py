@@ -1,0 +1,147 @@
+"""Executors: a real local Ray instance, submitit's local job array and the per-GPU worker pool
+produce the same records as the in-process local executor (timings and environment aside); a run
+whose worker died is recorded as failed."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmarks import leaderboard
+from benchmarks.core.config import RunConfig
+from benchmarks.sweep.executors import RunTask, TaskResult, WorkerPoolExecutor, collect, create_executor
+from benchmarks.engine.pipeline import record_path
+from benchmarks.sweep.suite import expand, load_suite
+
+SUITE = """
+seeds = [0]
+[run]
+epochs = 1
+width = 0.125
+patience = 0
+device = "cpu"
+[[datasets]]
+name = "synthetic2d"
+size = 8
+[[methods]]
+name = "bce"
+[[methods]]
+name = "alm"
+"""
+TIMING_KEYS = ("seconds", "env")
+
+
+def content(folder: Path) -> dict[str, dict]:
+    """Every record in `folder` without its timings and environment."""
+    found = {}
+    for path in sorted(folder.glob("*.json")):
+        record = json.loads(path.read_text())
+        for key in TIMING_KEYS:
+            record.pop(key)
+        for epoch in record["history"]:
+            epoch.pop("seconds")
+        found[path.name] = record
+    return found
+
+
+@pytest.fixture(scope="module")
+def suite_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("suite") / "tiny.toml"
+    path.write_text(SUITE)
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(suite_file, tmp_path_factory) -> dict[str, dict]:
+    """The local executor's records, computed with one thread as every worker below uses."""
+    out = tmp_path_factory.mktemp("local")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert leaderboard.main(["--suite", str(suite_file), "--out", str(out), "--no-report"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    found = content(out)
+    assert len(found) == 2 and all(r["status"] == "complete" for r in found.values())
+    return found
+
+
+@pytest.fixture
+def one_thread(monkeypatch):
+    """Worker processes use one thread (CPU results depend on the thread count)."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
+def test_ray_executor_matches_local(suite_file, reference, tmp_path, one_thread, capsys):
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        assert ray.cluster_resources().get("CPU") == 2
+        assert leaderboard.main(["--suite", str(suite_file), "--out", str(tmp_path), "--executor", "ray",
+                                 "--no-report"]) == 0
+    finally:
+        ray.shutdown()
+    assert "2 to run with the ray executor" in capsys.readouterr().err
+    assert content(tmp_path) == reference
+
+
+def test_submitit_local_job_array_matches_local(suite_file, reference, tmp_path, one_thread, capsys):
+    pytest.importorskip("submitit")
+    out = tmp_path / "runs"
+    assert leaderboard.main(["--suite", str(suite_file), "--out", str(out), "--executor", "slurm",
+                             "--slurm-cluster", "local", "--slurm-gpus", "0", "--slurm-time", "10",
+                             "--no-report"]) == 0
+    assert "submitted 2 runs as local job array" in capsys.readouterr().err
+    assert content(out) == reference
+    assert list((out / "slurm_logs").glob("*_log.out"))  # submitit's per-task logs
+    assert leaderboard.main(["--suite", str(suite_file), "--out", str(out), "--executor", "slurm",
+                             "--slurm-cluster", "local", "--no-report"]) == 0  # resumed: nothing to submit
+    assert "2 complete already; 0 to run" in capsys.readouterr().err
+
+
+def test_worker_pool_matches_local(suite_file, reference, tmp_path, one_thread):
+    runs = expand(load_suite(str(suite_file)))
+    plan = leaderboard.make_plan(runs, tmp_path, retry_failed=True)
+    finished = []
+
+    class Events:
+        def started(self, task):
+            raise AssertionError("a pool reports finished runs only")
+
+        def finished(self, result):
+            finished.append(result)
+
+    WorkerPoolExecutor(["", ""]).run(plan.tasks, Events())  # two CPU workers, GPUs hidden
+    assert sorted(r.status for r in finished) == ["complete", "complete"] and all(r.record is None for r in finished)
+    assert content(tmp_path) == reference
+
+
+def test_collect_records_a_dead_worker_and_writes_returned_records(tmp_path):
+    task = RunTask(RunConfig("synthetic2d", "bce"), "synthetic2d-bce-s1-abc", "synthetic2d / bce / seed 0", str(tmp_path))
+    result = collect(task, None, RuntimeError("the worker died (simulated)"))
+    record = json.loads(record_path(tmp_path, task.run_id, failed=True).read_text())
+    assert result.status == "failed" and result.reason == "RuntimeError: the worker died (simulated)"
+    assert record["status"] == "failed" and record["config"]["method"] == "bce"
+    # a worker without the shared folder returns its record: the driver writes it
+    complete = {"run_id": task.run_id, "status": "complete", "x": 1}
+    returned = TaskResult(task.run_id, task.label, "complete", str(tmp_path / "elsewhere.json"), None, complete)
+    assert collect(task, returned).record is None
+    assert json.loads(record_path(tmp_path, task.run_id).read_text()) == complete
+    assert not record_path(tmp_path, task.run_id, failed=True).exists()  # the success replaced the failure
+    # a run that finished before its worker went down stays complete
+    assert collect(task, None, RuntimeError("late")).status == "complete"
+
+
+def test_create_executor_options(tmp_path):
+    assert type(create_executor("local", out_dir=tmp_path, device="cpu")).__name__ == "LocalExecutor"
+    slurm = create_executor("slurm", out_dir=tmp_path, slurm={"gpus": 2, "parallel": 4, "partition": "gpu"})
+    assert slurm.folder == tmp_path / "slurm_logs" and slurm.parameters["slurm_array_parallelism"] == 4
+    assert slurm.parameters["gpus_per_node"] == 2 and slurm.parameters["slurm_partition"] == "gpu"
+    from benchmarks.core.errors import CritBenchError
+
+    with pytest.raises(CritBenchError, match="unknown slurm option.*gpu_count"):
+        create_executor("slurm", out_dir=tmp_path, slurm={"gpu_count": 1})
+    with pytest.raises(CritBenchError, match="unknown ray option"):
+        create_executor("ray", out_dir=tmp_path, ray={"adress": "x"})
