@@ -1,8 +1,8 @@
-"""The in-memory binary dataset every adapter produces, and the seeded subsampling helpers."""
+"""The in-memory binary dataset every adapter produces, and the helpers adapters share (checksums,
+seeds, binary labels, held-out splits)."""
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass, field
 
 import torch
@@ -96,35 +96,6 @@ def file_md5(path, chunk: int = 1 << 20) -> str:
 
 def seeded_generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
-
-
-def _pick(index: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tensor:
-    return index[torch.randperm(len(index), generator=gen)[:k]]
-
-
-def imbalance_index(y: torch.Tensor, ratio: float, gen: torch.Generator) -> torch.Tensor:
-    """Sorted indices keeping every negative and floor(negatives / `ratio`) positives (at least 1),
-    drawn uniformly from `gen`: exactly one positive per `ratio` negatives."""
-    if ratio <= 0:
-        raise CritBenchError(f"--imbalance must be positive (negatives per positive), got {ratio}")
-    pos, neg = (y == 1).nonzero().flatten(), (y == 0).nonzero().flatten()
-    keep = max(1, math.floor(len(neg) / ratio + 1e-9))  # 1e-9: 7 / 0.07 must give 100, not 99
-    if keep > len(pos):
-        raise CritBenchError(
-            f"--imbalance {ratio:g} needs {keep} positives but train has only {len(pos)}; "
-            f"the natural ratio is 1:{len(neg) / max(len(pos), 1):.1f}: use a larger ratio"
-        )
-    return torch.cat([neg, _pick(pos, keep, gen)]).sort().values
-
-
-def stratified_index(y: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
-    """Sorted indices of a class-stratified subset of size about `n`, at least 2 of each class."""
-    if n >= len(y):
-        return torch.arange(len(y))
-    pos, neg = (y == 1).nonzero().flatten(), (y == 0).nonzero().flatten()
-    n_pos = min(len(pos), max(2, round(n * len(pos) / len(y))))
-    n_neg = min(len(neg), max(2, n - n_pos))
-    return torch.cat([_pick(pos, n_pos, gen), _pick(neg, n_neg, gen)]).sort().values
 
 
 def check_splits(dataset: BinaryDataset) -> BinaryDataset:

@@ -10,14 +10,17 @@ or torchvision's download.
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 from pathlib import Path
 
 import torch
+from torchvision.datasets import CIFAR10, CIFAR100
 
 from benchmarks.core.errors import CritBenchError, DataUnavailableError
 from datasets.base import BinaryDataset, Split, seeded_generator
-from datasets.imagefolder import read_image_folder
+from datasets.imagefolder import list_image_folder, listing_md5, read_image_folder, write_image_folder
 from datasets.registry import LoadRequest, register_dataset
+from datasets.stand_in import StandIn
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2023, 0.1994, 0.2010)
@@ -31,6 +34,11 @@ TASKS = {
 }
 
 
+def task_classes(name: str) -> tuple[str, ...]:
+    """Negatives then positives: class index >= len(negatives) is the critical class."""
+    return TASKS[name]["negatives"] + TASKS[name]["positives"]
+
+
 def find_image_folder(name: str, data_dir: Path | None) -> Path | None:
     """The first of DIR, DIR/<name>-jpg, DIR/<name> that holds `train/<class>/` folders."""
     if data_dir is None:
@@ -42,9 +50,16 @@ def find_image_folder(name: str, data_dir: Path | None) -> Path | None:
     return None
 
 
-def read_torchvision(name: str, root: Path, train: bool, classes: tuple[str, ...]):
-    from torchvision.datasets import CIFAR10, CIFAR100
+def list_copy(name: str, folder: Path):
+    """The train and test listings of an image-folder copy."""
+    return [list_image_folder(folder, split, task_classes(name)) for split in ("train", "test")]
 
+
+def torchvision_root(request: LoadRequest) -> Path:
+    return request.data_dir or Path("~/.cache/critbench").expanduser()
+
+
+def read_torchvision(name: str, root: Path, train: bool, classes: tuple[str, ...]):
     cls = CIFAR10 if name == "cifar10" else CIFAR100
     try:
         data = cls(root=str(root), train=train, download=True)
@@ -62,22 +77,47 @@ def read_torchvision(name: str, root: Path, train: bool, classes: tuple[str, ...
     return images, torch.tensor([remap[int(t)] for t in targets[keep]])
 
 
+def read_torchvision_splits(name: str, root: Path) -> tuple[torch.Tensor, ...]:
+    """Train images, train classes, test images, test classes of the task's classes."""
+    classes = task_classes(name)
+    return read_torchvision(name, root, True, classes) + read_torchvision(name, root, False, classes)
+
+
+def arrays_md5(arrays) -> str:
+    """The recorded checksum of torchvision's copy: md5 over the task's arrays."""
+    digest = hashlib.md5()
+    for array in arrays:
+        digest.update(array.numpy().tobytes())
+    return digest.hexdigest()
+
+
+def fingerprint_cifar(name: str, request: LoadRequest) -> str:
+    folder = find_image_folder(name, request.data_dir)
+    if folder is not None:
+        return listing_md5(list_copy(name, folder))
+    return arrays_md5(read_torchvision_splits(name, torchvision_root(request)))
+
+
+def stand_in_cifar(name: str, folder: Path) -> StandIn:
+    write_image_folder(folder, task_classes(name), {"train": 30, "test": 4})
+    return StandIn(data_dir=folder, stem="standard", imbalance=5, params={"val_per_class": 6})
+
+
 def load_cifar(name: str, request: LoadRequest) -> BinaryDataset:
     task = TASKS[name]
-    classes = task["negatives"] + task["positives"]
+    classes = task_classes(name)
     folder = find_image_folder(name, request.data_dir)
-    digest = hashlib.md5()
     if folder is not None:
-        train_x, train_c, _ = read_image_folder(folder, "train", classes, digest)
-        test_x, test_c, _ = read_image_folder(folder, "test", classes, digest)
+        listings = list_copy(name, folder)
+        md5 = listing_md5(listings)
+        (train_x, train_c), (test_x, test_c) = (read_image_folder(listing) for listing in listings)
         source = f"image folder {folder}"
     else:
-        root = request.data_dir or Path("~/.cache/critbench").expanduser()
-        train_x, train_c = read_torchvision(name, root, True, classes)
-        test_x, test_c = read_torchvision(name, root, False, classes)
+        root = torchvision_root(request)
+        arrays = read_torchvision_splits(name, root)
+        md5 = arrays_md5(arrays)
+        train_x, train_c, test_x, test_c = arrays
         source = f"torchvision {name} in {root}"
-        for array in (train_x, train_c, test_x, test_c):
-            digest.update(array.numpy().tobytes())
     positive = len(task["negatives"])
     val_per_class = int(request.params.get("val_per_class", task["val_per_class"]))
     gen = seeded_generator(request.seed)
@@ -96,7 +136,7 @@ def load_cifar(name: str, request: LoadRequest) -> BinaryDataset:
         train=Split(train_x[~val_mask], labels[~val_mask]),
         val=Split(train_x[val_mask], labels[val_mask]),
         test=Split(test_x, (test_c >= positive).to(torch.uint8)),
-        source_md5=digest.hexdigest(),
+        source_md5=md5,
         mean=CIFAR_MEAN,
         std=CIFAR_STD,
         augment="crop_flip",
@@ -113,4 +153,6 @@ for _name, _task in TASKS.items():
         params={"val_per_class": f"validation images held out per class (default {_task['val_per_class']})"},
         description=(f"binary CIFAR ({', '.join(_task['negatives'])} vs {', '.join(_task['positives'])}), "
                      f"train imbalance 1:100 by default"),
-    )(lambda request, _name=_name: load_cifar(_name, request))
+        stand_in=partial(stand_in_cifar, _name),
+        fingerprint=partial(fingerprint_cifar, _name),
+    )(partial(load_cifar, _name))

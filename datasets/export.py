@@ -9,47 +9,17 @@ exported as its adapter loads it: no imbalance injection or subsetting.
 """
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from benchmarks.core.cli import ArgumentParser, fail, parse_key_values
 from benchmarks.core.errors import CritBenchError
-from datasets import get_dataset_entry, list_datasets, resolve_data_dir
-from datasets.base import SPLITS, BinaryDataset
-from datasets.registry import LoadRequest
+from datasets import list_datasets
+from datasets.base import SPLITS
+from datasets.loading import load_request
+from datasets.nifti import export_nifti
 
-
-def to_nifti_array(x: np.ndarray) -> np.ndarray:
-    """`(C, *spatial)` to NIfTI's layout: `(X, Y, Z)`, `(X, Y)` for 2D, channels on a 4th axis."""
-    if x.shape[0] == 1:
-        return x[0]
-    spatial = x.shape[1:] if x.ndim == 4 else x.shape[1:] + (1,)
-    return np.moveaxis(x, 0, -1).reshape(spatial + (x.shape[0],))
-
-
-def export_nifti(dataset: BinaryDataset, splits: tuple[str, ...], folder: Path, overwrite: bool = False) -> Path:
-    """Write `splits` of `dataset` under `folder` as `.nii.gz` files plus `labels.csv`; returns the CSV path."""
-    import nibabel
-
-    table = folder / "labels.csv"
-    if table.exists() and not overwrite:
-        raise CritBenchError(f"{table} exists; export into an empty folder or pass --overwrite")
-    rows = []
-    for split in splits:
-        part = dataset.splits[split]
-        (folder / split).mkdir(parents=True, exist_ok=True)
-        for index, (x, y) in enumerate(zip(part.x.numpy(), part.y.tolist())):
-            name = f"{split}/{index:05d}.nii.gz"
-            nibabel.save(nibabel.Nifti1Image(np.ascontiguousarray(to_nifti_array(x)), np.eye(4)), folder / name)
-            rows.append((name, y, split))
-    with open(table, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(("path", "label", "split"))
-        writer.writerows(rows)
-    return table
+__all__ = ["export_nifti", "main"]
 
 
 def build_parser() -> ArgumentParser:
@@ -70,12 +40,8 @@ def main(argv=None) -> int:
     try:
         if args.dataset not in list_datasets():
             raise CritBenchError(f"unknown --dataset {args.dataset!r}; valid: {', '.join(list_datasets())}")
-        entry = get_dataset_entry(args.dataset)
-        size = args.size or entry.sizes[0]
-        if not entry.accepts_size(size):
-            raise CritBenchError(f"--size {size} is not available for {args.dataset}; valid: {entry.valid_sizes()}")
-        request = LoadRequest(size=size, data_dir=resolve_data_dir(args.data_dir), seed=args.seed,
-                              params=parse_key_values(args.param))
+        entry, request = load_request(args.dataset, size=args.size or None, data_dir=args.data_dir, seed=args.seed,
+                                      params=parse_key_values(args.param))
         dataset = entry.loader(request)
         splits = SPLITS if args.split == "all" else (args.split,)
         table = export_nifti(dataset, splits, Path(args.to).expanduser(), args.overwrite)

@@ -7,15 +7,18 @@ class by class, with the run's seed (`val_fraction` 0.1, `test_fraction` 0.2: Me
 70/10/20), and the held-out files are recorded. Images are read with Pillow, converted to
 grayscale or RGB (`--param channels=1|3`; default: RGB if any image is in color) and resized to
 `--size` x `--size` (bilinear, aspect ratio not kept). 16-bit and float images are min-max scaled
-per image to 8 bits. `read_image_folder` is also how CIFAR's image-folder copy is read.
+per image to 8 bits. CIFAR's image-folder copy is listed, checksummed and read by the same
+`list_image_folder`, `listing_md5` and `read_image_folder`.
 """
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from benchmarks.core.errors import CritBenchError
 from datasets.base import (
@@ -28,6 +31,7 @@ from datasets.base import (
     stratified_holdout,
 )
 from datasets.registry import LoadRequest, register_dataset
+from datasets.stand_in import StandIn
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
 HIGH_DEPTH_MODES = {"I", "F", "I;16", "I;16B", "I;16L", "I;16N"}
@@ -44,8 +48,6 @@ PARAMS = {
 
 def read_image(path: Path, channels: int | None, size: int | None) -> np.ndarray:
     """One image as uint8 `(H, W, C)`: C is `channels`, or 1 for grayscale and 3 for color files."""
-    from PIL import Image
-
     try:
         with Image.open(path) as image:
             image.load()
@@ -72,41 +74,89 @@ def image_files(folder: Path) -> list[Path]:
     return files
 
 
-def read_image_folder(root: Path, split: str, classes: tuple[str, ...], digest, size: int | None = None,
-                      channels: int | None = 3):
-    """Images of `root/split/<class>/` as uint8 `(N, C, H, W)`, per-image class index, and the
-    files' paths relative to `root`, in class then file-name order.
+@dataclass(frozen=True)
+class FolderListing:
+    """The image files of `root/split/<class>/` in class then file-name order: paths relative to
+    `root` and each file's class index into `classes`."""
 
-    Each file's relative path and bytes go into `digest`, so the copy's checksum is recorded.
-    `size` resizes to a square; without it all images must already share one size. With
-    `channels=None`, grayscale folders give C=1 and any color image makes C=3."""
-    images, labels, paths = [], [], []
+    root: Path
+    split: str
+    classes: tuple[str, ...]
+    paths: tuple[str, ...]
+    labels: tuple[int, ...]
+
+
+def list_image_folder(root: Path, split: str, classes: tuple[str, ...]) -> FolderListing:
+    paths, labels = [], []
     for index, cls in enumerate(classes):
         folder = root / split / cls
         if not folder.is_dir():
             raise CritBenchError(f"{folder} is missing: an image-folder copy needs {split}/<class>/ for {', '.join(classes)}")
         for path in image_files(folder):
-            relative = f"{split}/{cls}/{path.name}"
-            digest.update(relative.encode())
-            digest.update(path.read_bytes())
-            images.append(read_image(path, channels, size))
-            paths.append(relative)
+            paths.append(f"{split}/{cls}/{path.name}")
             labels.append(index)
+    return FolderListing(root, split, classes, tuple(paths), tuple(labels))
+
+
+def listing_md5(listings) -> str:
+    """The recorded checksum of image-folder copies: md5 over each file's relative path and bytes,
+    in listing order. Reads bytes only: decoding is what is slow."""
+    digest = hashlib.md5()
+    for listing in listings:
+        for relative in listing.paths:
+            digest.update(relative.encode())
+            digest.update((listing.root / relative).read_bytes())
+    return digest.hexdigest()
+
+
+def read_image_folder(listing: FolderListing, size: int | None = None, channels: int | None = 3):
+    """The listed images as uint8 `(N, C, H, W)` and their class indices.
+
+    `size` resizes to a square; without it all images must already share one size. With
+    `channels=None`, grayscale folders give C=1 and any color image makes C=3."""
+    images = [read_image(listing.root / relative, channels, size) for relative in listing.paths]
     if channels is None and any(image.shape[2] == 3 for image in images):
         images = [np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image for image in images]
     shapes = sorted({image.shape[:2] for image in images})
     if len(shapes) > 1:
-        raise CritBenchError(f"{root / split}: images have different sizes ({', '.join(f'{h}x{w}' for h, w in shapes[:4])}); "
-                             f"pass --size to resize them")
+        raise CritBenchError(f"{listing.root / listing.split}: images have different sizes "
+                             f"({', '.join(f'{h}x{w}' for h, w in shapes[:4])}); pass --size to resize them")
     array = np.stack(images).transpose(0, 3, 1, 2)
-    return torch.from_numpy(np.ascontiguousarray(array)), torch.tensor(labels), paths
+    return torch.from_numpy(np.ascontiguousarray(array)), torch.tensor(listing.labels)
+
+
+def write_image_folder(folder: Path, classes: tuple[str, ...], per_split: dict[str, int], seed: int = 0) -> Path:
+    """`per_split[split]` random 32x32 RGB PNGs per class under `folder/split/<class>/` (odd classes
+    darker, so the task is learnable): the stand-in of image-folder adapters."""
+    rng = np.random.default_rng(seed)
+    for split, count in per_split.items():
+        for index, cls in enumerate(classes):
+            target = folder / split / cls
+            target.mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                pixels = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8) // (1 + index % 2)
+                Image.fromarray(pixels).save(target / f"{i:04d}.png")
+    return folder
 
 
 def class_names(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def load_imagefolder(request: LoadRequest) -> BinaryDataset:
+@dataclass(frozen=True)
+class FolderSource:
+    """What `load_imagefolder` reads: the kept classes and the listing of every present split."""
+
+    root: Path
+    classes: tuple[str, ...]
+    positive: str
+    negative_class: str
+    channels: int | None
+    listings: dict[str, FolderListing]
+
+
+def find_folder_source(request: LoadRequest) -> FolderSource:
+    """Check the layout and the class params, and list the files of every present split."""
     root = request.data_dir
     if root is None or not (root / "train").is_dir():
         problem = "no --data-dir given" if root is None else f"{root}/train is missing"
@@ -121,50 +171,69 @@ def load_imagefolder(request: LoadRequest) -> BinaryDataset:
     found = class_names(root / "train")
     keep, _, negative_class = binary_labels(found, positive, negatives, f"{root / 'train'} (class folders)")
     classes = tuple(name for name, kept in zip(found, keep.tolist()) if kept)
-    digest, parts, files = hashlib.md5(), {}, {}
-    present = [split for split in SPLITS if (root / split).is_dir()]
-    for split in present:
+    listings = {}
+    for split in SPLITS:
+        if not (root / split).is_dir():
+            continue
         split_classes = classes if split == "train" else tuple(c for c in classes if (root / split / c).is_dir())
         if not split_classes:
             raise CritBenchError(f"{root / split} has none of the class folders {', '.join(classes)}")
-        x, cls, files[split] = read_image_folder(root, split, split_classes, digest, request.size, channels)
-        parts[split] = (x, torch.tensor([classes.index(split_classes[i]) for i in cls.tolist()]))
-    in_channels = max(x.shape[1] for x, _ in parts.values())
-    parts = {split: (x.expand(-1, in_channels, -1, -1).contiguous(), cls) for split, (x, cls) in parts.items()}
-    missing = tuple(split for split in SPLITS if split not in present)
-    held_out = {}
-    if missing:
-        fractions = holdout_fractions(params, missing, HOLDOUT_DEFAULTS)
-        x, cls = parts["train"]
-        index = stratified_holdout(cls, fractions, seeded_generator(request.seed), list(classes), f"{root / 'train'}")
-        parts = {**parts, **{part: (x[i], cls[i]) for part, i in index.items()}}
-        held_out = {part: [files["train"][i] for i in index[part].tolist()] for part in missing}
-    critical = classes.index(positive)
-    splits = {split: Split(x, (cls == critical).to(torch.uint8)) for split, (x, cls) in parts.items()}
-    return BinaryDataset(
-        name="imagefolder",
-        dims=2,
-        critical_class=positive,
-        negative_class=negative_class,
-        source_md5=digest.hexdigest(),
-        mean=(0.5,) * in_channels,
-        std=(0.5,) * in_channels,
-        notes={
-            "source": str(root),
-            "classes": {"positive": positive, "negatives": [c for c in classes if c != positive]},
-            "split_source": {split: "folder" if split in present else f"held out from train (seed {request.seed})"
-                             for split in SPLITS},
-            "held_out_files": held_out,
-        },
-        **splits,
-    )
+        listings[split] = list_image_folder(root, split, split_classes)
+    return FolderSource(root, classes, positive, negative_class, channels, listings)
 
 
-register_dataset(
+def fingerprint_imagefolder(request: LoadRequest) -> str:
+    return listing_md5(find_folder_source(request).listings.values())
+
+
+def stand_in_imagefolder(folder: Path) -> StandIn:
+    write_image_folder(folder, ("neg", "pos"), {"train": 12, "val": 4, "test": 4})
+    return StandIn(data_dir=folder, size=16, params={"positive": "pos"})
+
+
+@register_dataset(
     "imagefolder",
     dims=2,
     sizes=(28, 32, 64, 128, 224),
     size_range=(8, 512),
     params=PARAMS,
     description="your 2D images: DIR/train/<class>/*.png|jpg|tif (+ optional val/, test/), --param positive=<class>",
-)(load_imagefolder)
+    stand_in=stand_in_imagefolder,
+    fingerprint=fingerprint_imagefolder,
+)
+def load_imagefolder(request: LoadRequest) -> BinaryDataset:
+    source = find_folder_source(request)
+    root, classes, positive, params = source.root, source.classes, source.positive, request.params
+    parts = {}
+    for split, listing in source.listings.items():
+        x, cls = read_image_folder(listing, request.size, source.channels)
+        parts[split] = (x, torch.tensor([classes.index(listing.classes[i]) for i in cls.tolist()]))
+    in_channels = max(x.shape[1] for x, _ in parts.values())
+    parts = {split: (x.expand(-1, in_channels, -1, -1).contiguous(), cls) for split, (x, cls) in parts.items()}
+    missing = tuple(split for split in SPLITS if split not in source.listings)
+    held_out = {}
+    if missing:
+        fractions = holdout_fractions(params, missing, HOLDOUT_DEFAULTS)
+        x, cls = parts["train"]
+        index = stratified_holdout(cls, fractions, seeded_generator(request.seed), list(classes), f"{root / 'train'}")
+        parts = {**parts, **{part: (x[i], cls[i]) for part, i in index.items()}}
+        held_out = {part: [source.listings["train"].paths[i] for i in index[part].tolist()] for part in missing}
+    critical = classes.index(positive)
+    splits = {split: Split(x, (cls == critical).to(torch.uint8)) for split, (x, cls) in parts.items()}
+    return BinaryDataset(
+        name="imagefolder",
+        dims=2,
+        critical_class=positive,
+        negative_class=source.negative_class,
+        source_md5=listing_md5(source.listings.values()),
+        mean=(0.5,) * in_channels,
+        std=(0.5,) * in_channels,
+        notes={
+            "source": str(root),
+            "classes": {"positive": positive, "negatives": [c for c in classes if c != positive]},
+            "split_source": {split: "folder" if split in source.listings else f"held out from train (seed {request.seed})"
+                             for split in SPLITS},
+            "held_out_files": held_out,
+        },
+        **splits,
+    )

@@ -6,16 +6,19 @@ asserts the official split sizes and yields per-sample PIL images.
 """
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 from medmnist import INFO
 from medmnist.info import DEFAULT_ROOT
+from torchvision.datasets import utils as torchvision_utils
 
 from benchmarks.core.errors import CritBenchError, DataUnavailableError
 from datasets.base import BinaryDataset, Split, file_md5
 from datasets.registry import LoadRequest, register_dataset
+from datasets.stand_in import StandIn
 
 # Which label is the critical class. BreastMNIST's label 0 is "malignant"; SynapseMNIST3D has no
 # clinically critical class, so its minority class (resolved from the train labels) is used.
@@ -58,10 +61,8 @@ def locate_npz(flag: str, size: int, data_dir: Path | None, download: bool = Tru
     target = folders[0]
     if download:
         try:
-            from torchvision.datasets.utils import download_url
-
             target.mkdir(parents=True, exist_ok=True)
-            download_url(url, root=str(target), filename=name, md5=md5)
+            torchvision_utils.download_url(url, root=str(target), filename=name, md5=md5)
             return target / name
         except Exception as error:  # any network or disk failure: explain what to fetch by hand
             reason = f"download failed ({type(error).__name__}: {error})"
@@ -84,6 +85,42 @@ def verify_md5(path: Path, expected: str) -> str:
     return actual
 
 
+def expected_md5(flag: str, size: int) -> str:
+    return INFO[flag][f"MD5{size_suffix(size)}"]
+
+
+def checked_npz(flag: str, request: LoadRequest) -> tuple[Path, str]:
+    """The located `.npz` and its md5, verified against medmnist INFO (the recorded checksum)."""
+    path = locate_npz(flag, request.size, request.data_dir)
+    return path, verify_md5(path, expected_md5(flag, request.size))
+
+
+def fingerprint_medmnist(flag: str, request: LoadRequest) -> str:
+    return checked_npz(flag, request)[1]
+
+
+def write_npz(flag: str, folder: Path, size: int = 28, n: int = 16, seed: int = 0) -> Path:
+    """A MedMNIST-format file of random images, both labels in every split, positives darker."""
+    rng = np.random.default_rng(seed)
+    dims = 3 if flag.endswith("3d") else 2
+    arrays = {}
+    for split in ("train", "val", "test"):
+        labels = np.array([0, 1] * (n // 2), dtype=np.uint8).reshape(-1, 1)
+        images = rng.integers(0, 255, (n,) + (size,) * dims, dtype=np.uint8)
+        images[labels[:, 0] == 1] //= 2
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = images, labels
+    path = folder / npz_name(flag, size)
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+def stand_in_medmnist(flag: str, folder: Path) -> StandIn:
+    """A 28 px stand-in file; INFO is patched to expect its md5 (it cannot match the real one)."""
+    path = write_npz(flag, folder)
+    return StandIn(data_dir=folder, stem="standard", patches=((INFO[flag], f"MD5{size_suffix(28)}", file_md5(path)),))
+
+
 def _critical_label(flag: str, train_labels: np.ndarray) -> int:
     label = CRITICAL_LABEL[flag]
     if label == "minority":
@@ -92,8 +129,7 @@ def _critical_label(flag: str, train_labels: np.ndarray) -> int:
 
 
 def load_medmnist(flag: str, request: LoadRequest) -> BinaryDataset:
-    path = locate_npz(flag, request.size, request.data_dir)
-    md5 = verify_md5(path, INFO[flag][f"MD5{size_suffix(request.size)}"])
+    path, md5 = checked_npz(flag, request)
     with np.load(path) as npz:
         arrays = {key: npz[key] for key in npz.files}
     critical = _critical_label(flag, arrays["train_labels"].ravel())
@@ -118,17 +154,14 @@ def load_medmnist(flag: str, request: LoadRequest) -> BinaryDataset:
     )
 
 
-def _register(flag: str) -> None:
-    dims = 3 if flag.endswith("3d") else 2
-    label = CRITICAL_LABEL[flag]
-    critical = "the minority class" if label == "minority" else INFO[flag]["label"][str(label)]
+for _flag, _label in CRITICAL_LABEL.items():
+    _dims = 3 if _flag.endswith("3d") else 2
+    _critical = "the minority class" if _label == "minority" else INFO[_flag]["label"][str(_label)]
     register_dataset(
-        flag,
-        dims=dims,
-        sizes=SIZES_3D if dims == 3 else SIZES_2D,
-        description=f"MedMNIST {INFO[flag]['python_class']} ({dims}D), critical class: {critical}",
-    )(lambda request: load_medmnist(flag, request))
-
-
-for _flag in CRITICAL_LABEL:
-    _register(_flag)
+        _flag,
+        dims=_dims,
+        sizes=SIZES_3D if _dims == 3 else SIZES_2D,
+        description=f"MedMNIST {INFO[_flag]['python_class']} ({_dims}D), critical class: {_critical}",
+        stand_in=partial(stand_in_medmnist, _flag),
+        fingerprint=partial(fingerprint_medmnist, _flag),
+    )(partial(load_medmnist, _flag))

@@ -25,8 +25,10 @@ import hashlib
 import json
 import os
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
+import nibabel
 import numpy as np
 import torch
 
@@ -42,6 +44,7 @@ from datasets.base import (
     stratified_holdout,
 )
 from datasets.registry import LoadRequest, register_dataset
+from datasets.stand_in import StandIn
 
 NORMALIZATIONS = ("minmax", "zscore", "none")
 MAX_CHANNELS = 4
@@ -118,8 +121,7 @@ class Preprocessor:
     """File -> uint8 `(C, *spatial)` tensor with the run's settings, through the on-disk cache."""
 
     def __init__(self, size: int, normalize: str, clip: tuple[float, float] | None, cache_dir: Path | None):
-        import monai
-        import nibabel
+        import monai  # heavy (seconds): imported only when volumes are preprocessed, not on `import datasets`
 
         if normalize not in NORMALIZATIONS:
             raise CritBenchError(f"--param normalize={normalize} is invalid; valid: {', '.join(NORMALIZATIONS)}")
@@ -148,8 +150,6 @@ class Preprocessor:
 
     def read(self, path: Path) -> np.ndarray:
         """Float32 `(C, X, Y, Z)` in the closest canonical orientation."""
-        import nibabel
-
         try:
             image = nibabel.load(path)
             data = image.get_fdata(dtype=np.float32)
@@ -177,6 +177,7 @@ class Preprocessor:
         return np.ascontiguousarray(np.moveaxis(data, 3, 0))
 
     def compute(self, path: Path) -> np.ndarray:
+        # heavy imports, deferred as in __init__
         from monai.transforms import NormalizeIntensity, Resize, ScaleIntensity, ScaleIntensityRange
         from monai.utils import convert_to_numpy
 
@@ -240,7 +241,23 @@ def assign_splits(table: list[dict], strata: torch.Tensor, names: list[str], par
     return parts, held_out
 
 
-def load_nifti(request: LoadRequest) -> BinaryDataset:
+@dataclass(frozen=True)
+class NiftiSource:
+    """What `load_nifti` reads: the CSV, its kept rows (label filter applied) and their splits."""
+
+    csv_path: Path
+    table: list[dict]
+    labels: list[str]
+    names: list[str]
+    strata: torch.Tensor
+    positive: str
+    negative_class: str
+    parts: dict[str, torch.Tensor]
+    held_out: dict
+
+
+def find_nifti_source(request: LoadRequest) -> NiftiSource:
+    """Read and check the labels CSV, keep the rows of the binary task and assign their splits."""
     params = request.params
     if "csv" in params:
         csv_path = Path(params["csv"]).expanduser()
@@ -266,15 +283,81 @@ def load_nifti(request: LoadRequest) -> BinaryDataset:
     names = sorted(set(labels))
     strata = torch.tensor([names.index(label) for label in labels])
     parts, held_out = assign_splits(table, strata, names, params, request.seed, str(csv_path))
+    return NiftiSource(csv_path, table, labels, names, strata, positive, negative_class, parts, held_out)
 
+
+def source_digest(source: NiftiSource) -> tuple[str, list[str]]:
+    """The recorded checksum (md5 of the CSV bytes, then of each kept file's md5) and the files' md5s."""
+    digest = hashlib.md5(source.csv_path.read_bytes())
+    md5s = [file_md5(row["path"]) for row in source.table]
+    for md5 in md5s:
+        digest.update(md5.encode())
+    return digest.hexdigest(), md5s
+
+
+def fingerprint_nifti(request: LoadRequest) -> str:
+    return source_digest(find_nifti_source(request))[0]
+
+
+def to_nifti_array(x: np.ndarray) -> np.ndarray:
+    """`(C, *spatial)` to NIfTI's layout: `(X, Y, Z)`, `(X, Y)` for 2D, channels on a 4th axis."""
+    if x.shape[0] == 1:
+        return x[0]
+    spatial = x.shape[1:] if x.ndim == 4 else x.shape[1:] + (1,)
+    return np.moveaxis(x, 0, -1).reshape(spatial + (x.shape[0],))
+
+
+def export_nifti(dataset: BinaryDataset, splits: tuple[str, ...], folder: Path, overwrite: bool = False) -> Path:
+    """Write `splits` of `dataset` under `folder` as `.nii.gz` files plus `labels.csv`; returns the CSV path."""
+    table = folder / "labels.csv"
+    if table.exists() and not overwrite:
+        raise CritBenchError(f"{table} exists; export into an empty folder or pass --overwrite")
+    rows = []
+    for split in splits:
+        part = dataset.splits[split]
+        (folder / split).mkdir(parents=True, exist_ok=True)
+        for index, (x, y) in enumerate(zip(part.x.numpy(), part.y.tolist())):
+            name = f"{split}/{index:05d}.nii.gz"
+            nibabel.save(nibabel.Nifti1Image(np.ascontiguousarray(to_nifti_array(x)), np.eye(4)), folder / name)
+            rows.append((name, y, split))
+    with open(table, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("path", "label", "split"))
+        writer.writerows(rows)
+    return table
+
+
+def stand_in_nifti(folder: Path, size: int = 8, n: int = 12, seed: int = 0) -> StandIn:
+    """`labels.csv` + random uint8 volumes (both labels in every split, positives darker), exported."""
+    rng = np.random.default_rng(seed)
+    splits = {}
+    for split in SPLITS:
+        labels = np.array([0, 1] * (n // 2), dtype=np.uint8)
+        images = rng.integers(0, 255, (n, 1) + (size,) * 3, dtype=np.uint8)
+        images[labels == 1] //= 2
+        splits[split] = Split(torch.from_numpy(images), torch.from_numpy(labels))
+    export_nifti(BinaryDataset("stand-in", 3, "1", "0", **splits), SPLITS, folder)
+    return StandIn(data_dir=folder, size=size, params={"cache_dir": str(folder / "cache")})
+
+
+@register_dataset(
+    "nifti",
+    dims=3,
+    sizes=(28, 64),
+    size_range=(8, 128),
+    params=PARAMS,
+    description="your NIfTI volumes: DIR/labels.csv with path,label[,split] (2D slices give a 2D dataset)",
+    stand_in=stand_in_nifti,
+    fingerprint=fingerprint_nifti,
+)
+def load_nifti(request: LoadRequest) -> BinaryDataset:
+    params = request.params
+    source = find_nifti_source(request)
+    csv_path, table, labels, names, positive = source.csv_path, source.table, source.labels, source.names, source.positive
     preprocess = Preprocessor(request.size, params.get("normalize", "minmax"), parse_clip(params.get("clip")),
                               cache_folder(params))
-    digest = hashlib.md5(csv_path.read_bytes())
-    arrays = []
-    for row in table:
-        md5 = file_md5(row["path"])
-        digest.update(md5.encode())
-        arrays.append(preprocess(row["path"], md5))
+    md5, file_md5s = source_digest(source)
+    arrays = [preprocess(row["path"], file_hash) for row, file_hash in zip(table, file_md5s)]
     reference = arrays[0].shape
     for row, array in zip(table, arrays):
         if array.shape != reference:
@@ -282,10 +365,10 @@ def load_nifti(request: LoadRequest) -> BinaryDataset:
             raise CritBenchError(f"{csv_path}: {row['name']} preprocesses to (channels, *spatial) {array.shape} but {first} "
                                  f"to {reference}; all files must be 2D slices or all 3D volumes, with one channel count")
     images = torch.from_numpy(np.stack(arrays))
-    y = (strata == names.index(positive)).to(torch.uint8)
+    y = (source.strata == names.index(positive)).to(torch.uint8)
     splits = {}
     for split in SPLITS:
-        index = parts[split]
+        index = source.parts[split]
         positives = int(y[index].sum())
         if positives in (0, len(index)):
             kind = "positives" if positives == 0 else "negatives"
@@ -297,8 +380,8 @@ def load_nifti(request: LoadRequest) -> BinaryDataset:
         name="nifti",
         dims=len(reference) - 1,
         critical_class=positive,
-        negative_class=negative_class,
-        source_md5=digest.hexdigest(),
+        negative_class=source.negative_class,
+        source_md5=md5,
         mean=(0.5,) * channels,
         std=(0.5,) * channels,
         notes={
@@ -307,20 +390,11 @@ def load_nifti(request: LoadRequest) -> BinaryDataset:
             "preprocessing": {"orientation": "closest canonical (RAS+)", "normalize": preprocess.normalize,
                               "clip": preprocess.clip, "resize": f"{request.size}^{len(reference) - 1}",
                               "quantization": "round(255 * value in [0, 1]) -> uint8"},
-            "split_source": {split: f"held out from train (seed {request.seed})" if split in held_out else "csv"
+            "split_source": {split: f"held out from train (seed {request.seed})" if split in source.held_out else "csv"
                              for split in SPLITS},
-            "held_out_files": held_out,
+            "held_out_files": source.held_out,
             "cache_hits": preprocess.hits,
         },
         **splits,
     )
 
-
-register_dataset(
-    "nifti",
-    dims=3,
-    sizes=(28, 64),
-    size_range=(8, 128),
-    params=PARAMS,
-    description="your NIfTI volumes: DIR/labels.csv with path,label[,split] (2D slices give a 2D dataset)",
-)(load_nifti)

@@ -5,10 +5,14 @@ network learns the task in a few epochs while the problem stays imperfectly sepa
 """
 from __future__ import annotations
 
+from functools import partial
+from pathlib import Path
+
 import torch
 
 from datasets.base import BinaryDataset, Split, seeded_generator
 from datasets.registry import LoadRequest, register_dataset
+from datasets.stand_in import StandIn
 
 DEFAULT_COUNTS = {"train": (240, 24), "val": (96, 24), "test": (96, 24)}  # (negatives, positives)
 PARAMS = {"n_train": "number of training samples (default 264, 1 positive per 10 negatives)"}
@@ -26,6 +30,11 @@ def make_split(n_neg: int, n_pos: int, dims: int, size: int, gen: torch.Generato
     order = torch.randperm(n, generator=gen)
     pixels = (images.clamp(0, 1) * 255).round().to(torch.uint8)
     return Split(pixels[order].contiguous(), labels[order])
+
+
+def stand_in_synthetic(folder: Path) -> StandIn:
+    """Generated in memory: nothing to write, only a small side."""
+    return StandIn(size=8)
 
 
 def load_synthetic(dims: int, request: LoadRequest) -> BinaryDataset:
@@ -52,4 +61,5 @@ for _dims in (2, 3):
         sizes=(16, 8, 28, 32, 64),
         description=f"tiny learnable imbalanced {_dims}D data for tests and offline demos",
         params=PARAMS,
-    )(lambda request, _dims=_dims: load_synthetic(_dims, request))
+        stand_in=stand_in_synthetic,
+    )(partial(load_synthetic, _dims))

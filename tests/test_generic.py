@@ -1,29 +1,36 @@
 """The benchopt pattern: registered datasets x registered methods train and score on tiny data.
 
-Every method runs on both synthetic datasets (2D and 3D); every dataset adapter, fed a tiny
-stand-in in its real on-disk format, runs under the three core methods. The full cross product
-(12 x 16 runs) costs more CI time than it adds coverage: a method only sees a dataset through
-the same in-memory tensors."""
+Every method runs on both synthetic datasets (2D and 3D); every dataset adapter, fed the tiny
+stand-in it registers (its real on-disk format), runs under the three core methods. The full
+cross product costs more CI time than it adds coverage: a method only sees a dataset through
+the same in-memory tensors. The test knows no dataset by name beyond the synthetic pair."""
 import math
 
 import pytest
 
 from benchmarks.core.config import RunConfig
-from benchmarks.methods import list_methods
 from benchmarks.engine.pipeline import run_benchmark
-from datasets import list_datasets
-from tests.fakes import fake_source
+from benchmarks.methods import list_methods
+from datasets import create_dataset, dataset_fingerprint, get_dataset_entry, list_datasets
 
 CORE_METHODS = ("bce", "aucm", "alm")
 PAIRS = sorted({(d, m) for d in ("synthetic2d", "synthetic3d") for m in list_methods()}
                | {(d, m) for d in list_datasets() for m in CORE_METHODS})
 
 
+def stand_in(name, folder, monkeypatch):
+    """Write `name`'s registered stand-in under `folder` and apply its patches for this test."""
+    written = get_dataset_entry(name).stand_in(folder)
+    for mapping, key, value in written.patches:
+        monkeypatch.setitem(mapping, key, value)
+    return written
+
+
 @pytest.mark.parametrize("dataset,method", PAIRS)
 def test_dataset_and_method_train_and_score(dataset, method, tmp_path, monkeypatch):
-    source = fake_source(dataset, tmp_path, monkeypatch)
+    source = stand_in(dataset, tmp_path, monkeypatch)
     config = RunConfig(dataset=dataset, method=method, epochs=1, width=0.125, batch_size=16,
-                       device="cpu", patience=0, **source)
+                       device="cpu", patience=0, **source.run_kwargs())
     record = run_benchmark(config, progress=False)
     test = record["dataset"]["splits"]["test"]
     assert record["status"] == "complete"
@@ -33,6 +40,18 @@ def test_dataset_and_method_train_and_score(dataset, method, tmp_path, monkeypat
     assert 0.0 <= record["test"]["auc"] <= 1.0
 
 
+@pytest.mark.parametrize("dataset", list_datasets())
+def test_fingerprint_is_the_recorded_source_checksum(dataset, tmp_path, monkeypatch):
+    kwargs = stand_in(dataset, tmp_path, monkeypatch).load_kwargs()
+    loaded = create_dataset(dataset, **kwargs)
+    assert dataset_fingerprint(dataset, **kwargs) == loaded.source_md5
+    assert (get_dataset_entry(dataset).fingerprint is None) == (loaded.source_md5 is None)
+
+
 def test_every_registered_name_is_covered():
     assert {d for d, _ in PAIRS} == set(list_datasets())
     assert {m for _, m in PAIRS} == set(list_methods())
+
+
+def test_every_registered_dataset_has_a_stand_in():
+    assert [name for name in list_datasets() if get_dataset_entry(name).stand_in is None] == []

@@ -1,17 +1,16 @@
 """Dataset adapters: MedMNIST files (fake and real), CIFAR image folders, synthetic data."""
-import hashlib
-
 import numpy as np
 import pytest
 import torch
 from medmnist import INFO
 
-import datasets.medmnist_binary as medmnist_binary
 from benchmarks.core.errors import CritBenchError, DataUnavailableError
-from datasets import create_dataset, list_datasets
-from datasets.base import stratified_index
+from datasets import create_dataset, dataset_fingerprint, list_datasets
+from datasets.base import file_md5
+from datasets.imagefolder import write_image_folder
+from datasets.medmnist_binary import stand_in_medmnist, write_npz
+from datasets.subsample import stratified_index
 from tests.conftest import CIFAR10_DIR, MEDMNIST_DIR, needs
-from tests.fakes import fake_source, write_fake_image_folder, write_fake_npz
 
 
 def test_registry_lists_every_required_dataset():
@@ -31,7 +30,8 @@ def test_synthetic_is_seeded_uint8_and_imbalanced(dims):
 
 
 def test_breastmnist_critical_class_is_malignant_label_0(tmp_path, monkeypatch):
-    fake_source("breastmnist", tmp_path, monkeypatch)
+    for mapping, key, value in stand_in_medmnist("breastmnist", tmp_path).patches:
+        monkeypatch.setitem(mapping, key, value)
     dataset = create_dataset("breastmnist", data_dir=tmp_path)
     raw = np.load(tmp_path / "breastmnist.npz")["test_labels"].ravel()
     assert dataset.critical_class == "malignant"
@@ -39,21 +39,22 @@ def test_breastmnist_critical_class_is_malignant_label_0(tmp_path, monkeypatch):
 
 
 def test_synapse_critical_class_is_the_train_minority(tmp_path, monkeypatch):
-    path = write_fake_npz("synapsemnist3d", tmp_path, n=24)
+    path = write_npz("synapsemnist3d", tmp_path, n=24)
     with np.load(path) as npz:
         arrays = dict(npz)
     arrays["train_labels"][:18] = 1  # label 1 is now the majority in train
     np.savez(path, **arrays)
-    monkeypatch.setitem(INFO["synapsemnist3d"], "MD5", hashlib.md5(path.read_bytes()).hexdigest())
+    monkeypatch.setitem(INFO["synapsemnist3d"], "MD5", file_md5(path))
     dataset = create_dataset("synapsemnist3d", data_dir=tmp_path)
     assert dataset.critical_class == INFO["synapsemnist3d"]["label"]["0"]
     assert dataset.train.positives == 3  # label 0 remains only at indices 18, 20, 22
 
 
-def test_md5_mismatch_is_refused_with_advice(tmp_path):
-    write_fake_npz("pneumoniamnist", tmp_path)  # INFO's md5 is the real file's: mismatch
-    with pytest.raises(CritBenchError, match=r"md5 .* expects 28209eda62fecd6e6a2d98b1501bb15f.*download it again"):
-        create_dataset("pneumoniamnist", data_dir=tmp_path)
+def test_md5_mismatch_is_refused_with_advice_also_by_the_fingerprint(tmp_path):
+    write_npz("pneumoniamnist", tmp_path)  # INFO's md5 is the real file's: mismatch
+    for check in (create_dataset, dataset_fingerprint):
+        with pytest.raises(CritBenchError, match=r"md5 .* expects 28209eda62fecd6e6a2d98b1501bb15f.*download it again"):
+            check("pneumoniamnist", data_dir=tmp_path)
 
 
 def test_missing_file_names_file_url_md5_and_folder(tmp_path, monkeypatch):
@@ -61,11 +62,12 @@ def test_missing_file_names_file_url_md5_and_folder(tmp_path, monkeypatch):
         raise OSError("network unreachable")
 
     monkeypatch.setattr("torchvision.datasets.utils.download_url", no_network)
-    with pytest.raises(DataUnavailableError) as error:
-        create_dataset("vesselmnist3d", size=64, data_dir=tmp_path)
-    message = str(error.value)
-    assert "vesselmnist3d_64.npz" in message and INFO["vesselmnist3d"]["MD5_64"] in message
-    assert INFO["vesselmnist3d"]["url_64"] in message and str(tmp_path) in message
+    for check in (create_dataset, dataset_fingerprint):
+        with pytest.raises(DataUnavailableError) as error:
+            check("vesselmnist3d", size=64, data_dir=tmp_path)
+        message = str(error.value)
+        assert "vesselmnist3d_64.npz" in message and INFO["vesselmnist3d"]["MD5_64"] in message
+        assert INFO["vesselmnist3d"]["url_64"] in message and str(tmp_path) in message
 
 
 def test_size_is_validated(tmp_path):
@@ -82,7 +84,7 @@ def test_stratified_subset_keeps_the_class_ratio_and_is_seeded():
 
 
 def test_cifar_protocol_on_a_synthetic_image_folder(tmp_path):
-    write_fake_image_folder(("automobile", "truck"), tmp_path, {"train": 60, "test": 5})
+    write_image_folder(tmp_path, ("automobile", "truck"), {"train": 60, "test": 5})
     dataset = create_dataset("cifar10", data_dir=tmp_path, imbalance=10, params={"val_per_class": 10})
     assert dataset.val.summary() == {"n": 20, "positives": 10}
     assert dataset.train.summary() == {"n": 50 + 5, "positives": 5}  # 50 negatives, 1 per 10

@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import datasets.imagefolder as imagefolder
 from benchmarks.core.errors import CritBenchError
-from datasets import create_dataset
+from datasets import create_dataset, dataset_fingerprint
 from datasets.base import SPLITS
+from datasets.imagefolder import list_image_folder, read_image_folder
 from tests.conftest import CIFAR10_DIR, needs
 
 
@@ -111,13 +113,25 @@ def test_bad_inputs_are_named(tmp_path, make, params, message):
 
 
 def test_different_image_sizes_need_a_size(tmp_path):
-    from datasets.imagefolder import read_image_folder
-    import hashlib
-
     write_images(tmp_path, "train", "a", 2, shape=(8, 8))
     write_images(tmp_path, "train", "b", 2, shape=(9, 8))
     with pytest.raises(CritBenchError, match=r"different sizes \(8x8, 9x8\); pass --size"):
-        read_image_folder(tmp_path, "train", ("a", "b"), hashlib.md5())
+        read_image_folder(list_image_folder(tmp_path, "train", ("a", "b")))
+
+
+@pytest.mark.parametrize("name, params", [("imagefolder", {"positive": "truck"}), ("cifar10", {"val_per_class": 2})])
+def test_fingerprint_reads_bytes_without_decoding_images(tmp_path, monkeypatch, name, params):
+    folder_of(tmp_path, {"train": {"automobile": 8, "truck": 8}, "test": {"automobile": 2, "truck": 2}},
+              mode="RGB", shape=(32, 32))
+    loaded = create_dataset(name, data_dir=tmp_path, params=params)
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("the fingerprint decoded an image")
+
+    monkeypatch.setattr(imagefolder, "read_image", no_decoding)
+    assert dataset_fingerprint(name, data_dir=tmp_path, params=params) == loaded.source_md5
+    (tmp_path / "test" / "truck" / "truck000.png").write_bytes(b"changed")
+    assert dataset_fingerprint(name, data_dir=tmp_path, params=params) != loaded.source_md5
 
 
 def test_cifar10_adapter_reads_its_image_folder_through_the_shared_helper(tmp_path):

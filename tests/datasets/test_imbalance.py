@@ -7,7 +7,8 @@ from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
 from benchmarks.engine.pipeline import run_benchmark
 from datasets import create_dataset
-from datasets.base import imbalance_index, seeded_generator
+from datasets.base import seeded_generator
+from datasets.subsample import imbalance_index
 from tests.conftest import MEDMNIST_DIR, TINY, needs
 
 

@@ -8,13 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.core.config import RunConfig, resolve_config
+from benchmarks.core.config import RunConfig
+from benchmarks.engine.resolve import resolve_config
 from benchmarks.core.errors import CritBenchError
 from benchmarks.run import listing
 from benchmarks.engine.pipeline import run_benchmark
 from datasets import create_dataset
 from datasets.base import SPLITS
-from datasets.export import export_nifti, main as export_main
+from datasets.export import main as export_main
+from datasets.nifti import export_nifti
 from tests.conftest import MEDMNIST_DIR, TINY, needs
 
 
