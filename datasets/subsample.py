@@ -1,0 +1,58 @@
+"""Seeded train-only subsampling: imbalance injection (`--imbalance`) and stratified subsets
+(`--max-train-samples`), applied by `create_dataset` after the adapter loaded the splits."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from benchmarks.core.errors import CritBenchError
+from datasets.base import BinaryDataset
+
+
+def _pick(index: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tensor:
+    return index[torch.randperm(len(index), generator=gen)[:k]]
+
+
+def imbalance_index(y: torch.Tensor, ratio: float, gen: torch.Generator) -> torch.Tensor:
+    """Sorted indices keeping every negative and floor(negatives / `ratio`) positives (at least 1),
+    drawn uniformly from `gen`: exactly one positive per `ratio` negatives."""
+    if ratio <= 0:
+        raise CritBenchError(f"--imbalance must be positive (negatives per positive), got {ratio}")
+    pos, neg = (y == 1).nonzero().flatten(), (y == 0).nonzero().flatten()
+    keep = max(1, math.floor(len(neg) / ratio + 1e-9))  # 1e-9: 7 / 0.07 must give 100, not 99
+    if keep > len(pos):
+        raise CritBenchError(
+            f"--imbalance {ratio:g} needs {keep} positives but train has only {len(pos)}; "
+            f"the natural ratio is 1:{len(neg) / max(len(pos), 1):.1f}: use a larger ratio"
+        )
+    return torch.cat([neg, _pick(pos, keep, gen)]).sort().values
+
+
+def stratified_index(y: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
+    """Sorted indices of a class-stratified subset of size about `n`, at least 2 of each class."""
+    if n >= len(y):
+        return torch.arange(len(y))
+    pos, neg = (y == 1).nonzero().flatten(), (y == 0).nonzero().flatten()
+    n_pos = min(len(pos), max(2, round(n * len(pos) / len(y))))
+    n_neg = min(len(neg), max(2, n - n_pos))
+    return torch.cat([_pick(pos, n_pos, gen), _pick(neg, n_neg, gen)]).sort().values
+
+
+def inject_imbalance(dataset: BinaryDataset, ratio: float, gen: torch.Generator) -> None:
+    """Keep one training positive per `ratio` negatives; record which positives survived."""
+    loaded, keep = dataset.train, imbalance_index(dataset.train.y, ratio, gen)
+    kept_positives = keep[loaded.y[keep] == 1]
+    dataset.train = loaded.take(keep)
+    dataset.notes["imbalance"] = ratio
+    # Which training positives survived: indices into the adapter's train split, before any subsetting.
+    dataset.notes["imbalance_positives"] = {"available": loaded.positives, "kept": len(kept_positives),
+                                            "kept_index": kept_positives.tolist()}
+
+
+def subset_train(dataset: BinaryDataset, max_train_samples: int, gen: torch.Generator) -> None:
+    """Cut train to a class-stratified subset of about `max_train_samples`."""
+    if max_train_samples < 4:
+        raise CritBenchError(f"--max-train-samples must be at least 4, got {max_train_samples}")
+    dataset.train = dataset.train.take(stratified_index(dataset.train.y, max_train_samples, gen))
+    dataset.notes["max_train_samples"] = max_train_samples
