@@ -34,8 +34,11 @@ class CosineHead(nn.Module):
     def __init__(self, in_features: int, num_outputs: int, scale: float, pair: bool = False):
         super().__init__()
         self.weight = nn.Parameter(torch.empty(2 if pair else num_outputs, in_features))
-        nn.init.kaiming_uniform_(self.weight, a=5 ** 0.5)
         self.scale, self.pair = scale, pair
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.kaiming_uniform_(self.weight, a=5 ** 0.5)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         cosine = nn.functional.normalize(features, dim=1) @ nn.functional.normalize(self.weight, dim=1).t()
@@ -44,14 +47,36 @@ class CosineHead(nn.Module):
         return self.scale * cosine
 
 
+class Backbone(ResNet):
+    """MONAI's ResNet whose classifier head `fc` carries its own constraint and re-initialization.
+
+    The trainer calls `constrain_head()` after every optimizer step and `reset_head()` where a
+    training stage starts with a fresh classifier (LibAUC's two-stage recipe)."""
+
+    def __init__(self, *, max_norm: float = 0.0, **resnet):
+        super().__init__(**resnet)
+        self.max_norm = max_norm
+
+    def constrain_head(self) -> None:
+        """MaxNorm: renorm each head weight row to norm <= `max_norm` (0: no constraint)."""
+        if self.max_norm:
+            with torch.no_grad():
+                self.fc.weight.copy_(torch.renorm(self.fc.weight, 2, 0, self.max_norm))
+
+    def reset_head(self) -> None:
+        """Re-initialize the classifier head's parameters in place."""
+        self.fc.reset_parameters()
+
+
 def create_model(dims: int, in_channels: int, *, arch: str = "resnet18", stem: str = "medmnist",
                  width: float = 1.0, num_outputs: int = 1, head: str = "linear",
-                 head_scale: float = 30.0) -> nn.Module:
+                 head_scale: float = 30.0, max_norm: float = 0.0) -> Backbone:
     """A ResNet for `dims`-D inputs with `in_channels` channels and `num_outputs` logits.
 
     `width` scales every stage's channels (1.0 = 64..512); small widths serve fast tests. `head`
     `cosine` (L2-normalized features and weights, times `head_scale`) or `cosine_pair` (one score
-    from a 2-class cosine head, see `CosineHead`) replaces the final linear layer `fc`."""
+    from a 2-class cosine head, see `CosineHead`) replaces the final linear layer `fc`; `max_norm`
+    > 0 bounds the head's weight rows (see `Backbone.constrain_head`)."""
     if dims not in (2, 3):
         raise CritBenchError(f"dims must be 2 or 3, got {dims}")
     if arch not in LAYERS:
@@ -62,7 +87,10 @@ def create_model(dims: int, in_channels: int, *, arch: str = "resnet18", stem: s
         raise CritBenchError(f"width must be positive, got {width}")
     if head not in HEADS or not head_scale > 0:
         raise CritBenchError(f"head must be one of {', '.join(HEADS)} with head_scale > 0; got {head!r}, {head_scale}")
-    model = ResNet(
+    if max_norm < 0:
+        raise CritBenchError(f"max_norm must be >= 0, got {max_norm}")
+    model = Backbone(
+        max_norm=max_norm,
         block="basic",
         layers=LAYERS[arch],
         block_inplanes=[64, 128, 256, 512],

@@ -1,5 +1,6 @@
-"""One training run: the whole dataset on the device, batches by indexing, early stopping on
-validation AUC, the best checkpoint scored once on test."""
+"""One training run: the whole dataset on the device, batches by indexing, the method's training
+stages one after another with early stopping on validation AUC within each, the best checkpoint
+(of the stages that may supply it) scored once on test."""
 from __future__ import annotations
 
 import contextlib
@@ -15,7 +16,7 @@ from tqdm.auto import tqdm
 from benchmarks.engine.augment import create_augmentation, normalize
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError, DivergedError
-from benchmarks.methods import TrainContext, create_method, get_method
+from benchmarks.methods import Stage, TrainContext, create_method, get_method
 from benchmarks.core.metrics import binary_metrics
 from benchmarks.methods.sampling import epoch_order
 from datasets import BinaryDataset
@@ -97,6 +98,7 @@ class Trainer:
         ctx = TrainContext(dims=dataset.dims, epochs=config.epochs, device=self.device, n_train=len(train),
                            train_positive_rate=float(train.y.mean()))
         self.method = create_method(config.method, self.model, config.params, ctx)
+        self.stage_epochs = self.method.stage_epochs()  # fails early when --epochs is too small
         self.autocast = (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
         self.precision = "bf16-autocast" if bf16 else "fp32"  # recorded: it depends on the hardware
         # the compiled module shares the model's parameters; checkpoints keep using self.model
@@ -128,6 +130,7 @@ class Trainer:
         self.method.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.method.optimizer.step()
+        self.model.constrain_head()
         self.method.after_step()
         return loss.detach()
 
@@ -148,10 +151,11 @@ class Trainer:
         scores = self.predict(split)
         return binary_metrics(self.data[split].y_numpy, scores), scores
 
-    def snapshot(self, epoch: int) -> dict:
+    def snapshot(self, epoch: int, stage: str) -> dict:
         """A copy (not an alias) of the model weights and the method's state."""
         return {
             "epoch": epoch,
+            "stage": stage,
             "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
             "method": copy.deepcopy(self.method.state_dict()),
         }
@@ -160,30 +164,46 @@ class Trainer:
         self.model.load_state_dict(checkpoint["model"])
         self.method.load_state_dict(checkpoint["method"])
 
-    def fit(self) -> dict:
-        """Train with early stopping on val AUC; returns history, best epoch and val/test results.
-
-        The test split is predicted once, after training, with the best checkpoint."""
-        config = self.config
-        history, best, stopper = [], None, EarlyStopping(config.patience)
-        bar = tqdm(range(config.epochs), desc=f"{config.dataset}/{config.method}", unit="epoch",
-                   disable=not self.progress, file=sys.stderr, dynamic_ncols=True)
-        for epoch in bar:
+    def train_stage(self, stage: Stage, epochs: int, history: list, selection: EarlyStopping, bar) -> dict | None:
+        """Up to `epochs` epochs of `stage`, appended to `history`; the stage's best checkpoint when
+        it is selectable and beats `selection`'s best so far, else None. Patience counts within it."""
+        if stage.reset_head:
+            self.model.reset_head()
+        self.method.begin_stage(stage, epochs)
+        best, stopper = None, EarlyStopping(self.config.patience)
+        for stage_epoch in range(epochs):
             start = time.perf_counter()
             lr = self.method.lr()
             train_loss = self.train_epoch()
+            epoch = len(history) + 1
             if not math.isfinite(train_loss):
-                raise DivergedError(f"training loss became {train_loss} in epoch {epoch + 1}; try a lower --lr")
-            val_metrics, _ = self.score("val")
-            val_auc = val_metrics["auc"]
-            self.method.end_epoch(epoch, val_auc)
-            history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_auc": val_auc, "lr": lr,
-                            "seconds": time.perf_counter() - start})
-            if stopper.update(val_auc):
-                best = self.snapshot(epoch + 1)
-            bar.set_postfix(loss=f"{train_loss:.4f}", val_auc=f"{val_auc:.4f}", best=f"{stopper.best:.4f}")
+                raise DivergedError(f"training loss became {train_loss} in epoch {epoch}; try a lower --lr")
+            val_auc = self.score("val")[0]["auc"]
+            summary = self.method.state_summary()
+            self.method.end_epoch(stage_epoch, val_auc)
+            history.append({"epoch": epoch, "stage": stage.name, "train_loss": train_loss, "val_auc": val_auc,
+                            "lr": lr, **summary, "seconds": time.perf_counter() - start})
+            stopper.update(val_auc)
+            if stage.selectable and selection.update(val_auc):
+                best = self.snapshot(epoch, stage.name)
+            bar.update()
+            bar.set_postfix(stage=stage.name, loss=f"{train_loss:.4f}", val_auc=f"{val_auc:.4f}",
+                            best=f"{selection.best:.4f}")
             if stopper.should_stop:
                 break
+        return best
+
+    def fit(self) -> dict:
+        """Train the method's stages with early stopping on val AUC; returns history (each entry with
+        its stage and the method's state summary), the selected epoch and stage, val/test results.
+
+        The test split is predicted once, after training, with the selected checkpoint."""
+        config = self.config
+        history, best, selection = [], None, EarlyStopping(0)
+        with tqdm(total=config.epochs, desc=f"{config.dataset}/{config.method}", unit="epoch",
+                  disable=not self.progress, file=sys.stderr, dynamic_ncols=True) as bar:
+            for stage, epochs in zip(self.method.stages(), self.stage_epochs):
+                best = self.train_stage(stage, epochs, history, selection, bar) or best
         if best is None:
             raise DivergedError("validation AUC was never finite: the model's outputs are NaN or infinite")
         self.restore(best)
@@ -192,6 +212,7 @@ class Trainer:
         return {
             "history": history,
             "best_epoch": best["epoch"],
+            "best_stage": best["stage"],
             "stopped_early": len(history) < config.epochs,
             "val": val_metrics,
             "test": test_metrics,

@@ -56,9 +56,8 @@ def alm_penalty(q: torch.Tensor, lam: torch.Tensor, mu: float, y: torch.Tensor) 
     return (lam * q + 0.5 * mu * q * q).sum() / pairs.clamp(min=1)
 
 
-@register_method
+@register_method("alm")
 class ALMMethod(LossMethod):
-    name = "alm"
     description = ("augmented-Lagrangian ranking constraint (Sangalli et al. 2021) on any base loss: "
                    "alm+<base> or --param base=<base> (default bce)")
     Params = ALMParams
@@ -78,7 +77,6 @@ class ALMMethod(LossMethod):
         return self.base_loss(logits, y) + alm_penalty(q, self.multipliers[index], self.mu, y)
 
     def after_step(self):
-        super().after_step()
         index, q = self._pending
         self.multipliers.index_add_(0, index, self.mu * q)
 

@@ -1,13 +1,11 @@
 """AUC maximization: libauc's AUCMLoss on sigmoid scores, optimized by libauc's PESG.
 
-`aucm` trains from scratch; `aucm_ce` first pre-trains with BCE and then fine-tunes from the best
-pre-training checkpoint with AUCM + PESG, as LibAUC's own MedMNIST recipes do (recipes.md).
+`aucm` trains from scratch; `aucm_ce` trains in two stages, BCE pre-training and then AUCM + PESG,
+as LibAUC's own MedMNIST recipes do (recipes.md); the trainer runs the stages.
 Batches hold a fixed share of positives (LibAUC's DualSampler, `sampling_rate`, default 0.2).
 """
 from __future__ import annotations
 
-import copy
-import math
 import warnings
 from dataclasses import dataclass
 
@@ -17,7 +15,7 @@ from libauc.losses import AUCMLoss
 from libauc.optimizers import PESG
 
 from benchmarks.core.errors import CritBenchError
-from benchmarks.methods.base import Method, MethodParams, TrainContext, adam, decay_epochs, parse_params
+from benchmarks.methods.base import Method, MethodParams, Stage, TrainContext, adam, decay_epochs, parse_params
 from benchmarks.methods.registry import register_method
 from benchmarks.methods.presets import aucm_preset
 from benchmarks.methods.sampling import Sampling
@@ -47,12 +45,11 @@ class AUCMParams(MethodParams):
             raise CritBenchError(f"sampling_rate must be in [0, 1) (0: use --sampler), got {self.sampling_rate}")
 
 
-@register_method
+@register_method("aucm")
 class AUCMMethod(Method):
     """AUCM + PESG with LibAUC's defaults (recipes.md). The class prior p of the v1 loss is the
     training set's positive rate, fixed (libauc's per-batch estimate is noisy at 1:100)."""
 
-    name = "aucm"
     description = "AUC maximization: libauc AUCMLoss (margin 1) + PESG (lr 0.1, decays at 50%/75%), 20% positives per batch"
     Params = AUCMParams
 
@@ -65,17 +62,18 @@ class AUCMMethod(Method):
         super().__init__(model, params, ctx)
         self.aucm = AUCMLoss(margin=params.margin, imratio=ctx.train_positive_rate,
                              version=params.version, device=ctx.device)
-        self.start_aucm(0)
+        self.regularizer_reset = False
+        self.start_aucm(ctx.epochs)
 
-    def start_aucm(self, epoch: int) -> None:
-        """Build PESG at `epoch`; its lr decays at 50% and 75% of the remaining epochs."""
+    def start_aucm(self, epochs: int) -> None:
+        """Build PESG for `epochs` epochs; its lr decays at 50% and 75% of them."""
         params = self.params
         self.optimizer = PESG(
             self.model.parameters(), loss_fn=self.aucm, lr=params.lr, margin=params.margin,
             epoch_decay=params.epoch_decay, weight_decay=params.weight_decay,
             momentum=params.momentum, verbose=False, device=self.ctx.device,
         )
-        self.decays = [epoch + e for e in decay_epochs(max(1, self.ctx.epochs - epoch))]
+        self.decays = decay_epochs(epochs)
 
     def sampling(self, requested: str) -> Sampling:
         return self.dual_sampling(requested, self.params.sampling_rate, "sampling_rate")
@@ -94,8 +92,14 @@ class AUCMMethod(Method):
 
     def end_epoch(self, epoch, val_auc):
         # libauc decays lr and resets the epoch-level regularizer only when the caller asks.
-        if epoch + 1 in self.decays:
+        self.regularizer_reset = epoch + 1 in self.decays
+        if self.regularizer_reset:
             self.optimizer.update_regularizer(decay_factor=10)
+
+    def state_summary(self):
+        """The prior the loss used and whether the epoch began from a reset reference point
+        (`update_regularizer`, with the lr decay; the epoch's lr is in every history entry)."""
+        return {"imratio": float(self.aucm.p), "regularizer_reset": self.regularizer_reset}
 
     def state_dict(self):
         return {name: value.detach().clone() for name, value in self.aucm.state_dict().items()}
@@ -123,43 +127,43 @@ class AUCMCEParams(AUCMParams):
             raise CritBenchError(f"pretrain_sampling_rate must be in [0, 1), got {self.pretrain_sampling_rate}")
 
 
-@register_method
+@register_method("aucm_ce")
 class AUCMCEMethod(AUCMMethod):
-    """Two stages in one run: BCE pre-training, then AUCM + PESG from the best pre-training weights
-    (by val AUC). Early stopping and checkpoint selection span both stages."""
+    """Two stages: BCE pre-training (`bce`), then AUCM + PESG (`aucm`) from its last weights. Only
+    `aucm` epochs may supply the selected checkpoint."""
 
-    name = "aucm_ce"
-    description = "LibAUC's MedMNIST recipe: BCE pre-training (Adam), then AUCM + PESG fine-tuning from its best checkpoint"
+    description = "LibAUC's MedMNIST recipe: BCE pre-training (Adam), then AUCM + PESG fine-tuning"
     Params = AUCMCEParams
 
     def __init__(self, model: torch.nn.Module, params: AUCMCEParams, ctx: TrainContext):
         Method.__init__(self, model, params, ctx)
         self.aucm = AUCMLoss(margin=params.margin, imratio=ctx.train_positive_rate,
                              version=params.version, device=ctx.device)
-        self.switch_epoch = max(1, min(ctx.epochs - 1, math.floor(params.pretrain_fraction * ctx.epochs)))
-        self.pretraining = True
-        self.best_auc, self.best_weights = -math.inf, None
+        self.stage = self.stages()[0].name
+        self.regularizer_reset = False
         self.decays = []
-        self.optimizer = adam(model.parameters(), ctx, lr=params.pretrain_lr,
-                             weight_decay=params.pretrain_weight_decay)
+
+    def stages(self):
+        share = self.params.pretrain_fraction
+        return (Stage("bce", share, selectable=False), Stage("aucm", 1 - share))
+
+    def begin_stage(self, stage, epochs):
+        self.stage = stage.name
+        if stage.name == "aucm":
+            return self.start_aucm(epochs)
+        self.optimizer = adam(self.model.parameters(), self.ctx, lr=self.params.pretrain_lr,
+                              weight_decay=self.params.pretrain_weight_decay)
 
     def sampling(self, requested: str) -> Sampling:
-        if self.pretraining:
+        if self.stage == "bce":
             return self.dual_sampling(requested, self.params.pretrain_sampling_rate, "pretrain_sampling_rate")
         return super().sampling(requested)
 
     def loss(self, logits, y, index):
-        if self.pretraining:
+        if self.stage == "bce":
             return F.binary_cross_entropy_with_logits(logits, y)
         return super().loss(logits, y, index)
 
     def end_epoch(self, epoch, val_auc):
-        if not self.pretraining:
-            return super().end_epoch(epoch, val_auc)
-        if val_auc > self.best_auc:
-            self.best_auc, self.best_weights = val_auc, copy.deepcopy(self.model.state_dict())
-        if epoch + 1 == self.switch_epoch:
-            if self.best_weights is not None:
-                self.model.load_state_dict(self.best_weights)
-            self.pretraining, self.best_weights = False, None
-            self.start_aucm(epoch + 1)
+        if self.stage == "aucm":
+            super().end_epoch(epoch, val_auc)

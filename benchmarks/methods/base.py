@@ -5,6 +5,7 @@ The training loop calls only the hooks below, so it never branches on the method
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import torch
@@ -26,9 +27,20 @@ class TrainContext:
 
     @property
     def class_counts(self) -> ClassCounts:
-        """Training-set class sizes (and the epoch budget), as weighted losses need them."""
+        """Training-set class sizes, as weighted losses need them."""
         n_pos = round(self.n_train * self.train_positive_rate)
-        return ClassCounts(n_pos=n_pos, n_neg=self.n_train - n_pos, epochs=self.epochs)
+        return ClassCounts(n_pos=n_pos, n_neg=self.n_train - n_pos)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One phase of a method's training. The trainer runs a method's stages one after another,
+    each from the last weights of the one before; early-stopping patience counts within a stage."""
+
+    name: str = "train"
+    share: float = 1.0  # share of the run's epochs (the last stage takes the remainder)
+    reset_head: bool = False  # re-initialize the classifier head when the stage starts
+    selectable: bool = True  # whether the run's selected checkpoint may come from this stage
 
 
 def adam(parameters, ctx: TrainContext, **options) -> torch.optim.Adam:
@@ -95,7 +107,8 @@ def parse_params(cls: type[MethodParams], values: dict) -> MethodParams:
 
 
 class Method:
-    """Base class. Subclasses set `name`, `description`, `Params`, and build `self.optimizer`."""
+    """Base class. Subclasses set `description` and `Params` (`@register_method` sets `name`) and
+    build `self.optimizer`: in `__init__`, or per stage in `begin_stage`."""
 
     name = ""
     description = ""
@@ -112,7 +125,24 @@ class Method:
     @classmethod
     def model_options(cls, params: dict) -> dict:
         """Keyword arguments for `models3d.create_model` from the resolved hyperparameters."""
-        return {"head": params.get("head", "linear"), "head_scale": params.get("head_scale", 30.0)}
+        return {"head": params.get("head", "linear"), "head_scale": params.get("head_scale", 30.0),
+                "max_norm": params.get("max_norm", 0.0)}
+
+    def stages(self) -> tuple[Stage, ...]:
+        """The training stages, in order; one stage spanning every epoch unless overridden."""
+        return (Stage(),)
+
+    def stage_epochs(self) -> list[int]:
+        """Epochs of each stage: `share` x epochs rounded down (at least 1), the last the rest."""
+        stages, epochs = self.stages(), self.ctx.epochs
+        counts = [max(1, math.floor(stage.share * epochs)) for stage in stages[:-1]]
+        if epochs - sum(counts) < 1:
+            raise CritBenchError(f"{self.name} trains in {len(stages)} stages "
+                                 f"({', '.join(s.name for s in stages)}): needs --epochs >= {sum(counts) + 1}")
+        return counts + [epochs - sum(counts)]
+
+    def begin_stage(self, stage: Stage, epochs: int) -> None:
+        """Called by the trainer before the first epoch of each stage, which lasts `epochs`."""
 
     def sampling(self, requested: str) -> Sampling:
         """How to draw this epoch's batches, given the run's `--sampler` choice."""
@@ -127,14 +157,16 @@ class Method:
         raise NotImplementedError
 
     def after_step(self) -> None:
-        """Called after each optimizer step (multiplier updates); applies MaxNorm to the head."""
-        if self.params.max_norm:
-            head = self.model.fc.weight
-            with torch.no_grad():
-                head.copy_(torch.renorm(head, 2, 0, self.params.max_norm))
+        """Called after each optimizer step (multiplier updates)."""
 
     def end_epoch(self, epoch: int, val_auc: float) -> None:
-        """Called after each epoch's validation (learning-rate and penalty schedules)."""
+        """Called after each epoch's validation (learning-rate and penalty schedules); `epoch`
+        counts from 0 within the current stage."""
+
+    def state_summary(self) -> dict:
+        """Plain floats, bools and strings describing the state the epoch trained with; the
+        trainer adds them to the epoch's `history` entry (taken before `end_epoch`)."""
+        return {}
 
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])

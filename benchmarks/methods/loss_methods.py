@@ -86,12 +86,11 @@ class LossMethod(Method):
     def end_epoch(self, epoch, val_auc):
         self.scheduler.step()
         if hasattr(self.base_loss, "set_epoch"):  # epoch-dependent losses (LDAM's DRW)
-            self.base_loss.set_epoch(epoch + 1)
+            self.base_loss.set_epoch(epoch + 1, self.ctx.epochs)
 
 
 for _base in list_losses():
-    register_method(type(f"LossMethod_{_base}", (LossMethod,), {
-        "name": _base,
+    register_method(_base)(type(f"LossMethod_{_base}", (LossMethod,), {
         "default_base": _base,
         "description": loss_description(_base) + ("; MedMNIST v2 recipe (Adam 1e-3, lr x0.1 at 50%/75%)"
                                                  if _base == "bce" else ""),

@@ -4,7 +4,8 @@ A loss maps `(logits, targets)` (both float, shape `(B,)`, targets in {0, 1}) to
 factory takes the training set's `ClassCounts` first and its hyperparameters as keyword arguments
 with their published defaults; `loss_hyperparameters(name)` reads them off the signature, so the
 method layer exposes them as `--param` without a second list. A loss whose behaviour changes with
-the epoch (LDAM's deferred re-weighting) has a `set_epoch(epoch)` method.
+the epoch (LDAM's deferred re-weighting) has a `set_epoch(epoch, epochs)` method: the epoch reached
+and the run's epoch budget.
 
 Written here because no maintained PyTorch library ships these binary imbalance losses (the
 standard focal loss is torchvision's). Sources: Sangalli et al., NeurIPS 2021 (S-/A-FL, S-/A-LM,
@@ -34,11 +35,10 @@ WEIGHTINGS = ("ins", "isns", "ens")
 
 @dataclass(frozen=True)
 class ClassCounts:
-    """What a weighted loss knows about the training set: class sizes and the epoch budget."""
+    """What a weighted loss knows about the training set: its class sizes."""
 
     n_pos: int
     n_neg: int
-    epochs: int = 1
 
 
 def register_loss(name: str, head: str | None = None):
@@ -229,22 +229,24 @@ class LDAMLoss:
     larger one `max_margin`) subtracted from the true class' scaled logit the loss is
     softplus(-(d - s m_1)) for positives and softplus(d + s m_0) for negatives. Deferred
     re-weighting (DRW) switches on class weights (effective number, beta 0.9999) from epoch
-    `drw_start * epochs`; the weighted mean divides by the weights' sum, as torch's cross_entropy."""
+    `drw_start * epochs` (see `set_epoch`); the weighted mean divides by the weights' sum, as
+    torch's cross_entropy."""
 
     def __init__(self, counts: ClassCounts, max_margin: float, scale: float, drw: bool, drw_start: float):
         c = max_margin / min(counts.n_pos, counts.n_neg) ** -0.25
         self.margin_neg = scale * c * counts.n_neg ** -0.25
         self.margin_pos = scale * c * counts.n_pos ** -0.25
-        self.weights = class_weights("ens", counts, 0.9999) if drw else (1.0, 1.0)
-        self.drw_epoch = int(drw_start * counts.epochs) if drw else None
-        self.epoch = 0
+        self.weights = class_weights("ens", counts, 0.9999) if drw else None
+        self.drw_start = drw_start
+        self.reweighting = False
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def set_epoch(self, epoch: int, epochs: int) -> None:
+        """Epoch `epoch` (from 0) of `epochs` comes next: DRW is on from `drw_start * epochs`."""
+        self.reweighting = self.weights is not None and epoch >= int(self.drw_start * epochs)
 
     def __call__(self, x, y):
         per_sample = _per_class(y, F.softplus(x + self.margin_neg), F.softplus(self.margin_pos - x))
-        if self.drw_epoch is None or self.epoch < self.drw_epoch:
+        if not self.reweighting:
             return per_sample.mean()
         weight = _per_class(y, *self.weights)
         return (weight * per_sample).sum() / weight.sum()

@@ -63,9 +63,8 @@ class MinTPR(cooper.ConstrainedMinimizationProblem):
         return cooper.CMPState(loss=loss, observed_constraints={self.tpr: state})
 
 
-@register_method
+@register_method("rate_constrained")
 class RateConstrainedMethod(Method):
-    name = "rate_constrained"
     description = "minimize BCE (or a smooth FPR) s.t. TPR >= min_tpr (0.95) with proxy constraints (cooper-optim)"
     Params = RateParams
 
@@ -87,7 +86,6 @@ class RateConstrainedMethod(Method):
         return primal + dual
 
     def after_step(self):
-        super().after_step()
         self.cooper.dual_step()
         self.dual.zero_grad(set_to_none=True)
 

@@ -14,9 +14,12 @@ from benchmarks.core.registry import Registry
 METHODS: Registry[type[Method]] = Registry("method")
 
 
-def register_method(cls: type[Method]) -> type[Method]:
-    """Class decorator registering a Method subclass under its `name`."""
-    return METHODS.register(cls.name)(cls)
+def register_method(name: str):
+    """Class decorator registering a Method subclass under `name`, which becomes its `cls.name`."""
+    def add(cls: type[Method]) -> type[Method]:
+        cls.name = name
+        return METHODS.register(name)(cls)
+    return add
 
 
 def list_methods() -> list[str]:

@@ -11,7 +11,8 @@ import torch
 
 import benchmarks.engine.trainer as train_module
 from benchmarks import speed
-from benchmarks.core.config import RunConfig, resolve_config
+from benchmarks.core.config import RunConfig
+from benchmarks.engine.resolve import resolve_config
 from benchmarks.engine.trainer import Trainer
 from datasets import create_dataset
 

@@ -5,10 +5,13 @@ import math
 import pytest
 import torch
 
-from benchmarks.core.config import RunConfig, resolve_config
+from benchmarks.core.config import RunConfig
+from benchmarks.engine.resolve import resolve_config
 from benchmarks.core.errors import CritBenchError, DivergedError
 from benchmarks.methods.loss_methods import LossMethod
-from benchmarks.engine.pipeline import load_dataset, run_benchmark, save_record
+from benchmarks.core.records import save_record
+from benchmarks.engine.pipeline import run_benchmark
+from benchmarks.engine.resolve import load_dataset
 from benchmarks.engine.trainer import EarlyStopping, Trainer
 from tests.conftest import TINY
 
@@ -30,7 +33,7 @@ def test_early_stopping_is_nan_safe_and_counts_patience():
 def test_snapshot_is_a_copy_not_an_alias():
     config = tiny()
     trainer = Trainer(config, load_dataset(config), progress=False)
-    snapshot = trainer.snapshot(0)
+    snapshot = trainer.snapshot(0, "train")
     before = {k: v.clone() for k, v in snapshot["model"].items()}
     trainer.train_epoch()
     assert all(torch.equal(before[k], snapshot["model"][k]) for k in before)
@@ -70,8 +73,9 @@ def test_same_seed_same_result_on_cpu():
 
 def test_non_finite_loss_raises_diverged(monkeypatch):
     monkeypatch.setattr(LossMethod, "loss", lambda self, logits, y, index: logits.sum() * math.nan)
+    config = tiny()
     with pytest.raises(DivergedError, match="epoch 1"):
-        run_benchmark(tiny(), progress=False)
+        Trainer(config, load_dataset(config), progress=False).fit()
 
 
 def test_record_is_complete_strict_json(tmp_path):
@@ -86,7 +90,9 @@ def test_record_is_complete_strict_json(tmp_path):
     assert {"auc", "spauc_0.1", "acc"} <= set(loaded["test"])
     assert {"python", "torch", "libauc", "monai", "medmnist", "device_name", "git_revision"} <= set(loaded["env"])
     assert loaded["env"]["precision"] in ("fp32", "bf16-autocast")
-    assert set(loaded["history"][0]) == {"epoch", "train_loss", "val_auc", "lr", "seconds"}
+    assert set(loaded["history"][0]) == {"epoch", "stage", "train_loss", "val_auc", "lr", "seconds",
+                                         "imratio", "regularizer_reset"}
+    assert loaded["best_stage"] == "train"
     assert loaded["dataset"]["tensor_md5"] and loaded["dataset"]["critical_class"] == "blob"
     assert path.name == f"{loaded['run_id']}.json" and not list(tmp_path.glob("*.tmp"))
 

@@ -65,13 +65,15 @@ def test_ldam_margins_and_drw():
     # n_pos 16, n_neg 81: n^(-1/4) = 1/2 and 1/3; C makes the larger margin 0.5, so m = 0.5, 1/3.
     # Loss on d (a scaled logit difference, s = 30): softplus(-(d - 15)) for the positive,
     # softplus(d + 10) for negatives: (softplus(14) + softplus(9.5) + softplus(10.5)) / 3.
-    counts = ClassCounts(n_pos=16, n_neg=81, epochs=10)
+    counts = ClassCounts(n_pos=16, n_neg=81)
     plain = (14 + math.log1p(math.exp(-14)) + 9.5 + math.log1p(math.exp(-9.5))
              + 10.5 + math.log1p(math.exp(-10.5))) / 3
     assert float(create_loss("ldam", counts)(X, Y)) == pytest.approx(plain, abs=1e-5)
     drw = create_loss("ldam", counts, drw=True, drw_start=0.5)
     assert float(drw(X, Y)) == pytest.approx(plain, abs=1e-5)  # before epoch 5: unweighted
-    drw.set_epoch(5)
+    drw.set_epoch(4, 10)
+    assert float(drw(X, Y)) == pytest.approx(plain, abs=1e-5)
+    drw.set_epoch(5, 10)  # drw_start 0.5 of a 10-epoch budget
     # ENS weights, beta 0.9999: 1e-4 / (1 - 0.9999^16) = 6.2530e-3, 1e-4 / (1 - 0.9999^81) =
     # 1.2392e-3; scaled to sum to 2: w_pos = 1.669207, w_neg = 0.330793
     w_pos, w_neg = class_weights("ens", counts, 0.9999)[::-1]

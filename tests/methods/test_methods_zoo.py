@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from benchmarks.engine.augment import create_augmentation, crop_flip
-from benchmarks.core.config import RunConfig, resolve_config
+from benchmarks.core.config import RunConfig
+from benchmarks.engine.resolve import resolve_config
 from benchmarks.core.errors import CritBenchError
 from benchmarks.methods.losses import list_losses
 from benchmarks.methods import TrainContext, create_method, get_method, list_methods, resolve_params
@@ -31,6 +32,7 @@ def take_steps(name: str, params: dict | None = None, steps: int = 2) -> list[fl
     resolved = resolve_params(name, params or {})
     model = create_model(2, 1, width=0.125, **cls.model_options(resolved))
     method = create_method(name, model, resolved, tiny_ctx())
+    method.begin_stage(method.stages()[0], method.stage_epochs()[0])
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(8, 1, 8, 8, generator=gen)
     y = torch.tensor([1.0, 0, 0, 1, 0, 0, 0, 0])
@@ -41,6 +43,7 @@ def take_steps(name: str, params: dict | None = None, steps: int = 2) -> list[fl
         method.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         method.optimizer.step()
+        model.constrain_head()
         method.after_step()
         method.end_epoch(epoch, 0.5)
         losses.append(float(loss.detach()))
@@ -150,18 +153,26 @@ def test_aucm_uses_dual_batches_and_refuses_a_second_sampler():
     assert natural.sampling("oversample") == Sampling("oversample")
 
 
-def test_aucm_ce_pretrains_then_switches_to_pesg_from_the_best_weights():
+def test_aucm_ce_declares_a_bce_then_an_aucm_stage():
     model = create_model(2, 1, width=0.125)
     method = create_method("aucm_ce", model, {}, tiny_ctx(epochs=4))
+    bce, aucm = method.stages()
+    assert (bce.name, bce.selectable, aucm.name, aucm.selectable) == ("bce", False, "aucm", True)
+    assert method.stage_epochs() == [2, 2]
+    method.begin_stage(bce, 2)
     assert isinstance(method.optimizer, torch.optim.Adam) and method.sampling("none") == Sampling("dual", 0.5)
-    method.end_epoch(0, 0.9)
-    best = {k: v.clone() for k, v in model.state_dict().items()}
-    with torch.no_grad():
-        model.fc.weight.add_(1.0)
-    method.end_epoch(1, 0.6)  # worse epoch; the switch (epoch 2 of 4) restores the best weights
+    method.begin_stage(aucm, 2)
     assert type(method.optimizer).__name__ == "PESG" and method.sampling("none") == Sampling("dual", 0.2)
-    assert torch.equal(model.fc.weight, best["fc.weight"])
-    assert method.decays == [3]  # 50% / 75% of the remaining two epochs
+    assert method.decays == [1]  # 50% / 75% of the stage's two epochs
+    with pytest.raises(CritBenchError, match="needs --epochs >= 2"):
+        create_method("aucm_ce", model, {}, tiny_ctx(epochs=1)).stage_epochs()
+
+
+def test_trainer_runs_stages_and_selects_only_from_selectable_ones():
+    record = run_benchmark(RunConfig(dataset="synthetic2d", method="aucm_ce", **{**TINY, "epochs": 4}),
+                           progress=False)
+    assert [h["stage"] for h in record["history"]] == ["bce", "bce", "aucm", "aucm"]
+    assert record["best_stage"] == "aucm" and record["best_epoch"] in (3, 4)
 
 
 def test_cosine_pair_head_is_the_scaled_cosine_difference():
@@ -180,11 +191,11 @@ def test_head_regularizers():
     model = create_model(2, 1, width=0.125, head="cosine", head_scale=5.0)
     out = model(torch.randn(4, 1, 8, 8))
     assert out.shape == (4, 1) and out.abs().max() <= 5.0 + 1e-5
-    linear = create_model(2, 1, width=0.125)
-    method = create_method("bce", linear, {"max_norm": "0.01"}, tiny_ctx())
+    options = get_method("bce").model_options(resolve_params("bce", {"max_norm": "0.01"}))
+    linear = create_model(2, 1, width=0.125, **options)
     with torch.no_grad():
         linear.fc.weight.mul_(100)
-    method.after_step()
+    linear.constrain_head()
     assert float(linear.fc.weight.norm()) == pytest.approx(0.01, rel=1e-4)
     with pytest.raises(CritBenchError, match="head must be"):
         resolve_params("bce", {"head": "mlp"})
