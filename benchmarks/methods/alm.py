@@ -2,10 +2,9 @@
 
 For each positive i of a batch, q_i = sum over the batch negatives j of max(0, delta - (f_i - f_j))
 on raw logits. The base loss gets (lambda_i q_i + mu/2 q_i^2) / (|P| |N|); each training positive
-keeps its multiplier lambda_i across epochs, updated lambda_i += mu q_i after every step. mu starts
-at mu0, is multiplied by rho after the first epoch, afterwards only when val AUC drops by more than
-0.05, and is capped at mu0 rho^5 (mu0 < 1e-3) or mu0 rho^3. Written here because no maintained
-library implements this constraint.
+keeps its multiplier lambda_i across epochs, updated lambda_i += mu q_i after every step. mu follows
+the reference's schedule (`MuSchedule`). Written here because no maintained library implements
+this constraint.
 """
 from __future__ import annotations
 
@@ -41,6 +40,38 @@ class ALMParams(LossParams):
         return self.mu0 * self.rho ** (5 if self.mu0 < 1e-3 else 3)
 
 
+class MuSchedule:
+    """The penalty weight mu of alm-dnn's `utils/train_test_CIFAR.py` with ALM from the start
+    (0-based epochs e): after e = 0 nothing; after e = 1 only remember the val AUC; after e = 2
+    mu <- rho mu; after every e >= 3 mu <- rho mu only if val AUC dropped by more than 0.05 from
+    the previous epoch. Updates stop for good once val AUC reaches 1.0, or when rho mu would pass
+    the cap (mu is then set to the cap, whatever the AUC did, as in the reference)."""
+
+    def __init__(self, mu0: float, rho: float, cap: float):
+        self.mu, self.rho, self.cap = mu0, rho, cap
+        self.previous_auc, self.frozen = None, False
+
+    def end_epoch(self, epoch: int, val_auc: float) -> None:
+        if self.frozen or epoch == 0:
+            return
+        if epoch == 1:
+            self.previous_auc = val_auc
+        elif val_auc == 1.0:
+            self.frozen = True
+        elif self.mu * self.rho > self.cap:
+            self.mu, self.frozen = self.cap, True
+        else:
+            if epoch == 2 or val_auc < self.previous_auc - AUC_DROP:
+                self.mu *= self.rho
+            self.previous_auc = val_auc
+
+    def state_dict(self) -> dict:
+        return {"mu": self.mu, "previous_auc": self.previous_auc, "frozen": self.frozen}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.mu, self.previous_auc, self.frozen = state["mu"], state["previous_auc"], state["frozen"]
+
+
 def ranking_violations(logits: torch.Tensor, y: torch.Tensor, delta: float) -> torch.Tensor:
     """q_i per sample (zero for negatives): hinge violations of positive i against batch negatives.
 
@@ -67,9 +98,12 @@ class ALMMethod(LossMethod):
     def __init__(self, model, params: ALMParams, ctx):
         super().__init__(model, params, ctx)
         self.multipliers = torch.zeros(ctx.n_train, device=ctx.device)
-        self.mu = params.mu0
-        self.previous_auc = None
+        self.schedule = MuSchedule(params.mu0, params.rho, params.cap())
         self._pending = None
+
+    @property
+    def mu(self) -> float:
+        return self.schedule.mu
 
     def loss(self, logits, y, index):
         q = ranking_violations(logits, y, self.params.delta)
@@ -82,14 +116,18 @@ class ALMMethod(LossMethod):
 
     def end_epoch(self, epoch, val_auc):
         super().end_epoch(epoch, val_auc)
-        dropped = self.previous_auc is not None and val_auc < self.previous_auc - AUC_DROP
-        if epoch == 0 or dropped:
-            self.mu = min(self.mu * self.params.rho, self.params.cap())
-        self.previous_auc = val_auc
+        self.schedule.end_epoch(epoch, val_auc)
+
+    def state_summary(self):
+        """mu this epoch, whether its updates have stopped, and the multipliers of the training positives."""
+        positives = max(1, self.ctx.class_counts.n_pos)
+        return {"mu": self.mu, "mu_frozen": self.schedule.frozen,
+                "multiplier_mean": float(self.multipliers.sum()) / positives,
+                "multiplier_max": float(self.multipliers.max())}
 
     def state_dict(self):
-        return {"multipliers": self.multipliers.clone(), "mu": self.mu, "previous_auc": self.previous_auc}
+        return {"multipliers": self.multipliers.clone(), "schedule": self.schedule.state_dict()}
 
     def load_state_dict(self, state):
         self.multipliers.copy_(state["multipliers"])
-        self.mu, self.previous_auc = state["mu"], state["previous_auc"]
+        self.schedule.load_state_dict(state["schedule"])

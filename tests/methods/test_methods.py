@@ -68,17 +68,48 @@ def test_alm_multipliers_update_after_step_and_belong_to_the_checkpoint():
     assert saved["multipliers"].tolist() == pytest.approx([0.9, 0, 0, 0, 0.3, 0]), "a copy, not an alias"
 
 
-def test_alm_mu_schedule_follows_the_paper():
-    method = create_method("alm", tiny_model(), {"mu0": 1e-4}, context(epochs=20))
+def mu_per_epoch(aucs, mu0=1e-4):
+    """mu each epoch trains with, the schedule stepped with val AUC `aucs`."""
+    method = create_method("alm", tiny_model(), {"mu0": mu0}, context(epochs=len(aucs)))
     mus = []
-    for epoch, auc in enumerate([0.70, 0.72, 0.66, 0.65, math.nan, 0.5, 0.4, 0.3, 0.2, 0.1]):
+    for epoch, auc in enumerate(aucs):
+        mus.append(method.state_summary()["mu"])
         method.end_epoch(epoch, auc)
-        mus.append(method.mu)
-    # x2 after epoch 1 unconditionally; then only on a drop > 0.05 (0.72 -> 0.66, 0.65 -> nan no,
-    # nan -> 0.5 no, 0.5 -> 0.4 ...); capped at mu0 * 2^5 since mu0 < 1e-3.
-    assert mus[:4] == pytest.approx([2e-4, 2e-4, 4e-4, 4e-4])
-    assert mus[4:6] == pytest.approx([4e-4, 4e-4])
-    assert mus[6:] == pytest.approx([8e-4, 1.6e-3, 3.2e-3, 3.2e-3])
+    return mus, method
+
+
+def test_alm_mu_schedule_follows_the_reference():
+    """alm-dnn utils/train_test_CIFAR.py, after each epoch:
+        if stop_update_mu == 0 and (epoch > introd_ALM_from) and (use_ALM == 1):
+            if epoch == introd_ALM_from + 1:
+                previous_auc = val_roc_auc
+            else: ... mu = mu * rho ...
+                        if epoch > introd_ALM_from + 2 ...:
+                            if val_roc_auc < previous_auc - 0.05: ... else: mu = mu_old
+    so epochs 1-3 (1-based) train with mu0 and epoch 4 with rho mu0, whatever the AUC did."""
+    mus, _ = mu_per_epoch([0.70, 0.72, 0.74, 0.76, 0.70, 0.69, 0.60, math.nan, 0.5])
+    # e=2: x2 unconditionally; e=3: no drop; e=4 (0.76 -> 0.70) x2; e=5 no; e=6 (0.69 -> 0.60) x2;
+    # e=7 nan is no drop.
+    assert mus == pytest.approx([1e-4, 1e-4, 1e-4, 2e-4, 2e-4, 4e-4, 4e-4, 8e-4, 8e-4])
+
+
+def test_alm_mu_freezes_at_the_cap_and_at_perfect_val_auc():
+    """alm-dnn: `if val_roc_auc == 1.0 and cap_mu == 1: stop_update_mu = 1` and
+    `if mu > mu_limit: mu = mu_limit; stop_update_mu = 1` (mu_limit: mu0 rho^5 below 1e-3, else rho^3)."""
+    falling = [0.9, 0.9] + [0.9 - 0.1 * k for k in range(1, 9)]
+    mus, method = mu_per_epoch(falling, mu0=1e-2)
+    assert mus[-1] == pytest.approx(8e-2) and method.state_summary()["mu_frozen"]
+    mus, method = mu_per_epoch([0.9, 0.9, 1.0, 0.5, 0.3])
+    assert mus == pytest.approx([1e-4] * 5) and method.state_summary()["mu_frozen"]
+
+
+def test_alm_state_summary_reports_the_multipliers():
+    method = create_method("alm", tiny_model(), {"mu0": 0.5}, context(n_train=8, rate=0.25))
+    method.loss(torch.tensor([0.1, 0.0, -0.5, 0.3]), torch.tensor([1.0, 0.0, 1.0, 0.0]), torch.tensor([4, 1, 0, 5]))
+    method.after_step()
+    summary = method.state_summary()
+    assert summary == {"mu": 0.5, "mu_frozen": False, "multiplier_mean": pytest.approx((0.9 + 0.3) / 2),
+                       "multiplier_max": pytest.approx(0.9)}
 
 
 def test_aucm_loss_hand_computed_with_the_training_prior():
