@@ -96,7 +96,7 @@ class Trainer:
                                   ).to(self.device, memory_format=self.memory_format)
         train = self.data["train"]
         ctx = TrainContext(dims=dataset.dims, epochs=config.epochs, device=self.device, n_train=len(train),
-                           train_positive_rate=float(train.y.mean()))
+                           train_positive_rate=float(train.y.mean()), batch_size=config.batch_size)
         self.method = create_method(config.method, self.model, config.params, ctx)
         self.stage_epochs = self.method.stage_epochs()  # fails early when --epochs is too small
         self.autocast = (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext

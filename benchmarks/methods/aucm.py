@@ -48,7 +48,9 @@ class AUCMParams(MethodParams):
 @register_method("aucm")
 class AUCMMethod(Method):
     """AUCM + PESG with LibAUC's defaults (recipes.md). The class prior p of the v1 loss is the
-    training set's positive rate, fixed (libauc's per-batch estimate is noisy at 1:100)."""
+    positive rate of the batches the loss sees: n_pos / batch of the DualSampler (the sampling
+    rate as realized), or the run's sampler's expected rate (fixed: a per-batch estimate is noisy
+    at 1:100)."""
 
     description = "AUC maximization: libauc AUCMLoss (margin 1) + PESG (lr 0.1, decays at 50%/75%), 20% positives per batch"
     Params = AUCMParams
@@ -60,8 +62,7 @@ class AUCMMethod(Method):
 
     def __init__(self, model: torch.nn.Module, params: AUCMParams, ctx: TrainContext):
         super().__init__(model, params, ctx)
-        self.aucm = AUCMLoss(margin=params.margin, imratio=ctx.train_positive_rate,
-                             version=params.version, device=ctx.device)
+        self.aucm = AUCMLoss(margin=params.margin, version=params.version, device=ctx.device)
         self.regularizer_reset = False
         self.start_aucm(ctx.epochs)
 
@@ -76,7 +77,10 @@ class AUCMMethod(Method):
         self.decays = decay_epochs(epochs)
 
     def sampling(self, requested: str) -> Sampling:
-        return self.dual_sampling(requested, self.params.sampling_rate, "sampling_rate")
+        """The epoch's batches; the loss' prior p becomes their positive rate."""
+        sampling = self.dual_sampling(requested, self.params.sampling_rate, "sampling_rate")
+        self.aucm.p = sampling.batch_positive_rate(self.ctx.train_positive_rate, self.ctx.batch_size)
+        return sampling
 
     def dual_sampling(self, requested: str, rate: float, key: str) -> Sampling:
         """DualSampler batches with `rate` positives, or the run's --sampler when `rate` is 0."""
@@ -137,8 +141,7 @@ class AUCMCEMethod(AUCMMethod):
 
     def __init__(self, model: torch.nn.Module, params: AUCMCEParams, ctx: TrainContext):
         Method.__init__(self, model, params, ctx)
-        self.aucm = AUCMLoss(margin=params.margin, imratio=ctx.train_positive_rate,
-                             version=params.version, device=ctx.device)
+        self.aucm = AUCMLoss(margin=params.margin, version=params.version, device=ctx.device)
         self.stage = self.stages()[0].name
         self.regularizer_reset = False
         self.decays = []
@@ -167,3 +170,6 @@ class AUCMCEMethod(AUCMMethod):
     def end_epoch(self, epoch, val_auc):
         if self.stage == "aucm":
             super().end_epoch(epoch, val_auc)
+
+    def state_summary(self):
+        return super().state_summary() if self.stage == "aucm" else {}

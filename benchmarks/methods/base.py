@@ -24,6 +24,7 @@ class TrainContext:
     device: torch.device
     n_train: int
     train_positive_rate: float
+    batch_size: int
 
     @property
     def class_counts(self) -> ClassCounts:

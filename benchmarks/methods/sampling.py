@@ -9,8 +9,10 @@ Python. Kinds:
   WeightedRandomSampler with inverse class-frequency weights).
 - `oversample`: every negative once and as many positives, cycling through shuffled positives.
 - `undersample`: every positive once and as many randomly chosen negatives.
-- `dual`: LibAUC's DualSampler: every negative once, each batch holding round(rate x batch_size)
-  positives drawn by cycling through shuffled positives (rate at least the data's positive rate).
+- `dual`: LibAUC's DualSampler (libauc/sampler/sampler.py): batches of `n_pos = int(rate x
+  batch_size)` (at least 1) positives and `batch_size - n_pos` negatives, `max(P // n_pos, N //
+  n_neg)` of them per epoch, each class drawn in whole shuffled passes (the class that runs out
+  first repeats), so neither class is dropped.
 """
 from __future__ import annotations
 
@@ -37,6 +39,17 @@ class Sampling:
             raise CritBenchError(f"unknown sampler {self.kind!r}; valid: {', '.join(SAMPLERS)}")
         if self.kind == "dual" and not 0 < self.positive_rate < 1:
             raise CritBenchError(f"the positive sampling rate must be in (0, 1), got {self.positive_rate}")
+
+    def batch_positive_rate(self, train_positive_rate: float, batch_size: int) -> float:
+        """The positives' share of the batches this sampling draws (its expectation where it varies)."""
+        if self.kind == "dual":
+            return dual_positives(self.positive_rate, batch_size) / batch_size
+        return train_positive_rate if self.kind == "none" else 0.5
+
+
+def dual_positives(rate: float, batch_size: int) -> int:
+    """Positives per DualSampler batch: LibAUC's `int(sampling_rate * batch_size)`, at least 1."""
+    return max(1, int(rate * batch_size))
 
 
 def _shuffle(index: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -66,11 +79,8 @@ def epoch_order(sampling: Sampling, y: torch.Tensor, batch_size: int, gen: torch
         return _shuffle(torch.cat([neg, _cycle(pos, len(neg), gen)]), gen)
     if sampling.kind == "undersample":
         return _shuffle(torch.cat([pos, _cycle(neg, len(pos), gen)]), gen)
-    # LibAUC recommends a rate above the data's own; below it (a majority critical class, as in
-    # PneumoniaMNIST) the data's rate is used, so no positive is dropped from the epoch.
-    rate = max(sampling.positive_rate, len(pos) / len(y))
-    per_batch = min(batch_size - 1, max(1, round(rate * batch_size)))
-    batches = math.ceil(len(neg) / (batch_size - per_batch))
-    negatives = torch.cat([_shuffle(neg, gen), _cycle(neg, batches * (batch_size - per_batch) - len(neg), gen)])
-    positives = _cycle(pos, batches * per_batch, gen)
-    return torch.cat([positives.view(batches, per_batch), negatives.view(batches, -1)], dim=1).flatten()
+    n_pos = dual_positives(sampling.positive_rate, batch_size)
+    n_neg = batch_size - n_pos
+    batches = max(1, len(pos) // n_pos, len(neg) // n_neg)
+    positives, negatives = _cycle(pos, batches * n_pos, gen), _cycle(neg, batches * n_neg, gen)
+    return torch.cat([positives.view(batches, n_pos), negatives.view(batches, n_neg)], dim=1).flatten()

@@ -3,16 +3,18 @@ import math
 
 import pytest
 import torch
+from libauc.losses import AUCMLoss
 
 from benchmarks.core.errors import CritBenchError
 from benchmarks.methods import TrainContext, create_method, resolve_params
 from benchmarks.methods.alm import alm_penalty, ranking_violations
+from benchmarks.methods.sampling import epoch_order
 from models3d import create_model
 
 
-def context(epochs=8, n_train=10, rate=0.25):
+def context(epochs=8, n_train=10, rate=0.25, batch_size=4):
     return TrainContext(dims=2, epochs=epochs, device=torch.device("cpu"), n_train=n_train,
-                        train_positive_rate=rate)
+                        train_positive_rate=rate, batch_size=batch_size)
 
 
 def tiny_model():
@@ -112,19 +114,41 @@ def test_alm_state_summary_reports_the_multipliers():
                        "multiplier_max": pytest.approx(0.9)}
 
 
-def test_aucm_loss_hand_computed_with_the_training_prior():
-    method = create_method("aucm", tiny_model(), {}, context(rate=0.25))
+def test_aucm_loss_hand_computed_with_the_batch_prior():
+    method = create_method("aucm", tiny_model(), {"sampling_rate": "0.3"}, context(rate=0.1, batch_size=4))
+    method.sampling("none")  # DualSampler batches of int(0.3 * 4) = 1 positive in 4
     with torch.no_grad():
         method.aucm.a.fill_(0.2), method.aucm.b.fill_(0.1), method.aucm.alpha.fill_(0.5)
     scores = torch.tensor([0.9, 0.2, 0.6, 0.3])
     y = torch.tensor([1.0, 0.0, 1.0, 0.0])
-    # p = 0.25 (training prior, not the batch's 0.5), m = 1:
+    # p = 0.25 (the DualSampler batches' rate, not the training set's 0.1), m = 1:
     # (1-p) mean((s-a)^2 [y=1]) = 0.75 * (0.49 + 0.16) / 4 = 0.121875
     # p mean((s-b)^2 [y=0])     = 0.25 * (0.01 + 0.04) / 4 = 0.003125
     # 2 alpha (p(1-p) m + mean(p s [y=0] - (1-p) s [y=1])) = 1.0 * (0.1875 + (0.125 - 1.125) / 4) = -0.0625
     # - p(1-p) alpha^2 = -0.046875
     loss = method.loss(torch.logit(scores), y, torch.arange(4))
     assert loss.shape == () and loss.item() == pytest.approx(0.015625, abs=1e-6)
+
+
+def test_aucm_prior_is_the_positive_rate_of_its_dual_sampler_batches():
+    """LibAUC libauc/losses/auc.py, AUCMLoss.forward: `if auto or self.p == None: self.p =
+    pos_mask.sum()/y_true.shape[0]` -- p is the rate of the batch the loss sees. On a DualSampler
+    batch (sampling_rate 0.2) the loss equals LibAUC's own with that batch prior, and the summed
+    gradients over positives and over negatives balance (within 2x); with the training set's rate
+    (5%) as p they differ about 5x."""
+    method = create_method("aucm", tiny_model(), {}, context(n_train=200, rate=0.05, batch_size=20))
+    y = torch.tensor([1.0] * 10 + [0.0] * 190)
+    batch = epoch_order(method.sampling("none"), y, 20, torch.Generator().manual_seed(0))[:20]
+    logits = torch.zeros(20, requires_grad=True)
+    loss = method.loss(logits, y[batch], batch)
+    oracle = AUCMLoss(margin=1.0)(torch.sigmoid(logits.detach()), y[batch]).reshape(())
+    assert float(loss) == pytest.approx(float(oracle)) and method.state_summary()["imratio"] == 0.2
+    with torch.no_grad():
+        method.aucm.a.fill_(0.1), method.aucm.b.fill_(0.1), method.aucm.alpha.fill_(0.0)
+    method.loss(logits, y[batch], batch).backward()
+    positive = y[batch] == 1
+    ratio = float(logits.grad[positive].abs().sum() / logits.grad[~positive].abs().sum())
+    assert 0.5 <= ratio <= 2
 
 
 def test_aucm_pesg_decays_at_half_and_three_quarters():

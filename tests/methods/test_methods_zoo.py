@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
+from libauc.sampler import DualSampler
 
 from benchmarks.engine.augment import create_augmentation, crop_flip
 from benchmarks.core.config import RunConfig
@@ -23,7 +25,7 @@ CPU = torch.device("cpu")
 
 
 def tiny_ctx(epochs: int = 2, n_train: int = 40, rate: float = 0.25) -> TrainContext:
-    return TrainContext(dims=2, epochs=epochs, device=CPU, n_train=n_train, train_positive_rate=rate)
+    return TrainContext(dims=2, epochs=epochs, device=CPU, n_train=n_train, train_positive_rate=rate, batch_size=8)
 
 
 def take_steps(name: str, params: dict | None = None, steps: int = 2) -> list[float]:
@@ -126,14 +128,6 @@ def test_samplers_compose_batches_as_documented(labels):
     assert torch.bincount(over[y[over] == 1], minlength=5)[:5].tolist() == [9] * 5  # even cycling
     under = epoch_order(Sampling("undersample"), y, 10, gen)
     assert len(under) == 10 and int(y[under].sum()) == 5 and len(set(under.tolist())) == 10
-    dual = epoch_order(Sampling("dual", 0.2), y, 10, gen)
-    assert len(dual) % 10 == 0
-    assert y[dual].view(-1, 10).float().sum(1).tolist() == [2.0] * (len(dual) // 10)
-    assert set(dual[y[dual] == 0].tolist()) == set(range(5, 50))  # every negative appears
-    majority = 1 - y  # 45 positives: the data's 0.9 beats the requested 0.2, no positive is dropped
-    kept = epoch_order(Sampling("dual", 0.2), majority, 10, gen)
-    assert majority[kept].view(-1, 10).float().sum(1).tolist() == [9.0] * 5
-    assert set(kept[majority[kept] == 1].tolist()) == set(range(5, 50))
     weighted = epoch_order(Sampling("weighted"), y, 10, torch.Generator().manual_seed(1))
     assert len(weighted) == 50 and 10 < int(y[weighted].sum()) < 40  # about half positives
     again = epoch_order(Sampling("dual", 0.2), y, 10, torch.Generator().manual_seed(3))
@@ -141,6 +135,23 @@ def test_samplers_compose_batches_as_documented(labels):
     with pytest.raises(CritBenchError, match="unknown sampler"):
         Sampling("balanced")
     assert set(KINDS) >= {"none", "weighted", "oversample", "undersample", "dual"}
+
+
+@pytest.mark.parametrize("n_pos,n_neg,batch_size,rate", [(5, 45, 10, 0.2), (45, 15, 10, 0.2), (30, 470, 64, 0.2),
+                                                         (400, 100, 32, 0.5)])
+def test_dual_sampler_epoch_matches_libauc(n_pos, n_neg, batch_size, rate):
+    """LibAUC libauc/sampler/sampler.py, DualSampler: `self.num_pos = int(self.sampling_rate*batch_size)`,
+    `self.num_neg = batch_size - self.num_pos`, `self.num_batches = max(self.pos_len//self.num_pos,
+    self.neg_len//self.num_neg)`; a class that runs out is reshuffled and repeats. Same epoch length,
+    positives per batch and number of distinct samples of each class seen in one epoch."""
+    y = torch.tensor([1] * n_pos + [0] * n_neg)
+    oracle = np.fromiter(iter(DualSampler(None, batch_size, labels=y.numpy(), sampling_rate=rate)), dtype=np.int64)
+    ours = epoch_order(Sampling("dual", rate), y.float(), batch_size, torch.Generator().manual_seed(0)).numpy()
+    labels = y.numpy()
+    assert len(ours) == len(oracle)
+    assert (labels[ours].reshape(-1, batch_size).sum(1) == labels[oracle].reshape(-1, batch_size).sum(1)).all()
+    for cls in (0, 1):
+        assert len(set(ours[labels[ours] == cls])) == len(set(oracle[labels[oracle] == cls]))
 
 
 def test_aucm_uses_dual_batches_and_refuses_a_second_sampler():
