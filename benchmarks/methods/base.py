@@ -124,6 +124,12 @@ class Method:
         return parse_params(cls.Params, values)
 
     @classmethod
+    def run_overrides(cls, params: dict) -> dict:
+        """RunConfig fields (e.g. model, batch_size) a preset in the resolved hyperparameters
+        prescribes; the run applies them where the user set no value of their own."""
+        return {}
+
+    @classmethod
     def model_options(cls, params: dict) -> dict:
         """Keyword arguments for `models3d.create_model` from the resolved hyperparameters."""
         return {"head": params.get("head", "linear"), "head_scale": params.get("head_scale", 30.0),

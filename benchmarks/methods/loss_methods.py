@@ -13,7 +13,7 @@ from benchmarks.core.errors import CritBenchError
 from benchmarks.methods.losses import LOSS_HEADS, create_loss, list_losses, loss_description, loss_hyperparameters
 from benchmarks.methods.base import Method, MethodParams, TrainContext, adam, decay_epochs, parse_params
 from benchmarks.methods.registry import register_method
-from benchmarks.methods.presets import loss_preset
+from benchmarks.methods.presets import ALM_RUN, ALM_SETTINGS, loss_preset
 
 OPTIMIZERS = ("adam", "sgd")
 
@@ -23,6 +23,7 @@ class LossParams(MethodParams):
     base: str = "bce"
     optimizer: str = "adam"
     momentum: float = 0.9  # SGD only
+    lr_decay: bool = True  # lr x0.1 at 50% and 75% of the epochs (off: constant, as the ALM paper)
     preset: str = ""  # a named published configuration (benchmarks/methods/presets.py); explicit values win
 
     def validate(self) -> None:
@@ -64,6 +65,10 @@ class LossMethod(Method):
         return parse_params(_with_loss_fields(cls.Params, base), {**values, "base": base})
 
     @classmethod
+    def run_overrides(cls, params: dict) -> dict:
+        return dict(ALM_RUN) if params.get("preset") in ALM_SETTINGS else {}
+
+    @classmethod
     def model_options(cls, params: dict) -> dict:
         head = LOSS_HEADS.get(params.get("base", cls.default_base))
         if head == "cosine_pair":  # LDAM: the loss' scale is the head's
@@ -78,7 +83,8 @@ class LossMethod(Method):
                                              weight_decay=params.weight_decay)
         else:
             self.optimizer = adam(model.parameters(), ctx, lr=params.lr, weight_decay=params.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, decay_epochs(ctx.epochs), 0.1)
+        milestones = decay_epochs(ctx.epochs) if params.lr_decay else []
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones, 0.1)
 
     def loss(self, logits, y, index):
         return self.base_loss(logits, y)

@@ -10,11 +10,13 @@ from benchmarks.core.errors import CritBenchError
 # ALM paper (Sangalli et al., NeurIPS 2021; repo salusanga/alm-dnn README), CIFAR-10/100 at 1:100
 # and 1:200. Column order of every tuple below follows ALM_SETTINGS.
 ALM_SETTINGS = ("c10_1to100", "c10_1to200", "c100_1to100", "c100_1to200")
-# Training recipe: ResNet10, SGD momentum 0.9, weight decay 2e-4, lr 1e-2 (CIFAR-10) / 1e-3 (CIFAR-100).
+# Training recipe: ResNet10, batch 64, SGD momentum 0.9, weight decay 2e-4, lr 1e-2 (CIFAR-10) /
+# 1e-3 (CIFAR-100), kept constant (alm-dnn `lr_decrease = 0`).
 ALM_RECIPE = {
-    "c10": {"optimizer": "sgd", "lr": 1e-2, "weight_decay": 2e-4},
-    "c100": {"optimizer": "sgd", "lr": 1e-3, "weight_decay": 2e-4},
+    "c10": {"optimizer": "sgd", "lr": 1e-2, "weight_decay": 2e-4, "lr_decay": False},
+    "c100": {"optimizer": "sgd", "lr": 1e-3, "weight_decay": 2e-4, "lr_decay": False},
 }
+ALM_RUN = {"model": "resnet10", "batch_size": 64}  # run settings of the recipe (RunConfig fields)
 # Base-loss hyperparameters the paper used per setting.
 ALM_BASE = {
     "s_lm": ("margin", (0.5, 0.5, 0.5, 2.0)),

@@ -94,6 +94,22 @@ def test_alm_presets_load_and_validate(setting):
             assert plain[key] == row[column] == params[key]
 
 
+def test_alm_presets_are_the_whole_recipe_with_a_constant_lr():
+    """alm-dnn utils/train_test_CIFAR.py: with `lr_decrease` 0 (the paper's setting, recipes.md)
+    `scheduler = optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.1, patience=1000)`:
+    the lr never changes within <= 100 epochs; the recipe trains ResNet10 with batch 64."""
+    for name in ("alm+s_fl", "s_fl"):
+        params = resolve_params(name, {"preset": "c10_1to100"})
+        method = create_method(name, create_model(2, 1, width=0.125), params, tiny_ctx(epochs=4))
+        lrs = []
+        for epoch in range(4):
+            lrs.append(method.lr())
+            method.end_epoch(epoch, 0.5)
+        assert lrs == [1e-2] * 4
+        assert get_method(name).run_overrides(params) == {"model": "resnet10", "batch_size": 64}
+    assert get_method("s_fl").run_overrides(resolve_params("s_fl", {})) == {}
+
+
 def test_published_values_spot_check_and_explicit_values_win():
     # recipes.md: C10 1:100 S-LM+ALM is ALM_16 (mu0 1e-6) with delta 0.1 and margin 0.5;
     # C100 1:200 A-LM uses margin 4.
