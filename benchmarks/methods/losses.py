@@ -73,9 +73,9 @@ def create_loss(name: str, counts: ClassCounts | None = None, **hyperparameters)
     return LOSSES.get(name)(counts or ClassCounts(1, 1), **hyperparameters)
 
 
-def class_weights(scheme: str, counts: ClassCounts, beta: float = 0.99) -> tuple[float, float]:
-    """(negative, positive) class weights, normalized to sum to the number of classes (2), as in
-    Cui et al. 2019: `ins` 1/n, `isns` 1/sqrt(n), `ens` (1 - beta) / (1 - beta^n)."""
+def class_weights(scheme: str, counts: ClassCounts, beta: float = 0.99, normalize: bool = True) -> tuple[float, float]:
+    """(negative, positive) class weights `ins` 1/n, `isns` 1/sqrt(n), `ens` (1 - beta) / (1 - beta^n),
+    normalized to sum to the number of classes (2) as in Cui et al. 2019 unless `normalize` is off."""
     if scheme not in WEIGHTINGS:
         raise CritBenchError(f"unknown class weighting {scheme!r}; valid: {', '.join(WEIGHTINGS)}")
     if min(counts.n_pos, counts.n_neg) < 1:
@@ -88,7 +88,8 @@ def class_weights(scheme: str, counts: ClassCounts, beta: float = 0.99) -> tuple
         "ens": lambda n: (1.0 - beta) / (1.0 - beta ** n),
     }[scheme]
     neg, pos = raw(counts.n_neg), raw(counts.n_pos)
-    return 2 * neg / (neg + pos), 2 * pos / (neg + pos)
+    scale = 2 / (neg + pos) if normalize else 1.0
+    return scale * neg, scale * pos
 
 
 def _per_class(y: torch.Tensor, negative: torch.Tensor | float, positive: torch.Tensor | float) -> torch.Tensor:
@@ -163,9 +164,12 @@ def weighted_bce(counts: ClassCounts, c: float = 1 / 3) -> LossFn:
 
 
 @register_loss("cb_bce")
-def class_balanced_bce(counts: ClassCounts, beta: float = 0.99, weighting: str = "ens") -> LossFn:
-    """class-balanced BCE: per-class weights (ens/ins/isns) summing to 2, batch mean (CB-BCE)"""
-    negative, positive = class_weights(weighting, counts, beta)
+def class_balanced_bce(counts: ClassCounts, beta: float = 0.99, weighting: str = "ens", normalize: bool = True) -> LossFn:
+    """class-balanced BCE: per-class weights (ens/ins/isns), batch mean (CB-BCE)
+
+    By default the weights sum to 2 (Cui et al.); `normalize=False` keeps them raw, as alm-dnn's
+    `ClassBalancedBCE` does (the ALM presets set it)."""
+    negative, positive = class_weights(weighting, counts, beta, normalize)
 
     def loss(x, y):
         return F.binary_cross_entropy_with_logits(x, y, weight=_per_class(y, negative, positive))

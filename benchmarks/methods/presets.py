@@ -60,6 +60,8 @@ def loss_preset(name: str, base: str, alm: bool) -> dict:
     if base in ALM_BASE:
         key, row = ALM_BASE[base]
         values[key] = row[column]
+    if base == "cb_bce":  # alm-dnn's ClassBalancedBCE uses the raw effective-number weights
+        values["normalize"] = False
     if alm:
         if base not in ALM_CONFIGS:
             raise CritBenchError(f"the ALM paper has no {name} configuration for base {base!r}; "

@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from benchmarks.core.errors import CritBenchError
-from benchmarks.methods.losses import ClassCounts, class_weights, create_loss, list_losses, loss_hyperparameters
+from benchmarks.methods import resolve_params
+from benchmarks.methods.losses import ClassCounts, _per_class, class_weights, create_loss, list_losses, loss_hyperparameters
 
 X = torch.tensor([1.0, -0.5, 0.5])
 Y = torch.tensor([1.0, 0.0, 0.0])
@@ -134,3 +135,17 @@ def test_hyperparameters_come_from_the_signature_and_are_checked():
         create_loss("s_fl", COUNTS, gamma=-1.0)
     with pytest.raises(CritBenchError, match="weighting"):
         create_loss("cb_bce", COUNTS, weighting="nope")
+
+
+def test_cb_bce_under_the_alm_presets_keeps_the_reference_raw_weights():
+    """alm-dnn utils/custom_losses.py, ClassBalancedBCE:
+        weight_tensor[(t).nonzero()] = (1 - self.beta) / (1 - self.beta**self.n_1)
+        cb_BCE = torch.mean(weight_tensor * BCE(x, t))
+    -- no normalization of the weights to sum 2."""
+    params = resolve_params("cb_bce", {"preset": "c10_1to100"})
+    loss = create_loss("cb_bce", COUNTS, beta=params["beta"], weighting=params["weighting"], normalize=params["normalize"])
+    raw = _per_class(Y, 0.01 / (1 - 0.99 ** 90), 0.01 / (1 - 0.99 ** 10))
+    reference = (raw * torch.nn.functional.binary_cross_entropy_with_logits(X, Y, reduction="none")).mean()
+    assert float(loss(X, Y)) == pytest.approx(float(reference), rel=1e-6)
+    assert resolve_params("cb_bce", {})["normalize"] is True  # the default stays Cui et al.'s scale
+
