@@ -5,12 +5,14 @@ The record's path is the last line of stdout; progress goes to stderr.
 from __future__ import annotations
 
 import sys
-import traceback
 
 from benchmarks.core.cli import ArgumentParser, fail, parse_key_values
-from benchmarks.core.config import RunConfig
-from benchmarks.core.errors import CritBenchError, DivergedError
+from benchmarks.core.config import RunConfig, default
+from benchmarks.core.errors import CritBenchError
+from benchmarks.core.records import save_record
+from benchmarks.engine.pipeline import run_benchmark
 from benchmarks.methods import get_method, list_methods, resolve_params
+from benchmarks.methods.sampling import SAMPLERS
 from datasets import get_dataset_entry, list_datasets
 from models3d import STEMS, list_models
 
@@ -20,26 +22,28 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--list", action="store_true", help="list datasets and methods, then exit")
     parser.add_argument("--dataset", help="dataset name (see --list)")
     parser.add_argument("--method", help="training method (see --list)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, default=100, help="maximum epochs (default 100, the MedMNIST v2 recipe)")
+    parser.add_argument("--seed", type=int, default=default("seed"))
+    parser.add_argument("--epochs", type=int, default=default("epochs"),
+                        help=f"maximum epochs (default {default('epochs')}, the MedMNIST v2 recipe)")
     parser.add_argument("--batch-size", type=int, help="default 128 in 2D, 32 in 3D")
     parser.add_argument("--lr", type=float, help="learning rate (default: the method's recipe)")
     parser.add_argument("--size", type=int, help="image side: 28 or 64 for 3D, 28..224 for 2D MedMNIST")
     parser.add_argument("--imbalance", type=float, help="keep 1 training positive per R negatives (cifar default 100)")
     parser.add_argument("--max-train-samples", type=int, help="stratified subset of train, for smoke runs")
-    parser.add_argument("--patience", type=int, default=30, help="stop after P epochs without val AUC gain (0: never)")
-    parser.add_argument("--model", default="resnet18", help=f"backbone: {', '.join(list_models())}")
-    parser.add_argument("--stem", default="medmnist", help=f"first layer: {', '.join(STEMS)}")
-    parser.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
+    parser.add_argument("--patience", type=int, default=default("patience"),
+                        help=f"stop after P epochs without val AUC gain (default {default('patience')}; 0: never)")
+    parser.add_argument("--model", default=default("model"), help=f"backbone: {', '.join(list_models())}")
+    parser.add_argument("--stem", default=default("stem"), help=f"first layer: {', '.join(STEMS)}")
+    parser.add_argument("--width", type=float, default=default("width"), help="channel width multiplier")
     parser.add_argument("--no-amp", dest="amp", action="store_false",
                         help="fp32 everywhere (default: bf16 autocast on CUDA and on CPUs with AMX)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (off by default; see benchmarks/SPEED.md)")
-    parser.add_argument("--sampler", default="none", help="batch sampling: none, weighted, oversample, undersample")
+    parser.add_argument("--sampler", default=default("sampler"), help=f"batch sampling: {', '.join(SAMPLERS)}")
     parser.add_argument("--augment", help="+-joined crop, crop_flip, flip, rotate, scale, or none (default: the dataset's)")
     parser.add_argument("--param", action="append", metavar="KEY=VALUE", help="method or dataset hyperparameter; repeatable")
     parser.add_argument("--data-dir", help="folder with the data (default $CRITBENCH_DATA, else ~/.medmnist)")
     parser.add_argument("--out", default="runs", help="folder for the JSON record (default runs/)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--device", default=default("device"), help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -73,39 +77,24 @@ def config_from_args(args) -> RunConfig:
     )
 
 
-def save_failure(error: Exception, out_dir) -> int:
-    """Write `<run_id>.failed.json` for a run that diverged or crashed; its path is the last stdout line."""
-    from benchmarks.engine.pipeline import save_record
-
-    path = save_record(error.failure_record, out_dir)
-    if not isinstance(error, DivergedError):
-        traceback.print_exception(error, file=sys.stderr)
-    fail(f"the run {'diverged' if isinstance(error, DivergedError) else 'crashed'}: {error}; "
-         f"failure record written (a rerun retries it)", code=1)
-    print(path)
-    return 1
-
-
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.list:
         print(listing())
         return 0
-    from benchmarks.engine.pipeline import run_benchmark, save_record  # heavy imports only when training
-
     try:
         record = run_benchmark(config_from_args(args), progress=not args.quiet)
     except CritBenchError as error:
         return fail(str(error))
     except KeyboardInterrupt:
         return fail("interrupted; no record written", code=130)
-    except Exception as error:
-        if hasattr(error, "failure_record"):  # diverged or crashed while training
-            return save_failure(error, args.out)
-        if isinstance(error, ValueError):  # a malformed --param
-            return fail(str(error))
-        raise
     path = save_record(record, args.out)
+    if record["status"] != "complete":
+        if record["failure"] == "crashed":
+            print(record["traceback"], end="", file=sys.stderr)
+        fail(f"the run {record['failure']}: {record['reason']}; failure record written (a rerun retries it)", code=1)
+        print(path)
+        return 1
     test = record["test"]
     print(f"test AUC {test['auc']:.4f}  TPR@FPR=0.1 {test['tpr_at_fpr']['0.1']:.3f}  "
           f"FPR@TPR=0.95 {test['fpr_at_tpr']['0.95']:.3f}  best epoch {record['best_epoch']}  "

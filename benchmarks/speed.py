@@ -19,9 +19,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.core.cli import ArgumentParser, fail
+from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
+from benchmarks.core.records import base_environment, write_json_atomic
+from benchmarks.engine.pipeline import device_environment
+from benchmarks.engine.resolve import resolve_config
+from benchmarks.engine.speed_reference import ReferencePipeline
+from benchmarks.engine.trainer import Trainer, cpu_has_bf16_units, resolve_device
+from datasets import BinaryDataset, Split
+from models3d import create_model
 
 # Dense bf16 tensor-core peaks (TFLOP/s, no sparsity) from the vendors' data sheets; the first
 # substring found in torch.cuda.get_device_name() wins. Unknown devices get no peak fraction.
@@ -55,10 +64,6 @@ def bf16_peak_tflops(device_name: str) -> float | None:
 
 def model_flops(dims: int, size: int, batch: int, width: float, train: bool) -> float:
     """FLOPs of one forward (+ backward when `train`) pass per sample, counted on the meta device."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from models3d import create_model
-
     with torch.device("meta"):
         model = create_model(dims, 1, width=width)
         x = torch.empty((batch, 1) + (size,) * dims)
@@ -81,10 +86,6 @@ def synthetic_arrays(n: int, dims: int, size: int, seed: int) -> tuple[np.ndarra
 
 def build_critbench(args, case: Case, train, evaluate):
     """A `Trainer` for method `args.method` on the synthetic arrays, configured as a run would be."""
-    from benchmarks.core.config import RunConfig, resolve_config
-    from benchmarks.engine.trainer import Trainer
-    from datasets.base import BinaryDataset, Split
-
     def split(arrays):
         return Split(torch.from_numpy(arrays[0]), torch.from_numpy(arrays[1]))
 
@@ -98,9 +99,6 @@ def build_critbench(args, case: Case, train, evaluate):
 
 
 def build_reference(args, case: Case, train, evaluate, device: torch.device):
-    from benchmarks.engine.speed_reference import ReferencePipeline
-    from models3d import create_model
-
     torch.manual_seed(0)
     model = create_model(case.dims, 1, width=args.width)
     pipeline = ReferencePipeline(model, train, evaluate, case.batch, device, args.workers)
@@ -202,8 +200,6 @@ def build_parser() -> ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from benchmarks.engine.trainer import cpu_has_bf16_units, resolve_device
-
     try:
         device = resolve_device(args.device)
         for name in ("steps", "repeats", "size", "batch_size"):
@@ -218,24 +214,20 @@ def main(argv=None) -> int:
         args.repeats = args.repeats or (5 if device.type == "cuda" else 3)
         args.device = str(device)
         args.peak = bf16_peak_tflops(torch.cuda.get_device_name(device)) if device.type == "cuda" else None
-        from benchmarks.core.records import device_name, environment
-
         bf16 = args.amp and (device.type == "cuda" or cpu_has_bf16_units())
         report = {
             "command": "python -m benchmarks.speed " + " ".join(sys.argv[1:] if argv is None else argv),
-            "device_name": device_name(device), "torch": torch.__version__,
+            "device_name": device_environment(device)["device_name"], "torch": torch.__version__,
             "critbench_precision": "bf16 autocast, channels-last" if bf16 else "fp32",
             "bf16_peak_tflops": args.peak,
             "settings": {k: v for k, v in vars(args).items() if k != "json"},
-            "env": environment(device),
+            "env": {**base_environment(), **device_environment(device)},
             "cases": [],
         }
         for name in cases:
             report["cases"].append(run_case(args, name))
     except CritBenchError as error:
         return fail(str(error))
-    from benchmarks.core.records import write_json_atomic
-
     print(format_table(report))
     path = write_json_atomic(Path(args.json or f"runs/speed-{device.type}.json"), report)
     print(f"written {path}", file=sys.stderr)

@@ -12,7 +12,7 @@ import numpy as np
 from plotly.colors import qualitative
 from sklearn.metrics import auc as area, roc_curve
 
-from reports.collect import DatasetSummary, RowKey
+from reports.leaderboard import DatasetSummary, RowKey
 
 PALETTE = qualitative.Safe  # colour-blind safe
 FPR_LINE, TPR_LINE = 0.1, 0.95  # the operating points of the leaderboard

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 
-from reports.collect import DECIMALS, METRICS, Cell, Leaderboard
+from benchmarks.core.metrics import METRICS
+from benchmarks.core.records import write_text_atomic
+from reports.leaderboard import DECIMALS, Cell, Leaderboard
 
 ENSEMBLE_SUFFIX = " (seed ensemble)"
 
@@ -61,11 +64,11 @@ def csv_rows(board: Leaderboard) -> list[dict]:
 def write_csv(board: Leaderboard, path: Path) -> Path:
     rows = csv_rows(board)
     columns = list(dict.fromkeys(name for line in rows for name in line))
-    with open(path, "w", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows({k: _csv_value(v) for k, v in line.items()} for line in rows)
-    return path
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows({k: _csv_value(v) for k, v in line.items()} for line in rows)
+    return write_text_atomic(path, text.getvalue())
 
 
 def _bold(text: str, on: bool) -> str:
@@ -109,5 +112,4 @@ def _cell_markdown(cell: Cell | None, key: str, source: str) -> str:
 
 
 def write_markdown(board: Leaderboard, path: Path) -> Path:
-    Path(path).write_text(markdown(board) + "\n")
-    return path
+    return write_text_atomic(path, markdown(board) + "\n")

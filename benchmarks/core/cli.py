@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from benchmarks.core.errors import CritBenchError
+
 
 class ArgumentParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line naming the problem (exit code 2)."""
@@ -18,7 +20,7 @@ def parse_key_values(items: list[str] | None) -> dict:
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"--param expects key=value, got {item!r}")
+            raise CritBenchError(f"--param expects key=value, got {item!r}")
         values[key.strip()] = value.strip()
     return values
 

@@ -1,19 +1,23 @@
-"""The flat run configuration, logged with every result, and its resolution to full defaults."""
+"""The flat run configuration logged with every result: its fields and defaults (the one place
+they are written; the command lines read them from here), the checks of its plain values, and
+which fields make up a run's identity.
+
+Torch-free: names that belong to a registry (dataset, method, model, sampler, augmentation) are
+checked where the registry lives, when `benchmarks.engine.resolve` fills in the recipe defaults.
+"""
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from dataclasses import dataclass, field
 
 from benchmarks.core.errors import CritBenchError
-from benchmarks.methods import resolve_params
-from datasets import get_dataset_entry
-from benchmarks.engine.augment import create_augmentation
-from benchmarks.methods.sampling import SAMPLERS
-from models3d import STEMS, list_models
 
 BATCH_SIZE = {2: 128, 3: 32}  # MedMNIST v2 recipe
 # Fields describing where and how fast a run executes, not what it computes: not in its identity.
 MACHINE_FIELDS = ("device", "data_dir", "compile")
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,7 @@ class RunConfig:
     amp: bool = True
     sampler: str = "none"
     augment: str | None = None  # None: the dataset's default
-    params: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)  # method hyperparameters (dataset keys are moved out by resolve)
     dataset_params: dict = field(default_factory=dict)
     device: str = "auto"
     data_dir: str | None = None
@@ -49,34 +53,27 @@ class RunConfig:
         return {k: v for k, v in self.to_dict().items() if k not in MACHINE_FIELDS}
 
 
-def _check_positive(name: str, value, allow_zero: bool = False) -> None:
-    if value is not None and (value < 0 or (value == 0 and not allow_zero)):
-        raise CritBenchError(f"--{name.replace('_', '-')} must be {'>= 0' if allow_zero else 'positive'}, got {value}")
+def default(name: str):
+    """The default of RunConfig field `name` (what a command line shows and uses when not given)."""
+    return RunConfig.__dataclass_fields__[name].default
 
 
-def resolve_config(config: RunConfig) -> RunConfig:
-    """Fill every default (batch size, size, hyperparameters) and validate, so the record is complete.
+def _flag(name: str) -> str:
+    return f"--{name.replace('_', '-')}"
 
-    `params` may mix dataset and method keys (one `--param` flag); they are split here."""
-    entry = get_dataset_entry(config.dataset)
-    for name in ("epochs", "batch_size", "size", "imbalance", "max_train_samples", "width"):
-        _check_positive(name, getattr(config, name))
-    _check_positive("patience", config.patience, allow_zero=True)
-    if config.model not in list_models():
-        raise CritBenchError(f"unknown --model {config.model!r}; valid: {', '.join(list_models())}")
-    if config.sampler not in SAMPLERS:
-        raise CritBenchError(f"unknown --sampler {config.sampler!r}; valid: {', '.join(SAMPLERS)}")
-    create_augmentation(config.augment, entry.dims)  # validates the name
-    if config.stem not in STEMS:
-        raise CritBenchError(f"unknown --stem {config.stem!r}; valid: {', '.join(STEMS)}")
-    if config.device not in ("auto", "cpu", "cuda") and not config.device.startswith("cuda:"):
+
+POSITIVE_FIELDS = ("epochs", "batch_size", "size", "imbalance", "max_train_samples", "width")
+NON_NEGATIVE_FIELDS = ("patience",)
+
+
+def check_values(config: RunConfig) -> None:
+    """Raise CritBenchError naming the flag for a plain value out of range (numbers, device)."""
+    for name in POSITIVE_FIELDS + NON_NEGATIVE_FIELDS:
+        value = getattr(config, name)
+        if value is None:
+            continue
+        positive = name in POSITIVE_FIELDS
+        if not math.isfinite(value) or value < 0 or (positive and value == 0):
+            raise CritBenchError(f"{_flag(name)} must be {'positive' if positive else '>= 0'}, got {value}")
+    if not DEVICE_PATTERN.fullmatch(config.device):
         raise CritBenchError(f"unknown --device {config.device!r}; valid: auto, cpu, cuda, cuda:N")
-    dataset_params = {**config.dataset_params, **{k: v for k, v in config.params.items() if k in entry.params}}
-    method_params = {k: v for k, v in config.params.items() if k not in entry.params}
-    return dataclasses.replace(
-        config,
-        batch_size=config.batch_size or BATCH_SIZE[entry.dims],
-        size=config.size or entry.sizes[0],
-        params=resolve_params(config.method, method_params),
-        dataset_params=dataset_params,
-    )

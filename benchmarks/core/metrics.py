@@ -7,6 +7,7 @@ the lowest FPR among thresholds reaching TPR >= t (the metric of Sangalli et al.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
@@ -52,3 +53,37 @@ def binary_metrics(y_true, y_score, threshold: float = 0.0) -> dict:
         f"spauc_{_key(PARTIAL_FPR)}": float(roc_auc_score(y_true, y_score, max_fpr=PARTIAL_FPR)),
         "acc": float(((y_score >= threshold) == y_true).mean()),
     }
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    label: str
+    path: tuple[str, ...]
+    higher_is_better: bool = True
+
+    def value(self, metrics: dict) -> float:
+        for part in self.path:
+            metrics = (metrics or {}).get(part)
+        return math.nan if metrics is None else float(metrics)
+
+
+# The leaderboard's columns: (key, label, path into a metrics dict, direction).
+METRICS = (
+    Metric("auc", "AUC", ("auc",)),
+    Metric("tpr_at_fpr_0.1", "TPR@FPR=0.1", ("tpr_at_fpr", "0.1")),
+    Metric("fpr_at_tpr_0.95", "FPR@TPR=0.95", ("fpr_at_tpr", "0.95"), higher_is_better=False),
+)
+
+# Labels of every key of `binary_metrics` (`tpr_at_fpr.0.1` -> "TPR@FPR=0.1"), for per-run tables.
+METRIC_LABELS = {"auc": "AUC", "tpr_at_fpr": "TPR@FPR={}", "fpr_at_tpr": "FPR@TPR={}",
+                 "spauc_0.1": "standardized pAUC (FPR≤0.1)", "acc": "accuracy (logit ≥ 0)"}
+
+
+def metric_label(key: str) -> str:
+    """`tpr_at_fpr.0.1` -> `TPR@FPR=0.1`; unknown keys unchanged."""
+    if key in METRIC_LABELS:
+        return METRIC_LABELS[key]
+    head, _, level = key.partition(".")
+    label = METRIC_LABELS.get(head, key)
+    return label.format(level) if "{}" in label else label

@@ -1,4 +1,9 @@
-"""Run records: environment, stable run identity, atomic JSON writes."""
+"""Run records and their files, in one place: schema version, run identity, paths, the failure
+record, the one atomic writer and the reader.
+
+Torch-free, so that the report and the suite planner read records without importing torch.
+A complete record is `<out>/<run_id>.json`, a failure `<out>/<run_id>.failed.json`.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -8,13 +13,19 @@ import os
 import platform
 import subprocess
 import tempfile
+import time
+import traceback
+from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-import torch
+from benchmarks.core.config import RunConfig
+from benchmarks.core.errors import DivergedError
 
+RECORD_VERSION = 1
 PACKAGES = ("torch", "torchvision", "numpy", "scikit-learn", "libauc", "monai", "medmnist", "nibabel")
 SOURCE_DIR = Path(__file__).resolve().parents[2]
+STALE_TEMP_S = 600  # a temporary file older than this was left by a killed writer
 
 
 def package_versions() -> dict:
@@ -39,21 +50,10 @@ def git_revision() -> str | None:
         return None
 
 
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-
-
-def environment(device: torch.device) -> dict:
-    return {
-        **package_versions(),
-        "device": str(device),
-        "device_name": device_name(device),
-        "cuda": torch.version.cuda if device.type == "cuda" else None,
-        "platform": platform.platform(),
-        "git_revision": git_revision(),
-    }
+def base_environment() -> dict:
+    """What every record says about the software it ran with (taken when the run starts)."""
+    return {**package_versions(), "platform": platform.platform(), "host": platform.node(),
+            "git_revision": git_revision()}
 
 
 def stable_hash(payload: dict, length: int = 12) -> str:
@@ -73,18 +73,106 @@ def json_safe(value):
     return value
 
 
-def write_json_atomic(path: Path, payload: dict) -> Path:
-    """Write to a temporary file in the same folder, fsync, then rename: never a half-written file."""
+def data_fingerprint(dataset_record: dict) -> str:
+    """The checksum of a run's data that enters its identity: the source files' md5 where the
+    adapter has one, else the md5 of the exact tensors (generated data)."""
+    return dataset_record["source_md5"] or dataset_record["tensor_md5"]
+
+
+def run_id(config: RunConfig, fingerprint: str | None) -> str:
+    """Readable, stable name: dataset, method, seed and a hash of the config identity and data."""
+    digest = stable_hash({"config": config.identity(), "dataset_md5": fingerprint})
+    return f"{config.dataset}-{config.method}-s{config.seed}-{digest}"
+
+
+def record_path(out_dir, identity: str, failed: bool = False) -> Path:
+    return Path(out_dir) / f"{identity}{'.failed' if failed else ''}.json"
+
+
+def failure_record(config: RunConfig, identity: str, error: BaseException, seconds: float | None,
+                   dataset: dict | None = None, env: dict | None = None) -> dict:
+    """The record of a run that diverged or crashed: status "failed", reason and traceback."""
+    return {
+        "record_version": RECORD_VERSION,
+        "run_id": identity,
+        "status": "failed",
+        "failure": "diverged" if isinstance(error, DivergedError) else "crashed",
+        "reason": f"{type(error).__name__}: {error}",
+        "traceback": "".join(traceback.format_exception(error)),
+        "config": config.to_dict(),
+        "dataset": dataset,
+        "env": env or base_environment(),
+        "failed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "seconds": seconds,
+    }
+
+
+def write_text_atomic(path, text: str) -> Path:
+    """Write to a temporary file in the same folder, fsync, then rename: never a half-written file.
+
+    The file gets the permissions of a plain `open` (0666 less the umask), so results in a shared
+    folder are readable by the group (mkstemp alone would make them 0600)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(json_safe(payload), stream, indent=1, allow_nan=False)
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_json_atomic(path, payload: dict) -> Path:
+    """`payload` as strict JSON (NaN and infinities as null), written atomically."""
+    return write_text_atomic(path, json.dumps(json_safe(payload), indent=1, allow_nan=False))
+
+
+def save_record(record: dict, out_dir) -> Path:
+    """Write a complete or failure record; a complete one removes the run's old failure record."""
+    failed = record["status"] != "complete"
+    path = write_json_atomic(record_path(out_dir, record["run_id"], failed), record)
+    if not failed:
+        record_path(out_dir, record["run_id"], failed=True).unlink(missing_ok=True)
+    return path
+
+
+def read_record(path) -> tuple[dict | None, str | None]:
+    """(record, None) for a run record, (None, why) for an unreadable one, (None, None) for a
+    JSON file that is not a run record (a suite's state, a config)."""
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        return None, f"unreadable: {error}"
+    if not isinstance(record, dict) or not {"status", "run_id"} & record.keys():
+        return None, None
+    return record, None
+
+
+def record_files(folder) -> list[Path]:
+    """Every record file under `folder` (recursively), without atomic writes' temporary files."""
+    return [path for path in sorted(Path(folder).rglob("*.json")) if not path.name.startswith(".")]
+
+
+def record_state(out_dir, identity: str) -> str | None:
+    """"complete", "failed" or None (no usable record yet)."""
+    path = record_path(out_dir, identity)
+    if path.is_file():
+        record, _ = read_record(path)
+        if record is not None and record.get("status") == "complete":
+            return "complete"
+    return "failed" if record_path(out_dir, identity, failed=True).is_file() else None
+
+
+def remove_stale_temporaries(out_dir) -> None:
+    """Delete temporary files of atomic writes whose writer was killed (never complete records)."""
+    for temporary in Path(out_dir).glob(".*.tmp"):
+        if time.time() - temporary.stat().st_mtime > STALE_TEMP_S:
+            temporary.unlink(missing_ok=True)

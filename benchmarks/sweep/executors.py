@@ -20,8 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import torch
+
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
+from benchmarks.core.records import failure_record, record_path, save_record
+from benchmarks.engine.pipeline import run_benchmark
 
 EXECUTORS = ("local", "ray", "slurm")
 RAY_OPTIONS = {"address", "max_retries", "cpus", "gpus"}
@@ -61,14 +65,11 @@ def run_task(task: RunTask, progress: bool = False) -> TaskResult:
 
     Any exception becomes a failure record (a crash, NaN divergence, data missing on a worker);
     only KeyboardInterrupt and SystemExit pass through."""
-    from benchmarks.engine.pipeline import failure_record, run_benchmark, save_record
-
     started = time.perf_counter()
     try:
         record = run_benchmark(task.config, progress=progress)
-    except Exception as error:
-        record = getattr(error, "failure_record", None) or failure_record(
-            task.config, task.run_id, error, time.perf_counter() - started)
+    except Exception as error:  # before training: data missing or unreadable on this worker
+        record = failure_record(task.config, task.run_id, error, time.perf_counter() - started)
     path = save_record(record, task.out_dir)
     return TaskResult(record["run_id"], task.label, record["status"], str(path), record.get("reason"), record)
 
@@ -77,8 +78,6 @@ def collect(task: RunTask, result: TaskResult | None, error: BaseException | Non
     """Driver side: make sure the run's outcome is recorded in the output folder; drop the record.
 
     `result` is what the worker returned, or None when it died with `error`."""
-    from benchmarks.engine.pipeline import failure_record, record_path, save_record
-
     if result is not None:
         if result.record is not None and not Path(result.path).is_file():
             save_record(result.record, task.out_dir)
@@ -211,8 +210,6 @@ class SlurmExecutor:
 
 def _gpu_ids() -> list[str]:
     """The visible CUDA devices, as CUDA_VISIBLE_DEVICES entries."""
-    import torch
-
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     return visible.split(",")[:count] if visible else [str(i) for i in range(count)]

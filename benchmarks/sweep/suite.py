@@ -27,9 +27,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.core.config import RunConfig, resolve_config
+from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
-from benchmarks.core.records import stable_hash
+from benchmarks.core.records import run_id, stable_hash
+from benchmarks.engine.resolve import resolve_config
+from benchmarks.methods import list_methods
+from datasets import list_datasets
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -203,9 +206,6 @@ def select(suite: Suite, datasets: list[str] | None = None, methods: list[str] |
            seeds: tuple[int, ...] | None = None, run: dict | None = None) -> Suite:
     """The suite restricted to `datasets` and `methods` (names; a registered name absent from the
     suite is added with its defaults), with other `seeds` and `run` fields overriding every run's."""
-    from benchmarks.methods import list_methods
-    from datasets import list_datasets
-
     chosen_datasets, chosen_methods = suite.datasets, suite.methods
     if datasets:
         _check_names("dataset", datasets, list_datasets())
@@ -271,7 +271,7 @@ def run_fields(values: dict) -> dict:
 def _check_distinct(runs: list[PlannedRun]) -> None:
     seen = {}
     for run in runs:
-        key = stable_hash(run.config.identity())
+        key = run_id(run.config, None)  # the same data for both: the configs decide
         if key in seen:
             raise CritBenchError(f"the suite lists the same run twice: {seen[key].label} and {run.label}; "
                                  f"remove the duplicate dataset or method entry")

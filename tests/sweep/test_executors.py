@@ -12,7 +12,8 @@ import torch
 from benchmarks import leaderboard
 from benchmarks.core.config import RunConfig
 from benchmarks.sweep.executors import RunTask, TaskResult, WorkerPoolExecutor, collect, create_executor
-from benchmarks.engine.pipeline import record_path
+from benchmarks.core.records import record_path
+from benchmarks.sweep.plan import make_plan
 from benchmarks.sweep.suite import expand, load_suite
 
 SUITE = """
@@ -103,7 +104,7 @@ def test_submitit_local_job_array_matches_local(suite_file, reference, tmp_path,
 
 def test_worker_pool_matches_local(suite_file, reference, tmp_path, one_thread):
     runs = expand(load_suite(str(suite_file)))
-    plan = leaderboard.make_plan(runs, tmp_path, retry_failed=True)
+    plan = make_plan(runs, tmp_path, retry_failed=True)
     finished = []
 
     class Events:

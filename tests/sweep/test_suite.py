@@ -3,13 +3,13 @@ after a killed run, failure records (crash, NaN), missing data, and the report h
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,9 @@ import pytest
 from benchmarks import leaderboard, run
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
-from benchmarks.engine.pipeline import record_path, run_id
+from benchmarks.core.records import record_path, record_state, run_id
+from benchmarks.sweep.executors import RunTask, TaskResult
+from benchmarks.sweep.progress import Progress
 from benchmarks.sweep.suite import derive_seed, expand, load_suite, parse_seeds, parse_suite, select
 
 TINY_SUITE = """
@@ -106,7 +108,7 @@ def test_run_identity_is_the_normalized_config_and_data_checksum():
                                     "run": {"width": 1}}))[0].config
     cli = run.config_from_args(run.build_parser().parse_args(
         ["--dataset", "synthetic2d", "--method", "bce", "--seed", str(base.seed), "--width", "1"]))
-    from benchmarks.core.config import resolve_config
+    from benchmarks.engine.resolve import resolve_config
     assert run_id(resolve_config(cli), "m") == run_id(base, "m")  # TOML int 1 == CLI float 1.0
     assert run_id(dataclasses.replace(base, device="cuda", data_dir="/x"), "m") == run_id(base, "m")
     for changed in (dataclasses.replace(base, epochs=3), dataclasses.replace(base, params={**base.params, "lr": 0.5})):
@@ -246,18 +248,21 @@ def test_missing_data_is_reported_once_and_skipped(tmp_path, capsys, monkeypatch
 
 def test_leaderboard_builds_the_report_at_the_end(tmp_path, capsys, monkeypatch):
     calls = []
-    stub = types.ModuleType("reports.build")
-    stub.build_report = lambda runs_dir, out_html: calls.append((runs_dir, out_html)) or out_html
-    monkeypatch.setitem(sys.modules, "reports.build", stub)
+    monkeypatch.setattr(leaderboard, "build_report", lambda runs_dir, out_html: calls.append((runs_dir, out_html)) or out_html)
     suite, out = write_suite(tmp_path), tmp_path / "runs"
     args = ["--suite", str(suite), "--out", str(out), "--seeds", "0", "--methods", "bce"]
     assert leaderboard.main(args + ["--report", str(tmp_path / "r.html")]) == 0
     assert calls == [(out, tmp_path / "r.html")]
     assert capsys.readouterr().out.strip().splitlines()[-1] == str(tmp_path / "r.html")
-    monkeypatch.setitem(sys.modules, "reports.build", None)  # not importable
+
+    def broken(runs_dir, out_html):
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(leaderboard, "build_report", broken)
     assert leaderboard.main(args) == 1
     err = capsys.readouterr().err
-    assert "reports.build is not available" in err and "0 runs completed" in err and str(out) in err
+    assert "building the report failed (OSError: disk full (simulated))" in err and "0 runs completed" in err
+    assert f"python -m reports.build --runs {out}" in err and len(records(out)) == 1  # the record is kept
 
 
 def test_resume_after_kill_keeps_finished_records_and_reruns_only_the_rest(tmp_path, capsys):
@@ -290,21 +295,17 @@ def test_resume_after_kill_keeps_finished_records_and_reruns_only_the_rest(tmp_p
 def test_complete_records_are_recognized_by_content(tmp_path):
     path = record_path(tmp_path, "x")
     path.write_text("{not json")
-    assert leaderboard.record_state(tmp_path, "x") is None
-    path.write_text(json.dumps({"status": "complete"}))
-    assert leaderboard.record_state(tmp_path, "x") == "complete"
+    assert record_state(tmp_path, "x") is None
+    path.write_text(json.dumps({"status": "complete", "run_id": "x"}))
+    assert record_state(tmp_path, "x") == "complete"
     path.unlink()
     record_path(tmp_path, "x", failed=True).write_text(json.dumps({"status": "failed"}))
-    assert leaderboard.record_state(tmp_path, "x") == "failed"
+    assert record_state(tmp_path, "x") == "failed"
 
 
 def test_progress_counts_and_eta():
-    import io
-
-    from benchmarks.sweep.executors import RunTask, TaskResult
-
     stream = io.StringIO()
-    progress = leaderboard.Progress(4, stream=stream)
+    progress = Progress(4, stream=stream)
     progress.start -= 60
     progress.started(RunTask(RunConfig("synthetic2d", "bce"), "id1", "synthetic2d / bce / seed 0", "/tmp"))
     progress.finished(TaskResult("id1", "synthetic2d / bce / seed 0", "complete", "/tmp/id1.json"))

@@ -1,4 +1,4 @@
-"""Run records -> leaderboard: load a runs folder, group by dataset x method row, aggregate seeds.
+"""Run records -> leaderboard: group by dataset x method row, aggregate seeds.
 
 A dataset column is (name, size, imbalance, max train samples, dataset parameters). A method row is
 the method plus every setting that takes several values among that method's runs on one dataset
@@ -6,141 +6,25 @@ the method plus every setting that takes several values among that method's runs
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import re
 from dataclasses import dataclass, field
-from functools import cached_property
-from pathlib import Path
 
 import numpy as np
 from scipy.stats import rankdata
 
-from benchmarks.core.errors import CritBenchError
-from benchmarks.core.metrics import binary_metrics
+from benchmarks.core.metrics import METRICS, Metric, binary_metrics
+from reports.runs import Loaded, Run, slug
 from reports.stats import (Interval, PairedTest, bootstrap_auc_samples, delong_covariance, normal_interval,
                            percentile_interval, z_test)
 
 BASELINE = "bce"
-DATASET_FIELDS = ("dataset", "size", "imbalance", "max_train_samples", "dataset_params")
-# benchmarks.config.MACHINE_FIELDS, spelled out so that building a report never imports torch (a test
-# keeps the two equal).
-MACHINE_FIELDS = ("device", "data_dir", "compile")
-NOT_ROW_FIELDS = {*DATASET_FIELDS, *MACHINE_FIELDS, "method", "seed", "params"}
-REQUIRED_KEYS = ("run_id", "config", "dataset", "test", "test_scores", "history")
 N_BOOTSTRAP = 2000
 DECIMALS = 3  # displayed precision; ties at this precision share the bold "best"
 
 
-@dataclass(frozen=True)
-class Metric:
-    key: str
-    label: str
-    path: tuple[str, ...]
-    higher_is_better: bool = True
-
-    def value(self, metrics: dict) -> float:
-        for part in self.path:
-            metrics = (metrics or {}).get(part)
-        return math.nan if metrics is None else float(metrics)
-
-
-METRICS = (
-    Metric("auc", "AUC", ("auc",)),
-    Metric("tpr_at_fpr_0.1", "TPR@FPR=0.1", ("tpr_at_fpr", "0.1")),
-    Metric("fpr_at_tpr_0.95", "FPR@TPR=0.95", ("fpr_at_tpr", "0.95"), higher_is_better=False),
-)
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")
-
-
 def format_value(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-@dataclass
-class Run:
-    """One complete run record and the file it came from."""
-
-    record: dict
-    path: Path
-
-    @property
-    def run_id(self) -> str:
-        return self.record["run_id"]
-
-    @property
-    def config(self) -> dict:
-        return self.record["config"]
-
-    @property
-    def method(self) -> str:
-        return self.config["method"]
-
-    @property
-    def seed(self) -> int:
-        return self.config["seed"]
-
-    @property
-    def anchor(self) -> str:
-        return "run-" + slug(self.run_id)
-
-    def metric(self, metric: Metric) -> float:
-        return metric.value(self.record["test"])
-
-    @cached_property
-    def y_true(self) -> np.ndarray:
-        return np.asarray(self.record["test_scores"]["y_true"], dtype=np.int64)
-
-    @cached_property
-    def y_score(self) -> np.ndarray:
-        return np.array([math.nan if s is None else s for s in self.record["test_scores"]["y_score"]], dtype=np.float64)
-
-    @cached_property
-    def test_set(self) -> str:
-        """Fingerprint of the test set: data source and the label sequence (loading is deterministic)."""
-        digest = hashlib.md5(str(self.record["dataset"].get("source_md5")).encode())
-        digest.update(self.y_true.astype(np.uint8).tobytes())
-        return digest.hexdigest()
-
-    @property
-    def usable(self) -> bool:
-        return bool(np.isfinite(self.y_score).all()) and 0 < self.y_true.sum() < len(self.y_true)
-
-    def settings(self) -> dict:
-        """The settings that may distinguish method rows: training settings and method parameters."""
-        return {**{k: v for k, v in self.config.items() if k not in NOT_ROW_FIELDS}, **self.config.get("params", {})}
-
-
-@dataclass
-class Failure:
-    """A failure record (`*.failed.json`); `retried` when the same run later completed."""
-
-    path: Path
-    record: dict
-    retried: bool = False
-
-    @property
-    def run_id(self) -> str:
-        return self.record.get("run_id") or self.path.name.removesuffix(".failed.json")
-
-    @property
-    def config(self) -> dict:
-        return self.record.get("config") or {}
-
-    @property
-    def reason(self) -> str:
-        for key in ("reason", "error", "message"):
-            if self.record.get(key):
-                return str(self.record[key])
-        return "no reason recorded"
-
-    @property
-    def traceback(self) -> str:
-        return str(self.record.get("traceback") or "")
 
 
 @dataclass(frozen=True)
@@ -194,46 +78,6 @@ class RowKey:
         """The baseline first, then methods by name, then settings (numbers numerically)."""
         values = tuple((0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v)) for _, v in self.settings)
         return (self.method != BASELINE, self.method, values)
-
-
-@dataclass
-class Loaded:
-    runs: list[Run]
-    failures: list[Failure]
-    skipped: list[tuple[Path, str]]
-
-
-def load_runs(runs_dir: Path) -> Loaded:
-    """Every complete record under `runs_dir` (recursively), the failure records, and what was skipped."""
-    runs_dir = Path(runs_dir)
-    if not runs_dir.is_dir():
-        raise CritBenchError(f"--runs {runs_dir} is not a folder; pass the --out folder of benchmarks.run or the leaderboard")
-    runs, failures, skipped, seen = [], [], [], set()
-    for path in sorted(runs_dir.rglob("*.json")):
-        if path.name.startswith("."):
-            continue  # an atomic write's temporary file
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError) as error:
-            skipped.append((path, f"unreadable: {error}"))
-            continue
-        if not isinstance(record, dict) or not {"status", "run_id"} & record.keys():
-            continue  # some other JSON file (a suite's own state, a config): not a run record
-        status = record.get("status")
-        if path.name.endswith(".failed.json") or status == "failed":
-            failures.append(Failure(path, record))
-        elif status != "complete":
-            skipped.append((path, f"status {status!r}, not 'complete'"))
-        elif missing := [key for key in REQUIRED_KEYS if key not in record]:
-            skipped.append((path, f"missing {', '.join(missing)}"))
-        elif record["run_id"] in seen:
-            skipped.append((path, f"duplicate of run {record['run_id']}"))
-        else:
-            seen.add(record["run_id"])
-            runs.append(Run(record, path))
-    for failure in failures:
-        failure.retried = failure.run_id in seen
-    return Loaded(runs, failures, skipped)
 
 
 def row_keys(runs: list[Run]) -> dict[str, RowKey]:

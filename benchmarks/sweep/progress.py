@@ -1,0 +1,38 @@
+"""A suite's progress on stderr, one line per event."""
+from __future__ import annotations
+
+import sys
+import time
+
+from benchmarks.sweep.executors import RunTask, TaskResult
+
+
+def duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+class Progress:
+    """Runs done / total, the run, elapsed, ETA (elapsed time per finished run so far, times the
+    runs left: parallel executors included)."""
+
+    def __init__(self, total: int, stream=None):
+        self.total, self.done, self.failed = total, 0, []
+        self.stream = stream or sys.stderr
+        self.start = time.monotonic()
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def started(self, task: RunTask) -> None:
+        self._print(f"[{self.done + 1}/{self.total}] running {task.label}  ({task.run_id})")
+
+    def finished(self, result: TaskResult) -> None:
+        self.done += 1
+        if result.status != "complete":
+            self.failed.append(result)
+        elapsed = time.monotonic() - self.start
+        eta = elapsed / self.done * (self.total - self.done)
+        status = "done" if result.status == "complete" else f"FAILED ({(result.reason or '')[:200]})"
+        self._print(f"[{self.done}/{self.total}] {status}: {result.label}  "
+                    f"elapsed {duration(elapsed)}, ETA {duration(eta)}")

@@ -1,0 +1,83 @@
+"""The HTML report of a runs folder: one self-contained offline file (plotly.js embedded once from
+the plotly package; no network address anywhere), with `leaderboard.csv` and `leaderboard.md`
+beside it."""
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+from plotly.offline import get_plotlyjs
+
+from benchmarks.core.errors import CritBenchError
+from benchmarks.core.metrics import METRICS, metric_label
+from benchmarks.core.records import write_text_atomic
+from reports.figures import roc_figure, row_colors, training_figure
+from reports.leaderboard import BASELINE, Leaderboard, build_leaderboard
+from reports.runs import load_runs
+from reports.tables import mean_pm_std, number, write_csv, write_markdown
+
+
+def flatten(mapping: dict, prefix: str = "") -> list[tuple[str, object]]:
+    """Nested dict -> [("a.b", value), ...] for key/value tables."""
+    items = []
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        items += flatten(value, name + ".") if isinstance(value, dict) and value else [(name, value)]
+    return items
+
+
+def metric_rows(record: dict) -> list[tuple[str, object, object]]:
+    """(label, validation value, test value) for every metric of a run record."""
+    val = dict(flatten(record.get("val") or {}))
+    return [(metric_label(key), val.get(key), value) for key, value in flatten(record["test"])]
+
+
+def p_value(p) -> str:
+    if p is None or not math.isfinite(p):
+        return "—"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def value_text(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return "—" if value is None else (str(value) or '""')
+
+
+def template_environment() -> Environment:
+    env = Environment(loader=PackageLoader("reports", "templates"), autoescape=True, undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(num=number, pm=mean_pm_std, pvalue=p_value, flatten=flatten, metric_rows=metric_rows,
+                       value=value_text)
+    return env
+
+
+def render_report(runs_dir: Path) -> tuple[str, Leaderboard]:
+    """The report's HTML and the leaderboard it shows."""
+    loaded = load_runs(runs_dir)
+    if not loaded.runs and not loaded.failures:
+        raise CritBenchError(f"no run records (*.json) under {runs_dir}; write some with "
+                             f"`python -m benchmarks.run ... --out {runs_dir}` or the leaderboard first")
+    board = build_leaderboard(loaded)
+    colors = row_colors(board.rows)
+    figures = {d.key.anchor: {"roc": Markup(roc_figure(d, colors)) if d.roc_scores else None,
+                              "training": Markup(training_figure(d, colors))} for d in board.datasets}
+    html = template_environment().get_template("report.html.j2").render(
+        board=board, metrics=METRICS, colors=colors, figures=figures, baseline=BASELINE,
+        runs_dir=str(runs_dir),
+        plotly_js=Markup(get_plotlyjs()),
+        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    return html, board
+
+
+def build_report(runs_dir: Path, out_html: Path) -> Path:
+    """Write the HTML report of every record under `runs_dir`, plus leaderboard.csv/.md beside it."""
+    runs_dir, out_html = Path(runs_dir), Path(out_html)
+    html, board = render_report(runs_dir)
+    out_html.parent.mkdir(parents=True, exist_ok=True)
+    write_csv(board, out_html.parent / "leaderboard.csv")
+    write_markdown(board, out_html.parent / "leaderboard.md")
+    return write_text_atomic(out_html, html)
