@@ -16,6 +16,7 @@ from pathlib import Path
 from benchmarks.core.cli import ArgumentParser, fail
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.records import remove_stale_temporaries
+from benchmarks.engine.trainer import resolve_device
 from benchmarks.sweep.executors import EXECUTORS, create_executor
 from benchmarks.sweep.plan import describe_plan, make_plan
 from benchmarks.sweep.progress import Progress, duration
@@ -81,6 +82,9 @@ def main(argv=None) -> int:
         runs = expand(suite, machine)
         out = Path(args.out or Path("runs") / suite.name).resolve()
         ray, slurm = executor_options(args, suite)
+        if args.executor == "local":  # runs train here: a device that is not here is refused once, up front
+            for device in dict.fromkeys(run.config.device for run in runs):
+                resolve_device(device)
         executor = create_executor(args.executor, out_dir=out, device=runs[0].config.device, ray=ray, slurm=slurm,
                                    progress=sys.stderr.isatty())
     except CritBenchError as error:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 
 from benchmarks.core.cli import ArgumentParser, fail, parse_key_values
-from benchmarks.core.config import RunConfig, default
+from benchmarks.core.config import MODEL, RunConfig, default
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.records import save_record
 from benchmarks.engine.pipeline import run_benchmark
@@ -25,14 +25,14 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--seed", type=int, default=default("seed"))
     parser.add_argument("--epochs", type=int, default=default("epochs"),
                         help=f"maximum epochs (default {default('epochs')}, the MedMNIST v2 recipe)")
-    parser.add_argument("--batch-size", type=int, help="default 128 in 2D, 32 in 3D")
+    parser.add_argument("--batch-size", type=int, help="default 128 in 2D, 32 in 3D, or the preset's")
     parser.add_argument("--lr", type=float, help="learning rate (default: the method's recipe)")
     parser.add_argument("--size", type=int, help="image side: 28 or 64 for 3D, 28..224 for 2D MedMNIST")
     parser.add_argument("--imbalance", type=float, help="keep 1 training positive per R negatives (cifar default 100)")
     parser.add_argument("--max-train-samples", type=int, help="stratified subset of train, for smoke runs")
     parser.add_argument("--patience", type=int, default=default("patience"),
                         help=f"stop after P epochs without val AUC gain (default {default('patience')}; 0: never)")
-    parser.add_argument("--model", default=default("model"), help=f"backbone: {', '.join(list_models())}")
+    parser.add_argument("--model", help=f"backbone: {', '.join(list_models())} (default {MODEL}, or the preset's)")
     parser.add_argument("--stem", default=default("stem"), help=f"first layer: {', '.join(STEMS)}")
     parser.add_argument("--width", type=float, default=default("width"), help="channel width multiplier")
     parser.add_argument("--no-amp", dest="amp", action="store_false",

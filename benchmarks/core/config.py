@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from benchmarks.core.errors import CritBenchError
 
 BATCH_SIZE = {2: 128, 3: 32}  # MedMNIST v2 recipe
+MODEL = "resnet18"  # MedMNIST v2 recipe; a method preset may prescribe another (the ALM paper's ResNet10)
 # Fields describing where and how fast a run executes, not what it computes: not in its identity.
 MACHINE_FIELDS = ("device", "data_dir", "compile")
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
@@ -33,7 +34,7 @@ class RunConfig:
     imbalance: float | None = None
     max_train_samples: int | None = None
     patience: int = 30
-    model: str = "resnet18"
+    model: str | None = None  # None: the method preset's, else MODEL
     stem: str = "medmnist"
     width: float = 1.0
     amp: bool = True

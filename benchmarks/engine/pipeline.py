@@ -14,7 +14,7 @@ import torch
 from benchmarks.core.config import RunConfig
 from benchmarks.core.records import RECORD_VERSION, base_environment, data_fingerprint, failure_record, run_id
 from benchmarks.engine.resolve import load_dataset, resolve_config
-from benchmarks.engine.trainer import Trainer
+from benchmarks.engine.trainer import Trainer, resolve_device
 
 
 def device_environment(device: torch.device) -> dict:
@@ -31,6 +31,7 @@ def run_benchmark(config: RunConfig, progress: bool = True) -> dict:
     started = time.perf_counter()
     env = base_environment()  # the code as it is when the run starts, not when it ends
     config = resolve_config(config)
+    resolve_device(config.device)  # a device that is not there is refused before any data is loaded
     dataset = load_dataset(config)
     dataset_record = dataset.record()
     identity = run_id(config, data_fingerprint(dataset_record))

@@ -4,25 +4,24 @@ from __future__ import annotations
 
 import dataclasses
 
-from benchmarks.core.config import BATCH_SIZE, RunConfig, check_values
+from benchmarks.core.config import BATCH_SIZE, MODEL, RunConfig, check_values
 from benchmarks.core.errors import CritBenchError
 from benchmarks.engine.augment import create_augmentation
-from benchmarks.engine.trainer import resolve_device
-from benchmarks.methods import resolve_params
+from benchmarks.methods import get_method, resolve_params
 from benchmarks.methods.sampling import SAMPLERS
 from datasets import BinaryDataset, create_dataset, get_dataset_entry
 from models3d import STEMS, list_models
 
 
 def resolve_config(config: RunConfig) -> RunConfig:
-    """Fill every default (batch size, size, hyperparameters) and validate, so the record is complete.
+    """Fill every default (model, batch size, size, hyperparameters) and validate, so the record is
+    complete. The model and batch size are the user's, else the method preset's, else the recipe's.
 
     `params` may mix dataset and method keys (one `--param` flag); the dataset's keys are moved to
     `dataset_params` here, the only place they are told apart."""
     check_values(config)
-    resolve_device(config.device)  # a device that is not there is refused before any data is loaded
     entry = get_dataset_entry(config.dataset)
-    if config.model not in list_models():
+    if config.model is not None and config.model not in list_models():
         raise CritBenchError(f"unknown --model {config.model!r}; valid: {', '.join(list_models())}")
     if config.stem not in STEMS:
         raise CritBenchError(f"unknown --stem {config.stem!r}; valid: {', '.join(STEMS)}")
@@ -30,12 +29,14 @@ def resolve_config(config: RunConfig) -> RunConfig:
         raise CritBenchError(f"unknown --sampler {config.sampler!r}; valid: {', '.join(SAMPLERS)}")
     create_augmentation(config.augment, entry.dims)  # validates the name
     dataset_params = {**config.dataset_params, **{k: v for k, v in config.params.items() if k in entry.params}}
-    method_params = {k: v for k, v in config.params.items() if k not in entry.params}
+    params = resolve_params(config.method, {k: v for k, v in config.params.items() if k not in entry.params})
+    recipe = get_method(config.method).run_overrides(params)  # a preset's model and batch size
     return dataclasses.replace(
         config,
-        batch_size=config.batch_size or BATCH_SIZE[entry.dims],
+        model=config.model or recipe.get("model", MODEL),
+        batch_size=config.batch_size or recipe.get("batch_size") or BATCH_SIZE[entry.dims],
         size=config.size or entry.sizes[0],
-        params=resolve_params(config.method, method_params),
+        params=params,
         dataset_params=dataset_params,
     )
 

@@ -1,0 +1,45 @@
+"""Resolving a config: recipe defaults filled in, a method preset's run settings, registry checks."""
+import pytest
+
+from benchmarks import leaderboard
+from benchmarks.core.config import RunConfig
+from benchmarks.core.errors import CritBenchError
+from benchmarks.engine.resolve import resolve_config
+
+
+def test_the_recipe_defaults_are_filled_in():
+    config = resolve_config(RunConfig(dataset="synthetic3d", method="bce"))
+    assert (config.model, config.batch_size, config.size) == ("resnet18", 32, 16)
+
+
+def test_an_alm_paper_preset_brings_its_model_and_batch_size_unless_given():
+    """The ALM paper's recipe (recipes.md: "Training: ResNet10, single logit, ... batch 64") is a whole
+    recipe: `--param preset=c10_1to100` alone trains ResNet10 with batch 64."""
+    preset = {"preset": "c10_1to100"}
+    config = resolve_config(RunConfig(dataset="synthetic2d", method="alm", params=preset))
+    assert (config.model, config.batch_size) == ("resnet10", 64)
+    mine = resolve_config(RunConfig(dataset="synthetic2d", method="alm", params=preset, model="resnet34", batch_size=16))
+    assert (mine.model, mine.batch_size) == ("resnet34", 16)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"model": "vgg"}, "unknown --model 'vgg'; valid: resnet10, resnet18, resnet34"),
+    ({"stem": "tiny"}, "unknown --stem 'tiny'"),
+    ({"sampler": "smote"}, "unknown --sampler 'smote'"),
+    ({"augment": "mixup"}, "unknown 2D augmentation 'mixup'"),
+    ({"epochs": 0}, "--epochs must be positive"),
+    ({"width": float("nan")}, "--width must be positive, got nan"),
+    ({"patience": -1}, "--patience must be >= 0"),
+    ({"device": "tpu"}, "unknown --device 'tpu'"),
+])
+def test_bad_values_are_refused_by_name(change, message):
+    with pytest.raises(CritBenchError, match=message.replace("(", r"\(")):
+        resolve_config(RunConfig(dataset="synthetic2d", method="bce", **change))
+
+
+def test_a_local_leaderboard_refuses_a_missing_device_once_before_training(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    code = leaderboard.main(["--suite", "quick", "--device", "cuda", "--out", str(tmp_path), "--datasets", "synthetic2d"])
+    err = capsys.readouterr().err
+    assert code == 2 and "CUDA is not available" in err and len(err.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir())
