@@ -43,7 +43,9 @@ def resolve_device(name: str) -> torch.device:
 class EarlyStopping:
     """Tracks the best validation AUC (mode max); NaN is never an improvement.
 
-    `patience` epochs without improvement set `should_stop`; 0 means never stop."""
+    The ALM paper's rule (alm-dnn `utils/train_test_CIFAR.py`: `if epoch - epoch_last_auc_max >
+    patience_early_stopping`): `should_stop` once more than `patience` epochs have passed since the
+    best one, i.e. after `patience + 1` epochs without improvement; 0 means never stop."""
 
     def __init__(self, patience: int):
         self.patience, self.best, self.stale = patience, -math.inf, 0
@@ -58,7 +60,7 @@ class EarlyStopping:
 
     @property
     def should_stop(self) -> bool:
-        return bool(self.patience) and self.stale >= self.patience
+        return bool(self.patience) and self.stale > self.patience
 
 
 class DeviceSplit:

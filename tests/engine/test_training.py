@@ -20,14 +20,28 @@ def tiny(method="bce", **overrides):
     return resolve_config(RunConfig(dataset="synthetic2d", method=method, **{**TINY, **overrides}))
 
 
-def test_early_stopping_is_nan_safe_and_counts_patience():
+def test_early_stopping_is_nan_safe():
     stopper = EarlyStopping(patience=2)
     assert stopper.update(0.6) and not stopper.update(math.nan) and not stopper.update(0.6)
-    assert stopper.should_stop and stopper.best == 0.6
+    assert stopper.best == 0.6 and stopper.stale == 2
     never = EarlyStopping(patience=0)
     for _ in range(50):
         never.update(math.nan)
     assert not never.should_stop and never.best == -math.inf
+
+
+def test_early_stopping_follows_the_alm_paper_rule():
+    """alm-dnn utils/train_test_CIFAR.py, after each epoch:
+        if epoch - epoch_last_auc_max > patience_early_stopping:
+    with `patience_early_stopping` 30 (main.py default) a run whose best epoch is 0 trains epochs
+    0..31 and stops after the 31st stale epoch, not the 30th."""
+    stopper = EarlyStopping(patience=30)
+    stopper.update(0.9)
+    for _ in range(30):
+        stopper.update(0.5)
+    assert not stopper.should_stop, "30 stale epochs: epoch - best = 30, not > 30"
+    stopper.update(0.5)
+    assert stopper.should_stop
 
 
 def test_snapshot_is_a_copy_not_an_alias():
