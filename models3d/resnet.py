@@ -26,25 +26,22 @@ def list_models() -> list[str]:
 
 
 class CosineHead(nn.Module):
-    """`scale` x cosine between the features and each class weight (LDAM's normalized linear layer).
+    """`scale` x cosine between the features and each class weight (L2-normalized linear layer).
 
-    `pair=True` is a 2-class head reduced to its logit difference s (cos_1 - cos_0): a 2-class
-    softmax depends only on that difference, so the model keeps one score per sample."""
+    With 2 outputs and scale 1 it is alm-dnn's `NormedLinear(512, 2)` (`F.normalize(x,
+    dim=1).mm(F.normalize(self.weight, dim=0))`), the head its LDAM runs train."""
 
-    def __init__(self, in_features: int, num_outputs: int, scale: float, pair: bool = False):
+    def __init__(self, in_features: int, num_outputs: int, scale: float):
         super().__init__()
-        self.weight = nn.Parameter(torch.empty(2 if pair else num_outputs, in_features))
-        self.scale, self.pair = scale, pair
+        self.weight = nn.Parameter(torch.empty(num_outputs, in_features))
+        self.scale = scale
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         nn.init.kaiming_uniform_(self.weight, a=5 ** 0.5)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        cosine = nn.functional.normalize(features, dim=1) @ nn.functional.normalize(self.weight, dim=1).t()
-        if self.pair:
-            cosine = cosine[:, 1:] - cosine[:, :1]
-        return self.scale * cosine
+        return self.scale * (nn.functional.normalize(features, dim=1) @ nn.functional.normalize(self.weight, dim=1).t())
 
 
 class Backbone(ResNet):
@@ -74,9 +71,10 @@ def create_model(dims: int, in_channels: int, *, arch: str = "resnet18", stem: s
     """A ResNet for `dims`-D inputs with `in_channels` channels and `num_outputs` logits.
 
     `width` scales every stage's channels (1.0 = 64..512); small widths serve fast tests. `head`
-    `cosine` (L2-normalized features and weights, times `head_scale`) or `cosine_pair` (one score
-    from a 2-class cosine head, see `CosineHead`) replaces the final linear layer `fc`; `max_norm`
-    > 0 bounds the head's weight rows (see `Backbone.constrain_head`)."""
+    `cosine` (L2-normalized features and weights, times `head_scale`) or `cosine_pair` (the two
+    unscaled class cosines (cos_0, cos_1), shape (B, 2): LDAM's head, whose loss applies the scale)
+    replaces the final linear layer `fc`; `max_norm` > 0 bounds the head's weight rows (see
+    `Backbone.constrain_head`)."""
     if dims not in (2, 3):
         raise CritBenchError(f"dims must be 2 or 3, got {dims}")
     if arch not in LAYERS:
@@ -101,6 +99,8 @@ def create_model(dims: int, in_channels: int, *, arch: str = "resnet18", stem: s
         bias_downsample=False,
         **STEMS[stem],
     )
-    if head != "linear":
-        model.fc = CosineHead(model.fc.in_features, num_outputs, head_scale, pair=head == "cosine_pair")
+    if head == "cosine":
+        model.fc = CosineHead(model.fc.in_features, num_outputs, head_scale)
+    elif head == "cosine_pair":
+        model.fc = CosineHead(model.fc.in_features, 2, 1.0)
     return model

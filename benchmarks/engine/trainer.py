@@ -127,8 +127,8 @@ class Trainer:
         """One optimizer step on the training samples `index`; the batch loss, left on the device."""
         train = self.data["train"]
         with self.autocast():
-            logits = self.forward(self.batch(train.x[index], train=True)).squeeze(1)
-        loss = self.method.loss(logits.float(), train.y[index], index)
+            outputs = self.forward(self.batch(train.x[index], train=True)).squeeze(1)
+        loss = self.method.loss(outputs.float(), train.y[index], index)
         self.method.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.method.optimizer.step()
@@ -138,7 +138,8 @@ class Trainer:
 
     @torch.inference_mode()
     def predict(self, split: str) -> np.ndarray:
-        """Logits of every sample of `split`, as float64 on the CPU.
+        """The method's score (`Method.score`: the logit, LDAM's cos_1) of every sample of `split`,
+        as float64 on the CPU.
 
         Always in fp32, also when training uses bf16 autocast: bf16 logits keep 8 significant bits,
         so distinct samples tie and AUC (early stopping included) would be computed on rounded scores."""
@@ -146,7 +147,8 @@ class Trainer:
         data, size = self.data[split], self.config.batch_size * EVAL_BATCH_FACTOR
         outputs = []
         for start in range(0, len(data), size):
-            outputs.append(self.forward(self.batch(data.x[start:start + size], train=False)).squeeze(1).float())
+            batch_outputs = self.forward(self.batch(data.x[start:start + size], train=False)).squeeze(1).float()
+            outputs.append(self.method.score(batch_outputs))
         return torch.cat(outputs).cpu().numpy().astype(np.float64)
 
     def score(self, split: str) -> tuple[dict, np.ndarray]:

@@ -1,7 +1,8 @@
 """Augmented-Lagrangian constrained training (Sangalli et al., NeurIPS 2021; recipes.md).
 
 For each positive i of a batch, q_i = sum over the batch negatives j of max(0, delta - (f_i - f_j))
-on raw logits. The base loss gets (lambda_i q_i + mu/2 q_i^2) / (|P| |N|); each training positive
+on the score the run ranks (`Method.score`): the raw logit, or over LDAM the unscaled class-1
+cosine, as alm-dnn (`buffer_batch_pos[:, :, 1]` of its normed head's output). The base loss gets (lambda_i q_i + mu/2 q_i^2) / (|P| |N|); each training positive
 keeps its multiplier lambda_i across epochs, updated lambda_i += mu q_i after every step. mu follows
 the reference's schedule (`MuSchedule`). Written here because no maintained library implements
 this constraint.
@@ -105,10 +106,10 @@ class ALMMethod(LossMethod):
     def mu(self) -> float:
         return self.schedule.mu
 
-    def loss(self, logits, y, index):
-        q = ranking_violations(logits, y, self.params.delta)
+    def loss(self, outputs, y, index):
+        q = ranking_violations(self.score(outputs), y, self.params.delta)
         self._pending = (index, q.detach())
-        return self.base_loss(logits, y) + alm_penalty(q, self.multipliers[index], self.mu, y)
+        return self.base_loss(outputs, y) + alm_penalty(q, self.multipliers[index], self.mu, y)
 
     def after_step(self):
         index, q = self._pending

@@ -159,8 +159,14 @@ class Method:
         """Extra record fields from `{split: (y_true, logits)}` of the selected checkpoint."""
         return {}
 
-    def loss(self, logits: torch.Tensor, y: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """Scalar training loss of a batch; `index` are the samples' positions in train."""
+    def score(self, outputs: torch.Tensor) -> torch.Tensor:
+        """The `(B,)` score that validation and test AUC rank, from the model's batch `outputs`
+        (the single logit itself unless the head has more outputs)."""
+        return outputs
+
+    def loss(self, outputs: torch.Tensor, y: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """Scalar training loss of a batch of model `outputs` (`(B,)` for a single logit); `index`
+        are the samples' positions in train."""
         raise NotImplementedError
 
     def after_step(self) -> None:

@@ -70,10 +70,9 @@ class LossMethod(Method):
 
     @classmethod
     def model_options(cls, params: dict) -> dict:
+        options = super().model_options(params)
         head = LOSS_HEADS.get(params.get("base", cls.default_base))
-        if head == "cosine_pair":  # LDAM: the loss' scale is the head's
-            return {"head": head, "head_scale": params["scale"]}
-        return super().model_options(params)
+        return {**options, "head": head} if head else options
 
     def __init__(self, model: torch.nn.Module, params: LossParams, ctx: TrainContext):
         super().__init__(model, params, ctx)
@@ -86,8 +85,12 @@ class LossMethod(Method):
         milestones = decay_epochs(ctx.epochs) if params.lr_decay else []
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones, 0.1)
 
-    def loss(self, logits, y, index):
-        return self.base_loss(logits, y)
+    def score(self, outputs):
+        """The base loss' score where its head has several outputs (LDAM: cos_1), else the logit."""
+        return self.base_loss.score(outputs) if hasattr(self.base_loss, "score") else outputs
+
+    def loss(self, outputs, y, index):
+        return self.base_loss(outputs, y)
 
     def end_epoch(self, epoch, val_auc):
         self.scheduler.step()

@@ -1,6 +1,8 @@
 """Base losses on a single logit: `@register_loss`, `create_loss(name, counts, **hyperparameters)`.
 
-A loss maps `(logits, targets)` (both float, shape `(B,)`, targets in {0, 1}) to a scalar. A loss
+A loss maps `(logits, targets)` (both float, shape `(B,)`, targets in {0, 1}) to a scalar; a loss
+registered with a `head` takes that head's outputs instead and has `score(outputs)`, the `(B,)`
+score the run ranks (LDAM: two cosines, scored by cos_1). A loss
 factory takes the training set's `ClassCounts` first and its hyperparameters as keyword arguments
 with their published defaults; `loss_hyperparameters(name)` reads them off the signature, so the
 method layer exposes them as `--param` without a second list. A loss whose behaviour changes with
@@ -227,39 +229,45 @@ def minibatch_auc(counts: ClassCounts) -> LossFn:
 
 
 class LDAMLoss:
-    """LDAM (Cao et al. 2019) on the logit difference d = s (cos_1 - cos_0) of a 2-class cosine head.
+    """LDAM (Cao et al. 2019) on the two unscaled class cosines of a 2-class cosine head, as
+    alm-dnn's `LDAMLoss`: `F.cross_entropy(self.s * output, target)` with `output` the cosines and
+    the margin m_y = C n_y^(-1/4) (the larger one `max_margin`) subtracted from the true class'.
+    Deferred re-weighting (DRW) switches on class weights (effective number, beta 0.9999) from
+    epoch `drw_start * epochs` (see `set_epoch`); cross_entropy's weighted mean divides by the
+    weights' sum.
 
-    A 2-class softmax cross-entropy depends only on d, so with margins m_y = C n_y^(-1/4) (the
-    larger one `max_margin`) subtracted from the true class' scaled logit the loss is
-    softplus(-(d - s m_1)) for positives and softplus(d + s m_0) for negatives. Deferred
-    re-weighting (DRW) switches on class weights (effective number, beta 0.9999) from epoch
-    `drw_start * epochs` (see `set_epoch`); the weighted mean divides by the weights' sum, as
-    torch's cross_entropy."""
+    Unlike the other losses it takes `(cosines (B, 2), targets (B,))`; the score the run ranks is
+    cos_1 (`score`), as alm-dnn scores its LDAM runs."""
 
     def __init__(self, counts: ClassCounts, max_margin: float, scale: float, drw: bool, drw_start: float):
         c = max_margin / min(counts.n_pos, counts.n_neg) ** -0.25
-        self.margin_neg = scale * c * counts.n_neg ** -0.25
-        self.margin_pos = scale * c * counts.n_pos ** -0.25
-        self.weights = class_weights("ens", counts, 0.9999) if drw else None
+        self.margins = torch.tensor([c * counts.n_neg ** -0.25, c * counts.n_pos ** -0.25])
+        self.scale = scale
+        self.weights = torch.tensor(class_weights("ens", counts, 0.9999)) if drw else None
         self.drw_start = drw_start
         self.reweighting = False
+
+    @staticmethod
+    def score(cosines: torch.Tensor) -> torch.Tensor:
+        """The class-1 cosine: what alm-dnn ranks (`train_out[:, 1]`, `val_out[1]`) and constrains."""
+        return cosines[:, 1]
 
     def set_epoch(self, epoch: int, epochs: int) -> None:
         """Epoch `epoch` (from 0) of `epochs` comes next: DRW is on from `drw_start * epochs`."""
         self.reweighting = self.weights is not None and epoch >= int(self.drw_start * epochs)
 
-    def __call__(self, x, y):
-        per_sample = _per_class(y, F.softplus(x + self.margin_neg), F.softplus(self.margin_pos - x))
-        if not self.reweighting:
-            return per_sample.mean()
-        weight = _per_class(y, *self.weights)
-        return (weight * per_sample).sum() / weight.sum()
+    def __call__(self, cosines, y):
+        target = y.long()
+        true_class = F.one_hot(target, 2).to(cosines.dtype)
+        shifted = cosines - true_class * self.margins.to(cosines.device)
+        weight = self.weights.to(cosines) if self.reweighting else None
+        return F.cross_entropy(self.scale * shifted, target, weight=weight)
 
 
 @register_loss("ldam", head="cosine_pair")
 def ldam(counts: ClassCounts, max_margin: float = 0.5, scale: float = 30.0, drw: bool = False,
          drw_start: float = 0.8) -> LossFn:
-    """LDAM on a 2-logit cosine head (margins C n^-1/4, max 0.5, s=30), optional deferred re-weighting"""
+    """LDAM on the 2 cosines of a normed head (margins C n^-1/4, max 0.5, s=30), optional deferred re-weighting"""
     if not max_margin > 0 or not scale > 0 or not 0 <= drw_start <= 1:
         raise CritBenchError(f"LDAM needs max_margin > 0, scale > 0, 0 <= drw_start <= 1; got "
                              f"{max_margin}, {scale}, {drw_start}")

@@ -15,11 +15,19 @@ import torch
 
 from benchmarks.core.errors import CritBenchError
 from benchmarks.methods import resolve_params
-from benchmarks.methods.losses import ClassCounts, _per_class, class_weights, create_loss, list_losses, loss_hyperparameters
+from benchmarks.methods.losses import (LOSS_HEADS, ClassCounts, _per_class, class_weights, create_loss, list_losses,
+                                       loss_hyperparameters)
 
 X = torch.tensor([1.0, -0.5, 0.5])
 Y = torch.tensor([1.0, 0.0, 0.0])
 COUNTS = ClassCounts(n_pos=10, n_neg=90)
+
+
+def loss_input(name: str, x: torch.Tensor) -> torch.Tensor:
+    """What loss `name` takes for logits `x`: LDAM's two cosines, with 30 (cos_1 - cos_0) = x."""
+    if LOSS_HEADS.get(name) == "cosine_pair":
+        return torch.stack([torch.zeros_like(x), x / 30], 1)
+    return x
 
 HAND = {
     # (0.313262 + 0.474077 + 0.974077) / 3
@@ -64,16 +72,18 @@ def test_every_loss_has_a_hand_value():
 
 def test_ldam_margins_and_drw():
     # n_pos 16, n_neg 81: n^(-1/4) = 1/2 and 1/3; C makes the larger margin 0.5, so m = 0.5, 1/3.
-    # Loss on d (a scaled logit difference, s = 30): softplus(-(d - 15)) for the positive,
-    # softplus(d + 10) for negatives: (softplus(14) + softplus(9.5) + softplus(10.5)) / 3.
+    # A 2-class cross-entropy on s (cos - m [true class]) with d = s (cos_1 - cos_0), s = 30:
+    # softplus(-(d - 15)) for the positive, softplus(d + 10) for negatives:
+    # (softplus(14) + softplus(9.5) + softplus(10.5)) / 3.
     counts = ClassCounts(n_pos=16, n_neg=81)
+    cosines = loss_input("ldam", X)
     plain = (14 + math.log1p(math.exp(-14)) + 9.5 + math.log1p(math.exp(-9.5))
              + 10.5 + math.log1p(math.exp(-10.5))) / 3
-    assert float(create_loss("ldam", counts)(X, Y)) == pytest.approx(plain, abs=1e-5)
+    assert float(create_loss("ldam", counts)(cosines, Y)) == pytest.approx(plain, abs=1e-5)
     drw = create_loss("ldam", counts, drw=True, drw_start=0.5)
-    assert float(drw(X, Y)) == pytest.approx(plain, abs=1e-5)  # before epoch 5: unweighted
+    assert float(drw(cosines, Y)) == pytest.approx(plain, abs=1e-5)  # before epoch 5: unweighted
     drw.set_epoch(4, 10)
-    assert float(drw(X, Y)) == pytest.approx(plain, abs=1e-5)
+    assert float(drw(cosines, Y)) == pytest.approx(plain, abs=1e-5)
     drw.set_epoch(5, 10)  # drw_start 0.5 of a 10-epoch budget
     # ENS weights, beta 0.9999: 1e-4 / (1 - 0.9999^16) = 6.2530e-3, 1e-4 / (1 - 0.9999^81) =
     # 1.2392e-3; scaled to sum to 2: w_pos = 1.669207, w_neg = 0.330793
@@ -81,8 +91,8 @@ def test_ldam_margins_and_drw():
     assert (w_pos, w_neg) == pytest.approx((1.669207, 0.330793), abs=1e-5)
     terms = [14 + math.log1p(math.exp(-14)), 9.5 + math.log1p(math.exp(-9.5)), 10.5 + math.log1p(math.exp(-10.5))]
     weighted = (w_pos * terms[0] + w_neg * (terms[1] + terms[2])) / (w_pos + 2 * w_neg)
-    assert float(drw(X, Y)) == pytest.approx(weighted, abs=1e-5)
-    assert float(drw(X, Y)) == pytest.approx(12.864633, abs=1e-4)
+    assert float(drw(cosines, Y)) == pytest.approx(weighted, abs=1e-5)
+    assert float(drw(cosines, Y)) == pytest.approx(12.864633, abs=1e-4)
 
 
 def test_class_weight_schemes():
@@ -114,14 +124,14 @@ def test_single_class_batches_are_finite_and_zero_for_pairwise():
     assert float(create_loss("mbauc")(x, negatives)) == 0.0
     for name in list_losses():
         counts = ClassCounts(n_pos=5, n_neg=50)
-        assert math.isfinite(float(create_loss(name, counts)(x, negatives)))
+        assert math.isfinite(float(create_loss(name, counts)(loss_input(name, x), negatives)))
 
 
 def test_losses_are_differentiable_and_large_logits_stay_finite():
     x = torch.tensor([80.0, -80.0, 30.0, -30.0], requires_grad=True)
     y = torch.tensor([0.0, 1.0, 1.0, 0.0])
     for name in list_losses():
-        loss = create_loss(name, ClassCounts(n_pos=5, n_neg=50))(x, y)
+        loss = create_loss(name, ClassCounts(n_pos=5, n_neg=50))(loss_input(name, x), y)
         (grad,) = torch.autograd.grad(loss, x)
         assert math.isfinite(float(loss.detach())) and torch.isfinite(grad).all(), name
 

@@ -181,3 +181,19 @@ def test_params_are_typed_validated_and_complete():
         resolve_params("bce", {"lr": "-1"})
     with pytest.raises(CritBenchError, match="unknown method 'sgd'; valid: .*alm.*aucm.*bce"):
         resolve_params("sgd", {})
+
+
+def test_alm_over_ldam_constrains_the_unscaled_class_1_cosine():
+    """alm-dnn utils/train_test_CIFAR.py, before `ALM_terms(...)`:
+        if training_type == "LDAM":
+            buffer_batch_pos = buffer_batch_pos[:, :, 1]
+    -- the constraint reads class 1's unscaled cosine of NormedLinear, not s (cos_1 - cos_0)."""
+    model = create_model(2, 1, width=0.125, head="cosine_pair")
+    method = create_method("alm+ldam", model, {"mu0": 0.5, "delta": 0.25}, context(n_train=6))
+    cosines = torch.tensor([[0.1, 0.5], [0.2, 0.3], [0.0, 0.2], [0.4, 0.6]])  # (cos_0, cos_1)
+    y = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    # cos_1: positives 0.5, 0.2; negatives 0.3, 0.6.
+    # q = (0.25 - 0.2) + (0.25 + 0.1) = 0.4 and (0.25 + 0.1) + (0.25 + 0.4) = 1.0
+    method.loss(cosines, y, torch.tensor([4, 1, 0, 5]))
+    method.after_step()
+    assert method.multipliers.tolist() == pytest.approx([0.5 * 1.0, 0, 0, 0, 0.5 * 0.4, 0])

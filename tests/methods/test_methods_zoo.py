@@ -202,16 +202,23 @@ def test_trainer_runs_stages_and_selects_only_from_selectable_ones():
     assert record["best_stage"] == "aucm" and record["best_epoch"] in (3, 4)
 
 
-def test_cosine_pair_head_is_the_scaled_cosine_difference():
-    model = create_model(2, 1, width=0.125, head="cosine_pair", head_scale=30.0)
+def test_ldam_head_gives_the_unscaled_cosines_and_the_run_scores_cos_1():
+    """alm-dnn models/resnet.py, NormedLinear: `out = F.normalize(x, dim=1).mm(F.normalize(self.weight,
+    dim=0))` (no scale; LDAMLoss applies `self.s * output`), and utils/train_test_CIFAR.py scores LDAM
+    runs with class 1's output: `val_logits[i] = el[1]`, `test_logits[i] = el[1]`."""
+    model = create_model(2, 1, width=0.125, head="cosine_pair")
     features = torch.tensor([[3.0, 4.0] + [0.0] * (model.fc.weight.shape[1] - 2)])
     with torch.no_grad():
         model.fc.weight.zero_()
         model.fc.weight[0, 0] = 2.0  # class 0 along e1: cos = 3/5
         model.fc.weight[1, 1] = 5.0  # class 1 along e2: cos = 4/5
-    assert float(model.fc(features).detach()) == pytest.approx(30 * (0.8 - 0.6))
-    assert get_method("ldam").model_options(resolve_params("ldam", {"scale": "10"})) == \
-        {"head": "cosine_pair", "head_scale": 10.0}
+    cosines = model.fc(features).detach()
+    assert cosines.tolist() == [pytest.approx([0.6, 0.8])]
+    for name in ("ldam", "alm+ldam"):
+        method = create_method(name, model, resolve_params(name, {}), tiny_ctx())
+        assert method.score(cosines).tolist() == pytest.approx([0.8])
+        assert get_method(name).model_options(resolve_params(name, {}))["head"] == "cosine_pair"
+    assert create_method("bce", model, {}, tiny_ctx()).score(torch.tensor([0.3])).tolist() == pytest.approx([0.3])
 
 
 def test_head_regularizers():
