@@ -21,6 +21,29 @@ def needs(path: Path):
 
 # Small, fast settings for training runs in tests: a narrow network on tiny synthetic images.
 TINY = dict(epochs=2, width=0.125, size=8, device="cpu", patience=0)
+# The same as a suite: two methods on tiny synthetic data, 1 epoch (tests/sweep).
+TINY_SUITE = """
+seeds = [0, 1]
+[run]
+epochs = 1
+width = 0.125
+patience = 0
+device = "cpu"
+[[datasets]]
+name = "synthetic2d"
+size = 8
+[[methods]]
+name = "bce"
+[[methods]]
+name = "alm"
+"""
+
+
+def write_suite(folder: Path, text: str = TINY_SUITE, name: str = "tiny") -> Path:
+    """`text` as the suite file `<folder>/<name>.toml`."""
+    path = folder / f"{name}.toml"
+    path.write_text(text)
+    return path
 
 
 @pytest.fixture(autouse=True)

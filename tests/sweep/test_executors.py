@@ -15,22 +15,8 @@ from benchmarks.sweep.executors import RunTask, TaskResult, WorkerPoolExecutor, 
 from benchmarks.core.records import record_path
 from benchmarks.sweep.plan import make_plan
 from benchmarks.sweep.suite import expand, load_suite
+from tests.conftest import TINY_SUITE, write_suite
 
-SUITE = """
-seeds = [0]
-[run]
-epochs = 1
-width = 0.125
-patience = 0
-device = "cpu"
-[[datasets]]
-name = "synthetic2d"
-size = 8
-[[methods]]
-name = "bce"
-[[methods]]
-name = "alm"
-"""
 TIMING_KEYS = ("seconds", "env")
 
 
@@ -49,9 +35,8 @@ def content(folder: Path) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def suite_file(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("suite") / "tiny.toml"
-    path.write_text(SUITE)
-    return path
+    """The shared tiny suite with one seed: each executor trains its two runs."""
+    return write_suite(tmp_path_factory.mktemp("suite"), TINY_SUITE.replace("seeds = [0, 1]", "seeds = [0]"))
 
 
 @pytest.fixture(scope="module")

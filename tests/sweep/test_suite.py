@@ -21,29 +21,7 @@ from benchmarks.core.records import record_path, record_state, run_id
 from benchmarks.sweep.executors import RunTask, TaskResult
 from benchmarks.sweep.progress import Progress
 from benchmarks.sweep.suite import derive_seed, expand, load_suite, parse_seeds, parse_suite, select
-
-TINY_SUITE = """
-seeds = [0, 1]
-[run]
-epochs = 1
-width = 0.125
-patience = 0
-device = "cpu"
-[[datasets]]
-name = "synthetic2d"
-size = 8
-[[methods]]
-name = "bce"
-[[methods]]
-name = "alm"
-"""
-
-
-def write_suite(folder: Path, text: str = TINY_SUITE, name: str = "tiny") -> Path:
-    path = folder / f"{name}.toml"
-    path.write_text(text)
-    return path
-
+from tests.conftest import TINY_SUITE, write_suite
 
 def records(folder: Path) -> dict[str, dict]:
     return {p.name: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
