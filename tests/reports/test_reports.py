@@ -305,3 +305,15 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     assert traces > 20 and drawn_lines > 20
     assert (tmp_path / "report.png").stat().st_size > 10_000
     assert opened is not None  # a link to a run opens its section
+
+
+def test_records_written_before_the_layout_renovation_are_still_read(tmp_path):
+    """tests/reports/records_v1/ holds a record written by CritBench 9ef9df0 (schema version 1,
+    before the renovation): the report reads it and shows its run and AUC."""
+    old = Path(__file__).parent / "records_v1"
+    html = build_report(old, tmp_path / "report.html").read_text()
+    record = json.loads(next(old.glob("*.json")).read_text())
+    assert record["record_version"] == 1 and record["env"]["git_revision"].startswith("9ef9df0")
+    assert record["run_id"] in html and "synthetic2d" in html
+    csv_text = (tmp_path / "leaderboard.csv").read_text()
+    assert f"{record['test']['auc']:.6g}"[:5] in csv_text
