@@ -117,8 +117,8 @@ def write_npz(flag: str, folder: Path, size: int = 28, n: int = 16, seed: int = 
 
 def stand_in_medmnist(flag: str, folder: Path) -> StandIn:
     """A 28 px stand-in file; INFO is patched to expect its md5 (it cannot match the real one)."""
-    path = write_npz(flag, folder)
-    return StandIn(data_dir=folder, stem="standard", patches=((INFO[flag], f"MD5{size_suffix(28)}", file_md5(path)),))
+    path = write_npz(flag, folder, size=28)
+    return StandIn(data_dir=folder, stem="standard", patches=((INFO[flag], "MD5", file_md5(path)),))
 
 
 def _critical_label(flag: str, train_labels: np.ndarray) -> int:
