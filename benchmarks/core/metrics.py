@@ -1,8 +1,13 @@
 """Reported metrics, from scikit-learn on CPU numpy arrays.
 
-Operating points follow shared/reference/recipes.md: TPR at FPR f is the best TPR among the real
-thresholds whose FPR <= f, read from `roc_curve(..., drop_intermediate=False)`; FPR at TPR t is
-the lowest FPR among thresholds reaching TPR >= t (the metric of Sangalli et al. 2021).
+Operating points (recipes.md, "Metric conventions"): `tpr_at_fpr` f is the best TPR among the
+real thresholds whose FPR <= f, and `fpr_at_tpr` t the lowest FPR among the real thresholds whose
+TPR >= t, both read from `roc_curve(..., drop_intermediate=False)` (every achievable point, ties
+included). Both pick the threshold on the scored split itself: the best case at that operating point.
+
+`fpr_at_tpr_alm_paper` is a different estimator, the one of Sangalli et al.'s released code, kept
+only to compare with that paper's tables (see `alm_paper_fpr_at_tpr`); it is never a leaderboard
+column.
 """
 from __future__ import annotations
 
@@ -29,6 +34,31 @@ def fpr_at_tpr(fpr: np.ndarray, tpr: np.ndarray, level: float) -> float:
     return float(fpr[tpr >= level - 1e-12].min())
 
 
+def alm_paper_fpr_at_tpr(y_true, y_score, level: float) -> float:
+    """FPR at TPR `level` as alm-dnn's `utils/final_ensembling_results.py` computes it, step by step:
+
+        fpr, tpr, _ = roc_curve(gt_labels, ave_logits, pos_label=1)   # drop_intermediate=True
+        if fpr[tpr == tpr_int].size != 0: ... (fpr[tpr == tpr_int])[0]
+        elif fpr[np.where(np.around(tpr, decimals=2) == tpr_int)].size != 0: ...[0]
+        elif <both tpr_int - 0.01 and tpr_int + 0.01 found after rounding>: the mean of those two FPRs
+        else: avg_interesting_fpr = 0
+
+    The float comparisons are the reference's own (`0.95 - 0.01` is 0.9399999999999999, which a
+    rounded TPR never equals), and the last fallback reports 0: a flattering artefact, reproduced
+    for comparison with the paper and not used anywhere else. Written here because the estimator
+    exists only in that script."""
+    fpr, tpr, _ = roc_curve(np.asarray(y_true), np.asarray(y_score), pos_label=1)
+    rounded = np.around(tpr, decimals=2)
+    if fpr[tpr == level].size:
+        return float(fpr[tpr == level][0])
+    if fpr[rounded == level].size:
+        return float(fpr[rounded == level][0])
+    below, above = fpr[rounded == level - 0.01], fpr[rounded == level + 0.01]
+    if below.size and above.size:
+        return float((below[0] + above[0]) / 2)
+    return 0.0
+
+
 def binary_metrics(y_true, y_score, threshold: float = 0.0) -> dict:
     """AUC, TPR at fixed FPR, FPR at fixed TPR, standardized pAUC (FPR <= 0.1) and accuracy.
 
@@ -42,6 +72,7 @@ def binary_metrics(y_true, y_score, threshold: float = 0.0) -> dict:
             "auc": nan,
             "tpr_at_fpr": {_key(f): nan for f in FPR_LEVELS},
             "fpr_at_tpr": {_key(t): nan for t in TPR_LEVELS},
+            "fpr_at_tpr_alm_paper": {_key(t): nan for t in TPR_LEVELS},
             f"spauc_{_key(PARTIAL_FPR)}": nan,
             "acc": nan,
         }
@@ -50,6 +81,7 @@ def binary_metrics(y_true, y_score, threshold: float = 0.0) -> dict:
         "auc": float(roc_auc_score(y_true, y_score)),
         "tpr_at_fpr": {_key(f): tpr_at_fpr(fpr, tpr, f) for f in FPR_LEVELS},
         "fpr_at_tpr": {_key(t): fpr_at_tpr(fpr, tpr, t) for t in TPR_LEVELS},
+        "fpr_at_tpr_alm_paper": {_key(t): alm_paper_fpr_at_tpr(y_true, y_score, t) for t in TPR_LEVELS},
         f"spauc_{_key(PARTIAL_FPR)}": float(roc_auc_score(y_true, y_score, max_fpr=PARTIAL_FPR)),
         "acc": float(((y_score >= threshold) == y_true).mean()),
     }
@@ -77,6 +109,7 @@ METRICS = (
 
 # Labels of every key of `binary_metrics` (`tpr_at_fpr.0.1` -> "TPR@FPR=0.1"), for per-run tables.
 METRIC_LABELS = {"auc": "AUC", "tpr_at_fpr": "TPR@FPR={}", "fpr_at_tpr": "FPR@TPR={}",
+                 "fpr_at_tpr_alm_paper": "FPR@TPR={} (ALM paper's estimator, for comparison only)",
                  "spauc_0.1": "standardized pAUC (FPR≤0.1)", "acc": "accuracy (logit ≥ 0)"}
 
 

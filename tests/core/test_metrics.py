@@ -52,3 +52,35 @@ def test_perfect_and_reversed_rankings():
 def test_non_finite_scores_give_nan_not_an_exception():
     m = binary_metrics([0, 1, 0, 1], [0.1, np.nan, 0.3, 0.2])
     assert math.isnan(m["auc"]) and math.isnan(m["tpr_at_fpr"]["0.1"]) and math.isnan(m["acc"])
+
+
+def test_the_alm_paper_estimator_follows_its_branches():
+    """alm-dnn utils/final_ensembling_results.py: `if fpr[tpr == tpr_int].size != 0: ... elif
+    fpr[np.where(np.around(tpr, decimals=2) == tpr_int)].size != 0: ... else: avg_interesting_fpr = 0`.
+
+    Hand-computed cases on roc_curve's default (drop_intermediate=True) points."""
+    # Exact hit: 20 positives, TPR steps of 0.05; 19 positives above every negative, then a negative,
+    # then the last positive: TPR 0.95 exactly at FPR 0 (CritBench's estimator agrees).
+    y = [1] * 19 + [0] + [1] + [0] * 9
+    s = list(range(30, 0, -1))
+    m = binary_metrics(y, s)
+    assert m["fpr_at_tpr_alm_paper"]["0.95"] == 0.0 and m["fpr_at_tpr"]["0.95"] == 0.0
+    # Rounded hit: 101 positives; 95 lead, then 2 negatives, 1 positive (TPR 96/101 = 0.9505, rounds to
+    # 0.95, a corner at FPR 0.2 that roc_curve keeps), 2 negatives, 5 positives, 6 negatives.
+    y = [1] * 95 + [0] * 2 + [1] + [0] * 2 + [1] * 5 + [0] * 6
+    m = binary_metrics(y, list(range(len(y), 0, -1)))
+    assert m["fpr_at_tpr_alm_paper"]["0.95"] == pytest.approx(0.2) and m["fpr_at_tpr"]["0.95"] == pytest.approx(0.2)
+
+
+def test_the_alm_paper_estimator_falls_back_to_zero():
+    """`else: avg_interesting_fpr = 0`: with 4 positives TPR is 0, 0.25, ..., 1 and no rounded TPR
+    is 0.98 (nor 0.97 and 0.99): the paper reports FPR 0, the sound estimator the real FPR."""
+    m = binary_metrics([0, 0, 1, 0, 1, 1, 0, 1], [8, 7, 6, 5, 4, 3, 2, 1])
+    assert m["fpr_at_tpr_alm_paper"]["0.98"] == 0.0
+    assert m["fpr_at_tpr"]["0.98"] == 1.0
+    # The same with a point that roc_curve's drop_intermediate removes: 95 positives, 4 negatives,
+    # 6 positives, 6 negatives. TPR 96/101 (rounds to 0.95) lies inside the vertical segment at FPR
+    # 0.4 and is dropped; 0.95 - 0.01 never equals a rounded TPR; so the paper reports 0, not 0.4.
+    y = [1] * 95 + [0] * 4 + [1] * 6 + [0] * 6
+    m = binary_metrics(y, list(range(len(y), 0, -1)))
+    assert m["fpr_at_tpr_alm_paper"]["0.95"] == 0.0 and m["fpr_at_tpr"]["0.95"] == pytest.approx(0.4)
