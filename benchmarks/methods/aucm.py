@@ -24,15 +24,19 @@ from benchmarks.methods.sampling import Sampling
 warnings.filterwarnings("ignore", message="Input data has no positive sample", module="libauc")
 
 
+# `aucm`'s defaults: LibAUC's from-scratch AUCM recipe, examples/02_Optimizing_AUROC_with_ResNet20_
+# on_Imbalanced_CIFAR10.ipynb (v1.2+ API; "HyperParameters" and "Creating models & AUC Optimizer"
+# cells): BATCH_SIZE = 128, total_epochs = 100, decay_epochs = [50, 75] (the run's batch size and
+# decay_epochs() of base.py), and the values below. AUCMLoss() there keeps its defaults.
 @dataclass(frozen=True)
 class AUCMParams(MethodParams):
-    lr: float = 0.1
-    weight_decay: float = 1e-4
-    margin: float = 1.0
-    epoch_decay: float = 2e-3
-    momentum: float = 0.9
-    version: str = "v1"
-    sampling_rate: float = 0.2  # positives' share of each batch (DualSampler); 0 = the run's --sampler
+    lr: float = 0.1  # lr = 0.1
+    weight_decay: float = 1e-4  # weight_decay = 0.0001
+    margin: float = 1.0  # margin = 1.0
+    epoch_decay: float = 3e-3  # epoch_decay = 0.003 # refers gamma in the paper
+    momentum: float = 0.9  # PESG(..., momentum=0.9, ...)
+    version: str = "v1"  # AUCMLoss() default (libauc 2.0.1 losses/auc.py: version='v1')
+    sampling_rate: float = 0.2  # sampling_rate = 0.2 (DualSampler); 0 = the run's --sampler
     preset: str = ""  # DAM-on-MedMNIST PESG settings per dataset (benchmarks/methods/presets.py)
 
     def validate(self) -> None:
@@ -47,7 +51,7 @@ class AUCMParams(MethodParams):
 
 @register_method("aucm")
 class AUCMMethod(Method):
-    """AUCM + PESG with LibAUC's defaults (recipes.md). The class prior p of the v1 loss is the
+    """AUCM + PESG from scratch with LibAUC's CIFAR-10 example recipe (`AUCMParams`). The class prior p of the v1 loss is the
     positive rate of the batches the loss sees: n_pos / batch of the DualSampler (the sampling
     rate as realized), or the run's sampler's expected rate (fixed: a per-batch estimate is noisy
     at 1:100)."""
@@ -112,16 +116,20 @@ class AUCMMethod(Method):
         self.aucm.load_state_dict(state)
 
 
+# `aucm_ce`'s defaults: LibAUC's MedMNIST two-stage recipe, examples/trainer_recipes/image_trainer/
+# config_ce_PneumoniaMNIST.yaml (stage 1, 60 epochs) then config_auc_PneumoniaMNIST.yaml (stage 2,
+# 60 epochs from `pretrained_path: .../epoch_60.pt`, the last stage-1 weights; the image trainer
+# re-initializes the head: `head.reset_parameters()`). Both stages: `decay_epochs: [0.5, 0.75]`.
 @dataclass(frozen=True)
 class AUCMCEParams(AUCMParams):
-    # Stage 2 (AUCM + PESG) defaults: LibAUC's MedMNIST recipe (recipes.md).
-    weight_decay: float = 1e-5
-    epoch_decay: float = 3e-3
-    # Stage 1: BCE on the sigmoid, Adam 1e-3, weight decay 1e-4, balanced batches (rate 0.5).
+    # Stage 2, AUCM + PESG (config_auc_PneumoniaMNIST.yaml; lr, margin, momentum, sampling_rate as aucm's).
+    weight_decay: float = 1e-5  # weight_decay: 1.0e-5
+    epoch_decay: float = 3e-3  # epoch_decay: 3.0e-3
+    # Stage 1, BCE on the sigmoid (config_ce_PneumoniaMNIST.yaml).
     pretrain_fraction: float = 0.5  # share of --epochs spent pre-training (the recipe: 60 of 120)
-    pretrain_lr: float = 1e-3
-    pretrain_weight_decay: float = 1e-4
-    pretrain_sampling_rate: float = 0.5
+    pretrain_lr: float = 1e-3  # optimizer: Adam, lr: 1.0e-3
+    pretrain_weight_decay: float = 1e-4  # weight_decay: 1.0e-4
+    pretrain_sampling_rate: float = 0.5  # sampling_rate: 0.5
 
     def validate(self) -> None:
         super().validate()
@@ -133,8 +141,9 @@ class AUCMCEParams(AUCMParams):
 
 @register_method("aucm_ce")
 class AUCMCEMethod(AUCMMethod):
-    """Two stages: BCE pre-training (`bce`), then AUCM + PESG (`aucm`) from its last weights. Only
-    `aucm` epochs may supply the selected checkpoint."""
+    """Two stages: BCE pre-training (`bce`, Adam, lr / 10 at 50% and 75% of the stage), then AUCM +
+    PESG (`aucm`, lr / 10 and regularizer reset at 50% and 75% of the stage) from its last weights
+    with a re-initialized head. Only `aucm` epochs may supply the selected checkpoint."""
 
     description = "LibAUC's MedMNIST recipe: BCE pre-training (Adam), then AUCM + PESG fine-tuning"
     Params = AUCMCEParams
@@ -148,7 +157,7 @@ class AUCMCEMethod(AUCMMethod):
 
     def stages(self):
         share = self.params.pretrain_fraction
-        return (Stage("bce", share, selectable=False), Stage("aucm", 1 - share))
+        return (Stage("bce", share, selectable=False), Stage("aucm", 1 - share, reset_head=True))
 
     def begin_stage(self, stage, epochs):
         self.stage = stage.name
@@ -156,6 +165,7 @@ class AUCMCEMethod(AUCMMethod):
             return self.start_aucm(epochs)
         self.optimizer = adam(self.model.parameters(), self.ctx, lr=self.params.pretrain_lr,
                               weight_decay=self.params.pretrain_weight_decay)
+        self.decays = decay_epochs(epochs)
 
     def sampling(self, requested: str) -> Sampling:
         if self.stage == "bce":
@@ -169,7 +179,10 @@ class AUCMCEMethod(AUCMMethod):
 
     def end_epoch(self, epoch, val_auc):
         if self.stage == "aucm":
-            super().end_epoch(epoch, val_auc)
+            return super().end_epoch(epoch, val_auc)
+        if epoch + 1 in self.decays:  # libauc's Adam.update_lr(decay_factor=10)
+            for group in self.optimizer.param_groups:
+                group["lr"] /= 10
 
     def state_summary(self):
         return super().state_summary() if self.stage == "aucm" else {}

@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from libauc.losses import AUCMLoss
+from libauc.optimizers import PESG, Adam as LibAUCAdam
 from libauc.sampler import DualSampler
 
 from benchmarks.engine.augment import create_augmentation, crop_flip
@@ -17,6 +19,8 @@ from benchmarks.methods.losses import list_losses
 from benchmarks.methods import TrainContext, create_method, get_method, list_methods, resolve_params
 from benchmarks.methods.presets import ALM_BASE, ALM_CONFIGS, ALM_SETTINGS, AUCM_PRESETS
 from benchmarks.engine.pipeline import run_benchmark
+from benchmarks.engine.resolve import load_dataset
+from benchmarks.engine.trainer import Trainer
 from benchmarks.methods.sampling import KINDS, Sampling, epoch_order
 from models3d import create_model
 from tests.conftest import TINY
@@ -200,6 +204,103 @@ def test_trainer_runs_stages_and_selects_only_from_selectable_ones():
                            progress=False)
     assert [h["stage"] for h in record["history"]] == ["bce", "bce", "aucm", "aucm"]
     assert record["best_stage"] == "aucm" and record["best_epoch"] in (3, 4)
+
+
+def test_aucm_ce_record_holds_aucm_epochs_when_stage_1_stops_early():
+    """Patience counts within a stage: a stalled BCE stage stops, the AUCM stage still runs and
+    supplies the selected checkpoint."""
+    config = RunConfig(dataset="synthetic2d", method="aucm_ce", params={"pretrain_lr": "1e-12"},
+                       **{**TINY, "epochs": 12, "patience": 1})
+    record = run_benchmark(config, progress=False)
+    stages = [h["stage"] for h in record["history"]]
+    assert stages.count("bce") < 6 and "aucm" in stages and record["best_stage"] == "aucm"
+    assert record["history"][record["best_epoch"] - 1]["stage"] == "aucm"
+
+
+def stage_lrs(method, stage, epochs):
+    """The lr each epoch of `stage` trains with."""
+    method.begin_stage(stage, epochs)
+    lrs = []
+    for epoch in range(epochs):
+        lrs.append(method.lr())
+        method.end_epoch(epoch, 0.5)
+    return lrs
+
+
+def test_aucm_ce_stage_1_decays_its_lr_at_half_and_three_quarters_of_the_stage():
+    """LibAUC examples/trainer_recipes/image_trainer/config_ce_PneumoniaMNIST.yaml: `epochs: 60`,
+    `optimizer: Adam`, `lr: 1.0e-3`, `decay_epochs: [0.5, 0.75]`; libauc/trainer/config/args.py:
+    `self.decay_epochs[i] = int(self.decay_epochs[i] * self.epochs)`; callbacks.py on_epoch_begin:
+    `if optimizer and state.epoch in args.decay_epochs: ... optimizer.update_lr(decay_factor=10)`.
+    Oracle: libauc's Adam stepped by that rule over the 60-epoch stage."""
+    model = create_model(2, 1, width=0.125)
+    method = create_method("aucm_ce", model, {}, tiny_ctx(epochs=120))
+    bce, _ = method.stages()
+    oracle = LibAUCAdam(create_model(2, 1, width=0.125).parameters(), lr=1e-3, weight_decay=1e-4, verbose=False)
+    expected = []
+    for epoch in range(60):
+        if epoch in (int(0.5 * 60), int(0.75 * 60)):
+            oracle.update_lr(decay_factor=10)
+        expected.append(oracle.param_groups[0]["lr"])
+    assert stage_lrs(method, bce, 60) == pytest.approx(expected)
+    assert method.optimizer.param_groups[0]["weight_decay"] == 1e-4
+
+
+def test_aucm_ce_stage_2_starts_from_the_last_stage_1_weights_with_a_fresh_head():
+    """LibAUC config_auc_PneumoniaMNIST.yaml: `pretrained_path: "./output/resnet18_ce_PneumoniaMNIST/
+    epoch_60.pt"` (the last stage-1 epoch), and libauc/trainer/core/image_trainer.py loads it without
+    the head (`if not any(part in k.split(".") for part in _HEAD_PARTS)`), then `for attr in ("fc",
+    "linear"): ... head.reset_parameters()`."""
+    config = resolve_config(RunConfig(dataset="synthetic2d", method="aucm_ce", **{**TINY, "epochs": 4}))
+    trainer = Trainer(config, load_dataset(config), progress=False)
+    weights = {}
+    begin_stage, end_epoch = trainer.method.begin_stage, trainer.method.end_epoch
+
+    def keep_weights(key):
+        weights[key] = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+
+    def spy_begin(stage, epochs):
+        keep_weights(f"start {stage.name}")
+        begin_stage(stage, epochs)
+
+    def spy_end(epoch, val_auc):
+        keep_weights(f"end {trainer.method.stage}")
+        end_epoch(epoch, val_auc)
+
+    trainer.method.begin_stage, trainer.method.end_epoch = spy_begin, spy_end
+    trainer.fit()
+    last_bce, start_aucm = weights["end bce"], weights["start aucm"]
+    backbone = [k for k in last_bce if not k.startswith("fc.")]
+    assert all(torch.equal(last_bce[k], start_aucm[k]) for k in backbone)
+    assert not torch.equal(last_bce["fc.weight"], start_aucm["fc.weight"])
+
+
+AUCM_EXAMPLE_RECIPE = {"lr": 0.1, "margin": 1.0, "epoch_decay": 0.003, "weight_decay": 0.0001, "momentum": 0.9,
+                       "sampling_rate": 0.2}
+
+
+def test_aucm_defaults_are_libaucs_from_scratch_example_recipe():
+    """LibAUC examples/02_Optimizing_AUROC_with_ResNet20_on_Imbalanced_CIFAR10.ipynb, HyperParameters:
+        BATCH_SIZE = 128 / total_epochs = 100 / decay_epochs = [50, 75] / lr = 0.1 / margin = 1.0 /
+        epoch_decay = 0.003 # refers gamma in the paper / weight_decay = 0.0001 / sampling_rate = 0.2
+    and `loss_fn = AUCMLoss()`, `PESG(model.parameters(), loss_fn=loss_fn, lr=lr, momentum=0.9,
+    margin=margin, epoch_decay=epoch_decay, weight_decay=weight_decay)`. Oracle: that PESG and
+    AUCMLoss() built by libauc."""
+    params = resolve_params("aucm", {})
+    assert {key: params[key] for key in AUCM_EXAMPLE_RECIPE} == AUCM_EXAMPLE_RECIPE
+    method = create_method("aucm", create_model(2, 1, width=0.125), params, tiny_ctx(epochs=100))
+    loss_fn = AUCMLoss()
+    oracle = PESG(create_model(2, 1, width=0.125).parameters(), loss_fn=loss_fn, lr=0.1, momentum=0.9, margin=1.0,
+                  epoch_decay=0.003, weight_decay=0.0001, verbose=False, device=CPU)
+    assert scalar_settings(method.optimizer) == scalar_settings(oracle)
+    assert (method.aucm.margin, method.aucm.version) == (loss_fn.margin, loss_fn.version)
+    assert method.decays == [50, 75] and resolve_config(RunConfig(dataset="synthetic2d", method="aucm")).batch_size == 128
+    assert method.sampling("none") == Sampling("dual", 0.2)
+
+
+def scalar_settings(optimizer) -> dict:
+    """An optimizer's hyperparameters (its first parameter group without tensors)."""
+    return {k: v for k, v in optimizer.param_groups[0].items() if isinstance(v, (bool, int, float, str, tuple))}
 
 
 def test_ldam_head_gives_the_unscaled_cosines_and_the_run_scores_cos_1():
