@@ -116,6 +116,15 @@ class Cell:
     ensemble_rank: float | None = None
     best: set[str] = field(default_factory=set)
     ensemble_best: set[str] = field(default_factory=set)
+    val_auc: tuple[float, float | None] = (math.nan, None)  # mean, std over seeds of the validation AUC
+    # For one of several variants (sweep values) of a method on a dataset: whether a validation-only
+    # rule (highest mean validation AUC) selects it. None for a method with one row.
+    selected: bool | None = None
+
+    @property
+    def competes(self) -> bool:
+        """Whether the cell takes part in bold marks and ranks (a variant only when selected on validation)."""
+        return self.selected is not False
 
 
 @dataclass
@@ -209,6 +218,7 @@ def mark_best_and_rank(cells: dict[RowKey, Cell], source: str) -> None:
             return cell.seeds[metric.key][0] if cell.seeds else math.nan
         return cell.ensemble[metric.key] if cell.ensemble else math.nan
 
+    cells = {row: cell for row, cell in cells.items() if cell.competes}
     for metric in METRICS:
         shown = {row: round(value(cell, metric), DECIMALS) for row, cell in cells.items()}
         finite = [v for v in shown.values() if math.isfinite(v)]
@@ -221,6 +231,21 @@ def mark_best_and_rank(cells: dict[RowKey, Cell], source: str) -> None:
     ranked = [(row, value(cell, METRICS[0])) for row, cell in cells.items() if math.isfinite(value(cell, METRICS[0]))]
     for (row, _), rank in zip(ranked, rankdata([-auc for _, auc in ranked])):
         setattr(cells[row], rank_attr, float(rank))
+
+
+def select_variants(cells: dict[RowKey, Cell]) -> None:
+    """Among the rows of one method (its sweep variants), mark the one with the highest mean
+    validation AUC as selected and the others as not: the test split never chooses a variant."""
+    by_method: dict[str, list[RowKey]] = {}
+    for row in cells:
+        by_method.setdefault(row.method, []).append(row)
+    for variants in by_method.values():
+        if len(variants) < 2:
+            continue
+        scored = [row for row in variants if math.isfinite(cells[row].val_auc[0])]
+        chosen = max(scored, key=lambda row: cells[row].val_auc[0]) if scored else None
+        for row in variants:
+            cells[row].selected = row == chosen
 
 
 def summarize_dataset(key: DatasetKey, runs: list[Run], rows: dict[str, RowKey]) -> DatasetSummary:
@@ -236,6 +261,8 @@ def summarize_dataset(key: DatasetKey, runs: list[Run], rows: dict[str, RowKey])
     summary = DatasetSummary(key, runs, cells, test_sets, baseline)
     for row, cell in cells.items():
         cell.seeds = {m.key: mean_std([run.metric(m) for run in cell.runs]) for m in METRICS}
+        cell.val_auc = mean_std([run.val_auc for run in cell.runs])
+    select_variants(cells)
     if test_sets:
         pooled_estimates(summary)
         if summary.shared_test_set:

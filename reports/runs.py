@@ -53,6 +53,12 @@ class Run:
     def anchor(self) -> str:
         return "run-" + slug(self.run_id)
 
+    @property
+    def val_auc(self) -> float:
+        """The selected checkpoint's validation AUC (NaN when not recorded)."""
+        value = (self.record.get("val") or {}).get("auc")
+        return math.nan if value is None else float(value)
+
     def metric(self, metric: Metric) -> float:
         return metric.value(self.record["test"])
 

@@ -41,7 +41,8 @@ def csv_rows(board: Leaderboard) -> list[dict]:
             common = {"dataset": key.name, "imbalance": key.imbalance, "size": key.size,
                       "max_train_samples": key.max_train_samples, "method": row.label}
             line = {**common, "kind": "seeds", "n_seeds": len(cell.runs), "rank": cell.rank,
-                    "mean_rank": board.mean_rank(row)[0]}
+                    "mean_rank": board.mean_rank(row)[0], "val_auc_mean": cell.val_auc[0],
+                    "val_auc_std": cell.val_auc[1], "selected_on_validation": cell.selected}
             for metric in METRICS:
                 line[f"{metric.key}_mean"], line[f"{metric.key}_std"] = cell.seeds[metric.key]
             line["pooled_auc_estimate"] = "seed ensemble" if dataset.shared_test_set else "mean of per-seed test sets"
@@ -80,7 +81,9 @@ def markdown(board: Leaderboard) -> str:
     header = [dataset.key.label for dataset in board.datasets]
     out = ["# CritBench leaderboard", "",
            "Test metrics, mean ± std over seeds; *(seed ensemble)* rows score the mean test logit over "
-           "seeds. **Bold**: best per column (lowest for FPR). Mean rank: of test AUC across datasets.", ""]
+           "seeds. **Bold**: best per column (lowest for FPR). Mean rank: of test AUC across datasets. "
+           "Of a method's several variants (a sweep) only the one *selected on validation* (highest mean "
+           "validation AUC, marked ✓) competes for bold and ranks.", ""]
     for metric in METRICS:
         extra = ["mean rank", "seeds"] if metric is METRICS[0] else []
         out += [f"## {metric.label}", "", "| method | " + " | ".join(header + extra) + " |",
@@ -97,7 +100,8 @@ def markdown(board: Leaderboard) -> str:
                     values += [_bold(number(rank, 2), board.is_best_rank(row, source))
                                + ("" if n == len(header) else f" ({n}/{len(header)})"),
                                str(low) if low == high else f"{low}–{high}"]
-                label = row.label + (ENSEMBLE_SUFFIX if source == "ensemble" else "")
+                selected = any(c and c.selected for c in cells)
+                label = row.label + (" ✓" if selected else "") + (ENSEMBLE_SUFFIX if source == "ensemble" else "")
                 out.append(f"| {label} | " + " | ".join(values) + " |")
         out.append("")
     return "\n".join(out)

@@ -23,7 +23,9 @@ from benchmarks.core.records import stable_hash, write_json_atomic
 from benchmarks.core.records import save_record
 from benchmarks.engine.pipeline import run_benchmark
 from reports.build import main
+from reports.leaderboard import build_leaderboard
 from reports.report import build_report
+from reports.runs import load_runs
 from reports.stats import delong_paired_test
 from tests.conftest import TINY
 
@@ -226,11 +228,41 @@ def test_best_is_bold_and_fpr_lower_is_better(report):
         column = [c.strip() for c in lines[0].split("|")].index("pneumoniamnist · 28px")
         return next(line for line in lines if line.startswith(f"| {method} |")).split("|")[column].strip()
 
-    assert pneumonia_cell("AUC", "alm(delta=0.5)").startswith("**")  # the best-separated fabricated method
+    # the best-separated fabricated method, also the alm variant with the best validation AUC (✓)
+    assert pneumonia_cell("AUC", "alm(delta=0.5) ✓").startswith("**")
     assert not pneumonia_cell("AUC", "bce").startswith("**")
-    assert pneumonia_cell("FPR@TPR=0.95", "alm(delta=0.5)").startswith("**")  # lowest FPR is best
+    assert pneumonia_cell("FPR@TPR=0.95", "alm(delta=0.5) ✓").startswith("**")  # lowest FPR is best
     assert not pneumonia_cell("FPR@TPR=0.95", "bce").startswith("**")
-    assert "alm(delta=0.5) (seed ensemble)" in markdown
+    assert "alm(delta=0.5) ✓ (seed ensemble)" in markdown
+
+
+def test_a_sweep_variant_is_selected_on_validation_never_on_test(runs_dir, tmp_path):
+    """Two alm variants: delta=0.1 has the better validation AUC, delta=0.9 the better test AUC.
+    Only delta=0.1 is selected and competes for bold and ranks; delta=0.9 shows its validation AUC
+    beside its test numbers and is never bold, though its test AUC is the column's best."""
+    real = next(iter(load_runs(runs_dir / "real").runs)).record
+    y = np.array(real["test_scores"]["y_true"])
+    for delta, val_quality, test_quality in ((0.1, 3.0, 0.5), (0.9, 0.5, 3.0)):
+        for seed in (0, 1):
+            record = fabricate(real, "pneumoniamnist", 28, None, len(y), seed, True, "alm", {"delta": delta})
+            noise = np.random.default_rng([seed, int(10 * delta)]).normal(0, 1, (2, len(y)))
+            record["val"] = binary_metrics(y, val_quality * y + noise[0])
+            record["test"] = binary_metrics(y, test_quality * y + noise[1])
+            record["test_scores"] = {"y_true": y.tolist(), "y_score": (test_quality * y + noise[1]).tolist()}
+            save_record(record, tmp_path / "runs")
+    board = build_leaderboard(load_runs(tmp_path / "runs"))
+    (summary,) = board.datasets
+    cells = {row.label: cell for row, cell in summary.cells.items()}
+    chosen, other = cells["alm(delta=0.1)"], cells["alm(delta=0.9)"]
+    assert chosen.val_auc[0] > other.val_auc[0] and other.seeds["auc"][0] > chosen.seeds["auc"][0]
+    assert chosen.selected is True and other.selected is False
+    assert "auc" in chosen.best and not other.best and other.rank is None and chosen.rank == 1.0
+    build_report(tmp_path / "runs", tmp_path / "report.html")
+    html = (tmp_path / "report.html").read_text()
+    assert html.count("selected on validation") >= 2  # the explanation and the chosen row's mark
+    rows = {r["method"]: r for r in csv.DictReader((tmp_path / "leaderboard.csv").open()) if r["kind"] == "seeds"}
+    assert rows["alm(delta=0.1)"]["selected_on_validation"] == "True"
+    assert rows["alm(delta=0.9)"]["selected_on_validation"] == "False"
 
 
 def test_failures_and_skipped_files_are_listed_not_counted(report):
