@@ -1,4 +1,5 @@
-"""Plotly figures of a dataset: ROC curves (linear and log-FPR) and validation AUC per epoch.
+"""Plotly figures: per dataset ROC curves (linear and log-FPR) and validation AUC per epoch; per
+run the schedules that drove training (learning rate and the method's recorded state).
 
 Figures are plain plotly.js JSON (data + layout), drawn in the page by the embedded plotly.js;
 building them as dicts avoids plotly.graph_objects' validation, which dominated the build time.
@@ -13,6 +14,7 @@ from plotly.colors import qualitative
 from sklearn.metrics import auc as area, roc_curve
 
 from reports.leaderboard import DatasetSummary, RowKey
+from reports.runs import Run
 
 PALETTE = qualitative.Safe  # colour-blind safe
 FPR_LINE, TPR_LINE = 0.1, 0.95  # the operating points of the leaderboard
@@ -97,4 +99,30 @@ def training_figure(summary: DatasetSummary, colors: dict[RowKey, str]) -> str:
     layout = dict(LAYOUT, margin=dict(LAYOUT["margin"], t=15),
                   xaxis=dict(AXIS, title=dict(text="epoch"), tick0=1, dtick=max(1, math.ceil(last / 10))),
                   yaxis=dict(AXIS, title=dict(text="validation AUC")))
+    return to_json(dict(data=data, layout=layout))
+
+
+def schedule_figure(run: Run, color: str) -> str:
+    """One panel per schedule of a run, against the epoch: the learning rate and every method-state
+    entry of its history (booleans as 0/1), so a reader can check each schedule from the record."""
+    history = run.record["history"]
+    keys = ["lr", *run.state_keys]
+    epochs = [h["epoch"] for h in history]
+    stages = [h.get("stage", "") for h in history]
+    gap = 0.06
+    height = (1 - gap * (len(keys) - 1)) / len(keys)
+    data, layout = [], dict(LAYOUT, height=120 + 110 * len(keys), showlegend=False, margin=dict(LAYOUT["margin"], t=10))
+    for index, key in enumerate(keys):
+        values = [None if h.get(key) is None else float(h[key]) for h in history]
+        axis = "" if index == 0 else str(index + 1)
+        top = 1 - index * (height + gap)
+        positive = [v for v in values if v is not None]
+        log = bool(positive) and min(positive) > 0 and max(positive) / min(positive) >= 100
+        data.append(dict(type="scatter", mode="lines+markers", x=epochs, y=values, xaxis=f"x{axis}", yaxis=f"y{axis}",
+                         line=dict(color=color, width=1.5, shape="hv"), marker=dict(size=4), text=stages,
+                         hovertemplate=f"epoch %{{x}} (%{{text}})<br>{key} %{{y:.4g}}<extra></extra>"))
+        layout[f"xaxis{axis}"] = dict(AXIS, anchor=f"y{axis}", **({"matches": "x"} if index else {}),
+                                      **({"title": dict(text="epoch")} if index == len(keys) - 1 else {}))
+        layout[f"yaxis{axis}"] = dict(AXIS, domain=[max(0, top - height), top], type="log" if log else "linear",
+                                      title=dict(text=key))
     return to_json(dict(data=data, layout=layout))

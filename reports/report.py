@@ -14,7 +14,7 @@ from plotly.offline import get_plotlyjs
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.metrics import METRICS, metric_label
 from benchmarks.core.records import write_text_atomic
-from reports.figures import roc_figure, row_colors, training_figure
+from reports.figures import roc_figure, row_colors, schedule_figure, training_figure
 from reports.leaderboard import BASELINE, Leaderboard, build_leaderboard
 from reports.runs import load_runs
 from reports.tables import mean_pm_std, number, write_csv, write_markdown
@@ -65,8 +65,10 @@ def render_report(runs_dir: Path) -> tuple[str, Leaderboard]:
     colors = row_colors(board.rows)
     figures = {d.key.anchor: {"roc": Markup(roc_figure(d, colors)) if d.roc_scores else None,
                               "training": Markup(training_figure(d, colors))} for d in board.datasets}
+    schedules = {run.anchor: Markup(schedule_figure(run, colors[row])) for d in board.datasets
+                 for row, cell in d.cells.items() for run in cell.runs}
     html = template_environment().get_template("report.html.j2").render(
-        board=board, metrics=METRICS, colors=colors, figures=figures, baseline=BASELINE,
+        board=board, metrics=METRICS, colors=colors, figures=figures, schedules=schedules, baseline=BASELINE,
         runs_dir=str(runs_dir),
         plotly_js=Markup(get_plotlyjs()),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))

@@ -18,6 +18,7 @@ from benchmarks.core.metrics import Metric
 from benchmarks.core.records import read_record, record_files
 
 REQUIRED_KEYS = ("run_id", "config", "dataset", "test", "test_scores", "history")
+HISTORY_FIELDS = ("epoch", "train_loss", "val_auc", "lr", "seconds", "stage")  # the trainer's own
 DATASET_FIELDS = ("dataset", "size", "imbalance", "max_train_samples", "dataset_params")
 NOT_ROW_FIELDS = {*DATASET_FIELDS, *MACHINE_FIELDS, "method", "seed", "params"}
 
@@ -52,6 +53,12 @@ class Run:
     @property
     def anchor(self) -> str:
         return "run-" + slug(self.run_id)
+
+    @cached_property
+    def state_keys(self) -> list[str]:
+        """The method-state entries of the history (ALM's mu, AUCM's prior...), in first-seen order."""
+        keys = dict.fromkeys(key for epoch in self.record["history"] for key in epoch if key not in HISTORY_FIELDS)
+        return list(keys)
 
     @property
     def val_auc(self) -> float:

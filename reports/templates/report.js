@@ -2,9 +2,19 @@
 (function () {
   "use strict";
   var config = {displaylogo: false, responsive: true, toImageButtonOptions: {format: "svg", scale: 1}};
-  document.querySelectorAll("script[type='application/json'][data-plot]").forEach(function (node) {
+  function draw(node) {
     var figure = JSON.parse(node.textContent);
     Plotly.newPlot(document.getElementById(node.dataset.plot), figure.data, figure.layout, config);
+    node.removeAttribute("data-plot");
+  }
+  // A run's figures are drawn when its <details> first opens: a suite has hundreds of runs.
+  document.querySelectorAll("script[type='application/json'][data-plot]").forEach(function (node) {
+    var details = node.closest("details");
+    if (node.hasAttribute("data-lazy") && details && !details.open) {
+      details.addEventListener("toggle", function () { if (details.open && node.dataset.plot) { draw(node); } });
+    } else {
+      draw(node);
+    }
   });
   function openTarget() {
     var id = decodeURIComponent(window.location.hash.slice(1));

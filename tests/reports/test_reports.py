@@ -327,13 +327,17 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
             traces = view.locator(".js-plotly-plot .scatterlayer .trace").count()
             drawn_lines = view.locator(".js-plotly-plot .scatterlayer .trace path.js-line").count()
             view.screenshot(path=str(tmp_path / "report.png"), full_page=False)
-            view.goto(report.as_uri() + "#" + view.locator("details.run").first.get_attribute("id"))
+            first_run = view.locator("details.run").first.get_attribute("id")
+            undrawn = view.locator(f"#schedule-{first_run} .scatterlayer .trace").count()
+            view.goto(report.as_uri() + "#" + first_run)
             opened = view.locator("details.run").first.get_attribute("open")
+            view.wait_for_selector(f"#schedule-{first_run} .scatterlayer .trace", timeout=30_000)  # drawn on opening
         finally:
             browser.close()
     assert not errors, errors
     assert [url for url in requests if not url.startswith(("file:", "data:", "blob:"))] == []
-    assert plots == 4 + 4  # ROC and training curves for each of the 4 datasets
+    assert plots == 4 + 4  # ROC and training curves for each of the 4 datasets; run schedules wait
+    assert undrawn == 0
     assert traces > 20 and drawn_lines > 20
     assert (tmp_path / "report.png").stat().st_size > 10_000
     assert opened is not None  # a link to a run opens its section
@@ -349,3 +353,20 @@ def test_records_written_before_the_layout_renovation_are_still_read(tmp_path):
     assert record["run_id"] in html and "synthetic2d" in html
     csv_text = (tmp_path / "leaderboard.csv").read_text()
     assert f"{record['test']['auc']:.6g}"[:5] in csv_text
+
+
+def test_a_run_page_shows_and_plots_the_method_state(tmp_path):
+    """An alm run's history carries mu and its multipliers per epoch: the run page tabulates them
+    and embeds a schedule figure with a panel for lr and one for each state entry."""
+    record = run_benchmark(RunConfig(dataset="synthetic2d", method="alm", seed=0, **{**TINY, "epochs": 3}), progress=False)
+    save_record(record, tmp_path / "runs")
+    html = build_report(tmp_path / "runs", tmp_path / "report.html").read_text()
+    (run,) = load_runs(tmp_path / "runs").runs
+    assert {"mu", "mu_frozen", "multiplier_mean", "multiplier_max"} <= set(run.state_keys)
+    assert "<th>mu</th>" in html
+    script = html.split(f'data-plot="schedule-{run.anchor}" data-lazy>')[1].split("</script>")[0]
+    figure = json.loads(script)
+    titles = [axis["title"]["text"] for name, axis in figure["layout"].items() if name.startswith("yaxis")]
+    assert titles == ["lr", *run.state_keys]
+    mu = figure["data"][titles.index("mu")]["y"]
+    assert mu == [epoch["mu"] for epoch in record["history"]]
