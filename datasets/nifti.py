@@ -28,9 +28,12 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import monai
 import nibabel
 import numpy as np
 import torch
+from monai.transforms import NormalizeIntensity, Resize, ScaleIntensity, ScaleIntensityRange
+from monai.utils import convert_to_numpy
 
 from benchmarks.core.errors import CritBenchError
 from datasets.base import (
@@ -121,8 +124,6 @@ class Preprocessor:
     """File -> uint8 `(C, *spatial)` tensor with the run's settings, through the on-disk cache."""
 
     def __init__(self, size: int, normalize: str, clip: tuple[float, float] | None, cache_dir: Path | None):
-        import monai  # heavy (seconds): imported only when volumes are preprocessed, not on `import datasets`
-
         if normalize not in NORMALIZATIONS:
             raise CritBenchError(f"--param normalize={normalize} is invalid; valid: {', '.join(NORMALIZATIONS)}")
         self.size, self.normalize, self.clip, self.cache_dir = size, normalize, clip, cache_dir
@@ -177,10 +178,6 @@ class Preprocessor:
         return np.ascontiguousarray(np.moveaxis(data, 3, 0))
 
     def compute(self, path: Path) -> np.ndarray:
-        # heavy imports, deferred as in __init__
-        from monai.transforms import NormalizeIntensity, Resize, ScaleIntensity, ScaleIntensityRange
-        from monai.utils import convert_to_numpy
-
         data = self.read(path)
         flat = [axis for axis in range(1, 4) if data.shape[axis] == 1]
         if len(flat) > 1:
