@@ -16,6 +16,7 @@ from benchmarks.core.metrics import METRICS, metric_label
 from benchmarks.core.records import write_text_atomic
 from reports.figures import roc_figure, row_colors, schedule_figure, training_figure
 from reports.leaderboard import BASELINE, Leaderboard, build_leaderboard
+from reports.published import DatasetReferences, published_comparisons
 from reports.runs import load_runs
 from reports.tables import mean_pm_std, number, write_csv, write_markdown
 
@@ -55,8 +56,8 @@ def template_environment() -> Environment:
     return env
 
 
-def render_report(runs_dir: Path) -> tuple[str, Leaderboard]:
-    """The report's HTML and the leaderboard it shows."""
+def render_report(runs_dir: Path) -> tuple[str, Leaderboard, dict[str, DatasetReferences]]:
+    """The report's HTML, the leaderboard it shows and its published comparisons."""
     loaded = load_runs(runs_dir)
     if not loaded.runs and not loaded.failures:
         raise CritBenchError(f"no run records (*.json) under {runs_dir}; write some with "
@@ -65,21 +66,24 @@ def render_report(runs_dir: Path) -> tuple[str, Leaderboard]:
     colors = row_colors(board.rows)
     figures = {d.key.anchor: {"roc": Markup(roc_figure(d, colors)) if d.roc_scores else None,
                               "training": Markup(training_figure(d, colors))} for d in board.datasets}
+    published = published_comparisons(board)
+    published_cells = {(ref.label, anchor): ref for anchor, refs in published.items() for ref in refs.references}
     schedules = {run.anchor: Markup(schedule_figure(run, colors[row])) for d in board.datasets
                  for row, cell in d.cells.items() for run in cell.runs}
     html = template_environment().get_template("report.html.j2").render(
-        board=board, metrics=METRICS, colors=colors, figures=figures, schedules=schedules, baseline=BASELINE,
+        board=board, metrics=METRICS, colors=colors, figures=figures, schedules=schedules, published=published,
+        published_cells=published_cells, published_labels=list(dict.fromkeys(label for label, _ in published_cells)), baseline=BASELINE,
         runs_dir=str(runs_dir),
         plotly_js=Markup(get_plotlyjs()),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
-    return html, board
+    return html, board, published
 
 
 def build_report(runs_dir: Path, out_html: Path) -> Path:
     """Write the HTML report of every record under `runs_dir`, plus leaderboard.csv/.md beside it."""
     runs_dir, out_html = Path(runs_dir), Path(out_html)
-    html, board = render_report(runs_dir)
+    html, board, published = render_report(runs_dir)
     out_html.parent.mkdir(parents=True, exist_ok=True)
-    write_csv(board, out_html.parent / "leaderboard.csv")
-    write_markdown(board, out_html.parent / "leaderboard.md")
+    write_csv(board, published, out_html.parent / "leaderboard.csv")
+    write_markdown(board, published, out_html.parent / "leaderboard.md")
     return write_text_atomic(out_html, html)

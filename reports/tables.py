@@ -9,6 +9,7 @@ from pathlib import Path
 from benchmarks.core.metrics import METRICS
 from benchmarks.core.records import write_text_atomic
 from reports.leaderboard import DECIMALS, Cell, Leaderboard
+from reports.published import DatasetReferences
 
 ENSEMBLE_SUFFIX = " (seed ensemble)"
 
@@ -31,6 +32,28 @@ def _csv_value(value):
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return ""
     return f"{value:.6g}" if isinstance(value, float) else value
+
+
+def published_csv_rows(board: Leaderboard, published: dict[str, DatasetReferences]) -> list[dict]:
+    """One line per published reference (kind "published") and per CritBench row compared with it
+    (kind "vs_published": mean and 95% CI of the test AUC over seeds, the published AUC, the verdict)."""
+    rows = []
+    for dataset in board.datasets:
+        refs = published.get(dataset.key.anchor)
+        if refs is None:
+            continue
+        common = {"dataset": dataset.key.name, "imbalance": dataset.key.imbalance, "size": dataset.key.size,
+                  "max_train_samples": dataset.key.max_train_samples}
+        for ref in refs.references:
+            rows.append({**common, "method": ref.label, "kind": "published", "n_seeds": ref.n_seeds,
+                         "auc_mean": ref.auc, "auc_std": ref.auc_std, "acc": ref.acc, "source": ref.source,
+                         "protocol": ref.protocol})
+        for c in refs.comparisons:
+            rows.append({**common, "method": c.row.label, "kind": "vs_published", "n_seeds": c.n, "auc_mean": c.mean,
+                         "auc_ci95_low": c.interval.low if c.interval else None,
+                         "auc_ci95_high": c.interval.high if c.interval else None,
+                         "published": c.reference.label, "published_auc": c.reference.auc, "verdict": c.verdict})
+    return rows
 
 
 def csv_rows(board: Leaderboard) -> list[dict]:
@@ -62,8 +85,8 @@ def csv_rows(board: Leaderboard) -> list[dict]:
     return rows
 
 
-def write_csv(board: Leaderboard, path: Path) -> Path:
-    rows = csv_rows(board)
+def write_csv(board: Leaderboard, published: dict[str, DatasetReferences], path: Path) -> Path:
+    rows = csv_rows(board) + published_csv_rows(board, published)
     columns = list(dict.fromkeys(name for line in rows for name in line))
     text = io.StringIO(newline="")
     writer = csv.DictWriter(text, fieldnames=columns)
@@ -115,5 +138,27 @@ def _cell_markdown(cell: Cell | None, key: str, source: str) -> str:
     return _bold(number(cell.ensemble[key]) if cell.ensemble else "—", key in cell.ensemble_best)
 
 
-def write_markdown(board: Leaderboard, path: Path) -> Path:
-    return write_text_atomic(path, markdown(board) + "\n")
+def published_markdown(board: Leaderboard, published: dict[str, DatasetReferences]) -> str:
+    """Per dataset: the published AUCs, then each CritBench row with the same protocol and its verdict."""
+    out = ["## Published results", "",
+           "Published test AUCs (reports/published.toml) and the CritBench rows that run the same protocol: "
+           "mean test AUC with its 95% Student-t interval over seeds, and whether the published value lies "
+           "inside (consistent), above (below) or under it (above).", ""]
+    for dataset in board.datasets:
+        refs = published.get(dataset.key.anchor)
+        if refs is None:
+            continue
+        out += [f"### {dataset.key.label}", "", "| row | seeds | test AUC | published | verdict | source |", "|---|---|---|---|---|---|"]
+        for ref in refs.references:
+            auc = number(ref.auc) + (f" ± {number(ref.auc_std)}" if ref.auc_std else "")
+            out.append(f"| *{ref.label}* (published) | {ref.n_seeds or '—'} | {auc} | | | {ref.source} |")
+        for c in refs.comparisons:
+            ci = f" [{number(c.interval.low)}, {number(c.interval.high)}]" if c.interval else ""
+            out.append(f"| {c.row.label} | {c.n} | {number(c.mean)}{ci} | {number(c.reference.auc)} ({c.reference.label}) "
+                       f"| {c.verdict} | |")
+        out.append("")
+    return "\n".join(out) if len(out) > 4 else ""
+
+
+def write_markdown(board: Leaderboard, published: dict[str, DatasetReferences], path: Path) -> Path:
+    return write_text_atomic(path, markdown(board) + "\n" + published_markdown(board, published) + "\n")

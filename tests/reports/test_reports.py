@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
+import scipy.stats
 import pytest
 from plotly.offline import get_plotlyjs
 from scipy.stats import norm
@@ -24,6 +25,7 @@ from benchmarks.core.records import save_record
 from benchmarks.engine.pipeline import run_benchmark
 from reports.build import main
 from reports.leaderboard import build_leaderboard
+from reports.published import Reference, load_references, published_comparisons, seed_interval
 from reports.report import build_report
 from reports.runs import load_runs
 from reports.stats import delong_paired_test
@@ -149,7 +151,9 @@ def test_table_has_every_dataset_and_method(page):
     for label in ("pneumoniamnist · 28px", "cifar10 · 1:100 · 32px", "cifar10 · 1:200 · 32px", "synthetic2d · 8px"):
         assert label in page.headers
     rows = set(page.row_labels)
-    assert {"bce", "aucm", "alm(delta=0.25)", "alm(delta=0.5)"} == {r for r in rows if "ensemble" not in r}
+    assert {"bce", "aucm", "alm(delta=0.25)", "alm(delta=0.5)"} == {r for r in rows if "ensemble" not in r
+                                                                   and "published" not in r}
+    assert "MedMNIST v2 ResNet-18 (28)published" in rows  # pneumoniamnist's published rows, tagged
     assert {"alm(delta=0.25)ensemble", "bceensemble"} <= rows  # the seed-ensemble block
     assert "alm" not in rows  # delta varies on pneumoniamnist, so every alm row names it
 
@@ -370,3 +374,59 @@ def test_a_run_page_shows_and_plots_the_method_state(tmp_path):
     assert titles == ["lr", *run.state_keys]
     mu = figure["data"][titles.index("mu")]["y"]
     assert mu == [epoch["mu"] for epoch in record["history"]]
+
+
+def test_published_verdicts_from_the_ci_over_seeds(runs_dir, tmp_path):
+    """Three bce seeds on pneumoniamnist with test AUCs a, b, c: a published value inside their 95%
+    Student-t interval is consistent, one above the interval makes CritBench "below", one under it
+    "above"; a reference whose `match` the runs do not have is shown but not compared."""
+    real = next(iter(load_runs(runs_dir / "real").runs)).record
+    for seed in (0, 1, 2):
+        record = fabricate(real, "pneumoniamnist", 28, None, 240, seed, True, "bce", {})
+        record["config"].update(epochs=100, patience=0)
+        save_record(record, tmp_path / "runs")
+    board = build_leaderboard(load_runs(tmp_path / "runs"))
+    aucs = [run.record["test"]["auc"] for run in board.datasets[0].runs]
+    interval = seed_interval(aucs)
+    half = scipy.stats.t.ppf(0.975, 2) * np.std(aucs, ddof=1) / np.sqrt(3)
+    assert interval.low == pytest.approx(np.mean(aucs) - half) and interval.high == pytest.approx(np.mean(aucs) + half)
+    match = {"method": "bce", "epochs": 100, "patience": 0}
+    references = [Reference("pneumoniamnist", 28, label, auc, "a paper", "a protocol", match=match)
+                  for label, auc in (("inside", float(np.mean(aucs))), ("high", interval.high + 0.01),
+                                     ("low", interval.low - 0.01))]
+    references.append(Reference("pneumoniamnist", 28, "other protocol", 0.9, "a paper", "p", match={"epochs": 50}))
+    found = published_comparisons(board, references)[board.datasets[0].key.anchor]
+    assert len(found.references) == 4
+    assert {c.reference.label: c.verdict for c in found.comparisons} == {
+        "inside": "consistent", "high": "below", "low": "above"}
+    assert all(c.n == 3 for c in found.comparisons)
+
+
+def test_the_published_file_reads_and_the_report_shows_it(runs_dir, tmp_path):
+    """reports/published.toml loads; MedMNIST v2's ResNet-18 (28) PneumoniaMNIST AUC (0.944,
+    recipes.md) appears in the report's pneumoniamnist section with its source."""
+    references = load_references()
+    pneumonia = {ref.label: ref for ref in references if ref.dataset == "pneumoniamnist"}
+    assert pneumonia["MedMNIST v2 ResNet-18 (28)"].auc == 0.944 and pneumonia["MedMNIST v2 ResNet-18 (28)"].match
+    assert {ref.dataset for ref in references} == {"pneumoniamnist", "breastmnist", "nodulemnist3d",
+                                                   "adrenalmnist3d", "vesselmnist3d", "synapsemnist3d"}
+    html = build_report(runs_dir, tmp_path / "report.html").read_text()
+    section = html.split('<h3>Published results</h3>')[1].split("</table>")[0]
+    assert "0.944" in section and "Scientific Data 2023" in section
+    rows = [r for r in csv.DictReader((tmp_path / "leaderboard.csv").open()) if r["kind"] == "published"]
+    assert {"MedMNIST v2 ResNet-18 (28)", "MedMNIST+ ResNet-18 end-to-end (28)"} <= {r["method"] for r in rows}
+    assert "*MedMNIST v2 ResNet-18 (28)* (published) | — | 0.944 |" in (tmp_path / "leaderboard.md").read_text()
+
+
+def test_a_matching_row_carries_its_verdict_into_csv_and_markdown(tmp_path, runs_dir):
+    real = next(iter(load_runs(runs_dir / "real").runs)).record
+    for seed in (0, 1):
+        record = fabricate(real, "pneumoniamnist", 28, None, 240, seed, True, "bce", {})
+        record["config"].update(epochs=100, patience=0)  # MedMNIST v2's protocol (published.toml match)
+        save_record(record, tmp_path / "runs")
+    build_report(tmp_path / "runs", tmp_path / "report.html")
+    (line,) = [r for r in csv.DictReader((tmp_path / "leaderboard.csv").open())
+               if r["kind"] == "vs_published" and r["published"] == "MedMNIST v2 ResNet-18 (28)"]
+    assert line["method"] == "bce" and line["n_seeds"] == "2" and line["verdict"] in ("consistent", "below", "above")
+    assert float(line["auc_ci95_low"]) < float(line["auc_mean"]) < float(line["auc_ci95_high"])
+    assert f"| {line['verdict']} |" in (tmp_path / "leaderboard.md").read_text()
