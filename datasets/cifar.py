@@ -2,8 +2,13 @@
 
 cifar10: automobile (negative) vs truck (positive); cifar100: aquatic mammals (beaver, dolphin,
 otter, seal, whale) vs shark. Validation is held out per class from the official train split and
-is disjoint from train (the original code's validation overlaps its training set); the imbalance
-(default 1:100) is applied to train only, by `create_dataset`. Test is the classes' full official
+is disjoint from train (the original code's validation overlaps its training set). For CIFAR-100
+each run then trains on a seeded 90% of each negative class, as alm-dnn's
+`BinaryUnbalancedCIFAR100` does (`img_max = int(((len(self.data) / original_num_classes) -
+val_samples_per_cls) * perc_per_run)`, `perc_per_run=0.9`: 405 per class); its released code has no
+CIFAR-10 loader, so CIFAR-10 keeps every remaining image (`--param train_fraction` sets either).
+The imbalance (default 1:100: 20 sharks for 2025 CIFAR-100 negatives, 10 at 1:200, as the
+reference's `img_min`) is applied to train only, by `create_dataset`. Test is the classes' full official
 test split. Source: an image-folder copy (`train/<class>/*`, `test/<class>/*`) under `--data-dir`,
 or torchvision's download.
 """
@@ -25,11 +30,12 @@ from datasets.stand_in import StandIn
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2023, 0.1994, 0.2010)
 TASKS = {
-    "cifar10": {"negatives": ("automobile",), "positives": ("truck",), "val_per_class": 500},
+    "cifar10": {"negatives": ("automobile",), "positives": ("truck",), "val_per_class": 500, "train_fraction": 1.0},
     "cifar100": {
         "negatives": ("beaver", "dolphin", "otter", "seal", "whale"),
         "positives": ("shark",),
         "val_per_class": 50,
+        "train_fraction": 0.9,  # alm-dnn main.py: BinaryUnbalancedCIFAR100(..., perc_per_run=0.9)
     },
 }
 
@@ -120,6 +126,9 @@ def load_cifar(name: str, request: LoadRequest) -> BinaryDataset:
         source = f"torchvision {name} in {root}"
     positive = len(task["negatives"])
     val_per_class = int(request.params.get("val_per_class", task["val_per_class"]))
+    train_fraction = float(request.params.get("train_fraction", task["train_fraction"]))
+    if not 0 < train_fraction <= 1:
+        raise CritBenchError(f"--param train_fraction={train_fraction:g} is invalid; valid: a share in (0, 1]")
     gen = seeded_generator(request.seed)
     val_mask = torch.zeros(len(train_c), dtype=torch.bool)
     for index in range(len(classes)):
@@ -127,20 +136,25 @@ def load_cifar(name: str, request: LoadRequest) -> BinaryDataset:
         if len(members) <= val_per_class:
             raise CritBenchError(f"{name}: class {classes[index]} has {len(members)} train images, too few to hold out {val_per_class} for validation")
         val_mask[members[torch.randperm(len(members), generator=gen)[:val_per_class]]] = True
+    train_mask = ~val_mask
+    for index in range(positive if train_fraction < 1 else 0):  # each negative class: this run's share
+        members = (train_mask & (train_c == index)).nonzero().flatten()
+        dropped = members[torch.randperm(len(members), generator=gen)[int(len(members) * train_fraction):]]
+        train_mask[dropped] = False
     labels = (train_c >= positive).to(torch.uint8)
     return BinaryDataset(
         name=name,
         dims=2,
         critical_class="/".join(task["positives"]),
         negative_class="/".join(task["negatives"]),
-        train=Split(train_x[~val_mask], labels[~val_mask]),
+        train=Split(train_x[train_mask], labels[train_mask]),
         val=Split(train_x[val_mask], labels[val_mask]),
         test=Split(test_x, (test_c >= positive).to(torch.uint8)),
         source_md5=md5,
         mean=CIFAR_MEAN,
         std=CIFAR_STD,
         augment="crop_flip",
-        notes={"source": source, "val_per_class": val_per_class},
+        notes={"source": source, "val_per_class": val_per_class, "train_fraction": train_fraction},
     )
 
 
@@ -150,7 +164,8 @@ for _name, _task in TASKS.items():
         dims=2,
         sizes=(32,),
         default_imbalance=100,
-        params={"val_per_class": f"validation images held out per class (default {_task['val_per_class']})"},
+        params={"val_per_class": f"validation images held out per class (default {_task['val_per_class']})",
+                "train_fraction": f"seeded share of each negative class trained on per run (default {_task['train_fraction']:g})"},
         description=(f"binary CIFAR ({', '.join(_task['negatives'])} vs {', '.join(_task['positives'])}), "
                      f"train imbalance 1:100 by default"),
         stand_in=partial(stand_in_cifar, _name),
