@@ -30,8 +30,9 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--size", type=int, help="image side: 28 or 64 for 3D, 28..224 for 2D MedMNIST")
     parser.add_argument("--imbalance", type=float, help="keep 1 training positive per R negatives (cifar default 100)")
     parser.add_argument("--max-train-samples", type=int, help="stratified subset of train, for smoke runs")
-    parser.add_argument("--patience", type=int, default=default("patience"),
-                        help=f"stop after P epochs without val AUC gain (default {default('patience')}; 0: never)")
+    parser.add_argument("--patience", type=int,
+                        help="stop once more than P epochs passed since the best val AUC (0: never; default: the "
+                             "dataset's protocol, 0 for MedMNIST v2 and your data, 30 for CIFAR as the ALM paper)")
     parser.add_argument("--model", help=f"backbone: {', '.join(list_models())} (default {MODEL}, or the preset's)")
     parser.add_argument("--stem", default=default("stem"), help=f"first layer: {', '.join(STEMS)}")
     parser.add_argument("--width", type=float, default=default("width"), help="channel width multiplier")

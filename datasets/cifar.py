@@ -164,6 +164,7 @@ for _name, _task in TASKS.items():
         dims=2,
         sizes=(32,),
         default_imbalance=100,
+        patience=30,  # the ALM paper: alm-dnn main.py `"--patience_early_stopping", type=int, default=30`
         params={"val_per_class": f"validation images held out per class (default {_task['val_per_class']})",
                 "train_fraction": f"seeded share of each negative class trained on per run (default {_task['train_fraction']:g})"},
         description=(f"binary CIFAR ({', '.join(_task['negatives'])} vs {', '.join(_task['positives'])}), "

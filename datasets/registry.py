@@ -32,6 +32,7 @@ class DatasetEntry:
     size_range: tuple[int, int] | None = None  # any side in [low, high] is valid too; sizes[0] is the default
     stand_in: Callable[[Path], StandIn] | None = None  # writes a tiny copy in the real format (tests)
     fingerprint: Callable[[LoadRequest], str] | None = None  # the loader's source_md5, without loading
+    patience: int = 0  # early-stopping patience of the dataset's protocol (0: never stop, MedMNIST v2)
 
     def accepts_size(self, size: int) -> bool:
         return size in self.sizes or (self.size_range is not None and self.size_range[0] <= size <= self.size_range[1])
@@ -47,7 +48,7 @@ DATASETS: Registry[DatasetEntry] = Registry("dataset")
 def register_dataset(name: str, *, dims: int, sizes: tuple[int, ...], description: str,
                      default_imbalance: float | None = None, params: dict | None = None,
                      size_range: tuple[int, int] | None = None, stand_in: Callable[[Path], StandIn] | None = None,
-                     fingerprint: Callable[[LoadRequest], str] | None = None):
+                     fingerprint: Callable[[LoadRequest], str] | None = None, patience: int = 0):
     """Decorator registering `loader(request) -> BinaryDataset` under `name`.
 
     `params` names the `--param` keys the adapter reads (key -> help text). `sizes[0]` is the
@@ -56,12 +57,13 @@ def register_dataset(name: str, *, dims: int, sizes: tuple[int, ...], descriptio
     a dataset of other dims when its files say so (2D NIfTI slices). `stand_in(folder)` writes a
     tiny copy of the data in the adapter's real on-disk format for the generic test;
     `fingerprint(request)` returns the `source_md5` the loader would record, without decoding
-    (adapters without a source checksum give none)."""
+    (adapters without a source checksum give none). `patience` is the early stopping of the
+    dataset's protocol, used when a run sets none (0: train every epoch, as MedMNIST v2)."""
 
     def add(loader):
         DATASETS.register(name)(
             DatasetEntry(name, loader, dims, sizes, description, default_imbalance, dict(params or {}), size_range,
-                         stand_in, fingerprint)
+                         stand_in, fingerprint, patience)
         )
         return loader
 

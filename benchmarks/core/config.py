@@ -33,7 +33,7 @@ class RunConfig:
     size: int | None = None
     imbalance: float | None = None
     max_train_samples: int | None = None
-    patience: int = 30
+    patience: int | None = None  # None: the dataset's protocol (MedMNIST v2: 0 = never stop; CIFAR: 30)
     model: str | None = None  # None: the method preset's, else MODEL
     stem: str = "medmnist"
     width: float = 1.0

@@ -36,6 +36,7 @@ def resolve_config(config: RunConfig) -> RunConfig:
         model=config.model or recipe.get("model", MODEL),
         batch_size=config.batch_size or recipe.get("batch_size") or BATCH_SIZE[entry.dims],
         size=config.size or entry.sizes[0],
+        patience=entry.patience if config.patience is None else config.patience,
         params=params,
         dataset_params=dataset_params,
     )

@@ -43,3 +43,13 @@ def test_a_local_leaderboard_refuses_a_missing_device_once_before_training(tmp_p
     err = capsys.readouterr().err
     assert code == 2 and "CUDA is not available" in err and len(err.strip().splitlines()) == 1
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("dataset, expected", [("pneumoniamnist", 0), ("vesselmnist3d", 0), ("synthetic2d", 0),
+                                               ("cifar10", 30), ("cifar100", 30)])
+def test_early_stopping_is_the_datasets_protocol_unless_given(dataset, expected):
+    """MedMNIST v2 trains all 100 epochs and keeps the best validation checkpoint (recipes.md:
+    "Model selection: best validation AUC (a deep copy)"), so no early stopping; CIFAR follows the
+    ALM paper (alm-dnn main.py: `"--patience_early_stopping", type=int, default=30`)."""
+    assert resolve_config(RunConfig(dataset=dataset, method="bce")).patience == expected
+    assert resolve_config(RunConfig(dataset=dataset, method="bce", patience=5)).patience == 5
