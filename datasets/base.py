@@ -35,6 +35,12 @@ class Split:
     def take(self, index: torch.Tensor) -> "Split":
         return Split(self.x[index], self.y[index])
 
+    def md5(self) -> str:
+        """md5 of the split's image and label bytes: which samples, in which order."""
+        digest = hashlib.md5(self.x.contiguous().numpy().tobytes())
+        digest.update(self.y.contiguous().numpy().tobytes())
+        return digest.hexdigest()
+
     def summary(self) -> dict:
         return {"n": len(self), "positives": self.positives}
 
@@ -82,6 +88,8 @@ class BinaryDataset:
             "tensor_md5": self.tensor_md5(),
             "shape": list(self.train.x.shape[1:]),
             "splits": {name: split.summary() for name, split in self.splits.items()},
+            # which samples each split holds: a report pools seeds only over identical test sets
+            "split_md5": {name: split.md5() for name, split in self.splits.items()},
             **self.notes,
         }
 

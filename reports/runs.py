@@ -79,9 +79,20 @@ class Run:
 
     @cached_property
     def test_set(self) -> str:
-        """Fingerprint of the test set: data source and the label sequence (loading is deterministic)."""
-        digest = hashlib.md5(str(self.record["dataset"].get("source_md5")).encode())
+        """Fingerprint of the test set: the md5 of its images and labels, as the record states it.
+
+        Records without it (written before it was recorded) fall back to the source checksum, the
+        label sequence and, for test parts held out per seed, the held-out file list, so that two
+        seeds holding out different images with the same labels are never pooled."""
+        dataset = self.record["dataset"]
+        recorded = (dataset.get("split_md5") or {}).get("test")
+        if recorded:
+            return recorded
+        digest = hashlib.md5(str(dataset.get("source_md5")).encode())
         digest.update(self.y_true.astype(np.uint8).tobytes())
+        held_out = (dataset.get("held_out_files") or {}).get("test")
+        if held_out:
+            digest.update("\n".join(held_out).encode())
         return digest.hexdigest()
 
     @property

@@ -3,26 +3,28 @@ from __future__ import annotations
 
 import copy
 import csv
+import hashlib
 import json
 import re
+import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
-import scipy.stats
 import pytest
+import scipy.stats
 from plotly.offline import get_plotlyjs
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
 from benchmarks.core.config import RunConfig
-from benchmarks.methods import resolve_params
 from benchmarks.core.metrics import binary_metrics
-from benchmarks.core.records import stable_hash, write_json_atomic
-from benchmarks.core.records import save_record
+from benchmarks.core.records import save_record, stable_hash, write_json_atomic
 from benchmarks.engine.pipeline import run_benchmark
+from benchmarks.methods import resolve_params
+from datasets import get_dataset_entry
 from reports.build import main
 from reports.leaderboard import build_leaderboard
 from reports.published import Reference, load_references, published_comparisons, seed_interval
@@ -71,7 +73,10 @@ def fabricate(real: dict, dataset: str, size: int, imbalance, n_test: int, seed:
         test_scores={"y_true": y.tolist(), "y_score": logits.tolist()},
     )
     record["dataset"].update(name=dataset, source_md5=None if dataset.startswith("synthetic") else "0" * 32,
-                             splits={**record["dataset"]["splits"], "test": {"n": n_test, "positives": int(y.sum())}})
+                             splits={**record["dataset"]["splits"], "test": {"n": n_test, "positives": int(y.sum())}},
+                             split_md5={**record["dataset"]["split_md5"], "test": real["dataset"]["split_md5"]["test"]
+                                        if np.array_equal(y, real["test_scores"]["y_true"]) else
+                                        hashlib.md5(f"{dataset}-{imbalance}-{'shared' if shared else seed}".encode()).hexdigest()})
     return record
 
 
@@ -430,3 +435,24 @@ def test_a_matching_row_carries_its_verdict_into_csv_and_markdown(tmp_path, runs
     assert line["method"] == "bce" and line["n_seeds"] == "2" and line["verdict"] in ("consistent", "below", "above")
     assert float(line["auc_ci95_low"]) < float(line["auc_mean"]) < float(line["auc_ci95_high"])
     assert f"| {line['verdict']} |" in (tmp_path / "leaderboard.md").read_text()
+
+
+def test_seeds_holding_out_different_test_images_are_never_pooled(tmp_path):
+    """An image folder without test/: each seed holds out its own test images, with the same label
+    sequence. The report must see three test sets (no seed ensemble, no pooled logits), also for
+    records written before the test split's md5 was recorded (held-out file lists tell them apart)."""
+    stand_in = get_dataset_entry("imagefolder").stand_in(tmp_path / "data")
+    shutil.rmtree(tmp_path / "data" / "test")
+    kwargs = {**stand_in.run_kwargs(), **TINY, "size": 16, "epochs": 1}
+    for seed in (0, 1, 2):
+        save_record(run_benchmark(RunConfig(dataset="imagefolder", method="bce", seed=seed, **kwargs), progress=False),
+                    tmp_path / "runs")
+    runs = load_runs(tmp_path / "runs").runs
+    assert len({tuple(run.y_true) for run in runs}) == 1  # the same labels: the old fingerprint pooled them
+    (summary,) = build_leaderboard(load_runs(tmp_path / "runs")).datasets
+    assert len(summary.test_sets) == 3 and not summary.shared_test_set
+    assert all(cell.ensemble is None for cell in summary.cells.values())
+    for run in runs:  # as a record from before split_md5
+        del run.record["dataset"]["split_md5"]
+        run.__dict__.pop("test_set", None)
+    assert len({run.test_set for run in runs}) == 3
