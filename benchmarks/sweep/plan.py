@@ -71,8 +71,10 @@ def make_plan(runs: list[PlannedRun], out: Path, retry_failed: bool) -> Plan:
 
 def describe_plan(suite: Suite, runs: list[PlannedRun], plan: Plan, out: Path, executor: str) -> str:
     methods = sum(len(method.variants()) for method in suite.methods)
-    lines = [f"suite {suite.name}: {len(runs)} runs ({len(suite.datasets)} dataset settings x {methods} "
-             f"methods x {len(suite.seeds)} seeds), records in {out}"]
+    uniform = all(d.methods is None and d.seeds is None for d in suite.datasets)
+    grid = (f"{len(suite.datasets)} dataset settings x {methods} methods x {len(suite.seeds)} seeds" if uniform else
+            f"{len(suite.datasets)} dataset settings, each with the methods and seeds the suite gives it")
+    lines = [f"suite {suite.name}: {len(runs)} runs ({grid}), records in {out}"]
     for problem, labels in plan.unavailable.items():
         settings = ", ".join(dict.fromkeys(labels))
         lines.append(f"skipping {settings} ({len(labels)} runs), cannot load the data: {problem}")

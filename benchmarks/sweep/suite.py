@@ -9,8 +9,10 @@ A suite file (see `benchmarks/sweep/suites/*.toml`) has these parts, all optiona
     [run]                               # RunConfig fields shared by every run (epochs, width, ...)
     [[datasets]]                        # one per dataset setting: name, RunConfig overrides
     name = "cifar10"                    #   (imbalance, size, model, ...), `params` (dataset
-    imbalance = 100                     #   --params) and `recipes` (method name -> its
-    recipes.alm = { mu0 = 1e-7 }        #   hyperparameters on this dataset setting)
+    imbalance = 100                     #   --params), `recipes` (method name -> its
+    recipes.alm = { mu0 = 1e-7 }        #   hyperparameters on this dataset setting), and
+    methods = ["bce", "alm"]            #   optionally `methods` (a subset of the suite's) and
+    seeds = "0-9"                       #   `seeds` (its own seed indices)
     [[methods]]                         # one per method: name, `params`, and `sweep`
     name = "alm"                        #   (hyperparameter -> list of values: one variant per
     sweep = { delta = [0.1, 0.5] }      #   combination)
@@ -43,7 +45,7 @@ SUITES_DIR = Path(__file__).resolve().parent / "suites"
 SUITE_KEYS = {"description", "seeds", "run", "datasets", "methods", "slurm", "ray"}
 MERGED_TABLES = ("run", "slurm", "ray")  # merged key by key with an `extends`ed suite's
 RUN_FIELDS = {f.name for f in dataclasses.fields(RunConfig)} - {"dataset", "method", "seed", "params"}
-DATASET_KEYS = RUN_FIELDS - {"dataset_params"} | {"name", "params", "recipes"}
+DATASET_KEYS = RUN_FIELDS - {"dataset_params"} | {"name", "params", "recipes", "methods", "seeds"}
 METHOD_KEYS = {"name", "params", "sweep"}
 FLOAT_FIELDS = {f.name for f in dataclasses.fields(RunConfig) if "float" in str(f.type)}
 
@@ -56,6 +58,8 @@ class DatasetSetting:
     overrides: dict = field(default_factory=dict)  # RunConfig fields, e.g. imbalance, size, model
     params: dict = field(default_factory=dict)  # dataset --params
     recipes: dict = field(default_factory=dict)  # method name -> hyperparameters on this setting
+    methods: tuple[str, ...] | None = None  # only these of the suite's methods (None: all)
+    seeds: tuple[int, ...] | None = None  # its own seed indices (None: the suite's)
 
     @property
     def label(self) -> str:
@@ -133,8 +137,13 @@ def _dataset_setting(where: str, table: dict) -> DatasetSetting:
     _check_keys(where, table, DATASET_KEYS)
     if "name" not in table:
         raise CritBenchError(f"{where} needs a name")
-    rest = {k: v for k, v in table.items() if k not in ("name", "params", "recipes")}
-    return DatasetSetting(table["name"], rest, dict(table.get("params", {})), dict(table.get("recipes", {})))
+    rest = {k: v for k, v in table.items() if k not in ("name", "params", "recipes", "methods", "seeds")}
+    methods = table.get("methods")
+    if methods is not None and (not isinstance(methods, list) or not all(isinstance(m, str) for m in methods)):
+        raise CritBenchError(f"{where}: methods must be a list of method names, got {methods!r}")
+    return DatasetSetting(table["name"], rest, dict(table.get("params", {})), dict(table.get("recipes", {})),
+                          tuple(methods) if methods is not None else None,
+                          parse_seeds(table["seeds"]) if "seeds" in table else None)
 
 
 def _method_setting(where: str, table: dict) -> MethodSetting:
@@ -156,6 +165,11 @@ def parse_suite(name: str, data: dict) -> Suite:
     methods = [_method_setting(f"suite {name} method #{i + 1}", t) for i, t in enumerate(data.get("methods", []))]
     if not datasets or not methods:
         raise CritBenchError(f"suite {name} needs at least one [[datasets]] and one [[methods]] entry")
+    for index, setting in enumerate(datasets):
+        unknown = set(setting.methods or ()) - {method.name for method in methods}
+        if unknown:
+            raise CritBenchError(f"suite {name} dataset #{index + 1}: methods {', '.join(sorted(unknown))} are not "
+                                 f"among the suite's [[methods]] ({', '.join(m.name for m in methods)})")
     return Suite(name=name, datasets=tuple(datasets), methods=tuple(methods),
                  seeds=parse_seeds(data.get("seeds", [0])), run=dict(data.get("run", {})),
                  description=data.get("description", ""), slurm=dict(data.get("slurm", {})),
@@ -215,6 +229,11 @@ def select(suite: Suite, datasets: list[str] | None = None, methods: list[str] |
         _check_names("method", methods, list_methods())
         chosen_methods = tuple(m for m in suite.methods if m.name in methods) + tuple(
             MethodSetting(name) for name in methods if name not in {m.name for m in suite.methods})
+        chosen_datasets = tuple(d if d.methods is None else dataclasses.replace(
+            d, methods=tuple(m for m in d.methods if m in methods) + tuple(m for m in methods if m not in d.methods))
+            for d in chosen_datasets)
+    if seeds:  # the command line's seeds replace every setting's own
+        chosen_datasets = tuple(dataclasses.replace(d, seeds=None) for d in chosen_datasets)
     return dataclasses.replace(suite, datasets=chosen_datasets, methods=chosen_methods,
                                seeds=seeds or suite.seeds, run={**suite.run, **(run or {})})
 
@@ -244,8 +263,10 @@ def expand(suite: Suite, machine: dict | None = None) -> list[PlannedRun]:
     values anywhere in the grid raise CritBenchError before anything runs."""
     runs = []
     for setting in suite.datasets:
-        for index in suite.seeds:
+        for index in setting.seeds or suite.seeds:
             for method in suite.methods:
+                if setting.methods is not None and method.name not in setting.methods:
+                    continue
                 recipe = setting.recipes.get(method.name, {})
                 for variant in method.variants():
                     config = resolve_config(RunConfig(

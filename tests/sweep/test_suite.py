@@ -295,3 +295,42 @@ def test_progress_counts_and_eta():
     assert lines[0] == "[1/4] running synthetic2d / bce / seed 0  (id1)"
     assert lines[1].startswith("[1/4] done: synthetic2d / bce / seed 0  elapsed 1m00s, ETA 3m00s")
     assert lines[2].startswith("[2/4] FAILED (boom): synthetic2d / alm / seed 0  elapsed 1m00s, ETA 1m00s")
+
+
+def test_validation_suite_is_exactly_the_published_protocols(tmp_path):
+    """`--suite validation` plans MedMNIST v2's bce on the six binary flags (28 px, 100 epochs, no
+    early stopping, 3 seeds) and the ALM paper's CIFAR-10 1:100 / 1:200 bce and bce+ALM with its
+    presets (recipes.md: ResNet10, batch 64, SGD lr 1e-2, ALM_17/0.25 and ALM_15/0.5), 10 seeds."""
+    runs = expand(load_suite("validation"))
+    assert len(runs) == 6 * 3 + 2 * 2 * 10
+    medmnist = [r.config for r in runs if not r.config.dataset.startswith("cifar")]
+    assert {c.dataset for c in medmnist} == {"pneumoniamnist", "breastmnist", "nodulemnist3d", "adrenalmnist3d",
+                                             "vesselmnist3d", "synapsemnist3d"}
+    assert {(c.method, c.size, c.epochs, c.patience, c.model, c.stem) for c in medmnist} == {
+        ("bce", 28, 100, 0, "resnet18", "medmnist")}
+    assert {(c.dataset, c.batch_size) for c in medmnist if c.dataset.endswith("3d")} == {
+        (name, 32) for name in ("nodulemnist3d", "adrenalmnist3d", "vesselmnist3d", "synapsemnist3d")}
+    assert {c.params["lr"] for c in medmnist} == {1e-3} and all(c.params["optimizer"] == "adam" for c in medmnist)
+    cifar = [r for r in runs if r.config.dataset == "cifar10"]
+    assert {(r.dataset_label, r.config.method) for r in cifar} == {
+        (f"cifar10 1:{ratio}", method) for ratio in (100, 200) for method in ("bce", "alm")}
+    assert {r.seed_index for r in cifar} == set(range(10))
+    assert {(c.model, c.batch_size, c.patience, c.params["lr"], c.params["optimizer"], c.params["lr_decay"])
+            for c in (r.config for r in cifar)} == {("resnet10", 64, 30, 1e-2, "sgd", False)}
+    alm = {(r.dataset_label, r.config.params["mu0"], r.config.params["delta"]) for r in cifar if r.config.method == "alm"}
+    assert alm == {("cifar10 1:100", 1e-7, 0.25), ("cifar10 1:200", 1e-5, 0.5)}
+    assert len({r.config.seed for r in cifar if r.dataset_label == "cifar10 1:100"}) == 10  # paired across methods
+
+
+def test_dataset_settings_may_name_their_methods_and_seeds_and_the_cli_narrows_them():
+    suite = parse_suite("t", {"seeds": [0], "methods": [{"name": "bce"}, {"name": "alm"}], "datasets": [
+        {"name": "synthetic2d", "methods": ["bce"]}, {"name": "synthetic3d", "seeds": "0-2"}]})
+    runs = expand(suite)
+    assert len(runs) == 1 + 2 * 3
+    assert {(r.config.dataset, r.config.method, r.seed_index) for r in runs} == {
+        ("synthetic2d", "bce", 0), *{("synthetic3d", m, i) for m in ("bce", "alm") for i in range(3)}}
+    narrowed = expand(select(suite, methods=["alm"], seeds=(4,)))
+    assert {(r.config.dataset, r.config.method, r.seed_index) for r in narrowed} == {("synthetic3d", "alm", 4),
+                                                                                     ("synthetic2d", "alm", 4)}
+    with pytest.raises(CritBenchError, match="dataset #1: methods focal are not among the suite's"):
+        parse_suite("t", {"methods": [{"name": "bce"}], "datasets": [{"name": "synthetic2d", "methods": ["focal"]}]})
