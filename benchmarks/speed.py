@@ -28,7 +28,7 @@ from benchmarks.core.records import base_environment, write_json_atomic
 from benchmarks.engine.pipeline import device_environment
 from benchmarks.engine.resolve import resolve_config
 from benchmarks.engine.speed_reference import ReferencePipeline
-from benchmarks.engine.trainer import Trainer, cpu_has_bf16_units, resolve_device
+from benchmarks.engine.trainer import Trainer, effective_precision, resolve_device
 from datasets import BinaryDataset, Split
 from models3d import create_model
 
@@ -214,7 +214,7 @@ def main(argv=None) -> int:
         args.repeats = args.repeats or (5 if device.type == "cuda" else 3)
         args.device = str(device)
         args.peak = bf16_peak_tflops(torch.cuda.get_device_name(device)) if device.type == "cuda" else None
-        bf16 = args.amp and (device.type == "cuda" or cpu_has_bf16_units())
+        bf16 = effective_precision(args.amp, str(device)) == "bf16-autocast"
         report = {
             "command": "python -m benchmarks.speed " + " ".join(sys.argv[1:] if argv is None else argv),
             "device_name": device_environment(device)["device_name"], "torch": torch.__version__,

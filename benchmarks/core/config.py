@@ -19,6 +19,7 @@ MODEL = "resnet18"  # MedMNIST v2 recipe; a method preset may prescribe another 
 # Fields describing where and how fast a run executes, not what it computes: not in its identity.
 MACHINE_FIELDS = ("device", "data_dir", "compile")
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
+PRECISIONS = ("bf16-autocast", "fp32")
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,8 @@ class RunConfig:
     model: str | None = None  # None: the method preset's, else MODEL
     stem: str = "medmnist"
     width: float = 1.0
-    amp: bool = True
+    amp: bool = True  # bf16 autocast where the device has native bf16; False: fp32 everywhere
+    precision: str | None = None  # resolved from amp and the device: "bf16-autocast" or "fp32"
     sampler: str = "none"
     augment: str | None = None  # None: the dataset's default
     params: dict = field(default_factory=dict)  # method hyperparameters (dataset keys are moved out by resolve)
@@ -76,5 +78,7 @@ def check_values(config: RunConfig) -> None:
         positive = name in POSITIVE_FIELDS
         if not math.isfinite(value) or value < 0 or (positive and value == 0):
             raise CritBenchError(f"{_flag(name)} must be {'positive' if positive else '>= 0'}, got {value}")
+    if config.precision not in (None, *PRECISIONS):
+        raise CritBenchError(f"unknown precision {config.precision!r}; valid: {', '.join(PRECISIONS)}")
     if not DEVICE_PATTERN.fullmatch(config.device):
         raise CritBenchError(f"unknown --device {config.device!r}; valid: auto, cpu, cuda, cuda:N")

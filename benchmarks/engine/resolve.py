@@ -6,6 +6,7 @@ import dataclasses
 
 from benchmarks.core.config import BATCH_SIZE, MODEL, RunConfig, check_values
 from benchmarks.core.errors import CritBenchError
+from benchmarks.engine import trainer
 from benchmarks.engine.augment import create_augmentation
 from benchmarks.methods import get_method, resolve_params
 from benchmarks.methods.sampling import SAMPLERS
@@ -16,6 +17,7 @@ from models3d import STEMS, list_models
 def resolve_config(config: RunConfig) -> RunConfig:
     """Fill every default (model, batch size, size, hyperparameters) and validate, so the record is
     complete. The model and batch size are the user's, else the method preset's, else the recipe's.
+    The precision is decided here, once, from `amp` and the device, and enters the run's identity.
 
     `params` may mix dataset and method keys (one `--param` flag); the dataset's keys are moved to
     `dataset_params` here, the only place they are told apart."""
@@ -37,6 +39,7 @@ def resolve_config(config: RunConfig) -> RunConfig:
         batch_size=config.batch_size or recipe.get("batch_size") or BATCH_SIZE[entry.dims],
         size=config.size or entry.sizes[0],
         patience=entry.patience if config.patience is None else config.patience,
+        precision=config.precision or trainer.effective_precision(config.amp, config.device),
         params=params,
         dataset_params=dataset_params,
     )

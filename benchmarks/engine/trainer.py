@@ -31,6 +31,13 @@ def cpu_has_bf16_units() -> bool:
     return bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
 
 
+def effective_precision(amp: bool, device: str) -> str:
+    """"bf16-autocast" where `amp` is on and the device computes bf16 natively (CUDA; CPUs with AMX),
+    else "fp32". Part of a run's identity: the same config on another machine class is another run."""
+    kind = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device.split(":")[0]
+    return "bf16-autocast" if amp and (kind == "cuda" or cpu_has_bf16_units()) else "fp32"
+
+
 def resolve_device(name: str) -> torch.device:
     """`auto` is CUDA when available, else CPU; an explicit CUDA request must be satisfiable."""
     if name == "auto":
@@ -88,7 +95,7 @@ class Trainer:
         self.std = torch.tensor(dataset.std, device=self.device)
         self.augment = create_augmentation(config.augment or dataset.augment, dataset.dims)
         cuda = self.device.type == "cuda"
-        bf16 = config.amp and (cuda or cpu_has_bf16_units())
+        bf16 = config.precision == "bf16-autocast"  # decided once, by resolve_config
         if cuda:  # shapes are fixed within a run: let cuDNN pick its fastest convolution algorithms
             torch.backends.cudnn.benchmark = True
         # channels-last feeds cuDNN's and oneDNN's (AMX) fastest convolutions (benchmarks/SPEED.md)
@@ -102,7 +109,7 @@ class Trainer:
         self.method = create_method(config.method, self.model, config.params, ctx)
         self.stage_epochs = self.method.stage_epochs()  # fails early when --epochs is too small
         self.autocast = (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
-        self.precision = "bf16-autocast" if bf16 else "fp32"  # recorded: it depends on the hardware
+        self.precision = config.precision
         # the compiled module shares the model's parameters; checkpoints keep using self.model
         self.forward = torch.compile(self.model) if config.compile else self.model
 

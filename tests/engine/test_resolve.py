@@ -1,10 +1,16 @@
 """Resolving a config: recipe defaults filled in, a method preset's run settings, registry checks."""
+import dataclasses
+
 import pytest
 
 from benchmarks import leaderboard
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
+from benchmarks.core.records import run_id
+from benchmarks.engine import trainer as trainer_module
 from benchmarks.engine.resolve import resolve_config
+from benchmarks.engine.trainer import Trainer
+from datasets import create_dataset
 
 
 def test_the_recipe_defaults_are_filled_in():
@@ -53,3 +59,22 @@ def test_early_stopping_is_the_datasets_protocol_unless_given(dataset, expected)
     ALM paper (alm-dnn main.py: `"--patience_early_stopping", type=int, default=30`)."""
     assert resolve_config(RunConfig(dataset=dataset, method="bce")).patience == expected
     assert resolve_config(RunConfig(dataset=dataset, method="bce", patience=5)).patience == 5
+
+
+def test_the_precision_is_decided_once_and_is_part_of_the_run_identity(monkeypatch):
+    """The same config trained in fp32 (a CPU without native bf16, or --no-amp) and under bf16
+    autocast (CUDA, an AMX CPU) are two runs with two ids; a resolved config keeps its precision
+    wherever it is re-resolved (a worker of another machine class trains what was planned)."""
+    config = RunConfig(dataset="synthetic2d", method="bce", device="cpu")
+    monkeypatch.setattr(trainer_module, "cpu_has_bf16_units", lambda: True)
+    bf16 = resolve_config(config)
+    assert bf16.precision == "bf16-autocast" and resolve_config(dataclasses.replace(config, amp=False)).precision == "fp32"
+    monkeypatch.setattr(trainer_module, "cpu_has_bf16_units", lambda: False)
+    fp32 = resolve_config(config)
+    assert fp32.precision == "fp32" and run_id(fp32, "m") != run_id(bf16, "m")
+    assert resolve_config(bf16).precision == "bf16-autocast"  # planned elsewhere: kept
+    assert resolve_config(dataclasses.replace(config, device="cuda")).precision == "bf16-autocast"
+    trained = Trainer(resolve_config(bf16), create_dataset("synthetic2d", size=8), progress=False)
+    assert trained.precision == "bf16-autocast"  # honoured although this "CPU" has no bf16 units
+    with pytest.raises(CritBenchError, match="unknown precision 'fp16'"):
+        resolve_config(dataclasses.replace(config, precision="fp16"))
