@@ -9,6 +9,7 @@ output folder with --no-report).
 """
 from __future__ import annotations
 
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -92,7 +93,8 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out)
     try:
-        plan = make_plan(runs, out, retry_failed=not args.no_retry_failed)
+        command = "python -m benchmarks.leaderboard " + shlex.join(sys.argv[1:] if argv is None else argv)
+        plan = make_plan(runs, out, retry_failed=not args.no_retry_failed, command=command)
         print(describe_plan(suite, runs, plan, out, args.executor), file=sys.stderr, flush=True)
         if args.dry_run:
             for task in plan.tasks:

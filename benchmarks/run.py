@@ -4,6 +4,7 @@ The record's path is the last line of stdout; progress goes to stderr.
 """
 from __future__ import annotations
 
+import shlex
 import sys
 
 from benchmarks.core.cli import ArgumentParser, fail, parse_key_values
@@ -89,6 +90,7 @@ def main(argv=None) -> int:
         return fail(str(error))
     except KeyboardInterrupt:
         return fail("interrupted; no record written", code=130)
+    record["command"] = "python -m benchmarks.run " + shlex.join(sys.argv[1:] if argv is None else argv)
     path = save_record(record, args.out)
     if record["status"] != "complete":
         if record["failure"] == "crashed":

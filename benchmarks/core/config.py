@@ -82,3 +82,22 @@ def check_values(config: RunConfig) -> None:
         raise CritBenchError(f"unknown precision {config.precision!r}; valid: {', '.join(PRECISIONS)}")
     if not DEVICE_PATTERN.fullmatch(config.device):
         raise CritBenchError(f"unknown --device {config.device!r}; valid: auto, cpu, cuda, cuda:N")
+
+
+def rerun_command(config: RunConfig) -> str:
+    """A `benchmarks.run` command line with the config's non-default run settings (and its method
+    preset, which fixes its hyperparameters): how to rerun a record that does not carry its own."""
+    parts = ["python -m benchmarks.run", f"--dataset {config.dataset}", f"--method {config.method}"]
+    for name, spec in RunConfig.__dataclass_fields__.items():
+        value = getattr(config, name)
+        if name in ("dataset", "method", "params", "dataset_params", "precision", "data_dir", "compile") or value is None \
+                or value == spec.default:
+            continue
+        if name == "amp":
+            parts.append("--no-amp")
+        else:
+            parts.append(f"--{name.replace('_', '-')} {value:g}" if isinstance(value, float) else f"--{name.replace('_', '-')} {value}")
+    if config.params.get("preset"):
+        parts.append(f"--param preset={config.params['preset']}")
+    parts += [f"--param {key}={value}" for key, value in sorted(config.dataset_params.items())]
+    return " ".join(parts)

@@ -40,6 +40,7 @@ class RunTask:
     run_id: str
     label: str
     out_dir: str  # absolute: workers may run elsewhere
+    command: str = ""  # the command line that planned it, kept in the record
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ def run_task(task: RunTask, progress: bool = False) -> TaskResult:
         record = run_benchmark(task.config, progress=progress)
     except Exception as error:  # before training: data missing or unreadable on this worker
         record = failure_record(task.config, task.run_id, error, time.perf_counter() - started)
+    record["command"] = task.command
     path = save_record(record, task.out_dir)
     return TaskResult(record["run_id"], task.label, record["status"], str(path), record.get("reason"), record)
 

@@ -49,7 +49,7 @@ class Plan:
     unavailable: dict[str, list[str]] = field(default_factory=dict)  # problem -> dataset labels of skipped runs
 
 
-def make_plan(runs: list[PlannedRun], out: Path, retry_failed: bool) -> Plan:
+def make_plan(runs: list[PlannedRun], out: Path, retry_failed: bool, command: str = "") -> Plan:
     plan, fingerprints = Plan(), DataFingerprints()
     for run in runs:
         try:
@@ -65,7 +65,7 @@ def make_plan(runs: list[PlannedRun], out: Path, retry_failed: bool) -> Plan:
             plan.failed_kept.append(identity)
         else:
             plan.failed_retry += state == "failed"
-            plan.tasks.append(RunTask(run.config, identity, run.label, str(out)))
+            plan.tasks.append(RunTask(run.config, identity, run.label, str(out), command))
     return plan
 
 

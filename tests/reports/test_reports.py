@@ -19,12 +19,13 @@ from plotly.offline import get_plotlyjs
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
-from benchmarks.core.config import RunConfig
+from benchmarks.core.config import RunConfig, rerun_command
 from benchmarks.core.metrics import binary_metrics
 from benchmarks.core.records import save_record, stable_hash, write_json_atomic
 from benchmarks.engine.pipeline import run_benchmark
 from benchmarks.methods import resolve_params
 from datasets import get_dataset_entry
+from reports import validation
 from reports.build import main
 from reports.leaderboard import build_leaderboard
 from reports.published import Reference, load_references, published_comparisons, seed_interval
@@ -456,3 +457,34 @@ def test_seeds_holding_out_different_test_images_are_never_pooled(tmp_path):
         del run.record["dataset"]["split_md5"]
         run.__dict__.pop("test_set", None)
     assert len({run.test_set for run in runs}) == 3
+
+
+def test_the_validation_section_is_generated_from_records(runs_dir, tmp_path, capsys):
+    """`python -m reports.validation` writes the README's table between its markers from the records
+    alone: n per cell, mean and 95% CI, the published value with its verdict, the command."""
+    real = next(iter(load_runs(runs_dir / "real").runs)).record
+    for seed in (0, 1, 2):
+        record = fabricate(real, "pneumoniamnist", 28, None, 240, seed, True, "bce", {})
+        record["config"].update(epochs=100, patience=0)
+        record["command"] = f"python -m benchmarks.run --dataset pneumoniamnist --method bce --seed {seed}"
+        save_record(record, tmp_path / "runs")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n## Validation\n\n{validation.START}\nold\n{validation.END}\n\nafter\n")
+    assert validation.main(["--runs", str(tmp_path / "runs"), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "old" not in text and text.endswith("after\n") and text.count(validation.START) == 1
+    (row,) = [line for line in text.splitlines() if line.startswith("| pneumoniamnist")]
+    cells = [c.strip() for c in row.split("|")]
+    assert cells[2] == "bce" and cells[3] == "3" and "MedMNIST v2 ResNet-18 (28)" in cells[5]
+    assert re.search(r"\((consistent|below|above)\)", cells[5])
+    assert cells[-2].startswith("`python -m benchmarks.run --dataset pneumoniamnist --method bce --seed 0")
+    readme.write_text("no markers")
+    assert validation.main(["--runs", str(tmp_path / "runs"), "--readme", str(readme)]) == 2
+    assert "has no <!-- validation:start -->" in capsys.readouterr().err
+
+
+def test_a_record_without_its_command_gets_an_equivalent_one():
+    config = RunConfig(dataset="cifar10", method="alm", seed=7, epochs=100, imbalance=200.0, batch_size=64,
+                       params={"preset": "c10_1to200", "lr": 0.01}, dataset_params={"val_per_class": 500}, amp=False)
+    assert rerun_command(config) == ("python -m benchmarks.run --dataset cifar10 --method alm --seed 7 --batch-size 64 "
+                                     "--imbalance 200 --no-amp --param preset=c10_1to200 --param val_per_class=500")
