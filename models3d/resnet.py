@@ -65,6 +65,16 @@ class Backbone(ResNet):
         self.fc.reset_parameters()
 
 
+def check_backbone(arch: str, stem: str, width: float) -> None:
+    """Raise CritBenchError (naming the flag and the choices) for a backbone that cannot be built."""
+    if arch not in LAYERS:
+        raise CritBenchError(f"unknown --model {arch!r}; valid: {', '.join(list_models())}")
+    if stem not in STEMS:
+        raise CritBenchError(f"unknown --stem {stem!r}; valid: {', '.join(STEMS)}")
+    if not width > 0:
+        raise CritBenchError(f"--width must be positive, got {width}")
+
+
 def create_model(dims: int, in_channels: int, *, arch: str = "resnet18", stem: str = "medmnist",
                  width: float = 1.0, num_outputs: int = 1, head: str = "linear",
                  head_scale: float = 30.0, max_norm: float = 0.0) -> Backbone:
@@ -77,12 +87,7 @@ def create_model(dims: int, in_channels: int, *, arch: str = "resnet18", stem: s
     `Backbone.constrain_head`)."""
     if dims not in (2, 3):
         raise CritBenchError(f"dims must be 2 or 3, got {dims}")
-    if arch not in LAYERS:
-        raise CritBenchError(f"unknown model {arch!r}; valid: {', '.join(list_models())}")
-    if stem not in STEMS:
-        raise CritBenchError(f"unknown stem {stem!r}; valid: {', '.join(STEMS)}")
-    if not width > 0:
-        raise CritBenchError(f"width must be positive, got {width}")
+    check_backbone(arch, stem, width)
     if head not in HEADS or not head_scale > 0:
         raise CritBenchError(f"head must be one of {', '.join(HEADS)} with head_scale > 0; got {head!r}, {head_scale}")
     if max_norm < 0:

@@ -65,7 +65,7 @@ def _flag(name: str) -> str:
     return f"--{name.replace('_', '-')}"
 
 
-POSITIVE_FIELDS = ("epochs", "batch_size", "size", "imbalance", "max_train_samples", "width")
+POSITIVE_FIELDS = ("epochs", "batch_size", "size", "imbalance", "max_train_samples")  # width: models3d.check_backbone
 NON_NEGATIVE_FIELDS = ("patience",)
 
 

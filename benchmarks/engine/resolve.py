@@ -11,7 +11,7 @@ from benchmarks.engine.augment import create_augmentation
 from benchmarks.methods import get_method, resolve_params
 from benchmarks.methods.sampling import SAMPLERS
 from datasets import BinaryDataset, create_dataset, get_dataset_entry
-from models3d import STEMS, list_models
+from models3d import check_backbone
 
 
 def resolve_config(config: RunConfig) -> RunConfig:
@@ -23,19 +23,17 @@ def resolve_config(config: RunConfig) -> RunConfig:
     `dataset_params` here, the only place they are told apart."""
     check_values(config)
     entry = get_dataset_entry(config.dataset)
-    if config.model is not None and config.model not in list_models():
-        raise CritBenchError(f"unknown --model {config.model!r}; valid: {', '.join(list_models())}")
-    if config.stem not in STEMS:
-        raise CritBenchError(f"unknown --stem {config.stem!r}; valid: {', '.join(STEMS)}")
     if config.sampler not in SAMPLERS:
         raise CritBenchError(f"unknown --sampler {config.sampler!r}; valid: {', '.join(SAMPLERS)}")
     create_augmentation(config.augment, entry.dims)  # validates the name
     dataset_params = {**config.dataset_params, **{k: v for k, v in config.params.items() if k in entry.params}}
     params = resolve_params(config.method, {k: v for k, v in config.params.items() if k not in entry.params})
     recipe = get_method(config.method).run_overrides(params)  # a preset's model and batch size
+    model = config.model or recipe.get("model", MODEL)
+    check_backbone(model, config.stem, config.width)
     return dataclasses.replace(
         config,
-        model=config.model or recipe.get("model", MODEL),
+        model=model,
         batch_size=config.batch_size or recipe.get("batch_size") or BATCH_SIZE[entry.dims],
         size=config.size or entry.sizes[0],
         patience=entry.patience if config.patience is None else config.patience,
