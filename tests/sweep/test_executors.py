@@ -17,11 +17,11 @@ from benchmarks.sweep.plan import make_plan
 from benchmarks.sweep.suite import expand, load_suite
 from tests.conftest import TINY_SUITE, write_suite
 
-TIMING_KEYS = ("seconds", "env")
+TIMING_KEYS = ("seconds", "env", "command")  # how, when and where a run was started
 
 
 def content(folder: Path) -> dict[str, dict]:
-    """Every record in `folder` without its timings and environment."""
+    """Every record in `folder` without its timings, environment and command line."""
     found = {}
     for path in sorted(folder.glob("*.json")):
         record = json.loads(path.read_text())
