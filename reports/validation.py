@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 from benchmarks.core.cli import ArgumentParser, fail
@@ -26,13 +25,15 @@ START, END = "<!-- validation:start -->", "<!-- validation:end -->"
 
 
 def run_date(run: Run) -> str:
-    """The day the record was written (its file's modification time, UTC)."""
-    return datetime.fromtimestamp(run.path.stat().st_mtime, timezone.utc).strftime("%Y-%m-%d")
+    """The day the run finished (UTC), from the record; "—" for records that predate the key."""
+    return (run.record.get("finished_at") or "—")[:10]
 
 
 def device(run: Run) -> str:
     env = run.record.get("env", {})
-    return f"{env.get('device_name', env.get('device', '?'))}, {env.get('precision', '?')}"
+    name = env.get("device_name", env.get("device", "?"))
+    cpu = f" ({env['cpu']})" if env.get("cpu") else ""
+    return f"{name}{cpu}, {env.get('precision', '?')}"
 
 
 def section(runs_dir: Path) -> str:

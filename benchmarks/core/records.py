@@ -50,10 +50,25 @@ def git_revision() -> str | None:
         return None
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else what the platform module knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
 def base_environment() -> dict:
-    """What every record says about the software it ran with (taken when the run starts)."""
-    return {**package_versions(), "platform": platform.platform(), "host": platform.node(),
-            "git_revision": git_revision()}
+    """What every record says about the machine and software it ran with (taken when the run starts)."""
+    return {**package_versions(), "platform": platform.platform(), "host": platform.node(), "cpu": cpu_model(),
+            "git_revision": git_revision(), "started_at": utc_now()}
 
 
 def stable_hash(payload: dict, length: int = 12) -> str:
@@ -102,7 +117,7 @@ def failure_record(config: RunConfig, identity: str, error: BaseException, secon
         "config": config.to_dict(),
         "dataset": dataset,
         "env": env or base_environment(),
-        "failed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "failed_at": utc_now(),
         "seconds": seconds,
     }
 

@@ -12,7 +12,7 @@ import time
 import torch
 
 from benchmarks.core.config import RunConfig
-from benchmarks.core.records import RECORD_VERSION, base_environment, data_fingerprint, failure_record, run_id
+from benchmarks.core.records import RECORD_VERSION, base_environment, data_fingerprint, failure_record, run_id, utc_now
 from benchmarks.engine.resolve import load_dataset, resolve_config
 from benchmarks.engine.trainer import Trainer, resolve_device
 
@@ -49,4 +49,5 @@ def run_benchmark(config: RunConfig, progress: bool = True) -> dict:
         "env": {**env, **device_environment(trainer.device), "precision": trainer.precision},
         **result,
         "seconds": time.perf_counter() - started,
+        "finished_at": utc_now(),
     }

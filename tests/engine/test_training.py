@@ -102,7 +102,8 @@ def test_record_is_complete_strict_json(tmp_path):
     assert set(loaded["test"]["tpr_at_fpr"]) == {"0.01", "0.05", "0.1"}
     assert set(loaded["test"]["fpr_at_tpr"]) == {"0.9", "0.95", "0.98"}
     assert {"auc", "spauc_0.1", "acc"} <= set(loaded["test"])
-    assert {"python", "torch", "libauc", "monai", "medmnist", "device_name", "git_revision"} <= set(loaded["env"])
+    assert {"python", "torch", "libauc", "monai", "medmnist", "device_name", "git_revision", "cpu", "started_at"} <= set(loaded["env"])
+    assert loaded["finished_at"] >= loaded["env"]["started_at"] and loaded["env"]["cpu"]
     assert loaded["env"]["precision"] in ("fp32", "bf16-autocast")
     assert set(loaded["history"][0]) == {"epoch", "stage", "train_loss", "val_auc", "lr", "seconds",
                                          "imratio", "regularizer_reset"}

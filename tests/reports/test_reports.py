@@ -467,6 +467,8 @@ def test_the_validation_section_is_generated_from_records(runs_dir, tmp_path, ca
         record = fabricate(real, "pneumoniamnist", 28, None, 240, seed, True, "bce", {})
         record["config"].update(epochs=100, patience=0)
         record["command"] = f"python -m benchmarks.run --dataset pneumoniamnist --method bce --seed {seed}"
+        record["finished_at"] = f"2026-11-0{seed + 1}T10:00:00+00:00"
+        record["env"]["cpu"] = "Some CPU 9000"
         save_record(record, tmp_path / "runs")
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n\n## Validation\n\n{validation.START}\nold\n{validation.END}\n\nafter\n")
@@ -478,6 +480,7 @@ def test_the_validation_section_is_generated_from_records(runs_dir, tmp_path, ca
     assert cells[2] == "bce" and cells[3] == "3" and "MedMNIST v2 ResNet-18 (28)" in cells[5]
     assert re.search(r"\((consistent|below|above)\)", cells[5])
     assert cells[-2].startswith("`python -m benchmarks.run --dataset pneumoniamnist --method bce --seed 0")
+    assert cells[8] == "2026-11-01 to 2026-11-03" and "(Some CPU 9000)" in cells[7]
     readme.write_text("no markers")
     assert validation.main(["--runs", str(tmp_path / "runs"), "--readme", str(readme)]) == 2
     assert "has no <!-- validation:start -->" in capsys.readouterr().err

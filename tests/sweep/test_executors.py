@@ -17,7 +17,7 @@ from benchmarks.sweep.plan import make_plan
 from benchmarks.sweep.suite import expand, load_suite
 from tests.conftest import TINY_SUITE, write_suite
 
-TIMING_KEYS = ("seconds", "env", "command")  # how, when and where a run was started
+TIMING_KEYS = ("seconds", "finished_at", "env", "command")  # how, when and where a run was started
 
 
 def content(folder: Path) -> dict[str, dict]:
