@@ -36,7 +36,7 @@ class Sampling:
 
     def __post_init__(self):
         if self.kind not in KINDS:
-            raise CritBenchError(f"unknown sampler {self.kind!r}; valid: {', '.join(SAMPLERS)}")
+            raise CritBenchError(f"unknown --sampler {self.kind!r}; valid: {', '.join(SAMPLERS)}")
         if self.kind == "dual" and not 0 < self.positive_rate < 1:
             raise CritBenchError(f"the positive sampling rate must be in (0, 1), got {self.positive_rate}")
 

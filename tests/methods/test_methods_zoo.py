@@ -152,7 +152,7 @@ def test_samplers_compose_batches_as_documented(labels):
     assert len(weighted) == 50 and 10 < int(y[weighted].sum()) < 40  # about half positives
     again = epoch_order(Sampling("dual", 0.2), y, 10, torch.Generator().manual_seed(3))
     assert torch.equal(again, epoch_order(Sampling("dual", 0.2), y, 10, torch.Generator().manual_seed(3)))
-    with pytest.raises(CritBenchError, match="unknown sampler"):
+    with pytest.raises(CritBenchError, match="unknown --sampler"):
         Sampling("balanced")
     assert set(KINDS) >= {"none", "weighted", "oversample", "undersample", "dual"}
 
