@@ -32,7 +32,7 @@ def run_date(run: Run) -> str:
 def device(run: Run) -> str:
     env = run.record.get("env", {})
     name = env.get("device_name", env.get("device", "?"))
-    cpu = f" ({env['cpu']})" if env.get("cpu") else ""
+    cpu = f" ({env['cpu']})" if env.get("cpu") and env["cpu"] not in name else ""  # a CPU device names it already
     return f"{name}{cpu}, {env.get('precision', '?')}"
 
 
@@ -46,8 +46,8 @@ def section(runs_dir: Path) -> str:
     lines = ["| dataset | method | n | test AUC, mean [95% CI over seeds] | published (verdict) | vs bce, paired "
              "| device | dates | wall per run | rerun one |", "|---|---|---|---|---|---|---|---|---|---|"]
     for summary in board.datasets:
-        comparisons = {c.row: c for c in published.get(summary.key.anchor, None).comparisons} \
-            if summary.key.anchor in published else {}
+        refs = published.get(summary.key.anchor)
+        comparisons = {c.row: c for c in refs.comparisons} if refs else {}
         for row, cell in summary.cells.items():
             aucs = [run.record["test"]["auc"] for run in cell.runs]
             interval = seed_interval(aucs)

@@ -6,13 +6,13 @@ KeyboardInterrupt passes through.
 """
 from __future__ import annotations
 
-import platform
 import time
 
 import torch
 
 from benchmarks.core.config import RunConfig
-from benchmarks.core.records import RECORD_VERSION, base_environment, data_fingerprint, failure_record, run_id, utc_now
+from benchmarks.core.records import (RECORD_VERSION, base_environment, cpu_model, data_fingerprint, failure_record, run_id,
+                                     utc_now)
 from benchmarks.engine.resolve import load_dataset, resolve_config
 from benchmarks.engine.trainer import Trainer, resolve_device
 
@@ -22,7 +22,7 @@ def device_environment(device: torch.device) -> dict:
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
     else:
-        name = f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+        name = f"cpu ({cpu_model()}, {torch.get_num_threads()} threads)"
     return {"device": str(device), "device_name": name, "cuda": torch.version.cuda if device.type == "cuda" else None}
 
 
