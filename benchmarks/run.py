@@ -69,6 +69,9 @@ def config_from_args(args) -> RunConfig:
         raise CritBenchError("--dataset and --method are required; see --list for the choices")
     params = parse_key_values(args.param)
     if args.lr is not None:
+        if "lr" in params:
+            raise CritBenchError(f"the learning rate is given twice (--lr {args.lr:g} and --param lr={params['lr']}); "
+                                 f"give it once")
         params["lr"] = args.lr
     return RunConfig(
         dataset=args.dataset, method=args.method, seed=args.seed, epochs=args.epochs,

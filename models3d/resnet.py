@@ -65,14 +65,18 @@ class Backbone(ResNet):
         self.fc.reset_parameters()
 
 
+MIN_WIDTH, MAX_WIDTH = 1 / 64, 16.0  # MONAI's stages have int(64 * width) .. int(512 * width) channels
+
+
 def check_backbone(arch: str, stem: str, width: float) -> None:
     """Raise CritBenchError (naming the flag and the choices) for a backbone that cannot be built."""
     if arch not in LAYERS:
         raise CritBenchError(f"unknown --model {arch!r}; valid: {', '.join(list_models())}")
     if stem not in STEMS:
         raise CritBenchError(f"unknown --stem {stem!r}; valid: {', '.join(STEMS)}")
-    if not width > 0:
-        raise CritBenchError(f"--width must be positive, got {width}")
+    if not MIN_WIDTH <= width <= MAX_WIDTH:  # also refuses NaN
+        raise CritBenchError(f"--width must be between {MIN_WIDTH} (one channel in the first stage) and {MAX_WIDTH}, "
+                             f"got {width}")
 
 
 def create_model(dims: int, in_channels: int, *, arch: str = "resnet18", stem: str = "medmnist",

@@ -18,6 +18,9 @@ BATCH_SIZE = {2: 128, 3: 32}  # MedMNIST v2 recipe
 MODEL = "resnet18"  # MedMNIST v2 recipe; a method preset may prescribe another (the ALM paper's ResNet10)
 # Fields describing where and how fast a run executes, not what it computes: not in its identity.
 MACHINE_FIELDS = ("device", "data_dir", "compile")
+# Dataset parameters that say where files live on this machine, not what the data is (the data's
+# checksum stands for its content): kept out of a run's identity like MACHINE_FIELDS.
+MACHINE_PARAMS = ("cache_dir",)
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 PRECISIONS = ("bf16-autocast", "fp32")
 
@@ -52,8 +55,10 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     def identity(self) -> dict:
-        """The fields that determine the result (machine-specific fields removed)."""
-        return {k: v for k, v in self.to_dict().items() if k not in MACHINE_FIELDS}
+        """The fields that determine the result (machine-specific fields and parameters removed)."""
+        identity = {k: v for k, v in self.to_dict().items() if k not in MACHINE_FIELDS}
+        identity["dataset_params"] = {k: v for k, v in self.dataset_params.items() if k not in MACHINE_PARAMS}
+        return identity
 
 
 def default(name: str):
@@ -65,19 +70,44 @@ def _flag(name: str) -> str:
     return f"--{name.replace('_', '-')}"
 
 
-POSITIVE_FIELDS = ("epochs", "batch_size", "size", "imbalance", "max_train_samples")  # width: models3d.check_backbone
-NON_NEGATIVE_FIELDS = ("patience",)
+SEED_LIMIT = 2**32  # numpy's and CUDA's generators keep 32 bits: larger seeds would repeat smaller ones
+# Each numeric field's type and bound: integers >= the bound, numbers (finite) > it. batch_size >= 2:
+# BatchNorm cannot train on a batch of one. Width's upper range is models3d.check_backbone's.
+NUMBERS = {"seed": (int, 0), "epochs": (int, 1), "batch_size": (int, 2), "size": (int, 1), "imbalance": (float, 0),
+           "max_train_samples": (int, 2), "patience": (int, 0), "width": (float, 0)}
+TEXTS = ("dataset", "method", "model", "stem", "sampler", "augment", "device", "data_dir")
+SWITCHES = ("amp", "compile")
+
+
+def check_field(name: str, value, where: str | None = None) -> None:
+    """Raise CritBenchError for a RunConfig field of the wrong type or out of range, naming `where`
+    (default: the field's command-line flag; a suite passes its key)."""
+    where = where or _flag(name)
+    if value is None and RunConfig.__dataclass_fields__[name].default is None:
+        return  # the recipe's default
+    if name in NUMBERS:
+        kind, bound = NUMBERS[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
+            raise CritBenchError(f"{where} must be {'a number' if kind is float else 'an integer'}, got {value!r}")
+        if kind is float and not (math.isfinite(value) and value > bound):
+            raise CritBenchError(f"{where} must be a positive finite number, got {value}")
+        if kind is int and value < bound:
+            raise CritBenchError(f"{where} must be >= {bound}, got {value}")
+        if name == "seed" and value >= SEED_LIMIT:
+            raise CritBenchError(f"{where} must be below 2**32 = {SEED_LIMIT} (the random generators keep 32 bits), "
+                                 f"got {value}")
+    elif name in TEXTS and not isinstance(value, str):
+        raise CritBenchError(f"{where} must be a string, got {value!r}")
+    elif name in SWITCHES and not isinstance(value, bool):
+        raise CritBenchError(f"{where} must be true or false, got {value!r}")
+    elif name in ("params", "dataset_params") and not isinstance(value, dict):
+        raise CritBenchError(f"{where} must be a table of key = value, got {value!r}")
 
 
 def check_values(config: RunConfig) -> None:
-    """Raise CritBenchError naming the flag for a plain value out of range (numbers, device)."""
-    for name in POSITIVE_FIELDS + NON_NEGATIVE_FIELDS:
-        value = getattr(config, name)
-        if value is None:
-            continue
-        positive = name in POSITIVE_FIELDS
-        if not math.isfinite(value) or value < 0 or (positive and value == 0):
-            raise CritBenchError(f"{_flag(name)} must be {'positive' if positive else '>= 0'}, got {value}")
+    """Raise CritBenchError naming the flag for a plain value of the wrong type or out of range."""
+    for name in RunConfig.__dataclass_fields__:
+        check_field(name, getattr(config, name))
     if config.precision not in (None, *PRECISIONS):
         raise CritBenchError(f"unknown precision {config.precision!r}; valid: {', '.join(PRECISIONS)}")
     if not DEVICE_PATTERN.fullmatch(config.device):

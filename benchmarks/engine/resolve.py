@@ -8,7 +8,7 @@ from benchmarks.core.config import BATCH_SIZE, MODEL, RunConfig, check_values
 from benchmarks.core.errors import CritBenchError
 from benchmarks.engine import trainer
 from benchmarks.engine.augment import create_augmentation
-from benchmarks.methods import get_method, resolve_params
+from benchmarks.methods import canonical_name, get_method, resolve_params
 from benchmarks.methods.sampling import SAMPLERS
 from datasets import BinaryDataset, create_dataset, get_dataset_entry
 from models3d import check_backbone
@@ -19,6 +19,7 @@ def resolve_config(config: RunConfig) -> RunConfig:
     complete. The model and batch size are the user's, else the method preset's, else the recipe's.
     The precision is decided here, once, from `amp` and the device, and enters the run's identity.
 
+    The method gets its canonical name (`canonical_name`: one training, one name and one run id).
     `params` may mix dataset and method keys (one `--param` flag); the dataset's keys are moved to
     `dataset_params` here, the only place they are told apart."""
     check_values(config)
@@ -27,12 +28,15 @@ def resolve_config(config: RunConfig) -> RunConfig:
         raise CritBenchError(f"unknown --sampler {config.sampler!r}; valid: {', '.join(SAMPLERS)}")
     create_augmentation(config.augment, entry.dims)  # validates the name
     dataset_params = {**config.dataset_params, **{k: v for k, v in config.params.items() if k in entry.params}}
-    params = resolve_params(config.method, {k: v for k, v in config.params.items() if k not in entry.params})
-    recipe = get_method(config.method).run_overrides(params)  # a preset's model and batch size
+    method_values = {k: v for k, v in config.params.items() if k not in entry.params}
+    method = canonical_name(config.method, method_values)
+    params = resolve_params(method, method_values)
+    recipe = get_method(method).run_overrides(params)  # a preset's model and batch size
     model = config.model or recipe.get("model", MODEL)
     check_backbone(model, config.stem, config.width)
     return dataclasses.replace(
         config,
+        method=method,
         model=model,
         batch_size=config.batch_size or recipe.get("batch_size") or BATCH_SIZE[entry.dims],
         size=config.size or entry.sizes[0],

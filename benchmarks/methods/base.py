@@ -77,16 +77,31 @@ class MethodParams:
 
 
 def _cast(field: dataclasses.Field, value):
+    """`value` (a command-line string or a TOML value) as the field's type; ValueError for a value
+    that is not one: a non-finite float, a fractional int, a number for a name."""
     kind = type(field.default)
-    if not isinstance(value, str):
-        return kind(value)
     if kind is bool:
-        if value.lower() in ("1", "true", "yes", "on"):
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("1", "true", "yes", "on"):
             return True
-        if value.lower() in ("0", "false", "no", "off"):
+        if str(value).lower() in ("0", "false", "no", "off"):
             return False
         raise ValueError("expected true or false")
-    return kind(value)
+    if kind is str:
+        if not isinstance(value, str):
+            raise ValueError("expected a name")
+        return value
+    if isinstance(value, bool):
+        raise ValueError("expected a number")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError("expected a finite number")
+    if kind is int:
+        if number != int(number) or (isinstance(value, str) and not value.strip().lstrip("+-").isdigit()):
+            raise ValueError("expected an integer")
+        return int(value) if isinstance(value, str) else int(number)
+    return number
 
 
 def parse_params(cls: type[MethodParams], values: dict) -> MethodParams:
@@ -98,10 +113,9 @@ def parse_params(cls: type[MethodParams], values: dict) -> MethodParams:
             raise CritBenchError(f"unknown parameter {key!r}; valid: {', '.join(sorted(fields))}")
         try:
             converted[key] = _cast(fields[key], value)
-        except ValueError:
-            raise CritBenchError(
-                f"parameter {key}={value!r} is not a valid {type(fields[key].default).__name__}"
-            ) from None
+        except (ValueError, OverflowError) as error:
+            raise CritBenchError(f"parameter {key}={value!r} is not a valid {type(fields[key].default).__name__} "
+                                 f"({error}); see python -m benchmarks.run --list") from None
     params = cls(**converted)
     params.validate()
     return params

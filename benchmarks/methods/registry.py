@@ -45,6 +45,25 @@ def get_method(name: str) -> type[Method]:
     return _wrapped(wrapper, base) if sep else METHODS.get(name)
 
 
+def canonical_name(name: str, values: dict) -> str:
+    """The one name of what method `name` trains with the user's `values`, so one training has one
+    run id and one report row: `alm --param base=s_fl` is `alm+s_fl`, `alm+bce` is `alm`. A name
+    that fixes the base loss (`alm+s_fl`, `focal`) refuses a `base` parameter that contradicts it."""
+    cls = get_method(name)
+    implied = getattr(cls, "default_base", None)
+    if implied is None:  # the method has no base loss
+        return name
+    base = str(values.get("base", implied))
+    wrapper, sep, _ = name.partition("+")
+    fixed = sep or not getattr(cls, "wraps_base", False)  # the name itself says which base loss
+    if fixed and base != implied:
+        raise CritBenchError(f"--method {name} trains base loss {implied}, but --param base={base} asks for {base}; "
+                             f"give the base loss once, e.g. --method {wrapper + '+' + base if sep else base}")
+    if not getattr(cls, "wraps_base", False):
+        return name
+    return wrapper if base == METHODS.get(wrapper).default_base else f"{wrapper}+{base}"
+
+
 def resolve_params(name: str, values: dict) -> dict:
     """Every hyperparameter of method `name`, defaults filled in, as a plain dict."""
     return dataclasses.asdict(get_method(name).build_params(values))

@@ -21,7 +21,7 @@ TINY_ARGS = ["--epochs", "1", "--width", "0.125", "--size", "8", "--device", "cp
     (["--dataset", "synthetic2d", "--method", "alm", "--param", "gamma=1"], "unknown parameter 'gamma'"),
     (["--dataset", "synthetic2d", "--method", "alm", "--param", "delta=x"], "delta='x' is not a valid float"),
     (["--dataset", "synthetic2d", "--method", "bce", "--size", "7"], "--size 7 is not available for synthetic2d; valid:"),
-    (["--dataset", "synthetic2d", "--method", "bce", "--epochs", "0"], "--epochs must be positive"),
+    (["--dataset", "synthetic2d", "--method", "bce", "--epochs", "0"], "--epochs must be >= 1, got 0"),
     (["--dataset", "synthetic2d", "--method", "bce", "--device", "tpu"], "unknown --device 'tpu'; valid: auto, cpu, cuda"),
     (["--dataset", "synthetic2d"], "--dataset and --method are required"),
     (["--dataset", "synthetic2d", "--method", "bce", "--epochs", "ten"], "argument --epochs: invalid int value"),
