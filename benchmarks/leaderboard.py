@@ -9,12 +9,14 @@ output folder with --no-report).
 """
 from __future__ import annotations
 
+from benchmarks.core.console import interruptible, interrupted  # first: Ctrl-C while importing torch is one line
 import shlex
 import sys
 import time
 from pathlib import Path
 
 from benchmarks.core.cli import ArgumentParser, fail
+from benchmarks.core.outputs import check_writable_dir, check_writable_file
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.records import remove_stale_temporaries
 from benchmarks.engine.trainer import resolve_device
@@ -73,50 +75,74 @@ def executor_options(args, suite: Suite) -> tuple[dict, dict]:
     return ray, {**suite.slurm, **{k: v for k, v in cli.items() if v is not None}}
 
 
+def prepare(args):
+    """Everything that can be refused before any training: the suite, the runs, the executor and
+    every output (the records' folder, the report's file)."""
+    suite = suite_from_args(args)
+    machine = {"device": args.device} if args.device else {}
+    if args.data_dir:
+        machine["data_dir"] = str(Path(args.data_dir).resolve())  # workers may start elsewhere
+    runs = expand(suite, machine)
+    ray, slurm = executor_options(args, suite)
+    if args.executor == "local":  # runs train here: a device that is not here is refused once, up front
+        for device in dict.fromkeys(run.config.device for run in runs):
+            resolve_device(device)
+    out = check_writable_dir(args.out or Path("runs") / suite.name, "--out")
+    html = None if args.no_report or args.dry_run else check_writable_file(args.report or out / "report.html", "--report")
+    executor = create_executor(args.executor, out_dir=out, device=runs[0].config.device, ray=ray, slurm=slurm,
+                               progress=sys.stderr.isatty())
+    return suite, runs, out, html, executor
+
+
+def summary(plan, progress: Progress, out: Path) -> tuple[str, bool]:
+    """The closing lines, and whether every planned run now has a complete record in `out`."""
+    lines = [f"failed: {result.label}: {result.reason}\n  record: {result.path}" for result in progress.outcomes["failed"]]
+    lines += [f"rescued: {result.label}: {result.reason}" for result in progress.outcomes["rescued"]]
+    claimed = progress.outcomes["claimed"]
+    if claimed:
+        lines.append(f"{len(claimed)} runs were being trained by another process on {out}; rerun this command when "
+                     f"it is done to include them")
+    done = len(progress.outcomes["complete"])
+    unavailable = sum(len(labels) for labels in plan.unavailable.values())
+    lines.append(f"{done} runs completed, {len(progress.outcomes['failed'])} failed, {len(progress.outcomes['rescued'])} "
+                 f"rescued, {len(claimed)} left to another process, {unavailable} skipped (data unavailable), "
+                 f"{len(plan.failed_kept)} failed before and not retried ({duration(time.monotonic() - progress.start)}); "
+                 f"{plan.complete + done} complete records in {out}")
+    everything = done == progress.total and not unavailable and not plan.failed_kept
+    return "\n".join(lines), everything
+
+
 def main(argv=None) -> int:
+    """Exit code 0: every planned run has a complete record; 1: some have not (failed, rescued
+    elsewhere, left to another process, data unavailable) or the report failed; 2: bad input;
+    130 / 143: interrupted by Ctrl-C / SIGTERM (finished records kept; rerun to resume)."""
     args = build_parser().parse_args(argv)
-    try:
-        suite = suite_from_args(args)
-        machine = {"device": args.device} if args.device else {}
-        if args.data_dir:
-            machine["data_dir"] = str(Path(args.data_dir).resolve())  # workers may start elsewhere
-        runs = expand(suite, machine)
-        out = Path(args.out or Path("runs") / suite.name).resolve()
-        ray, slurm = executor_options(args, suite)
-        if args.executor == "local":  # runs train here: a device that is not here is refused once, up front
-            for device in dict.fromkeys(run.config.device for run in runs):
-                resolve_device(device)
-        executor = create_executor(args.executor, out_dir=out, device=runs[0].config.device, ray=ray, slurm=slurm,
-                                   progress=sys.stderr.isatty())
-    except CritBenchError as error:
-        return fail(str(error))
-    out.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(out)
-    try:
-        command = "python -m benchmarks.leaderboard " + shlex.join(sys.argv[1:] if argv is None else argv)
-        plan = make_plan(runs, out, retry_failed=not args.no_retry_failed, command=command)
-        print(describe_plan(suite, runs, plan, out, args.executor), file=sys.stderr, flush=True)
-        if args.dry_run:
-            for task in plan.tasks:
-                print(f"{task.run_id}\t{task.label}\tseed {task.config.seed}")
-            return 0
-        progress = Progress(len(plan.tasks))
-        if plan.tasks:
-            executor.run(plan.tasks, progress)
-    except KeyboardInterrupt:
-        return fail(f"interrupted: every finished record is kept in {out}; rerun the same command to resume", 130)
-    except CritBenchError as error:
-        return fail(str(error))
-    for result in progress.failed:
-        print(f"failed: {result.label}: {result.reason}\n  record: {result.path}", file=sys.stderr)
-    print(f"{progress.done - len(progress.failed)} runs completed, {len(progress.failed)} failed "
-          f"({duration(time.monotonic() - progress.start)}); {plan.complete + progress.done - len(progress.failed)} "
-          f"complete records in {out}", file=sys.stderr)
-    code = 1 if progress.failed else 0
-    if args.no_report:
+    out = None
+    with interruptible():
+        try:
+            suite, runs, out, html, executor = prepare(args)
+            remove_stale_temporaries(out)
+            command = "python -m benchmarks.leaderboard " + shlex.join(sys.argv[1:] if argv is None else argv)
+            plan = make_plan(runs, out, retry_failed=not args.no_retry_failed, command=command)
+            print(describe_plan(suite, runs, plan, out, args.executor), file=sys.stderr, flush=True)
+            if args.dry_run:
+                for task in plan.tasks:
+                    print(f"{task.run_id}\t{task.label}\tseed {task.config.seed}")
+                return 0
+            progress = Progress(len(plan.tasks))
+            if plan.tasks:
+                executor.run(plan.tasks, progress)
+        except CritBenchError as error:
+            return fail(str(error))
+        except KeyboardInterrupt as error:
+            return interrupted(error, f"every finished record is kept in {out}; rerun the same command to resume"
+                               if out else "before any run started")
+    text, everything = summary(plan, progress, out)
+    print(text, file=sys.stderr)
+    code = 0 if everything else 1
+    if html is None:
         print(out)
         return code
-    html = Path(args.report) if args.report else out / "report.html"
     try:
         print(build_report(out, html))
     except CritBenchError as error:

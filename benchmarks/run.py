@@ -4,14 +4,16 @@ The record's path is the last line of stdout; progress goes to stderr.
 """
 from __future__ import annotations
 
+from benchmarks.core.console import interruptible, interrupted  # first: Ctrl-C while importing torch is one line
 import shlex
 import sys
 
 from benchmarks.core.cli import ArgumentParser, fail, parse_key_values
+from benchmarks.core.outputs import check_writable_dir, save_record_safely
 from benchmarks.core.config import MODEL, RunConfig, default
 from benchmarks.core.errors import CritBenchError
-from benchmarks.core.records import save_record
 from benchmarks.engine.pipeline import run_benchmark
+from benchmarks.engine.resolve import resolve_config
 from benchmarks.methods import get_method, list_methods, resolve_params
 from benchmarks.methods.sampling import SAMPLERS
 from datasets import get_dataset_entry, list_datasets
@@ -87,26 +89,31 @@ def main(argv=None) -> int:
     if args.list:
         print(listing())
         return 0
-    try:
-        record = run_benchmark(config_from_args(args), progress=not args.quiet)
-    except CritBenchError as error:
-        return fail(str(error))
-    except KeyboardInterrupt:
-        return fail("interrupted; no record written", code=130)
+    with interruptible():
+        try:
+            config = resolve_config(config_from_args(args))
+            out = check_writable_dir(args.out, "--out")  # before training, not after
+            record = run_benchmark(config, progress=not args.quiet)
+        except CritBenchError as error:
+            return fail(str(error))
+        except KeyboardInterrupt as error:
+            return interrupted(error, "no record written")
     record["command"] = "python -m benchmarks.run " + shlex.join(sys.argv[1:] if argv is None else argv)
-    path = save_record(record, args.out)
+    path, warning = save_record_safely(record, out)
+    if warning:
+        fail(warning, code=1)
     if record["status"] != "complete":
         if record["failure"] == "crashed":
             print(record["traceback"], end="", file=sys.stderr)
         fail(f"the run {record['failure']}: {record['reason']}; failure record written (a rerun retries it)", code=1)
+    else:
+        test = record["test"]
+        print(f"test AUC {test['auc']:.4f}  TPR@FPR=0.1 {test['tpr_at_fpr']['0.1']:.3f}  "
+              f"FPR@TPR=0.95 {test['fpr_at_tpr']['0.95']:.3f}  best epoch {record['best_epoch']}  "
+              f"{record['seconds']:.1f}s", file=sys.stderr)
+    if path is not None:
         print(path)
-        return 1
-    test = record["test"]
-    print(f"test AUC {test['auc']:.4f}  TPR@FPR=0.1 {test['tpr_at_fpr']['0.1']:.3f}  "
-          f"FPR@TPR=0.95 {test['fpr_at_tpr']['0.95']:.3f}  best epoch {record['best_epoch']}  "
-          f"{record['seconds']:.1f}s", file=sys.stderr)
-    print(path)
-    return 0
+    return 0 if record["status"] == "complete" and not warning else 1
 
 
 if __name__ == "__main__":

@@ -24,8 +24,10 @@ import torch
 
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
-from benchmarks.core.records import failure_record, record_path, save_record
+from benchmarks.core.outputs import save_record_safely
+from benchmarks.core.records import failure_record, record_path, record_state
 from benchmarks.engine.pipeline import run_benchmark
+from benchmarks.sweep.claims import claim_path, claim_run, describe
 
 EXECUTORS = ("local", "ray", "slurm")
 RAY_OPTIONS = {"address", "max_retries", "cpus", "gpus"}
@@ -47,7 +49,7 @@ class RunTask:
 class TaskResult:
     run_id: str
     label: str
-    status: str  # "complete" or "failed"
+    status: str  # "complete", "failed", "rescued" (saved outside the folder) or "claimed" (another process has it)
     path: str
     reason: str | None = None
     record: dict | None = None  # the record itself, for drivers that do not share the folder
@@ -62,17 +64,28 @@ class Events(Protocol):
 
 
 def run_task(task: RunTask, progress: bool = False) -> TaskResult:
-    """Train one run and write its record: complete, or failed with reason and traceback.
+    """Claim one run, train it and write its record: complete, or failed with reason and traceback.
 
-    Any exception becomes a failure record (a crash, NaN divergence, data missing on a worker);
-    only KeyboardInterrupt and SystemExit pass through."""
-    started = time.perf_counter()
-    try:
-        record = run_benchmark(task.config, progress=progress)
-    except Exception as error:  # before training: data missing or unreadable on this worker
-        record = failure_record(task.config, task.run_id, error, time.perf_counter() - started)
-    record["command"] = task.command
-    path = save_record(record, task.out_dir)
+    A run claimed by another live process (a second leaderboard on the same folder) is skipped
+    (status "claimed"), and so is one that process finished meanwhile. Any exception becomes a
+    failure record (a crash, NaN divergence, data missing on a worker); only KeyboardInterrupt and
+    SystemExit pass through. A record its folder refuses is saved in a rescue folder (status "rescued")."""
+    claim, holder = claim_run(task.out_dir, task.run_id)
+    if claim is None:
+        return TaskResult(task.run_id, task.label, "claimed", str(claim_path(task.out_dir, task.run_id)),
+                          f"being trained by another process ({describe(holder)})")
+    with claim:
+        if record_state(task.out_dir, task.run_id) == "complete":  # finished by the process we took over from
+            return TaskResult(task.run_id, task.label, "complete", str(record_path(task.out_dir, task.run_id)))
+        started = time.perf_counter()
+        try:
+            record = run_benchmark(task.config, progress=progress)
+        except Exception as error:  # before training: data missing or unreadable on this worker
+            record = failure_record(task.config, task.run_id, error, time.perf_counter() - started)
+        record["command"] = task.command
+        path, warning = save_record_safely(record, task.out_dir)
+    if warning:
+        return TaskResult(record["run_id"], task.label, "rescued", str(path), warning, record)
     return TaskResult(record["run_id"], task.label, record["status"], str(path), record.get("reason"), record)
 
 
@@ -81,14 +94,17 @@ def collect(task: RunTask, result: TaskResult | None, error: BaseException | Non
 
     `result` is what the worker returned, or None when it died with `error`."""
     if result is not None:
-        if result.record is not None and not Path(result.path).is_file():
-            save_record(result.record, task.out_dir)
+        if result.record is not None and not Path(result.path).is_file():  # a worker without the shared folder
+            path, warning = save_record_safely(result.record, task.out_dir)
+            result = dataclasses.replace(result, path=str(path), status="rescued" if warning else result.status,
+                                         reason=warning or result.reason)
         return dataclasses.replace(result, record=None)
     complete = record_path(task.out_dir, task.run_id)
     if complete.is_file():  # it finished before its worker went down
         return TaskResult(task.run_id, task.label, "complete", str(complete))
     record = failure_record(task.config, task.run_id, error, None)
-    return TaskResult(task.run_id, task.label, "failed", str(save_record(record, task.out_dir)), record["reason"])
+    path, warning = save_record_safely(record, task.out_dir)
+    return TaskResult(task.run_id, task.label, "failed", str(path), warning or record["reason"])
 
 
 class LocalExecutor:

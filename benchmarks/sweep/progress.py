@@ -17,7 +17,8 @@ class Progress:
     runs left: parallel executors included)."""
 
     def __init__(self, total: int, stream=None):
-        self.total, self.done, self.failed = total, 0, []
+        self.total, self.done = total, 0
+        self.outcomes: dict[str, list[TaskResult]] = {"complete": [], "failed": [], "rescued": [], "claimed": []}
         self.stream = stream or sys.stderr
         self.start = time.monotonic()
 
@@ -29,10 +30,11 @@ class Progress:
 
     def finished(self, result: TaskResult) -> None:
         self.done += 1
-        if result.status != "complete":
-            self.failed.append(result)
+        self.outcomes[result.status].append(result)
         elapsed = time.monotonic() - self.start
         eta = elapsed / self.done * (self.total - self.done)
-        status = "done" if result.status == "complete" else f"FAILED ({(result.reason or '')[:200]})"
+        status = {"complete": "done", "failed": f"FAILED ({(result.reason or '')[:200]})",
+                  "rescued": f"done, but RESCUED: {result.reason}",
+                  "claimed": f"skipped, {result.reason}"}[result.status]
         self._print(f"[{self.done}/{self.total}] {status}: {result.label}  "
                     f"elapsed {duration(elapsed)}, ETA {duration(eta)}")

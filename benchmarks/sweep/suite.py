@@ -29,7 +29,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.core.config import RunConfig
+from benchmarks.core.config import RunConfig, check_field
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.records import run_id, stable_hash
 from benchmarks.engine.resolve import resolve_config
@@ -48,6 +48,7 @@ RUN_FIELDS = {f.name for f in dataclasses.fields(RunConfig)} - {"dataset", "meth
 DATASET_KEYS = RUN_FIELDS - {"dataset_params"} | {"name", "params", "recipes", "methods", "seeds"}
 METHOD_KEYS = {"name", "params", "sweep"}
 FLOAT_FIELDS = {f.name for f in dataclasses.fields(RunConfig) if "float" in str(f.type)}
+MAX_SEEDS = 1000
 
 
 @dataclass(frozen=True)
@@ -122,8 +123,10 @@ def parse_seeds(text) -> tuple[int, ...]:
                 items += list(range(int(low), int(high) + 1)) if dash else [int(low)]
             except ValueError:
                 raise CritBenchError(f"seeds must look like 0-2 or 0,1,4; got {text!r}") from None
-    if not items or any(not isinstance(s, int) or s < 0 for s in items):
+    if not items or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in items):
         raise CritBenchError(f"seeds must be non-negative integers, like 0-2 or 0,1,4; got {text!r}")
+    if len(items) > MAX_SEEDS:
+        raise CritBenchError(f"seeds {text!r} asks for {len(items)} seeds; at most {MAX_SEEDS} per suite")
     return tuple(dict.fromkeys(items))
 
 
@@ -135,9 +138,13 @@ def _check_keys(where: str, table: dict, valid: set) -> None:
 
 def _dataset_setting(where: str, table: dict) -> DatasetSetting:
     _check_keys(where, table, DATASET_KEYS)
-    if "name" not in table:
-        raise CritBenchError(f"{where} needs a name")
+    if not isinstance(table.get("name"), str):
+        raise CritBenchError(f"{where} needs a name (a string)")
     rest = {k: v for k, v in table.items() if k not in ("name", "params", "recipes", "methods", "seeds")}
+    check_run_values(where, rest)
+    for key in ("params", "recipes"):
+        if not isinstance(table.get(key, {}), dict):
+            raise CritBenchError(f"{where}: {key} must be a table, got {table[key]!r}")
     methods = table.get("methods")
     if methods is not None and (not isinstance(methods, list) or not all(isinstance(m, str) for m in methods)):
         raise CritBenchError(f"{where}: methods must be a list of method names, got {methods!r}")
@@ -148,8 +155,11 @@ def _dataset_setting(where: str, table: dict) -> DatasetSetting:
 
 def _method_setting(where: str, table: dict) -> MethodSetting:
     _check_keys(where, table, METHOD_KEYS)
-    if "name" not in table:
-        raise CritBenchError(f"{where} needs a name")
+    if not isinstance(table.get("name"), str):
+        raise CritBenchError(f"{where} needs a name (a string)")
+    for key in ("params", "sweep"):
+        if not isinstance(table.get(key, {}), dict):
+            raise CritBenchError(f"{where}: {key} must be a table, got {table[key]!r}")
     sweep = dict(table.get("sweep", {}))
     for key, values in sweep.items():
         if not isinstance(values, list) or not values:
@@ -160,7 +170,14 @@ def _method_setting(where: str, table: dict) -> MethodSetting:
 def parse_suite(name: str, data: dict) -> Suite:
     """A Suite from a parsed TOML document; unknown keys are errors (they are usually typos)."""
     _check_keys(f"suite {name}", data, SUITE_KEYS)
+    for table in MERGED_TABLES:
+        if not isinstance(data.get(table, {}), dict):
+            raise CritBenchError(f"suite {name}: [{table}] must be a table, got {data[table]!r}")
+    for table in ("datasets", "methods"):
+        if not isinstance(data.get(table, []), list) or not all(isinstance(t, dict) for t in data.get(table, [])):
+            raise CritBenchError(f"suite {name}: {table} must be [[{table}]] tables")
     _check_keys(f"suite {name} [run]", data.get("run", {}), RUN_FIELDS)
+    check_run_values(f"suite {name} [run]", data.get("run", {}))
     datasets = [_dataset_setting(f"suite {name} dataset #{i + 1}", t) for i, t in enumerate(data.get("datasets", []))]
     methods = [_method_setting(f"suite {name} method #{i + 1}", t) for i, t in enumerate(data.get("methods", []))]
     if not datasets or not methods:
@@ -193,7 +210,12 @@ def read_suite_file(path: Path, depth: int = 0) -> dict:
     """The TOML document, with `extends = "other"` resolved: the other suite's keys, replaced by
     this file's, except the [run], [slurm] and [ray] tables, which are merged key by key."""
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except OSError as error:
+        raise CritBenchError(f"cannot read suite file {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise CritBenchError(f"suite file {path} is not UTF-8 text (byte {error.object[error.start]:#04x} at offset "
+                             f"{error.start}); save it as UTF-8") from None
     except tomllib.TOMLDecodeError as error:
         raise CritBenchError(f"suite file {path} is not valid TOML: {error}") from None
     base_name = data.pop("extends", None)
@@ -269,10 +291,13 @@ def expand(suite: Suite, machine: dict | None = None) -> list[PlannedRun]:
                     continue
                 recipe = setting.recipes.get(method.name, {})
                 for variant in method.variants():
-                    config = resolve_config(RunConfig(
-                        dataset=setting.name, method=method.name,
-                        params={**method.params, **recipe, **variant}, dataset_params=setting.params,
-                        **run_fields({**suite.run, **setting.overrides, **(machine or {})})))
+                    try:
+                        config = resolve_config(RunConfig(
+                            dataset=setting.name, method=method.name,
+                            params={**method.params, **recipe, **variant}, dataset_params=setting.params,
+                            **run_fields({**suite.run, **setting.overrides, **(machine or {})})))
+                    except CritBenchError as error:
+                        raise CritBenchError(f"suite {suite.name}, {setting.label} / {method.name}: {error}") from None
                     config = dataclasses.replace(config, seed=derive_seed(config, index))
                     runs.append(PlannedRun(config, setting.label, index, variant))
     _check_distinct(runs)
@@ -287,6 +312,12 @@ def run_fields(values: dict) -> dict:
         raise CritBenchError(f"unknown run setting(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(RUN_FIELDS))}")
     return {key: float(value) if key in FLOAT_FIELDS and isinstance(value, int) else value
             for key, value in values.items()}
+
+
+def check_run_values(where: str, table: dict) -> None:
+    """Refuse a run setting of the wrong type or out of range, naming its suite key (`epochs = "1"`)."""
+    for key, value in run_fields(table).items():
+        check_field(key, value, f"{where} {key}")
 
 
 def _check_distinct(runs: list[PlannedRun]) -> None:

@@ -55,9 +55,9 @@ def trained(monkeypatch) -> list:
     calls = []
     original = Trainer.fit
 
-    def spy(self):
+    def spy(self, *args, **kwargs):
         calls.append(self.config)
-        return original(self)
+        return original(self, *args, **kwargs)
 
     monkeypatch.setattr(Trainer, "fit", spy)
     return calls
