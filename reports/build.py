@@ -1,7 +1,8 @@
 """`python -m reports.build --runs DIR --out report.html`: one self-contained, offline HTML report.
 
 Reads every complete run record under DIR (recursively), lists the failure records, and writes the
-report plus `leaderboard.csv` and `leaderboard.md` next to it (reports/report.py).
+report plus `leaderboard.csv` and `leaderboard.md` next to it (reports/report.py). Every file it
+cannot use is skipped with one line on stderr naming it and why, and counted in the report.
 """
 from __future__ import annotations
 
@@ -10,7 +11,19 @@ from pathlib import Path
 
 from benchmarks.core.cli import ArgumentParser, fail
 from benchmarks.core.errors import CritBenchError
-from reports.report import build_report
+from benchmarks.core.records import write_problem
+from reports.report import report_outputs, write_report
+from reports.runs import load_runs
+
+
+def output_problem(out: Path) -> str | None:
+    """Why the report cannot be written at `--out` (checked before reading any record)."""
+    if out.is_dir():
+        return f"--out {out} is a folder; give the HTML file to write, e.g. --out {out / 'report.html'}"
+    for path in report_outputs(out):
+        if problem := write_problem(path):
+            return f"--out {out}: {problem}; choose an --out in a folder you can write"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,11 +32,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=Path("report.html"), type=Path,
                         help="HTML file to write (default report.html); leaderboard.csv/.md go beside it")
     args = parser.parse_args(argv)
+    if problem := output_problem(args.out):
+        return fail(problem)
     try:
-        path = build_report(args.runs, args.out)
+        loaded = load_runs(args.runs)
+        loaded.report_skipped()
+        path = write_report(loaded, args.runs, args.out)
     except CritBenchError as error:
         return fail(str(error))
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB), leaderboard.csv and leaderboard.md", file=sys.stderr)
+    except OSError as error:
+        return fail(f"--out {args.out}: cannot write {error.filename or args.out} ({error.strerror or error}); "
+                    f"free space or choose another --out, then rerun")
+    except KeyboardInterrupt:
+        return fail("interrupted (Ctrl-C); no file is left half-written: rerun the same command", code=130)
+    skipped = f"; skipped files: {len(loaded.skipped)} (listed above)" if loaded.skipped else ""
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB), leaderboard.csv and leaderboard.md{skipped}", file=sys.stderr)
     print(path)
     return 0
 

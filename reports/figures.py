@@ -106,7 +106,7 @@ def schedule_figure(run: Run, color: str) -> str:
     """One panel per schedule of a run, against the epoch: the learning rate and every method-state
     entry of its history (booleans as 0/1), so a reader can check each schedule from the record."""
     history = run.record["history"]
-    keys = ["lr", *run.state_keys]
+    keys = ["lr", *(key for key in run.state_keys if not any(isinstance(h.get(key), str) for h in history))]
     epochs = [h["epoch"] for h in history]
     stages = [h.get("stage", "") for h in history]
     gap = 0.06

@@ -1,14 +1,17 @@
 """Run records -> leaderboard: group by dataset x method row, aggregate seeds.
 
-A dataset column is (name, size, imbalance, max train samples, dataset parameters). A method row is
-the method plus every setting that takes several values among that method's runs on one dataset
-(e.g. `alm(delta=0.5)`), so sweeps form separate rows while per-dataset recipe defaults do not.
+A dataset column is (name, size, imbalance, max train samples, dataset parameters, the md5 of the
+source data): two image folders never share a column, and their labels name the folder and md5 when
+they would read alike. A method row is the method plus every setting that takes several values among
+that method's runs on one dataset (e.g. `alm(delta=0.5)`), so sweeps form separate rows while
+per-dataset recipe defaults do not.
 """
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 from scipy.stats import rankdata
@@ -34,12 +37,15 @@ class DatasetKey:
     imbalance: float | None
     max_train_samples: int | None
     params: tuple
+    source_md5: str | None  # the data's content (None: generated, so name and parameters determine it)
+    origin: str = field(default="", compare=False)  # shown when another column's label would read alike
 
     @classmethod
     def of(cls, run: Run) -> "DatasetKey":
         c = run.config
         return cls(c["dataset"], c.get("size"), c.get("imbalance"), c.get("max_train_samples"),
-                   tuple(sorted((k, format_value(v)) for k, v in (c.get("dataset_params") or {}).items())))
+                   tuple(sorted((k, format_value(v)) for k, v in (c.get("dataset_params") or {}).items())),
+                   run.record["dataset"]["source_md5"])
 
     @property
     def label(self) -> str:
@@ -51,14 +57,29 @@ class DatasetKey:
         if self.max_train_samples:
             parts.append(f"≤{self.max_train_samples} train")
         parts += [f"{k}={v}" for k, v in self.params]
-        return " · ".join(parts)
+        return " · ".join(parts) + (f" ({self.origin})" if self.origin else "")
 
     @property
     def anchor(self) -> str:
         return "ds-" + slug(self.label.replace("·", "").replace("≤", "max"))
 
     def sort_key(self):
-        return (self.name, self.imbalance or 0, self.size or 0, self.max_train_samples or 0, self.params)
+        return (self.name, self.imbalance or 0, self.size or 0, self.max_train_samples or 0, self.params,
+                self.source_md5 or "")
+
+
+def name_origins(by_dataset: dict[DatasetKey, list[Run]]) -> dict[DatasetKey, list[Run]]:
+    """The same columns, those whose labels would read alike (the same setting of different data)
+    labelled with their data's folder name and md5: "imagefolder · 28px (scans, md5 1a2b3c)"."""
+    labels = [key.label for key in by_dataset]
+    out = {}
+    for key, runs in by_dataset.items():
+        if labels.count(key.label) > 1:
+            folders = {Path(str(run.record["dataset"].get("source") or "")).name for run in runs} - {""}
+            md5 = f"md5 {key.source_md5[:6]}" if key.source_md5 else "generated"
+            key = replace(key, origin=f"{folders.pop()}, {md5}" if len(folders) == 1 else md5)
+        out[key] = runs
+    return out
 
 
 @dataclass(frozen=True)
@@ -315,5 +336,6 @@ def build_leaderboard(loaded: Loaded) -> Leaderboard:
     by_dataset: dict[DatasetKey, list[Run]] = {}
     for run in loaded.runs:
         by_dataset.setdefault(DatasetKey.of(run), []).append(run)
+    by_dataset = name_origins(by_dataset)
     datasets = [summarize_dataset(key, by_dataset[key], rows) for key in sorted(by_dataset, key=DatasetKey.sort_key)]
     return Leaderboard(datasets, sorted(set(rows.values()), key=RowKey.sort_key), loaded)

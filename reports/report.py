@@ -17,7 +17,7 @@ from benchmarks.core.records import write_text_atomic
 from reports.figures import roc_figure, row_colors, schedule_figure, training_figure
 from reports.leaderboard import BASELINE, Leaderboard, build_leaderboard
 from reports.published import DatasetReferences, published_comparisons
-from reports.runs import load_runs
+from reports.runs import Loaded, load_runs
 from reports.tables import mean_pm_std, number, write_csv, write_markdown
 
 
@@ -56,11 +56,11 @@ def template_environment() -> Environment:
     return env
 
 
-def render_report(runs_dir: Path) -> tuple[str, Leaderboard, dict[str, DatasetReferences]]:
+def render_report(loaded: Loaded, runs_dir: Path) -> tuple[str, Leaderboard, dict[str, DatasetReferences]]:
     """The report's HTML, the leaderboard it shows and its published comparisons."""
-    loaded = load_runs(runs_dir)
     if not loaded.runs and not loaded.failures:
-        raise CritBenchError(f"no run records (*.json) under {runs_dir}; write some with "
+        skipped = f" (skipped files: {len(loaded.skipped)})" if loaded.skipped else ""
+        raise CritBenchError(f"no usable run records (*.json) under {runs_dir}{skipped}; write some with "
                              f"`python -m benchmarks.run ... --out {runs_dir}` or the leaderboard first")
     board = build_leaderboard(loaded)
     colors = row_colors(board.rows)
@@ -79,11 +79,22 @@ def render_report(runs_dir: Path) -> tuple[str, Leaderboard, dict[str, DatasetRe
     return html, board, published
 
 
+def report_outputs(out_html: Path) -> list[Path]:
+    """Every file a report writes: leaderboard.csv, leaderboard.md and the HTML, in writing order."""
+    out_html = Path(out_html)
+    return [out_html.parent / "leaderboard.csv", out_html.parent / "leaderboard.md", out_html]
+
+
+def write_report(loaded: Loaded, runs_dir: Path, out_html: Path) -> Path:
+    """Write the HTML report of `loaded`, plus leaderboard.csv/.md beside it, each atomically."""
+    html, board, published = render_report(loaded, Path(runs_dir))
+    csv_path, markdown_path, out_html = report_outputs(out_html)
+    out_html.parent.mkdir(parents=True, exist_ok=True)
+    write_csv(board, published, csv_path)
+    write_markdown(board, published, markdown_path)
+    return write_text_atomic(out_html, html)
+
+
 def build_report(runs_dir: Path, out_html: Path) -> Path:
     """Write the HTML report of every record under `runs_dir`, plus leaderboard.csv/.md beside it."""
-    runs_dir, out_html = Path(runs_dir), Path(out_html)
-    html, board, published = render_report(runs_dir)
-    out_html.parent.mkdir(parents=True, exist_ok=True)
-    write_csv(board, published, out_html.parent / "leaderboard.csv")
-    write_markdown(board, published, out_html.parent / "leaderboard.md")
-    return write_text_atomic(out_html, html)
+    return write_report(load_runs(runs_dir), runs_dir, out_html)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import re
+import sys
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -15,9 +17,8 @@ import numpy as np
 from benchmarks.core.config import MACHINE_FIELDS
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.metrics import Metric
-from benchmarks.core.records import read_record, record_files
+from benchmarks.core.records import is_failure_record, read_record, record_files
 
-REQUIRED_KEYS = ("run_id", "config", "dataset", "test", "test_scores", "history")
 HISTORY_FIELDS = ("epoch", "train_loss", "val_auc", "lr", "seconds", "stage")  # the trainer's own
 DATASET_FIELDS = ("dataset", "size", "imbalance", "max_train_samples", "dataset_params")
 NOT_ROW_FIELDS = {*DATASET_FIELDS, *MACHINE_FIELDS, "method", "seed", "params"}
@@ -92,7 +93,7 @@ class Run:
         digest.update(self.y_true.astype(np.uint8).tobytes())
         held_out = (dataset.get("held_out_files") or {}).get("test")
         if held_out:
-            digest.update("\n".join(held_out).encode())
+            digest.update("\n".join(map(str, held_out)).encode())
         return digest.hexdigest()
 
     @property
@@ -118,7 +119,8 @@ class Failure:
 
     @property
     def config(self) -> dict:
-        return self.record.get("config") or {}
+        config = self.record.get("config")
+        return config if isinstance(config, dict) else {}
 
     @property
     def reason(self) -> str:
@@ -136,28 +138,34 @@ class Failure:
 class Loaded:
     runs: list[Run]
     failures: list[Failure]
-    skipped: list[tuple[Path, str]]
+    skipped: list[tuple[Path, str]]  # (file, why): every unusable file, reported on stderr and in the report
+
+    def report_skipped(self) -> None:
+        """One line per skipped file on stderr: the file and why."""
+        for path, why in self.skipped:
+            print(f"skipped {path}: {why}", file=sys.stderr)
 
 
 def load_runs(runs_dir: Path) -> Loaded:
-    """Every complete record under `runs_dir` (recursively), the failure records, and what was skipped."""
+    """Every complete record under `runs_dir` (recursively), the failure records, and every file
+    skipped with why: unusable (`benchmarks.core.records.record_problem`) or a duplicate run."""
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         raise CritBenchError(f"--runs {runs_dir} is not a folder; pass the --out folder of benchmarks.run or the leaderboard")
-    runs, failures, skipped, seen = [], [], [], set()
-    for path in record_files(runs_dir):
+    try:
+        os.listdir(runs_dir)
+    except OSError as error:
+        raise CritBenchError(f"--runs {runs_dir} cannot be read ({error.strerror}); pass a folder you can read") from None
+    paths, skipped = record_files(runs_dir)
+    runs, failures, seen = [], [], set()
+    for path in paths:
         record, problem = read_record(path)
-        if record is None:
-            if problem:
-                skipped.append((path, problem))
+        if problem:
+            skipped.append((path, problem))
+        elif record is None:
             continue  # some other JSON file (a suite's own state, a config): not a run record
-        status = record.get("status")
-        if path.name.endswith(".failed.json") or status == "failed":
+        elif is_failure_record(path, record):
             failures.append(Failure(path, record))
-        elif status != "complete":
-            skipped.append((path, f"status {status!r}, not 'complete'"))
-        elif missing := [key for key in REQUIRED_KEYS if key not in record]:
-            skipped.append((path, f"missing {', '.join(missing)}"))
         elif record["run_id"] in seen:
             skipped.append((path, f"duplicate of run {record['run_id']}"))
         else:
@@ -165,4 +173,4 @@ def load_runs(runs_dir: Path) -> Loaded:
             runs.append(Run(record, path))
     for failure in failures:
         failure.retried = failure.run_id in seen
-    return Loaded(runs, failures, skipped)
+    return Loaded(runs, failures, sorted(skipped))

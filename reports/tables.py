@@ -1,4 +1,5 @@
-"""The leaderboard as a tidy CSV (one line per dataset x method row x kind) and as Markdown tables."""
+"""The leaderboard as a tidy CSV (one line per dataset x method row x kind, and one per skipped
+record file) and as Markdown tables."""
 from __future__ import annotations
 
 import csv
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from benchmarks.core.metrics import METRICS
 from benchmarks.core.records import write_text_atomic
-from reports.leaderboard import DECIMALS, Cell, Leaderboard
+from reports.leaderboard import DECIMALS, Cell, DatasetKey, Leaderboard
 from reports.published import DatasetReferences
 
 ENSEMBLE_SUFFIX = " (seed ensemble)"
@@ -34,6 +35,16 @@ def _csv_value(value):
     return f"{value:.6g}" if isinstance(value, float) else value
 
 
+def dataset_columns(key: DatasetKey) -> dict:
+    return {"dataset": key.name, "imbalance": key.imbalance, "size": key.size,
+            "max_train_samples": key.max_train_samples, "data_md5": key.source_md5}
+
+
+def skipped_csv_rows(board: Leaderboard) -> list[dict]:
+    """One line (kind "skipped") per record file the report could not use, with why."""
+    return [{"kind": "skipped", "file": str(path), "reason": why} for path, why in board.loaded.skipped]
+
+
 def published_csv_rows(board: Leaderboard, published: dict[str, DatasetReferences]) -> list[dict]:
     """One line per published reference (kind "published") and per CritBench row compared with it
     (kind "vs_published": mean and 95% CI of the test AUC over seeds, the published AUC, the verdict)."""
@@ -42,8 +53,7 @@ def published_csv_rows(board: Leaderboard, published: dict[str, DatasetReference
         refs = published.get(dataset.key.anchor)
         if refs is None:
             continue
-        common = {"dataset": dataset.key.name, "imbalance": dataset.key.imbalance, "size": dataset.key.size,
-                  "max_train_samples": dataset.key.max_train_samples}
+        common = dataset_columns(dataset.key)
         for ref in refs.references:
             rows.append({**common, "method": ref.label, "kind": "published", "n_seeds": ref.n_seeds,
                          "auc_mean": ref.auc, "auc_std": ref.auc_std, "acc": ref.acc, "source": ref.source,
@@ -61,8 +71,7 @@ def csv_rows(board: Leaderboard) -> list[dict]:
     for dataset in board.datasets:
         key = dataset.key
         for row, cell in dataset.cells.items():
-            common = {"dataset": key.name, "imbalance": key.imbalance, "size": key.size,
-                      "max_train_samples": key.max_train_samples, "method": row.label}
+            common = {**dataset_columns(key), "method": row.label}
             line = {**common, "kind": "seeds", "n_seeds": len(cell.runs), "rank": cell.rank,
                     "mean_rank": board.mean_rank(row)[0], "val_auc_mean": cell.val_auc[0],
                     "val_auc_std": cell.val_auc[1], "selected_on_validation": cell.selected}
@@ -86,7 +95,7 @@ def csv_rows(board: Leaderboard) -> list[dict]:
 
 
 def write_csv(board: Leaderboard, published: dict[str, DatasetReferences], path: Path) -> Path:
-    rows = csv_rows(board) + published_csv_rows(board, published)
+    rows = csv_rows(board) + published_csv_rows(board, published) + skipped_csv_rows(board)
     columns = list(dict.fromkeys(name for line in rows for name in line))
     text = io.StringIO(newline="")
     writer = csv.DictWriter(text, fieldnames=columns)
@@ -107,6 +116,9 @@ def markdown(board: Leaderboard) -> str:
            "seeds. **Bold**: best per column (lowest for FPR). Mean rank: of test AUC across datasets. "
            "Of a method's several variants (a sweep) only the one *selected on validation* (highest mean "
            "validation AUC, marked ✓) competes for bold and ranks.", ""]
+    if board.loaded.skipped:
+        out += [f"{len(board.loaded.skipped)} record files were skipped as unusable; leaderboard.csv lists "
+                f"them (kind `skipped`) with why.", ""]
     for metric in METRICS:
         extra = ["mean rank", "seeds"] if metric is METRICS[0] else []
         out += [f"## {metric.label}", "", "| method | " + " | ".join(header + extra) + " |",

@@ -31,14 +31,16 @@ def run_date(run: Run) -> str:
 
 def device(run: Run) -> str:
     env = run.record.get("env", {})
-    name = env.get("device_name", env.get("device", "?"))
+    name = str(env.get("device_name", env.get("device", "?")))
     cpu = f" ({env['cpu']})" if env.get("cpu") and env["cpu"] not in name else ""  # a CPU device names it already
     return f"{name}{cpu}, {env.get('precision', '?')}"
 
 
 def section(runs_dir: Path) -> str:
-    """The Markdown of the Validation section for the records under `runs_dir`."""
+    """The Markdown of the Validation section for the records under `runs_dir` (each file skipped
+    is named on stderr, with why)."""
     loaded = load_runs(runs_dir)
+    loaded.report_skipped()
     if not loaded.runs:
         return f"No complete record under `{runs_dir}` yet.\n"
     board = build_leaderboard(loaded)

@@ -2,7 +2,8 @@
 record, the one atomic writer and the reader.
 
 Torch-free, so that the report and the suite planner read records without importing torch.
-A complete record is `<out>/<run_id>.json`, a failure `<out>/<run_id>.failed.json`.
+A complete record is `<out>/<run_id>.json`, a failure `<out>/<run_id>.failed.json`. `record_problem`
+is the one check of a complete record, used by the report's reader and the suite's resume alike.
 """
 from __future__ import annotations
 
@@ -22,7 +23,33 @@ from pathlib import Path
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import DivergedError
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2
+# What a complete record holds, by the version that wrote it: key path -> JSON type ("?": or null),
+# parents before their keys. Version 2 made the test split's md5 and the finish time required.
+SPLIT_FIELDS = {f"dataset.splits.{split}{key}": kind for split in ("train", "val", "test")
+                for key, kind in (("", "object"), (".n", "integer"), (".positives", "integer"))}
+V1_REQUIRED = {
+    "run_id": "string", "config": "object", "config.dataset": "string", "config.method": "string",
+    "config.seed": "integer", "config.params": "object", "config.dataset_params": "object?",
+    "config.size": "integer?", "config.imbalance": "number?", "config.max_train_samples": "integer?",
+    "dataset": "object", "dataset.source_md5": "string?", "dataset.tensor_md5": "string?", "dataset.shape": "list",
+    "dataset.splits": "object", **SPLIT_FIELDS, "env": "object", "history": "list", "seconds": "number?",
+    "val": "object", "val.auc": "number?", "test": "object", "test.auc": "number?",
+    "test_scores": "object", "test_scores.y_true": "list", "test_scores.y_score": "list",
+}
+V1_OPTIONAL = {"dataset.split_md5": "object", "dataset.split_md5.test": "string", "dataset.held_out_files": "object?",
+               "dataset.held_out_files.test": "list?", "finished_at": "string", "best_epoch": "integer?"}
+V2_REQUIRED = {**V1_REQUIRED, "dataset.split_md5": "object", "dataset.split_md5.test": "string", "finished_at": "string"}
+RECORD_FIELDS = {1: (V1_REQUIRED, V1_OPTIONAL), 2: (V2_REQUIRED, V1_OPTIONAL)}  # (required, checked when present)
+JSON_TYPES = {
+    "string": lambda value: isinstance(value, str),
+    "integer": lambda value: isinstance(value, int) and not isinstance(value, bool),
+    "number": lambda value: isinstance(value, (int, float)) and not isinstance(value, bool),
+    "object": lambda value: isinstance(value, dict),
+    "list": lambda value: isinstance(value, list),
+}
+HISTORY_NUMBERS = ("train_loss", "val_auc", "lr", "seconds")  # besides the integer epoch, in every entry
+RECORD_MARKERS = {"record_version", "run_id", "status"}  # a JSON object with none of them is some other file
 PACKAGES = ("torch", "torchvision", "numpy", "scikit-learn", "libauc", "monai", "medmnist", "nibabel")
 SOURCE_DIR = Path(__file__).resolve().parents[2]
 STALE_TEMP_S = 600  # a temporary file older than this was left by a killed writer
@@ -145,6 +172,26 @@ def write_text_atomic(path, text: str) -> Path:
     return path
 
 
+def write_problem(path) -> str | None:
+    """Why `write_text_atomic(path, ...)` would fail, found without touching `path`: it is a folder,
+    a folder above it is a file, or its folder (the nearest existing one when the rest is still to
+    be made) cannot be written: probed with a temporary file, so read-only mounts show too."""
+    path = Path(path)
+    if path.is_dir():
+        return f"{path} is a folder"
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} is a file, not a folder"
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check.", suffix=".tmp"):
+            pass
+    except OSError as error:
+        return f"cannot write in {folder} ({error.strerror or error})"
+    return None
+
+
 def write_json_atomic(path, payload: dict) -> Path:
     """`payload` as strict JSON (NaN and infinities as null), written atomically."""
     return write_text_atomic(path, json.dumps(json_safe(payload), indent=1, allow_nan=False))
@@ -159,30 +206,191 @@ def save_record(record: dict, out_dir) -> Path:
     return path
 
 
-def read_record(path) -> tuple[dict | None, str | None]:
-    """(record, None) for a run record, (None, why) for an unreadable one, (None, None) for a
-    JSON file that is not a run record (a suite's state, a config)."""
+def read_json(path) -> tuple[object, str | None]:
+    """(value, None), or (None, why the file cannot be read as JSON). NaN and infinities read as null,
+    as the writer stores them; a byte-order mark (some editors write one) is ignored."""
     try:
-        record = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        return None, f"unreadable: {error}"
-    if not isinstance(record, dict) or not {"status", "run_id"} & record.keys():
-        return None, None
-    return record, None
+        text = Path(path).read_bytes().decode("utf-8-sig")
+        if not text.strip():
+            return None, "is empty"
+        return json.loads(text, parse_constant=lambda name: None), None
+    except IsADirectoryError:
+        return None, "is a folder, not a record file"
+    except OSError as error:
+        return None, f"cannot be read ({error.strerror or error})"
+    except UnicodeDecodeError as error:
+        return None, f"is not UTF-8 text (byte {error.object[error.start]:#04x} at offset {error.start})"
+    except json.JSONDecodeError as error:
+        return None, f"is not valid JSON ({error.msg}: line {error.lineno} column {error.colno})"
+    except RecursionError:
+        return None, "is nested too deeply to be a record"
 
 
-def record_files(folder) -> list[Path]:
-    """Every record file under `folder` (recursively), without atomic writes' temporary files."""
-    return [path for path in sorted(Path(folder).rglob("*.json")) if not path.name.startswith(".")]
+def shown(value, width: int = 40) -> str:
+    """`value` as JSON for a message, cut to `width` characters (an object or array by its kind)."""
+    if isinstance(value, (dict, list)):
+        return json_kind(value)
+    text = json.dumps(value)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def json_kind(value) -> str:
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    kinds = {dict: "an object", list: "an array", str: "a string"}
+    return next((name for kind, name in kinds.items() if isinstance(value, kind)), "a number")
+
+
+def lookup(record: dict, path: str):
+    """The value at a dotted key path (`test.auc`); KeyError when a key is absent (its parents are
+    checked first, so they are objects)."""
+    value = record
+    for key in path.split("."):
+        value = value[key]
+    return value
+
+
+def type_problem(path: str, value, expected: str) -> str | None:
+    kind = expected.rstrip("?")
+    if (value is None and expected.endswith("?")) or JSON_TYPES[kind](value):
+        return None
+    article = "an" if kind[0] in "aeiou" else "a"
+    return f"{path} is {shown(value)}, not {article} {kind}{' or null' if expected.endswith('?') else ''}"
+
+
+def metric_problems(metrics: dict, prefix: str):
+    """Each metric a number or null, alone (`auc`) or by level (`tpr_at_fpr.0.1`)."""
+    for key, value in metrics.items():
+        for level, leaf in (value.items() if isinstance(value, dict) else [(None, value)]):
+            yield type_problem(f"{prefix}.{key}" + (f".{level}" if level else ""), leaf, "number?")
+
+
+def history_problems(history: list):
+    for index, entry in enumerate(history):
+        name = f"history[{index}]"
+        if not isinstance(entry, dict):
+            yield f"{name} is {json_kind(entry)}, not an object"
+            continue
+        for key, expected in {"epoch": "integer", **dict.fromkeys(HISTORY_NUMBERS, "number?")}.items():
+            yield f"missing {name}.{key}" if key not in entry else type_problem(f"{name}.{key}", entry[key], expected)
+        for key, value in entry.items():  # the method's state: plain numbers, booleans and strings
+            if isinstance(value, (dict, list)):
+                yield f"{name}.{key} is {json_kind(value)}, not a number, boolean or string"
+
+
+def score_problems(scores: dict):
+    labels, values = scores["y_true"], scores["y_score"]
+    if len(labels) != len(values):
+        yield f"test_scores has {len(labels)} labels (y_true) but {len(values)} scores (y_score)"
+    for index, label in enumerate(labels):
+        if type(label) is not int or label not in (0, 1):
+            yield f"test_scores.y_true[{index}] is {shown(label)}, not 0 or 1"
+            break
+    for index, value in enumerate(values):
+        if problem := type_problem(f"test_scores.y_score[{index}]", value, "number?"):
+            yield problem
+            break
+
+
+def version_problem(record: dict) -> str | None:
+    version = record.get("record_version")
+    if "record_version" not in record:
+        return "missing record_version (not written by CritBench)"
+    if not JSON_TYPES["integer"](version) or version < 1:
+        return f"record_version {shown(version)} is not a CritBench record version (1 to {RECORD_VERSION})"
+    if version > RECORD_VERSION:
+        return (f"record_version {version} is newer than this CritBench reads (1 to {RECORD_VERSION}); "
+                f"update CritBench (git pull) to read it")
+    return None
+
+
+def is_newer(record) -> bool:
+    """Whether a newer CritBench wrote `record` (its schema cannot be checked here)."""
+    version = record.get("record_version") if isinstance(record, dict) else None
+    return JSON_TYPES["integer"](version) and version > RECORD_VERSION
+
+
+def record_problem(record) -> str | None:
+    """Why `record` is not a usable complete run record, or None: the record version (1 to
+    RECORD_VERSION), status "complete", every key of `RECORD_FIELDS` for that version with its JSON
+    type, numeric metrics and scores, 0/1 labels, one score per label, and history entries with
+    their epoch and numbers."""
+    if not isinstance(record, dict):
+        return f"holds {json_kind(record)}, not a run record (a JSON object)"
+    if problem := version_problem(record):
+        return problem
+    if record.get("status") != "complete":
+        return "missing status" if "status" not in record else f"status {shown(record['status'])}, not \"complete\""
+    required, optional = RECORD_FIELDS[record["record_version"]]
+    for path, expected in [*required.items(), *optional.items()]:
+        try:
+            value = lookup(record, path)
+        except (KeyError, TypeError):  # TypeError: an optional key's parent is null or not an object
+            if path in required:
+                return f"missing {path}"
+            continue
+        if problem := type_problem(path, value, expected):
+            return problem
+    if not (record["dataset"]["source_md5"] or record["dataset"]["tensor_md5"]):
+        return "dataset has neither source_md5 nor tensor_md5: the data it ran on is unknown"
+    checks = (*metric_problems(record["val"], "val"), *metric_problems(record["test"], "test"),
+              *score_problems(record["test_scores"]), *history_problems(record["history"]))
+    return next((problem for problem in checks if problem), None)
+
+
+def is_failure_record(path, record: dict) -> bool:
+    return record.get("status") == "failed" or Path(path).name.endswith(".failed.json")
+
+
+def read_record(path) -> tuple[dict | None, str | None]:
+    """(record, None) for a usable complete record or a failure record (status "failed" or a
+    `.failed.json` name, shown as it is); (None, why) for a file that cannot be used as a record;
+    (None, None) for a JSON object that is no run record (a suite's state, a config)."""
+    value, problem = read_json(path)
+    if problem:
+        return None, problem
+    if isinstance(value, dict):
+        if not RECORD_MARKERS & value.keys():
+            return None, None
+        if is_failure_record(path, value):
+            return value, None
+    problem = record_problem(value)
+    return (None, problem) if problem else (value, None)
+
+
+def stored_record_problem(path, identity: str) -> str | None:
+    """Why the file at run `identity`'s record path is not its usable complete record; None when it
+    is, or when a newer CritBench wrote it (kept as complete: never re-run over)."""
+    value, problem = read_json(path)
+    if problem:
+        return problem
+    if is_newer(value):
+        return None
+    if problem := record_problem(value):
+        return problem
+    return None if value["run_id"] == identity else f"holds run {value['run_id']}, not {identity}"
+
+
+def record_files(folder) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Every `*.json` file under `folder` (recursively, without atomic writes' temporary files), and
+    what hides records, with why: folders that cannot be listed and folders named `*.json`."""
+    files, problems = [], []
+
+    def unlisted(error: OSError):
+        problems.append((Path(error.filename), f"folder cannot be listed ({error.strerror})"))
+
+    for root, folders, names in os.walk(folder, onerror=unlisted):
+        files += [Path(root, name) for name in names if name.endswith(".json") and not name.startswith(".")]
+        problems += [(Path(root, name), "is a folder, not a record file") for name in folders if name.endswith(".json")]
+    return sorted(files), problems
 
 
 def record_state(out_dir, identity: str) -> str | None:
-    """"complete", "failed" or None (no usable record yet)."""
+    """"complete", "failed" or None (no usable record yet: to run). A record file that cannot be
+    used (`stored_record_problem`) does not count as complete, so the suite's resume re-runs it."""
     path = record_path(out_dir, identity)
-    if path.is_file():
-        record, _ = read_record(path)
-        if record is not None and record.get("status") == "complete":
-            return "complete"
+    if os.path.lexists(path) and stored_record_problem(path, identity) is None:
+        return "complete"
     return "failed" if record_path(out_dir, identity, failed=True).is_file() else None
 
 

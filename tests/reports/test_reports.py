@@ -33,6 +33,7 @@ from reports.report import build_report
 from reports.runs import load_runs
 from reports.stats import delong_paired_test
 from tests.conftest import TINY
+from tests.reports.record_fixture import current_record, edited
 
 CHROMIUM = Path("/usr/bin/chromium")
 QUALITY = {"bce": 1.0, "aucm": 1.3, "alm": 1.6}  # separation of the fabricated logits
@@ -280,6 +281,10 @@ def test_failures_and_skipped_files_are_listed_not_counted(report):
     failures = html.split('id="failures"')[1].split("</section>")[0]
     assert "pneumoniamnist-alm-s3-deadbeef0000" in failures and "DivergedError" in failures
     assert "broken.json" in failures and "notes.json" not in html  # unreadable listed; other JSON ignored
+    assert 'skipped files: 1</a>' in html.split("</header>")[0]
+    skipped = [r for r in csv.DictReader((report.parent / "leaderboard.csv").open()) if r["kind"] == "skipped"]
+    assert [(Path(r["file"]).name, r["reason"]) for r in skipped] == [
+        ("broken.json", "is not valid JSON (Unterminated string starting at: line 1 column 12)")]
     assert "pneumoniamnist-alm-s3-deadbeef0000" not in html.split('id="failures"')[0]
 
 
@@ -306,7 +311,7 @@ def test_cli(runs_dir, tmp_path, capsys):
     assert "is not a folder" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
     assert main(["--runs", str(tmp_path / "empty"), "--out", str(tmp_path / "r.html")]) == 2
-    assert "no run records" in capsys.readouterr().err
+    assert "no usable run records" in capsys.readouterr().err
     assert main(["--runs", str(runs_dir / "real"), "--out", str(tmp_path / "out" / "r.html")]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "out" / "r.html")
     assert {p.name for p in (tmp_path / "out").iterdir()} == {"r.html", "leaderboard.csv", "leaderboard.md"}
@@ -351,6 +356,30 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     assert traces > 20 and drawn_lines > 20
     assert (tmp_path / "report.png").stat().st_size > 10_000
     assert opened is not None  # a link to a run opens its section
+
+
+def image_folder_record(folder: str, md5: str, seed: int) -> dict:
+    record = edited(edited(current_record(f"imagefolder-bce-s{seed}-{md5[:6]}{seed:06d}"), "dataset.source_md5", md5),
+                    "dataset.source", f"/data/{folder}")
+    record["config"].update(dataset="imagefolder", method="bce", seed=seed)
+    return record
+
+
+def test_two_image_folders_never_share_a_column(tmp_path):
+    """Two different folders run with the same settings are two dataset columns (keyed by the md5 of
+    their content), labelled with folder and md5 as they would read alike; a copy of a folder (the
+    same content elsewhere) shares its column, whose label then needs no md5."""
+    for folder, md5, seed in (("scans", "a" * 32, 0), ("scans", "b" * 32, 0), ("other", "b" * 32, 1)):
+        save_record(image_folder_record(folder, md5, seed), tmp_path / "runs")
+    board = build_leaderboard(load_runs(tmp_path / "runs"))
+    assert [(d.key.label, len(d.runs)) for d in board.datasets] == [
+        ("imagefolder · 8px (scans, md5 aaaaaa)", 1), ("imagefolder · 8px (md5 bbbbbb)", 2)]
+    build_report(tmp_path / "runs", tmp_path / "report.html")
+    rows = [r for r in csv.DictReader((tmp_path / "leaderboard.csv").open()) if r["kind"] == "seeds"]
+    assert sorted((r["data_md5"], r["n_seeds"]) for r in rows) == [("a" * 32, "1"), ("b" * 32, "2")]
+    (tmp_path / "runs" / f"{image_folder_record('scans', 'a' * 32, 0)['run_id']}.json").unlink()
+    (summary,) = build_leaderboard(load_runs(tmp_path / "runs")).datasets
+    assert summary.key.label == "imagefolder · 8px"
 
 
 def test_records_written_before_the_layout_renovation_are_still_read(tmp_path):
