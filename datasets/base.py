@@ -1,8 +1,9 @@
-"""The in-memory binary dataset every adapter produces, and the helpers adapters share (checksums,
-seeds, binary labels, held-out splits)."""
+"""The in-memory binary dataset every adapter produces, and the helpers adapters share (the error
+boundary of file reads, checksums, exact duplicates, seeds, binary labels, held-out splits)."""
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -94,12 +95,64 @@ class BinaryDataset:
         }
 
 
+def describe(error: BaseException) -> str:
+    """An exception as one line: its type and message (an OSError's reason without the path)."""
+    text = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    return f"{type(error).__name__}: {' '.join(text.split())}" if text else type(error).__name__
+
+
+@contextmanager
+def reading(path, what: str = "file", advice: str = "check that it is complete and readable, or remove it"):
+    """The one error boundary around every read of a user's file or folder: whatever the reading
+    library raises (OSError, a codec or parse error, Pillow's decompression-bomb guard, nibabel's
+    header errors...) becomes one CritBenchError naming the file, the reason and what to do.
+    Keep the block to the read itself, so a bug elsewhere is not blamed on the file."""
+    try:
+        yield
+    except CritBenchError:
+        raise
+    except Exception as error:  # libraries raise many unrelated types for bad files
+        raise CritBenchError(f"cannot read {what} {path} ({describe(error)}); {advice}") from None
+
+
+@contextmanager
+def writing(path, advice: str):
+    """The boundary of a write: an OSError (full disk, read-only folder) becomes one line naming the file."""
+    try:
+        yield
+    except OSError as error:
+        raise CritBenchError(f"cannot write {path} ({describe(error)}); {advice}") from None
+
+
 def file_md5(path, chunk: int = 1 << 20) -> str:
     digest = hashlib.md5()
-    with open(path, "rb") as handle:
+    with reading(path), open(path, "rb") as handle:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def content_groups(md5s: list[str]) -> list[int]:
+    """Each file's content group: the index of the first file with the same md5 (its own index
+    when it has no earlier exact copy)."""
+    first: dict[str, int] = {}
+    return [first.setdefault(md5, index) for index, md5 in enumerate(md5s)]
+
+
+def duplicates_within_split(groups: list[int], split_of: list[str], names: list[str], source: str) -> dict[str, int]:
+    """Refuse an exact copy of a file in another split (it would leak that file into the other
+    split), naming both files; return per split the number of files that repeat an earlier file
+    of the same split (kept, and recorded in the dataset record)."""
+    counts = dict.fromkeys(SPLITS, 0)
+    for index, first in enumerate(groups):
+        if first == index:
+            continue
+        if split_of[first] != split_of[index]:
+            raise CritBenchError(f"{source}: {names[index]} ({split_of[index]}) is an exact copy of {names[first]} "
+                                 f"({split_of[first]}); the same image in two splits leaks it between them: remove "
+                                 f"one copy or put both in one split")
+        counts[split_of[index]] += 1
+    return counts
 
 
 def seeded_generator(seed: int) -> torch.Generator:
@@ -148,13 +201,24 @@ def holdout_fractions(params: dict, parts: tuple[str, ...], defaults: dict) -> d
     return fractions
 
 
-def stratified_holdout(strata: torch.Tensor, fractions: dict[str, float], gen: torch.Generator,
+def stratified_holdout(strata: torch.Tensor, groups: list[int], fractions: dict[str, float], gen: torch.Generator,
                        names: list[str], source: str) -> dict[str, torch.Tensor]:
     """Split sample indices into "train" and the held-out parts of `fractions`, class by class.
 
-    Each stratum (class index into `names`) gives round(n * fraction), at least 1, of its samples
-    to every held-out part, in a `gen`-seeded random order, and keeps at least 1 for train.
-    Returns sorted indices per part."""
+    Exact copies (samples with the same `content_groups` entry, indices into these samples) go
+    with their first copy, so a held-out split never leaks. Each stratum (class index into
+    `names`) of distinct samples gives round(n * fraction), at least 1, of them to every held-out
+    part, in a `gen`-seeded random order, and keeps at least 1 for train. Returns sorted indices
+    per part."""
+    groups = torch.tensor(groups, dtype=torch.long)
+    firsts = (groups == torch.arange(len(groups))).nonzero().flatten()
+    index = distinct_holdout(strata[firsts], fractions, gen, names, source)
+    return {part: torch.isin(groups, firsts[chosen]).nonzero().flatten() for part, chosen in index.items()}
+
+
+def distinct_holdout(strata: torch.Tensor, fractions: dict[str, float], gen: torch.Generator,
+                     names: list[str], source: str) -> dict[str, torch.Tensor]:
+    """`stratified_holdout` of samples without exact copies."""
     parts = {"train": [], **{part: [] for part in fractions}}
     for value in strata.unique().tolist():
         members = (strata == value).nonzero().flatten()

@@ -1,7 +1,8 @@
 """`python -m datasets.export --dataset D --split S --to DIR`: a dataset's images as NIfTI files.
 
 Writes `DIR/<split>/<index>.nii.gz` (uint8, identity affine: array axes are the canonical RAS+
-axes) and `DIR/labels.csv` (`path,label,split`, label 1 = the critical class), to open the
+axes) and, last and atomically, `DIR/labels.csv` (`path,label,split`, label 1 = the critical
+class; a folder without it holds no finished export, and a rerun replaces its files), to open the
 volumes in ITK-SNAP or 3D Slicer, or to train on them with `--dataset nifti --data-dir DIR`,
 which gives the same tensors (its default min-max scaling is exact for volumes spanning 0..255,
 as VesselMNIST3D's do; `--param normalize=none` is exact for any uint8 data). The dataset is
@@ -17,7 +18,7 @@ from benchmarks.core.errors import CritBenchError
 from datasets import list_datasets
 from datasets.base import SPLITS
 from datasets.loading import load_request
-from datasets.nifti import export_nifti
+from datasets.nifti import check_export_target, export_nifti
 
 __all__ = ["export_nifti", "main"]
 
@@ -37,16 +38,21 @@ def build_parser() -> ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    folder = Path(args.to).expanduser()
+    splits = SPLITS if args.split == "all" else (args.split,)
     try:
         if args.dataset not in list_datasets():
             raise CritBenchError(f"unknown --dataset {args.dataset!r}; valid: {', '.join(list_datasets())}")
-        entry, request = load_request(args.dataset, size=args.size or None, data_dir=args.data_dir, seed=args.seed,
+        entry, request = load_request(args.dataset, size=args.size, data_dir=args.data_dir, seed=args.seed,
                                       params=parse_key_values(args.param))
+        check_export_target(folder, splits, args.overwrite)  # before the data is loaded
         dataset = entry.loader(request)
-        splits = SPLITS if args.split == "all" else (args.split,)
-        table = export_nifti(dataset, splits, Path(args.to).expanduser(), args.overwrite)
+        table = export_nifti(dataset, splits, folder, args.overwrite)
     except (CritBenchError, ValueError) as error:
         return fail(str(error))
+    except KeyboardInterrupt:
+        return fail(f"interrupted; {folder / 'labels.csv'} was not written, so {folder} holds no finished export: "
+                    f"rerun the command", code=130)
     count = sum(len(dataset.splits[split]) for split in splits)
     print(f"wrote {count} files and {table} (label 1 = {dataset.critical_class}, 0 = {dataset.negative_class})",
           file=sys.stderr)

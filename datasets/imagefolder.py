@@ -13,6 +13,7 @@ per image to 8 bits. CIFAR's image-folder copy is listed, checksummed and read b
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,10 @@ from datasets.base import (
     BinaryDataset,
     Split,
     binary_labels,
+    content_groups,
+    duplicates_within_split,
     holdout_fractions,
+    reading,
     seeded_generator,
     stratified_holdout,
 )
@@ -48,26 +52,26 @@ PARAMS = {
 
 def read_image(path: Path, channels: int | None, size: int | None) -> np.ndarray:
     """One image as uint8 `(H, W, C)`: C is `channels`, or 1 for grayscale and 3 for color files."""
-    try:
+    with reading(path, "image", "fix, convert or remove the file"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # Pillow's notes on files that still decode (corrupt EXIF)
         with Image.open(path) as image:
             image.load()
-    except (OSError, SyntaxError, ValueError) as error:  # Pillow's errors for unreadable/truncated files
-        raise CritBenchError(f"cannot read image {path} ({type(error).__name__}: {error}); fix or remove the file") from None
-    if image.mode in HIGH_DEPTH_MODES:
-        pixels = np.asarray(image, dtype=np.float64)
-        low, high = pixels.min(), pixels.max()
-        scaled = (pixels - low) / (high - low) if high > low else np.zeros_like(pixels)
-        image = Image.fromarray(np.round(scaled * 255).astype(np.uint8))
-    channels = channels or (1 if image.mode in GRAY_MODES else 3)
-    image = image.convert("L" if channels == 1 else "RGB")
-    if size is not None and image.size != (size, size):
-        image = image.resize((size, size), Image.Resampling.BILINEAR)
+        if image.mode in HIGH_DEPTH_MODES:
+            pixels = np.asarray(image, dtype=np.float64)
+            low, high = pixels.min(), pixels.max()
+            scaled = (pixels - low) / (high - low) if high > low else np.zeros_like(pixels)
+            image = Image.fromarray(np.round(scaled * 255).astype(np.uint8))
+        channels = channels or (1 if image.mode in GRAY_MODES else 3)
+        image = image.convert("L" if channels == 1 else "RGB")
+        if size is not None and image.size != (size, size):
+            image = image.resize((size, size), Image.Resampling.BILINEAR)
     pixels = np.asarray(image, dtype=np.uint8)
     return pixels[..., None] if pixels.ndim == 2 else pixels
 
 
 def image_files(folder: Path) -> list[Path]:
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    with reading(folder, "folder"):
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
     if not files:
         raise CritBenchError(f"{folder} holds no images; accepted: {', '.join(sorted(IMAGE_SUFFIXES))} "
                              f"(DICOM is not supported: convert to PNG/TIFF, or to NIfTI for --dataset nifti)")
@@ -98,15 +102,23 @@ def list_image_folder(root: Path, split: str, classes: tuple[str, ...]) -> Folde
     return FolderListing(root, split, classes, tuple(paths), tuple(labels))
 
 
-def listing_md5(listings) -> str:
-    """The recorded checksum of image-folder copies: md5 over each file's relative path and bytes,
-    in listing order. Reads bytes only: decoding is what is slow."""
-    digest = hashlib.md5()
+def listing_digest(listings) -> tuple[str, list[str]]:
+    """The recorded checksum of image-folder copies (md5 over each file's relative path and bytes,
+    in listing order) and each file's own md5 (exact copies share it). Reads bytes only: decoding
+    is what is slow."""
+    digest, md5s = hashlib.md5(), []
     for listing in listings:
         for relative in listing.paths:
+            with reading(listing.root / relative, "image", "fix or remove the file"):
+                data = (listing.root / relative).read_bytes()
             digest.update(relative.encode())
-            digest.update((listing.root / relative).read_bytes())
-    return digest.hexdigest()
+            digest.update(data)
+            md5s.append(hashlib.md5(data).hexdigest())
+    return digest.hexdigest(), md5s
+
+
+def listing_md5(listings) -> str:
+    return listing_digest(listings)[0]
 
 
 def read_image_folder(listing: FolderListing, size: int | None = None, channels: int | None = 3):
@@ -140,12 +152,14 @@ def write_image_folder(folder: Path, classes: tuple[str, ...], per_split: dict[s
 
 
 def class_names(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    with reading(folder, "folder"):
+        return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 @dataclass(frozen=True)
 class FolderSource:
-    """What `load_imagefolder` reads: the kept classes and the listing of every present split."""
+    """What `load_imagefolder` reads: the kept classes, the listing of every present split (train
+    first), the recorded checksum and each listed file's md5, in listing order."""
 
     root: Path
     classes: tuple[str, ...]
@@ -153,6 +167,16 @@ class FolderSource:
     negative_class: str
     channels: int | None
     listings: dict[str, FolderListing]
+    md5: str
+    file_md5s: list[str]
+
+    @property
+    def files(self) -> list[str]:
+        return [path for listing in self.listings.values() for path in listing.paths]
+
+    @property
+    def split_of(self) -> list[str]:
+        return [split for split, listing in self.listings.items() for _ in listing.paths]
 
 
 def find_folder_source(request: LoadRequest) -> FolderSource:
@@ -179,11 +203,13 @@ def find_folder_source(request: LoadRequest) -> FolderSource:
         if not split_classes:
             raise CritBenchError(f"{root / split} has none of the class folders {', '.join(classes)}")
         listings[split] = list_image_folder(root, split, split_classes)
-    return FolderSource(root, classes, positive, negative_class, channels, listings)
+    source = FolderSource(root, classes, positive, negative_class, channels, listings, *listing_digest(listings.values()))
+    duplicates_within_split(content_groups(source.file_md5s), source.split_of, source.files, str(root))  # refuses leaks
+    return source
 
 
 def fingerprint_imagefolder(request: LoadRequest) -> str:
-    return listing_md5(find_folder_source(request).listings.values())
+    return find_folder_source(request).md5
 
 
 def stand_in_imagefolder(folder: Path) -> StandIn:
@@ -210,14 +236,21 @@ def load_imagefolder(request: LoadRequest) -> BinaryDataset:
         parts[split] = (x, torch.tensor([classes.index(listing.classes[i]) for i in cls.tolist()]))
     in_channels = max(x.shape[1] for x, _ in parts.values())
     parts = {split: (x.expand(-1, in_channels, -1, -1).contiguous(), cls) for split, (x, cls) in parts.items()}
+    files, split_of = source.files, source.split_of  # train's files come first
     missing = tuple(split for split in SPLITS if split not in source.listings)
     held_out = {}
     if missing:
         fractions = holdout_fractions(params, missing, HOLDOUT_DEFAULTS)
         x, cls = parts["train"]
-        index = stratified_holdout(cls, fractions, seeded_generator(request.seed), list(classes), f"{root / 'train'}")
+        groups = content_groups(source.file_md5s[:len(cls)])
+        index = stratified_holdout(cls, groups, fractions, seeded_generator(request.seed), list(classes), f"{root / 'train'}")
         parts = {**parts, **{part: (x[i], cls[i]) for part, i in index.items()}}
-        held_out = {part: [source.listings["train"].paths[i] for i in index[part].tolist()] for part in missing}
+        for part in missing:
+            chosen = index[part].tolist()
+            held_out[part] = [files[i] for i in chosen]
+            for i in chosen:
+                split_of[i] = part
+    duplicates = duplicates_within_split(content_groups(source.file_md5s), split_of, files, str(root))
     critical = classes.index(positive)
     splits = {split: Split(x, (cls == critical).to(torch.uint8)) for split, (x, cls) in parts.items()}
     return BinaryDataset(
@@ -225,7 +258,7 @@ def load_imagefolder(request: LoadRequest) -> BinaryDataset:
         dims=2,
         critical_class=positive,
         negative_class=source.negative_class,
-        source_md5=listing_md5(source.listings.values()),
+        source_md5=source.md5,
         mean=(0.5,) * in_channels,
         std=(0.5,) * in_channels,
         notes={
@@ -234,6 +267,7 @@ def load_imagefolder(request: LoadRequest) -> BinaryDataset:
             "split_source": {split: "folder" if split in source.listings else f"held out from train (seed {request.seed})"
                              for split in SPLITS},
             "held_out_files": held_out,
+            "duplicates_within_split": duplicates,
         },
         **splits,
     )

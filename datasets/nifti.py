@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
+import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,15 +38,21 @@ from monai.transforms import NormalizeIntensity, Resize, ScaleIntensity, ScaleIn
 from monai.utils import convert_to_numpy
 
 from benchmarks.core.errors import CritBenchError
+from benchmarks.core.records import write_text_atomic
 from datasets.base import (
     SPLITS,
     BinaryDataset,
     Split,
     binary_labels,
+    content_groups,
+    describe,
+    duplicates_within_split,
     file_md5,
     holdout_fractions,
+    reading,
     seeded_generator,
     stratified_holdout,
+    writing,
 )
 from datasets.registry import LoadRequest, register_dataset
 from datasets.stand_in import StandIn
@@ -87,7 +95,8 @@ def read_table(path: Path) -> list[dict]:
     if not path.is_file():
         raise CritBenchError(f"labels CSV not found: {path}; --dataset nifti needs --data-dir DIR holding labels.csv "
                              f"(columns path,label[,split]) or --param csv=FILE")
-    with open(path, newline="", encoding="utf-8-sig") as handle:
+    with reading(path, "labels CSV", "save it as UTF-8 text with the columns path,label[,split]"), \
+            open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         if reader.fieldnames is None:
             raise CritBenchError(f"{path} is empty; it needs a header path,label[,split] and one row per volume")
@@ -110,12 +119,14 @@ def read_table(path: Path) -> list[dict]:
             raise CritBenchError(f"{where}: {name} is not a .nii or .nii.gz file")
         if has_split and split not in SPLITS:
             raise CritBenchError(f"{where}: split {split!r} is not one of {', '.join(SPLITS)}")
-        volume = (path.parent / name).resolve()
+        with reading(path.parent / name, "volume", f"fix line {line} of {path.name} or the file"):
+            volume = (path.parent / name).resolve()
         if volume in seen:
             raise CritBenchError(f"{where}: duplicate path {name} (also on line {seen[volume]}); list each volume once")
         seen[volume] = line
         if not volume.is_file():
-            raise CritBenchError(f"{where}: volume {name} not found at {volume}")
+            problem = f"is a folder ({volume}), not a NIfTI file" if volume.is_dir() else f"not found at {volume}"
+            raise CritBenchError(f"{where}: volume {name} {problem}")
         table.append({"path": volume, "name": name, "label": label, "split": split, "line": line})
     return table
 
@@ -130,6 +141,8 @@ class Preprocessor:
         self.settings = {"size": size, "normalize": normalize, "clip": clip, "version": PREPROCESS_VERSION,
                          "monai": monai.__version__, "nibabel": nibabel.__version__}
         self.hits = 0
+        if cache_dir is not None:
+            check_cache_folder(cache_dir)
 
     def __call__(self, path: Path, md5: str) -> np.ndarray:
         cached = self.cache_dir / f"{hashlib.md5(json.dumps({'file': md5, **self.settings}).encode()).hexdigest()}.npy" \
@@ -143,22 +156,22 @@ class Preprocessor:
                 pass
         array = self.compute(path)
         if cached is not None:
-            cached.parent.mkdir(parents=True, exist_ok=True)
             partial = cached.with_name(f"{cached.stem}.{os.getpid()}.tmp.npy")
-            np.save(partial, array)
-            os.replace(partial, cached)  # atomic: concurrent runs never read half a file
+            try:
+                with writing(cached, "free space in --param cache_dir, or pass cache_dir=none"):
+                    np.save(partial, array)
+                    os.replace(partial, cached)  # atomic: concurrent runs never read half a file
+            finally:
+                partial.unlink(missing_ok=True)
         return array
 
     def read(self, path: Path) -> np.ndarray:
         """Float32 `(C, X, Y, Z)` in the closest canonical orientation."""
-        try:
+        with reading(path, "NIfTI volume", "check that the file is complete and a valid .nii/.nii.gz"):
             image = nibabel.load(path)
             data = image.get_fdata(dtype=np.float32)
             # As nibabel.as_closest_canonical, which refuses 2D arrays: reorder/flip the 3 spatial axes.
             orientation = nibabel.orientations.io_orientation(image.affine)
-        except Exception as error:  # nibabel, gzip and numpy raise many types for broken files
-            raise CritBenchError(f"{path}: cannot read it as NIfTI ({type(error).__name__}: {error}); "
-                                 f"check that the file is complete and a valid .nii/.nii.gz") from None
         shape = data.shape
         if data.ndim == 2:
             data = data[..., None]
@@ -220,9 +233,23 @@ def cache_folder(params: dict) -> Path | None:
     return None if value.lower() == "none" else Path(value).expanduser()
 
 
+def check_cache_folder(folder: Path) -> None:
+    """Create the cache folder and prove it writable, before any volume is read."""
+    problem = "it is a file, not a folder" if folder.exists() and not folder.is_dir() else None
+    if problem is None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=folder).close()
+        except OSError as error:
+            problem = f"it cannot be written ({describe(error)})"
+    if problem:
+        raise CritBenchError(f"--param cache_dir={folder}: {problem}; give a writable folder, or cache_dir=none")
+
+
 def assign_splits(table: list[dict], strata: torch.Tensor, names: list[str], params: dict, seed: int,
                   source: str) -> tuple[dict[str, torch.Tensor], dict]:
-    """Row indices per split: the CSV's split column, parts it lacks held out from train."""
+    """Row indices per split: the CSV's split column, parts it lacks held out from train (exact
+    copies, same `md5`, kept together)."""
     given = torch.tensor([SPLITS.index(row["split"] or "train") for row in table])
     parts = {split: (given == i).nonzero().flatten() for i, split in enumerate(SPLITS)}
     if len(parts["train"]) == 0:
@@ -232,7 +259,8 @@ def assign_splits(table: list[dict], strata: torch.Tensor, names: list[str], par
     if missing:
         fractions = holdout_fractions(params, missing, HOLDOUT_DEFAULTS)
         train = parts["train"]
-        index = stratified_holdout(strata[train], fractions, seeded_generator(seed), names, source)
+        groups = content_groups([table[i]["md5"] for i in train.tolist()])
+        index = stratified_holdout(strata[train], groups, fractions, seeded_generator(seed), names, source)
         parts.update({part: train[i] for part, i in index.items()})
         held_out = {part: [table[i]["name"] for i in parts[part].tolist()] for part in missing}
     return parts, held_out
@@ -240,7 +268,8 @@ def assign_splits(table: list[dict], strata: torch.Tensor, names: list[str], par
 
 @dataclass(frozen=True)
 class NiftiSource:
-    """What `load_nifti` reads: the CSV, its kept rows (label filter applied) and their splits."""
+    """What `load_nifti` reads: the CSV, its kept rows (label filter applied, each with its file's
+    `md5`), their splits, the recorded checksum and the exact copies kept within a split."""
 
     csv_path: Path
     table: list[dict]
@@ -251,6 +280,8 @@ class NiftiSource:
     negative_class: str
     parts: dict[str, torch.Tensor]
     held_out: dict
+    md5: str
+    duplicates: dict[str, int]
 
 
 def find_nifti_source(request: LoadRequest) -> NiftiSource:
@@ -265,7 +296,8 @@ def find_nifti_source(request: LoadRequest) -> NiftiSource:
     else:
         raise CritBenchError("--dataset nifti needs --data-dir DIR holding labels.csv (columns path,label[,split]) "
                              "or --param csv=FILE")
-    csv_path = csv_path.resolve()
+    with reading(csv_path, "labels CSV"):
+        csv_path = csv_path.resolve()
     table = read_table(csv_path)
     labels = [canonical_label(row["label"]) for row in table]
     text = sorted({row["label"] for row in table if not is_number(row["label"])})
@@ -275,25 +307,29 @@ def find_nifti_source(request: LoadRequest) -> NiftiSource:
     positive = canonical_label(str(params.get("positive", "1")))
     negatives = [canonical_label(v.strip()) for v in params["negative"].split(",")] if params.get("negative") else None
     keep, _, negative_class = binary_labels(labels, positive, negatives, f"{csv_path} (label column)")
-    table = [row for row, kept in zip(table, keep.tolist()) if kept]
+    table = [{**row, "md5": file_md5(row["path"])} for row, kept in zip(table, keep.tolist()) if kept]
     labels = [label for label, kept in zip(labels, keep.tolist()) if kept]
     names = sorted(set(labels))
     strata = torch.tensor([names.index(label) for label in labels])
     parts, held_out = assign_splits(table, strata, names, params, request.seed, str(csv_path))
-    return NiftiSource(csv_path, table, labels, names, strata, positive, negative_class, parts, held_out)
+    split_of = dict(sorted((i, split) for split, index in parts.items() for i in index.tolist()))
+    duplicates = duplicates_within_split(content_groups([row["md5"] for row in table]), list(split_of.values()),
+                                         [row["name"] for row in table], str(csv_path))
+    return NiftiSource(csv_path, table, labels, names, strata, positive, negative_class, parts, held_out,
+                       source_digest(csv_path, table), duplicates)
 
 
-def source_digest(source: NiftiSource) -> tuple[str, list[str]]:
-    """The recorded checksum (md5 of the CSV bytes, then of each kept file's md5) and the files' md5s."""
-    digest = hashlib.md5(source.csv_path.read_bytes())
-    md5s = [file_md5(row["path"]) for row in source.table]
-    for md5 in md5s:
-        digest.update(md5.encode())
-    return digest.hexdigest(), md5s
+def source_digest(csv_path: Path, table: list[dict]) -> str:
+    """The recorded checksum: md5 of the CSV bytes, then of each kept file's md5."""
+    with reading(csv_path, "labels CSV"):
+        digest = hashlib.md5(csv_path.read_bytes())
+    for row in table:
+        digest.update(row["md5"].encode())
+    return digest.hexdigest()
 
 
 def fingerprint_nifti(request: LoadRequest) -> str:
-    return source_digest(find_nifti_source(request))[0]
+    return find_nifti_source(request).md5
 
 
 def to_nifti_array(x: np.ndarray) -> np.ndarray:
@@ -304,23 +340,45 @@ def to_nifti_array(x: np.ndarray) -> np.ndarray:
     return np.moveaxis(x, 0, -1).reshape(spatial + (x.shape[0],))
 
 
-def export_nifti(dataset: BinaryDataset, splits: tuple[str, ...], folder: Path, overwrite: bool = False) -> Path:
-    """Write `splits` of `dataset` under `folder` as `.nii.gz` files plus `labels.csv`; returns the CSV path."""
+def check_export_target(folder: Path, splits: tuple[str, ...], overwrite: bool) -> None:
+    """Refuse an export folder that cannot take `splits` (a file, under a file, not writable, or
+    holding a finished export without `overwrite`), creating it: before any data is loaded."""
     table = folder / "labels.csv"
+    existing = next(path for path in (folder, *folder.parents) if path.exists())
+    files = [path for path in (existing, *(folder / split for split in splits)) if path.exists() and not path.is_dir()]
+    if files:
+        raise CritBenchError(f"--to {folder}: {files[0]} is a file, not a folder; export into a new or empty folder")
+    if table.is_dir():
+        raise CritBenchError(f"--to {folder}: {table} is a folder; export into a new or empty folder")
     if table.exists() and not overwrite:
         raise CritBenchError(f"{table} exists; export into an empty folder or pass --overwrite")
-    rows = []
+    with writing(folder, "export to a writable --to folder"):
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+
+
+def export_nifti(dataset: BinaryDataset, splits: tuple[str, ...], folder: Path, overwrite: bool = False) -> Path:
+    """Write `splits` of `dataset` under `folder` as `.nii.gz` files plus `labels.csv`; returns the CSV path.
+
+    `labels.csv` is written last and atomically, so a folder without it holds no finished export
+    (an overwrite removes the old one first): an interrupted or failed export never blocks a rerun."""
+    check_export_target(folder, splits, overwrite)
+    table = folder / "labels.csv"
+    table.unlink(missing_ok=True)
+    rows = [("path", "label", "split")]
+    advice = "free space, or export to another --to folder"
     for split in splits:
         part = dataset.splits[split]
-        (folder / split).mkdir(parents=True, exist_ok=True)
+        (folder / split).mkdir(exist_ok=True)
         for index, (x, y) in enumerate(zip(part.x.numpy(), part.y.tolist())):
             name = f"{split}/{index:05d}.nii.gz"
-            nibabel.save(nibabel.Nifti1Image(np.ascontiguousarray(to_nifti_array(x)), np.eye(4)), folder / name)
+            with writing(folder / name, advice):
+                nibabel.save(nibabel.Nifti1Image(np.ascontiguousarray(to_nifti_array(x)), np.eye(4)), folder / name)
             rows.append((name, y, split))
-    with open(table, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(("path", "label", "split"))
-        writer.writerows(rows)
+    text = io.StringIO()
+    csv.writer(text).writerows(rows)
+    with writing(table, advice):
+        write_text_atomic(table, text.getvalue())
     return table
 
 
@@ -346,6 +404,7 @@ def stand_in_nifti(folder: Path, size: int = 8, n: int = 12, seed: int = 0) -> S
     description="your NIfTI volumes: DIR/labels.csv with path,label[,split] (2D slices give a 2D dataset)",
     stand_in=stand_in_nifti,
     fingerprint=fingerprint_nifti,
+    machine_params=("cache_dir", "csv"),
 )
 def load_nifti(request: LoadRequest) -> BinaryDataset:
     params = request.params
@@ -353,8 +412,7 @@ def load_nifti(request: LoadRequest) -> BinaryDataset:
     csv_path, table, labels, names, positive = source.csv_path, source.table, source.labels, source.names, source.positive
     preprocess = Preprocessor(request.size, params.get("normalize", "minmax"), parse_clip(params.get("clip")),
                               cache_folder(params))
-    md5, file_md5s = source_digest(source)
-    arrays = [preprocess(row["path"], file_hash) for row, file_hash in zip(table, file_md5s)]
+    arrays = [preprocess(row["path"], row["md5"]) for row in table]
     reference = arrays[0].shape
     for row, array in zip(table, arrays):
         if array.shape != reference:
@@ -378,7 +436,7 @@ def load_nifti(request: LoadRequest) -> BinaryDataset:
         dims=len(reference) - 1,
         critical_class=positive,
         negative_class=source.negative_class,
-        source_md5=md5,
+        source_md5=source.md5,
         mean=(0.5,) * channels,
         std=(0.5,) * channels,
         notes={
@@ -390,6 +448,7 @@ def load_nifti(request: LoadRequest) -> BinaryDataset:
             "split_source": {split: f"held out from train (seed {request.seed})" if split in source.held_out else "csv"
                              for split in SPLITS},
             "held_out_files": source.held_out,
+            "duplicates_within_split": source.duplicates,
             "cache_hits": preprocess.hits,
         },
         **splits,

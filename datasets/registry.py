@@ -33,6 +33,7 @@ class DatasetEntry:
     stand_in: Callable[[Path], StandIn] | None = None  # writes a tiny copy in the real format (tests)
     fingerprint: Callable[[LoadRequest], str] | None = None  # the loader's source_md5, without loading
     patience: int = 0  # early-stopping patience of the dataset's protocol (0: never stop, MedMNIST v2)
+    machine_params: frozenset[str] = frozenset()  # `params` naming paths on this machine: not in a run's identity
 
     def accepts_size(self, size: int) -> bool:
         return size in self.sizes or (self.size_range is not None and self.size_range[0] <= size <= self.size_range[1])
@@ -48,7 +49,8 @@ DATASETS: Registry[DatasetEntry] = Registry("dataset")
 def register_dataset(name: str, *, dims: int, sizes: tuple[int, ...], description: str,
                      default_imbalance: float | None = None, params: dict | None = None,
                      size_range: tuple[int, int] | None = None, stand_in: Callable[[Path], StandIn] | None = None,
-                     fingerprint: Callable[[LoadRequest], str] | None = None, patience: int = 0):
+                     fingerprint: Callable[[LoadRequest], str] | None = None, patience: int = 0,
+                     machine_params: tuple[str, ...] = ()):
     """Decorator registering `loader(request) -> BinaryDataset` under `name`.
 
     `params` names the `--param` keys the adapter reads (key -> help text). `sizes[0]` is the
@@ -58,12 +60,18 @@ def register_dataset(name: str, *, dims: int, sizes: tuple[int, ...], descriptio
     tiny copy of the data in the adapter's real on-disk format for the generic test;
     `fingerprint(request)` returns the `source_md5` the loader would record, without decoding
     (adapters without a source checksum give none). `patience` is the early stopping of the
-    dataset's protocol, used when a run sets none (0: train every epoch, as MedMNIST v2)."""
+    dataset's protocol, used when a run sets none (0: train every epoch, as MedMNIST v2).
+    `machine_params` are the `params` that only say where files are on this machine (a cache
+    folder, the labels file): they never change the tensors, whose content the fingerprint
+    checks, so they stay out of a run's identity."""
+    unknown = set(machine_params) - set(params or {})
+    if unknown:
+        raise ValueError(f"dataset {name}: machine_params {sorted(unknown)} are not among its params")
 
     def add(loader):
         DATASETS.register(name)(
             DatasetEntry(name, loader, dims, sizes, description, default_imbalance, dict(params or {}), size_range,
-                         stand_in, fingerprint, patience)
+                         stand_in, fingerprint, patience, frozenset(machine_params))
         )
         return loader
 

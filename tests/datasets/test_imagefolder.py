@@ -13,7 +13,8 @@ from tests.conftest import CIFAR10_DIR, needs
 
 
 def write_images(root, split, cls, count, mode="L", shape=(20, 24), suffix=".png", seed=0):
-    rng = np.random.default_rng(seed)
+    """`count` random images in `root/split/cls/`, different in every folder (exact copies are refused across splits)."""
+    rng = np.random.default_rng([seed, *f"{split}/{cls}".encode()])
     folder = root / split / cls
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(count):

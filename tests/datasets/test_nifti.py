@@ -13,8 +13,9 @@ from benchmarks.engine.resolve import resolve_config
 from benchmarks.core.errors import CritBenchError
 from benchmarks.run import listing
 from benchmarks.engine.pipeline import run_benchmark
-from datasets import create_dataset
-from datasets.base import SPLITS
+from datasets import create_dataset, dataset_fingerprint, get_dataset_entry
+from datasets.base import SPLITS, distinct_holdout, seeded_generator, stratified_holdout
+from datasets.registry import register_dataset
 from datasets.export import main as export_main
 from datasets.nifti import export_nifti
 from tests.conftest import MEDMNIST_DIR, TINY, needs
@@ -247,8 +248,8 @@ def time_series(folder):
 
 
 @pytest.mark.parametrize("damage, message", [
-    (corrupt_gzip, r"bad.nii.gz: cannot read it as NIfTI"),
-    (not_nifti, r"bad.nii.gz: cannot read it as NIfTI"),
+    (corrupt_gzip, r"cannot read NIfTI volume .*bad.nii.gz \(.*\); check that the file is complete"),
+    (not_nifti, r"cannot read NIfTI volume .*bad.nii.gz"),
     (nan_volume, r"bad.nii.gz: contains NaN"),
     (time_series, r"bad.nii.gz: shape \(8, 8, 8, 6\) has 6 volumes on its 4th axis"),
 ])
@@ -326,3 +327,44 @@ def test_csv_param_resolves_paths_relative_to_the_csv(tmp_path):
     dataset = create_dataset("nifti", size=8, params={"csv": str(tmp_path / "volumes" / "mine.csv"),
                                                        "cache_dir": str(tmp_path / "cache")})
     assert sum(len(s) for s in dataset.splits.values()) == 12 and isinstance(dataset.train.x, torch.Tensor)
+
+
+def test_exact_copies_are_held_out_together_and_counted(tmp_path):
+    volume_folder(tmp_path, n_neg=16, n_pos=8)
+    with open(tmp_path / "labels.csv", "a") as handle:
+        for name, source in (("copy_a.nii.gz", "v000.nii.gz"), ("copy_b.nii.gz", "v000.nii.gz"), ("copy_c.nii.gz", "v020.nii.gz")):
+            (tmp_path / name).write_bytes((tmp_path / source).read_bytes())
+            handle.write(f"{name},{int(source == 'v020.nii.gz')}\n")
+    for seed in range(4):
+        dataset = create_dataset("nifti", size=8, data_dir=tmp_path, seed=seed, params={"cache_dir": str(tmp_path / "cache")})
+        split_of = {name: part for part, names in dataset.notes["held_out_files"].items() for name in names}
+        part = [split_of.get(name, "train") for name in ("v000.nii.gz", "copy_a.nii.gz", "copy_b.nii.gz", "v020.nii.gz",
+                                                          "copy_c.nii.gz")]
+        assert part[0] == part[1] == part[2] and part[3] == part[4]
+        duplicates = dataset.record()["duplicates_within_split"]
+        assert sum(duplicates.values()) == 3 and duplicates[part[0]] >= 2
+
+
+def test_without_copies_the_held_out_split_is_unchanged(tmp_path):
+    """Holding copies together changes nothing for data without copies (the records' splits stay)."""
+    strata = torch.tensor([0] * 20 + [1] * 10)
+    fractions = {"val": 0.1, "test": 0.2}
+    grouped = stratified_holdout(strata, list(range(30)), fractions, seeded_generator(3), ["a", "b"], "x")
+    plain = distinct_holdout(strata, fractions, seeded_generator(3), ["a", "b"], "x")
+    assert {k: v.tolist() for k, v in grouped.items()} == {k: v.tolist() for k, v in plain.items()}
+
+
+def test_machine_paths_are_declared_and_only_content_makes_the_fingerprint(tmp_path):
+    assert get_dataset_entry("nifti").machine_params == {"cache_dir", "csv"}
+    assert get_dataset_entry("imagefolder").machine_params == frozenset()
+    with pytest.raises(ValueError, match=r"machine_params \['cache'\] are not among its params"):
+        register_dataset("bad", dims=2, sizes=(8,), description="", params={"x": ""}, machine_params=("cache",))
+    volume_folder(tmp_path / "a", n_neg=4, n_pos=4)
+    (tmp_path / "b").mkdir()
+    for path in (tmp_path / "a").iterdir():
+        (tmp_path / "b" / path.name).write_bytes(path.read_bytes())
+    (tmp_path / "b" / "labels.csv").rename(tmp_path / "b" / "mine.csv")
+    same = [dataset_fingerprint("nifti", size=8, data_dir=tmp_path / "a", params={"cache_dir": str(tmp_path / "c1")}),
+            dataset_fingerprint("nifti", size=8, params={"csv": str(tmp_path / "b" / "mine.csv"), "cache_dir": "none"})]
+    volume_folder(tmp_path / "other", n_neg=4, n_pos=4, seed=1)
+    assert same[0] == same[1] != dataset_fingerprint("nifti", size=8, data_dir=tmp_path / "other")
