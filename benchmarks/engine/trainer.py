@@ -1,6 +1,7 @@
 """One training run: the whole dataset on the device, batches by indexing, the method's training
 stages one after another with early stopping on validation AUC within each, the best checkpoint
-(of the stages that may supply it) scored once on test."""
+(of the stages that may supply it) scored once on test. With a `RunCheckpoint`, the run's whole
+state is saved after every epoch and a killed run resumes from it to the same result."""
 from __future__ import annotations
 
 import contextlib
@@ -8,12 +9,14 @@ import copy
 import math
 import sys
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from benchmarks.engine.augment import create_augmentation, normalize
+from benchmarks.engine.checkpoint import RunCheckpoint, attribute_state, load_attribute_state, restored
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError, DivergedError
 from benchmarks.methods import Stage, TrainContext, create_method, get_method
@@ -23,6 +26,7 @@ from datasets import BinaryDataset
 from models3d import create_model
 
 EVAL_BATCH_FACTOR = 4
+METHOD_INPUTS = ("model", "params", "ctx")  # a method's attributes the trainer builds it from, not its state
 
 
 def cpu_has_bf16_units() -> bool:
@@ -47,6 +51,7 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+@dataclass
 class EarlyStopping:
     """Tracks the best validation AUC (mode max); NaN is never an improvement.
 
@@ -54,8 +59,9 @@ class EarlyStopping:
     patience_early_stopping`): `should_stop` once more than `patience` epochs have passed since the
     best one, i.e. after `patience + 1` epochs without improvement; 0 means never stop."""
 
-    def __init__(self, patience: int):
-        self.patience, self.best, self.stale = patience, -math.inf, 0
+    patience: int
+    best: float = -math.inf
+    stale: int = 0
 
     def update(self, value: float) -> bool:
         """Record one epoch's value; True when it is a new best."""
@@ -68,6 +74,30 @@ class EarlyStopping:
     @property
     def should_stop(self) -> bool:
         return bool(self.patience) and self.stale > self.patience
+
+
+@dataclass
+class Progress:
+    """Where a run stands between two epochs; with the model's, the method's and the random
+    generators' states, what a checkpoint holds."""
+
+    selection: EarlyStopping  # the best val AUC over the selectable stages
+    stopper: EarlyStopping  # patience within the current stage
+    stage: int = 0  # the current stage's index in the method's stages
+    stage_epoch: int = 0  # its epochs done
+    history: list = field(default_factory=list)
+    best: dict | None = None  # the snapshot of the selected epoch so far
+
+    def state_dict(self) -> dict:
+        return {**vars(self), "selection": vars(self.selection), "stopper": vars(self.stopper)}
+
+    def next_stage(self, patience: int) -> None:
+        self.stage, self.stage_epoch, self.stopper = self.stage + 1, 0, EarlyStopping(patience)
+
+    @classmethod
+    def from_state(cls, state: dict) -> "Progress":
+        return cls(**{**state, "selection": EarlyStopping(**state["selection"]),
+                      "stopper": EarlyStopping(**state["stopper"])})
 
 
 class DeviceSplit:
@@ -175,56 +205,106 @@ class Trainer:
         self.model.load_state_dict(checkpoint["model"])
         self.method.load_state_dict(checkpoint["method"])
 
-    def train_stage(self, stage: Stage, epochs: int, history: list, selection: EarlyStopping, bar) -> dict | None:
-        """Up to `epochs` epochs of `stage`, appended to `history`; the stage's best checkpoint when
-        it is selectable and beats `selection`'s best so far, else None. Patience counts within it."""
+    def checkpoint_state(self, progress: Progress) -> dict:
+        """Everything a resumed run needs: its progress, the weights, every attribute of the method
+        (optimizers, LR schedules, multipliers, flags), the random generators' states."""
+        return {
+            "progress": progress.state_dict(),
+            "model": self.model.state_dict(),
+            "method": attribute_state(self.method, skip=METHOD_INPUTS),
+            "rng": {"torch": torch.get_rng_state(), "run": self.gen.get_state(),
+                    "cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None},
+        }
+
+    def load_checkpoint_state(self, state: dict, path) -> None:
+        """Restore `checkpoint_state`'s weights, method and generators from the file `path`, once
+        the stage it was taken in has begun (the stage builds the optimizer it is loaded into)."""
+        try:
+            self.model.load_state_dict(state["model"])  # checks the names and shapes
+            for name, tensor in self.model.state_dict(keep_vars=True).items():
+                restored(tensor, state["model"][name])  # and takes the saved memory layouts
+            load_attribute_state(self.method, state["method"])
+            torch.set_rng_state(state["rng"]["torch"])
+            self.gen.set_state(state["rng"]["run"])
+            if state["rng"]["cuda"] is not None:
+                torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+        except Exception as error:  # written by other code of the same run
+            raise CritBenchError(f"checkpoint {path} does not fit this code's model or method "
+                                 f"({type(error).__name__}: {error}); delete it to train from the start") from error
+
+    def begin_stage(self, stage: Stage, epochs: int) -> None:
         if stage.reset_head:
             self.model.reset_head()
         self.method.begin_stage(stage, epochs)
-        best, stopper = None, EarlyStopping(self.config.patience)
-        for stage_epoch in range(epochs):
+
+    def train_stage(self, stage: Stage, epochs: int, progress: Progress, bar, checkpoint: RunCheckpoint | None) -> None:
+        """The epochs of `stage` from `progress.stage_epoch` up to `epochs` or until patience runs
+        out, appended to the history; a selectable epoch that beats the best so far becomes
+        `progress.best`. `checkpoint`, when given, is saved after every epoch."""
+        while progress.stage_epoch < epochs and not progress.stopper.should_stop:
             start = time.perf_counter()
             lr = self.method.lr()
             train_loss = self.train_epoch()
-            epoch = len(history) + 1
+            epoch = len(progress.history) + 1
             if not math.isfinite(train_loss):
                 raise DivergedError(f"training loss became {train_loss} in epoch {epoch}; try a lower --lr")
             val_auc = self.score("val")[0]["auc"]
             summary = self.method.state_summary()
-            self.method.end_epoch(stage_epoch, val_auc)
-            history.append({"epoch": epoch, "stage": stage.name, "train_loss": train_loss, "val_auc": val_auc,
-                            "lr": lr, **summary, "seconds": time.perf_counter() - start})
-            stopper.update(val_auc)
-            if stage.selectable and selection.update(val_auc):
-                best = self.snapshot(epoch, stage.name)
+            self.method.end_epoch(progress.stage_epoch, val_auc)
+            progress.history.append({"epoch": epoch, "stage": stage.name, "train_loss": train_loss, "val_auc": val_auc,
+                                     "lr": lr, **summary, "seconds": time.perf_counter() - start})
+            progress.stage_epoch += 1
+            progress.stopper.update(val_auc)
+            if stage.selectable and progress.selection.update(val_auc):
+                progress.best = self.snapshot(epoch, stage.name)
+            if checkpoint is not None:
+                checkpoint.save(self.checkpoint_state(progress))
             bar.update()
             bar.set_postfix(stage=stage.name, loss=f"{train_loss:.4f}", val_auc=f"{val_auc:.4f}",
-                            best=f"{selection.best:.4f}")
-            if stopper.should_stop:
-                break
-        return best
+                            best=f"{progress.selection.best:.4f}")
 
-    def fit(self) -> dict:
+    def resume(self, checkpoint: RunCheckpoint | None) -> tuple[Progress, dict | None]:
+        """The progress to start from and the checkpoint's state to load: a new run's, or the
+        checkpoint's when it holds one of this run."""
+        saved = checkpoint.load() if checkpoint is not None else None
+        if saved is None:
+            return Progress(EarlyStopping(0), EarlyStopping(self.config.patience)), None
+        print(f"resuming {checkpoint.path.stem} after epoch {len(saved['progress']['history'])} "
+              f"from {checkpoint.path}", file=sys.stderr)
+        return Progress.from_state(saved["progress"]), saved
+
+    def fit(self, checkpoint: RunCheckpoint | None = None) -> dict:
         """Train the method's stages with early stopping on val AUC; returns history (each entry with
-        its stage and the method's state summary), the selected epoch and stage, val/test results.
+        its stage and the method's state summary), the selected epoch and stage, val/test results,
+        and the epoch a checkpoint resumed the run from (None: trained from the start).
 
         The test split is predicted once, after training, with the selected checkpoint."""
         config = self.config
-        history, best, selection = [], None, EarlyStopping(0)
-        with tqdm(total=config.epochs, desc=f"{config.dataset}/{config.method}", unit="epoch",
-                  disable=not self.progress, file=sys.stderr, dynamic_ncols=True) as bar:
-            for stage, epochs in zip(self.method.stages(), self.stage_epochs):
-                best = self.train_stage(stage, epochs, history, selection, bar) or best
+        progress, saved = self.resume(checkpoint)
+        resumed_from_epoch = len(progress.history) if saved is not None else None
+        stages = list(zip(self.method.stages(), self.stage_epochs))
+        with tqdm(total=config.epochs, initial=len(progress.history), desc=f"{config.dataset}/{config.method}",
+                  unit="epoch", disable=not self.progress, file=sys.stderr, dynamic_ncols=True) as bar:
+            while progress.stage < len(stages):
+                stage, epochs = stages[progress.stage]
+                self.begin_stage(stage, epochs)
+                if saved is not None:  # taken within this stage, whose optimizer exists now
+                    self.load_checkpoint_state(saved, checkpoint.path)
+                    saved = None
+                self.train_stage(stage, epochs, progress, bar, checkpoint)
+                progress.next_stage(config.patience)
+        best = progress.best
         if best is None:
             raise DivergedError("validation AUC was never finite: the model's outputs are NaN or infinite")
         self.restore(best)
         val_metrics, val_scores = self.score("val")
         test_metrics, test_scores = self.score("test")
         return {
-            "history": history,
+            "history": progress.history,
             "best_epoch": best["epoch"],
             "best_stage": best["stage"],
-            "stopped_early": len(history) < config.epochs,
+            "stopped_early": len(progress.history) < config.epochs,
+            "resumed_from_epoch": resumed_from_epoch,
             "val": val_metrics,
             "test": test_metrics,
             "test_scores": {"y_true": self.data["test"].y_numpy.tolist(), "y_score": test_scores.tolist()},

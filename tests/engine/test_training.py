@@ -107,7 +107,7 @@ def test_record_is_complete_strict_json(tmp_path):
     assert loaded["env"]["precision"] in ("fp32", "bf16-autocast")
     assert set(loaded["history"][0]) == {"epoch", "stage", "train_loss", "val_auc", "lr", "seconds",
                                          "imratio", "regularizer_reset"}
-    assert loaded["best_stage"] == "train"
+    assert loaded["best_stage"] == "train" and loaded["resumed_from_epoch"] is None
     assert loaded["dataset"]["tensor_md5"] and loaded["dataset"]["critical_class"] == "blob"
     assert path.name == f"{loaded['run_id']}.json" and not list(tmp_path.glob("*.tmp"))
 
