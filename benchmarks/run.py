@@ -12,6 +12,7 @@ from benchmarks.core.cli import ArgumentParser, fail, parse_key_values
 from benchmarks.core.outputs import check_writable_dir, save_record_safely
 from benchmarks.core.config import MODEL, RunConfig, default
 from benchmarks.core.errors import CritBenchError
+from benchmarks.engine.checkpoint import remove_checkpoint, run_checkpoint_dir
 from benchmarks.engine.pipeline import run_benchmark
 from benchmarks.engine.resolve import resolve_config
 from benchmarks.methods import get_method, list_methods, resolve_params
@@ -93,15 +94,19 @@ def main(argv=None) -> int:
         try:
             config = resolve_config(config_from_args(args))
             out = check_writable_dir(args.out, "--out")  # before training, not after
-            record = run_benchmark(config, progress=not args.quiet)
+            checkpoints = run_checkpoint_dir(out)
+            record = run_benchmark(config, progress=not args.quiet, checkpoint_dir=checkpoints)
         except CritBenchError as error:
             return fail(str(error))
         except KeyboardInterrupt as error:
-            return interrupted(error, "no record written")
+            return interrupted(error, "no record written; rerun the same command to resume from the last "
+                                      "finished epoch")
     record["command"] = "python -m benchmarks.run " + shlex.join(sys.argv[1:] if argv is None else argv)
     path, warning = save_record_safely(record, out)
     if warning:
         fail(warning, code=1)
+    elif record["status"] == "complete":
+        remove_checkpoint(checkpoints, record["run_id"])
     if record["status"] != "complete":
         if record["failure"] == "crashed":
             print(record["traceback"], end="", file=sys.stderr)

@@ -194,8 +194,14 @@ def binary_labels(labels: list[str], positive: str, negatives: list[str] | None,
 
 def holdout_fractions(params: dict, parts: tuple[str, ...], defaults: dict) -> dict[str, float]:
     """The `<part>_fraction` params (e.g. val_fraction=0.1) of the parts to hold out, validated."""
-    fractions = {part: float(params.get(f"{part}_fraction", defaults[part])) for part in parts}
-    if any(not 0 < f < 1 for f in fractions.values()) or sum(fractions.values()) >= 1:
+    fractions = {}
+    for part in parts:
+        try:
+            fractions[part] = float(params.get(f"{part}_fraction", defaults[part]))
+        except (TypeError, ValueError):
+            raise CritBenchError(f"--param {part}_fraction={params[f'{part}_fraction']} is invalid; "
+                                 f"valid: a number in (0, 1)") from None
+    if any(not 0 < f < 1 for f in fractions.values()) or sum(fractions.values()) >= 1:  # NaN fails too
         shown = ", ".join(f"{part}_fraction={f:g}" for part, f in fractions.items())
         raise CritBenchError(f"invalid {shown}: each must be in (0, 1) and together below 1")
     return fractions

@@ -125,10 +125,10 @@ def load_cifar(name: str, request: LoadRequest) -> BinaryDataset:
         train_x, train_c, test_x, test_c = arrays
         source = f"torchvision {name} in {root}"
     positive = len(task["negatives"])
-    val_per_class = int(request.params.get("val_per_class", task["val_per_class"]))
-    train_fraction = float(request.params.get("train_fraction", task["train_fraction"]))
-    if not 0 < train_fraction <= 1:
-        raise CritBenchError(f"--param train_fraction={train_fraction:g} is invalid; valid: a share in (0, 1]")
+    val_per_class = request.number("val_per_class", task["val_per_class"], int, low=1)
+    train_fraction = request.number("train_fraction", task["train_fraction"], float, low=0, high=1)
+    if train_fraction == 0:
+        raise CritBenchError("--param train_fraction=0 is invalid; valid: a share in (0, 1]")
     gen = seeded_generator(request.seed)
     val_mask = torch.zeros(len(train_c), dtype=torch.bool)
     for index in range(len(classes)):

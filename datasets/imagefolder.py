@@ -187,7 +187,7 @@ def find_folder_source(request: LoadRequest) -> FolderSource:
         raise CritBenchError(f"--dataset imagefolder needs --data-dir DIR with DIR/train/<class>/ image folders "
                              f"(optional DIR/val/, DIR/test/); {problem}")
     params = request.params
-    channels = int(params["channels"]) if "channels" in params else None
+    channels = request.number("channels", None, int)
     if channels not in (None, 1, 3):
         raise CritBenchError(f"--param channels={channels} is invalid; valid: 1 (grayscale) or 3 (RGB)")
     negatives = [name.strip() for name in params["negative"].split(",")] if params.get("negative") else None

@@ -1,10 +1,12 @@
 """The dataset registry: `@register_dataset`, `list_datasets()`, `get_dataset_entry()`."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from benchmarks.core.errors import CritBenchError
 from benchmarks.core.registry import Registry
 from datasets.base import BinaryDataset
 from datasets.stand_in import StandIn
@@ -18,6 +20,23 @@ class LoadRequest:
     data_dir: Path | None
     seed: int
     params: dict
+
+    def number(self, key: str, default, kind=float, low: float | None = None, high: float | None = None):
+        """Dataset parameter `key` as a finite `kind` (int or float) in [low, high], else `default`;
+        CritBenchError naming `--param key` for anything else (`n_train=abc`, `val_fraction=nan`)."""
+        if key not in self.params:
+            return default
+        text = self.params[key]
+        try:
+            value = kind(text) if not isinstance(text, bool) else None
+            finite = value is not None and math.isfinite(value)
+        except (TypeError, ValueError, OverflowError):
+            finite = False
+        span = (f" in [{low}, {high}]" if low is not None and high is not None else f" >= {low}" if low is not None
+                else f" <= {high}" if high is not None else "")
+        if not finite or (low is not None and value < low) or (high is not None and value > high):
+            raise CritBenchError(f"--param {key}={text} is invalid; valid: {'an integer' if kind is int else 'a number'}{span}")
+        return value
 
 
 @dataclass(frozen=True)

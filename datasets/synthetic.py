@@ -41,7 +41,7 @@ def load_synthetic(dims: int, request: LoadRequest) -> BinaryDataset:
     gen = seeded_generator(1000 + request.seed)
     counts = dict(DEFAULT_COUNTS)
     if "n_train" in request.params:
-        n = int(request.params["n_train"])
+        n = request.number("n_train", None, int, low=4)  # at least 2 per class
         counts["train"] = (n - max(2, n // 11), max(2, n // 11))
     splits = {name: make_split(*counts[name], dims, request.size, gen) for name in counts}
     return BinaryDataset(

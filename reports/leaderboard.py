@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import rankdata
 
+from benchmarks.core.config import MACHINE_PARAMS
 from benchmarks.core.metrics import METRICS, Metric, binary_metrics
 from reports.runs import Loaded, Run, slug
 from reports.stats import (Interval, PairedTest, bootstrap_auc_samples, delong_covariance, normal_interval,
@@ -44,7 +45,8 @@ class DatasetKey:
     def of(cls, run: Run) -> "DatasetKey":
         c = run.config
         return cls(c["dataset"], c.get("size"), c.get("imbalance"), c.get("max_train_samples"),
-                   tuple(sorted((k, format_value(v)) for k, v in (c.get("dataset_params") or {}).items())),
+                   tuple(sorted((k, format_value(v)) for k, v in (c.get("dataset_params") or {}).items()
+                                if k not in MACHINE_PARAMS)),
                    run.record["dataset"]["source_md5"])
 
     @property

@@ -20,7 +20,7 @@ MODEL = "resnet18"  # MedMNIST v2 recipe; a method preset may prescribe another 
 MACHINE_FIELDS = ("device", "data_dir", "compile")
 # Dataset parameters that say where files live on this machine, not what the data is (the data's
 # checksum stands for its content): kept out of a run's identity like MACHINE_FIELDS.
-MACHINE_PARAMS = ("cache_dir",)
+MACHINE_PARAMS = ("cache_dir", "csv")  # = the union of the datasets' DatasetEntry.machine_params (a test checks it)
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 PRECISIONS = ("bf16-autocast", "fp32")
 

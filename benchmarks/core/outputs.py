@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.core.errors import CritBenchError
-from benchmarks.core.records import json_safe, save_record
+from benchmarks.core.records import json_safe, save_record, write_problem
 
 PROBE_BYTES = 1 << 20  # larger than any record: a nearly full disk or a small `ulimit -f` shows up now
 
@@ -27,9 +27,9 @@ def check_writable_dir(path, flag: str) -> Path:
     path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
         raise CritBenchError(f"{flag} {path} is a file, not a folder; give a folder (it is created when missing)")
-    ancestor = next((parent for parent in path.parents if parent.exists()), None)
-    if not path.exists() and ancestor is not None and not ancestor.is_dir():
-        raise CritBenchError(f"{flag} {path} is inside {ancestor}, which is a file; give a folder path")
+    problem = write_problem(path / ".critbench-probe")
+    if problem:
+        raise CritBenchError(f"cannot write into {flag} {path}: {problem}; choose a writable folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path, prefix=".critbench-probe-") as probe:
@@ -43,11 +43,12 @@ def check_writable_dir(path, flag: str) -> Path:
 
 
 def check_writable_file(path, flag: str) -> Path:
-    """Like check_writable_dir, for a file to be written at `path` (its folder is checked)."""
+    """CritBenchError naming `flag` when a file cannot be written at `path` (see write_problem)."""
     path = Path(path).expanduser()
-    if path.is_dir():
-        raise CritBenchError(f"{flag} {path} is a folder; give a file path, e.g. {path / 'report.html'}")
-    return check_writable_dir(path.parent, flag) / path.name
+    problem = write_problem(path)
+    if problem:
+        raise CritBenchError(f"cannot write {flag} {path}: {problem}; give a writable file path")
+    return path.resolve()
 
 
 def save_record_safely(record: dict, out_dir) -> tuple[Path | None, str | None]:

@@ -21,6 +21,11 @@ CHECKPOINT_FORMAT = 1
 SCALARS = (bool, int, float, str, type(None), torch.device, torch.dtype)
 
 
+def run_checkpoint_dir(out_dir) -> Path:
+    """Where the commands keep the checkpoints of the runs whose records go to `out_dir`."""
+    return Path(out_dir) / "checkpoints"
+
+
 def checkpoint_path(checkpoint_dir, run_id: str) -> Path:
     return Path(checkpoint_dir) / f"{run_id}.pt"
 

@@ -26,11 +26,17 @@ from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.outputs import save_record_safely
 from benchmarks.core.records import failure_record, record_path, record_state
+from benchmarks.engine.checkpoint import remove_checkpoint, run_checkpoint_dir
 from benchmarks.engine.pipeline import run_benchmark
 from benchmarks.sweep.claims import claim_path, claim_run, describe
 
 EXECUTORS = ("local", "ray", "slurm")
 RAY_OPTIONS = {"address", "max_retries", "cpus", "gpus"}
+# Ray's switch between a single-machine instance, whose processes all listen on 127.0.0.1, and a
+# cluster node, which listens on the machine's network address (Ray's default on Linux). Read from
+# the environment when ray is imported (ray._private.ray_constants.ENABLE_RAY_CLUSTER); the
+# processes Ray starts inherit it.
+RAY_LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 SLURM_OPTIONS = {"cluster", "partition", "gpus", "cpus", "mem_gb", "time_min", "parallel", "folder"}
 
 
@@ -64,7 +70,8 @@ class Events(Protocol):
 
 
 def run_task(task: RunTask, progress: bool = False) -> TaskResult:
-    """Claim one run, train it and write its record: complete, or failed with reason and traceback.
+    """Claim one run, train it (checkpointed every epoch, resumed from a checkpoint a killed
+    process left) and write its record: complete, or failed with reason and traceback.
 
     A run claimed by another live process (a second leaderboard on the same folder) is skipped
     (status "claimed"), and so is one that process finished meanwhile. Any exception becomes a
@@ -78,12 +85,15 @@ def run_task(task: RunTask, progress: bool = False) -> TaskResult:
         if record_state(task.out_dir, task.run_id) == "complete":  # finished by the process we took over from
             return TaskResult(task.run_id, task.label, "complete", str(record_path(task.out_dir, task.run_id)))
         started = time.perf_counter()
+        checkpoints = run_checkpoint_dir(task.out_dir)  # a preempted run resumes from its last epoch
         try:
-            record = run_benchmark(task.config, progress=progress)
+            record = run_benchmark(task.config, progress=progress, checkpoint_dir=checkpoints)
         except Exception as error:  # before training: data missing or unreadable on this worker
             record = failure_record(task.config, task.run_id, error, time.perf_counter() - started)
         record["command"] = task.command
         path, warning = save_record_safely(record, task.out_dir)
+        if not warning and record["status"] == "complete":
+            remove_checkpoint(checkpoints, record["run_id"])
     if warning:
         return TaskResult(record["run_id"], task.label, "rescued", str(path), warning, record)
     return TaskResult(record["run_id"], task.label, record["status"], str(path), record.get("reason"), record)
@@ -158,10 +168,20 @@ def _require(module: str, extra: str):
                              f"(or pip install {module})") from None
 
 
+def start_local_ray(**options) -> None:
+    """Start a Ray instance on this machine that listens on 127.0.0.1 only: Ray's own token
+    authentication aside, nothing on the network can reach it. No dashboard."""
+    os.environ[RAY_LOOPBACK_ENV] = "0"
+    ray = _require("ray", "ray")
+    constants = importlib.import_module("ray._private.ray_constants")
+    constants.ENABLE_RAY_CLUSTER = False  # when ray was imported before the variable was set
+    ray.init(include_dashboard=False, **options)
+
+
 class RayExecutor:
     """Each run a Ray task: one GPU each when the cluster has GPUs, else `cpus` CPUs each; a task
-    whose worker dies is retried `max_retries` times. Starts a local Ray instance unless Ray is
-    already initialized or `address` names a running cluster (where CritBench must be installed
+    whose worker dies is retried `max_retries` times. Starts a local Ray instance (bound to
+    127.0.0.1, see start_local_ray) unless Ray is already initialized or `address` names a running cluster (where CritBench must be installed
     and the data and output folders reachable, or records are written by this driver)."""
 
     name = "ray"
@@ -173,7 +193,10 @@ class RayExecutor:
         ray = _require("ray", "ray")
         started_here = not ray.is_initialized()
         if started_here:
-            ray.init(address=self.address, include_dashboard=False)
+            if self.address:
+                ray.init(address=self.address)
+            else:
+                start_local_ray()
         pending = {}
         try:
             gpus = self.gpus if self.gpus is not None else (1 if ray.cluster_resources().get("GPU", 0) else 0)

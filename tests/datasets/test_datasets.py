@@ -4,8 +4,9 @@ import pytest
 import torch
 from medmnist import INFO
 
+from benchmarks.core.config import MACHINE_PARAMS, RunConfig
 from benchmarks.core.errors import CritBenchError, DataUnavailableError
-from datasets import create_dataset, dataset_fingerprint, list_datasets
+from datasets import create_dataset, dataset_fingerprint, get_dataset_entry, list_datasets
 from datasets.base import file_md5
 from datasets.imagefolder import write_image_folder
 from datasets.medmnist_binary import stand_in_medmnist, write_npz
@@ -121,3 +122,11 @@ def test_real_cifar10_copy_follows_the_protocol():
     assert dataset.val.summary() == {"n": 1000, "positives": 500}
     assert dataset.train.summary() == {"n": 4500 + 22, "positives": 22}
     assert dataset.test.summary() == {"n": 2000, "positives": 1000}
+
+
+def test_machine_path_params_of_every_dataset_stay_out_of_the_run_identity():
+    """Where files are (cache_dir, csv) is not what they hold: the identity drops every adapter's machine params."""
+    machine = set().union(*(get_dataset_entry(name).machine_params for name in list_datasets()))
+    assert machine and machine <= set(MACHINE_PARAMS)
+    config = RunConfig(dataset="nifti", method="bce", dataset_params={"cache_dir": "/a", "csv": "/b/l.csv", "clip": "0,1"})
+    assert config.identity()["dataset_params"] == {"clip": "0,1"}

@@ -4,6 +4,7 @@ whose worker died is recorded as failed."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ import torch
 
 from benchmarks import leaderboard
 from benchmarks.core.config import RunConfig
-from benchmarks.sweep.executors import RunTask, TaskResult, WorkerPoolExecutor, collect, create_executor
+from benchmarks.sweep.executors import (RayExecutor, RunTask, TaskResult, WorkerPoolExecutor, collect, create_executor,
+                                        start_local_ray)
 from benchmarks.core.records import record_path
 from benchmarks.sweep.plan import make_plan
 from benchmarks.sweep.suite import expand, load_suite
@@ -62,7 +64,8 @@ def one_thread(monkeypatch):
 
 def test_ray_executor_matches_local(suite_file, reference, tmp_path, one_thread, capsys):
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    start_local_ray(num_cpus=2, log_to_driver=False)  # as RayExecutor starts one
+    assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")  # listens on loopback only
     try:
         assert ray.cluster_resources().get("CPU") == 2
         assert leaderboard.main(["--suite", str(suite_file), "--out", str(tmp_path), "--executor", "ray",
@@ -131,3 +134,26 @@ def test_create_executor_options(tmp_path):
         create_executor("slurm", out_dir=tmp_path, slurm={"gpu_count": 1})
     with pytest.raises(CritBenchError, match="unknown ray option"):
         create_executor("ray", out_dir=tmp_path, ray={"adress": "x"})
+
+
+def test_ray_executor_starts_a_loopback_instance_or_joins_the_given_cluster(monkeypatch):
+    """Without --ray-address the executor starts Ray through start_local_ray (127.0.0.1, checked
+    on a real instance above); with one, it joins that cluster as given."""
+    calls = []
+
+    class FakeRay:
+        @staticmethod
+        def is_initialized():
+            return False
+
+        @staticmethod
+        def init(**options):
+            calls.append(options)
+            raise RuntimeError("stop after init")
+
+    monkeypatch.setitem(sys.modules, "ray", FakeRay)
+    monkeypatch.setattr("benchmarks.sweep.executors.start_local_ray", lambda: calls.append("local") or FakeRay.init())
+    for executor in (RayExecutor(), RayExecutor(address="ray://head:10001")):
+        with pytest.raises(RuntimeError, match="stop after init"):
+            executor.run([], None)
+    assert calls == ["local", {}, {"address": "ray://head:10001"}]
