@@ -18,11 +18,13 @@ Two stages, as the paper's search and retrain phases:
 
 Deviations from the reference (README, AutoBalance): one logit (the paper's softmax over classes
 becomes its binary form with per-class multipliers, offsets and weights); the hypergradient uses
-the current batch's lower-level and held-out samples (the reference averages 10 batches of each);
-the Neumann series stops where its terms grow; weights can be learned, as log-weights (the reference's `wy`
-stays fixed); epochs and schedules are the reference's, scaled to the stage's length; the upper
-optimizer steps only at hypergradient updates (the reference also calls it every iteration with
-no gradient of its loss).
+the current batch's lower-level and held-out samples, from the same forward pass (the reference
+averages 10 batches of each); the Neumann series stops before a term that grows (where it
+diverges); weights can be learned, as log-weights (the reference's `wy` stays fixed); the search
+and retraining share `--epochs` 60:40 and the reference's schedules are scaled to each stage;
+retraining starts from the search's initial weights (the reference draws a new network); the
+upper optimizer steps only at hypergradient updates (the reference also calls it every iteration
+with no gradient of its loss).
 """
 from __future__ import annotations
 
