@@ -21,6 +21,7 @@ from benchmarks.core.records import record_path, record_state, run_id
 from benchmarks.sweep.executors import RunTask, TaskResult
 from benchmarks.sweep.progress import Progress
 from benchmarks.sweep.suite import derive_seed, expand, load_suite, parse_seeds, parse_suite, select
+from tests.reports.record_fixture import current_record
 from tests.conftest import TINY_SUITE, write_suite
 
 def records(folder: Path) -> dict[str, dict]:
@@ -278,7 +279,9 @@ def test_complete_records_are_recognized_by_content(tmp_path):
     path = record_path(tmp_path, "x")
     path.write_text("{not json")
     assert record_state(tmp_path, "x") is None
-    path.write_text(json.dumps({"status": "complete", "run_id": "x"}))
+    path.write_text(json.dumps({"status": "complete", "run_id": "x"}))  # no metrics: not a usable record
+    assert record_state(tmp_path, "x") is None
+    path.write_text(json.dumps(current_record("x")))
     assert record_state(tmp_path, "x") == "complete"
     path.unlink()
     record_path(tmp_path, "x", failed=True).write_text(json.dumps({"status": "failed"}))
