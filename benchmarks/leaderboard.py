@@ -102,13 +102,13 @@ def summary(plan, progress: Progress, out: Path) -> tuple[str, bool]:
     if claimed:
         lines.append(f"{len(claimed)} runs were being trained by another process on {out}; rerun this command when "
                      f"it is done to include them")
-    done = len(progress.outcomes["complete"])
+    done, elsewhere = len(progress.outcomes["complete"]), len(progress.outcomes["elsewhere"])
     unavailable = sum(len(labels) for labels in plan.unavailable.values())
     lines.append(f"{done} runs completed, {len(progress.outcomes['failed'])} failed, {len(progress.outcomes['rescued'])} "
-                 f"rescued, {len(claimed)} left to another process, {unavailable} skipped (data unavailable), "
+                 f"rescued, {len(claimed)} left to another process, {elsewhere} finished by another process, {unavailable} skipped (data unavailable), "
                  f"{len(plan.failed_kept)} failed before and not retried ({duration(time.monotonic() - progress.start)}); "
-                 f"{plan.complete + done} complete records in {out}")
-    everything = done == progress.total and not unavailable and not plan.failed_kept
+                 f"{plan.complete + done + elsewhere} complete records in {out}")
+    everything = done + elsewhere == progress.total and not unavailable and not plan.failed_kept
     return "\n".join(lines), everything
 
 

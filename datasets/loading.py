@@ -21,9 +21,7 @@ def load_request(name: str, *, size: int | None = None, data_dir=None, seed: int
                  params: dict | None = None) -> tuple[DatasetEntry, LoadRequest]:
     """`name`'s registry entry and the request its adapter gets (default size, size validated)."""
     entry = get_dataset_entry(name)
-    size = entry.sizes[0] if size is None else size
-    if not entry.accepts_size(size):
-        raise CritBenchError(f"--size {size} is not available for {name}; valid: {entry.valid_sizes()}")
+    size = entry.check_size(size)
     return entry, LoadRequest(size=size, data_dir=resolve_data_dir(data_dir), seed=seed, params=dict(params or {}))
 
 

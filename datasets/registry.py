@@ -61,6 +61,13 @@ class DatasetEntry:
         listed = ", ".join(map(str, self.sizes))
         return listed if self.size_range is None else f"{listed} or any side from {self.size_range[0]} to {self.size_range[1]}"
 
+    def check_size(self, size: int | None) -> int:
+        """`size`, or the default when None; CritBenchError naming --size for a side the data does not have."""
+        size = self.sizes[0] if size is None else size
+        if not self.accepts_size(size):
+            raise CritBenchError(f"--size {size} is not available for {self.name}; valid: {self.valid_sizes()}")
+        return size
+
 
 DATASETS: Registry[DatasetEntry] = Registry("dataset")
 

@@ -32,6 +32,9 @@ def resolve_config(config: RunConfig) -> RunConfig:
     method = canonical_name(config.method, method_values)
     params = resolve_params(method, method_values)
     recipe = get_method(method).run_overrides(params)  # a preset's model and batch size
+    if config.compile and get_method(method).needs_double_backward:
+        raise CritBenchError(f"--method {method} differentiates its loss twice, which torch.compile does not support; "
+                             f"drop --compile")
     model = config.model or recipe.get("model", MODEL)
     check_backbone(model, config.stem, config.width)
     return dataclasses.replace(
@@ -39,7 +42,7 @@ def resolve_config(config: RunConfig) -> RunConfig:
         method=method,
         model=model,
         batch_size=config.batch_size or recipe.get("batch_size") or BATCH_SIZE[entry.dims],
-        size=config.size or entry.sizes[0],
+        size=entry.check_size(config.size),
         patience=entry.patience if config.patience is None else config.patience,
         precision=config.precision or trainer.effective_precision(config.amp, config.device),
         params=params,

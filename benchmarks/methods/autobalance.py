@@ -207,25 +207,12 @@ class HeldOutSplit:
         return self.held[index].bool()
 
 
-def compiled(tensor: torch.Tensor) -> bool:
-    """Whether `tensor`'s autograd graph passes through a torch.compile'd region."""
-    stack, visited = [tensor.grad_fn], set()
-    while stack:
-        node = stack.pop()
-        if node is None or node in visited:
-            continue
-        if "CompiledFunction" in type(node).__name__:
-            return True
-        visited.add(node)
-        stack.extend(child for child, _ in node.next_functions)
-    return False
-
-
 @register_method("autobalance")
 class AutoBalanceMethod(Method):
     description = ("AutoBalance (Li et al., NeurIPS 2021; ucr-optml/AutoBalance): bilevel search of per-class "
                    "logit multipliers/offsets on a held-out 20% of train, then retraining with them")
     Params = AutoBalanceParams
+    needs_double_backward = True  # Hessian-vector products: --compile is refused by resolve_config
 
     def __init__(self, model: torch.nn.Module, params: AutoBalanceParams, ctx: TrainContext):
         super().__init__(model, params, ctx)
@@ -241,7 +228,7 @@ class AutoBalanceMethod(Method):
                                      weight_decay=params.up_weight_decay)
         self.initial_weights = copy.deepcopy(model.state_dict())  # retraining starts from the same initialization
         self.stage, self.stage_length, self.epoch, self.step = "search", 1, 0, 0
-        self.upper_due, self.upper_steps, self.checked_graph = False, 0, False
+        self.upper_due, self.upper_steps = False, 0
 
     def stages(self):
         share = self.params.search_fraction
@@ -275,11 +262,6 @@ class AutoBalanceMethod(Method):
     def loss(self, outputs, y, index):
         if self.stage == "retrain":
             return self.lower_loss(outputs, y, torch.ones_like(y), detached=True)
-        if not self.checked_graph:
-            if compiled(outputs):
-                raise CritBenchError("autobalance differentiates the training loss twice (Hessian-vector products), "
-                                     "which torch.compile does not support: run without --compile")
-            self.checked_graph = True
         held = self.split.members(index, y)
         lower, upper = (~held).float(), held.float()
         if self.upper_active():

@@ -128,6 +128,7 @@ class Method:
     name = ""
     description = ""
     Params: type[MethodParams] = MethodParams
+    needs_double_backward = False  # differentiates its loss twice: torch.compile cannot run it
 
     def __init__(self, model: torch.nn.Module, params: MethodParams, ctx: TrainContext):
         self.model, self.params, self.ctx = model, params, ctx

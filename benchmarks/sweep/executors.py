@@ -55,7 +55,8 @@ class RunTask:
 class TaskResult:
     run_id: str
     label: str
-    status: str  # "complete", "failed", "rescued" (saved outside the folder) or "claimed" (another process has it)
+    status: str  # "complete", "failed", "rescued" (saved outside the folder), "claimed" (another process is
+    # training it) or "elsewhere" (another process finished it meanwhile: its record is complete)
     path: str
     reason: str | None = None
     record: dict | None = None  # the record itself, for drivers that do not share the folder
@@ -82,8 +83,9 @@ def run_task(task: RunTask, progress: bool = False) -> TaskResult:
         return TaskResult(task.run_id, task.label, "claimed", str(claim_path(task.out_dir, task.run_id)),
                           f"being trained by another process ({describe(holder)})")
     with claim:
-        if record_state(task.out_dir, task.run_id) == "complete":  # finished by the process we took over from
-            return TaskResult(task.run_id, task.label, "complete", str(record_path(task.out_dir, task.run_id)))
+        if record_state(task.out_dir, task.run_id) == "complete":  # another process finished it meanwhile
+            return TaskResult(task.run_id, task.label, "elsewhere", str(record_path(task.out_dir, task.run_id)),
+                              "finished meanwhile by another process")
         started = time.perf_counter()
         checkpoints = run_checkpoint_dir(task.out_dir)  # a preempted run resumes from its last epoch
         try:

@@ -18,7 +18,8 @@ class Progress:
 
     def __init__(self, total: int, stream=None):
         self.total, self.done = total, 0
-        self.outcomes: dict[str, list[TaskResult]] = {"complete": [], "failed": [], "rescued": [], "claimed": []}
+        self.outcomes: dict[str, list[TaskResult]] = {status: [] for status in
+                                                      ("complete", "failed", "rescued", "claimed", "elsewhere")}
         self.stream = stream or sys.stderr
         self.start = time.monotonic()
 
@@ -35,6 +36,6 @@ class Progress:
         eta = elapsed / self.done * (self.total - self.done)
         status = {"complete": "done", "failed": f"FAILED ({(result.reason or '')[:200]})",
                   "rescued": f"done, but RESCUED: {result.reason}",
-                  "claimed": f"skipped, {result.reason}"}[result.status]
+                  "claimed": f"skipped, {result.reason}", "elsewhere": f"skipped, {result.reason}"}[result.status]
         self._print(f"[{self.done}/{self.total}] {status}: {result.label}  "
                     f"elapsed {duration(elapsed)}, ETA {duration(eta)}")
