@@ -8,7 +8,7 @@ from pathlib import Path
 
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
-from benchmarks.core.records import data_fingerprint, record_state, run_id
+from benchmarks.core.records import data_fingerprint, record_path, record_state, run_id, stored_record_problem
 from benchmarks.engine.resolve import load_dataset
 from benchmarks.sweep.executors import RunTask
 from benchmarks.sweep.suite import PlannedRun, Suite
@@ -47,6 +47,7 @@ class Plan:
     failed_kept: list[str] = field(default_factory=list)  # failure records not retried
     failed_retry: int = 0
     unavailable: dict[str, list[str]] = field(default_factory=dict)  # problem -> dataset labels of skipped runs
+    unusable: list[str] = field(default_factory=list)  # record files that cannot be used, with why: re-run
 
 
 def make_plan(runs: list[PlannedRun], out: Path, retry_failed: bool, command: str = "") -> Plan:
@@ -59,6 +60,9 @@ def make_plan(runs: list[PlannedRun], out: Path, retry_failed: bool, command: st
             plan.unavailable.setdefault(problem, []).append(run.dataset_label)
             continue
         state = record_state(out, identity)
+        stored = record_path(out, identity)
+        if state != "complete" and stored.exists():  # a record file that cannot be used: re-run, and say why
+            plan.unusable.append(f"{stored} {stored_record_problem(stored, identity)}")
         if state == "complete":
             plan.complete += 1
         elif state == "failed" and not retry_failed:
@@ -78,6 +82,7 @@ def describe_plan(suite: Suite, runs: list[PlannedRun], plan: Plan, out: Path, e
     for problem, labels in plan.unavailable.items():
         settings = ", ".join(dict.fromkeys(labels))
         lines.append(f"skipping {settings} ({len(labels)} runs), cannot load the data: {problem}")
+    lines += [f"re-running: {problem}" for problem in plan.unusable]
     kept = f", {len(plan.failed_kept)} failed before and not retried (--no-retry-failed)" if plan.failed_kept else ""
     retry = f" ({plan.failed_retry} of them failed before)" if plan.failed_retry else ""
     lines.append(f"{plan.complete} complete already{kept}; {len(plan.tasks)} to run{retry} with the {executor} executor")

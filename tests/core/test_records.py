@@ -85,10 +85,13 @@ def test_the_planner_reruns_a_broken_complete_record(tmp_path):
     save_record(current_record(first.run_id), out)
     plan = make_plan(runs, out, retry_failed=True)
     assert plan.complete == 1 and first.run_id not in [task.run_id for task in plan.tasks]
-    for text in (json.dumps(edited(current_record(first.run_id), "test")), "[]"):
+    for text, why in ((json.dumps(edited(current_record(first.run_id), "test")), "missing test"),
+                      ("[]", "holds an array")):
         record_path(out, first.run_id).write_text(text)
         plan = make_plan(runs, out, retry_failed=False)
         assert plan.complete == 0 and first.run_id in [task.run_id for task in plan.tasks]
+        [line] = plan.unusable  # the leaderboard prints it: "re-running: <file> <why>"
+        assert line.startswith(str(record_path(out, first.run_id))) and why in line, line
 
 
 def test_write_problem_finds_unwritable_outputs_without_writing(tmp_path):
