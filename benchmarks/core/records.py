@@ -149,8 +149,9 @@ def failure_record(config: RunConfig, identity: str, error: BaseException, secon
     }
 
 
-def write_text_atomic(path, text: str) -> Path:
-    """Write to a temporary file in the same folder, fsync, then rename: never a half-written file.
+def write_atomic(path, write) -> Path:
+    """Call `write(binary_stream)` on a temporary file in the same folder, fsync, then rename: never
+    a half-written file, whatever kills the writer.
 
     The file gets the permissions of a plain `open` (0666 less the umask), so results in a shared
     folder are readable by the group (mkstemp alone would make them 0600)."""
@@ -158,8 +159,8 @@ def write_text_atomic(path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
             stream.flush()
             os.fsync(stream.fileno())
         umask = os.umask(0)
@@ -170,6 +171,11 @@ def write_text_atomic(path, text: str) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_text_atomic(path, text: str) -> Path:
+    """`text` as UTF-8, written atomically (see write_atomic)."""
+    return write_atomic(path, lambda stream: stream.write(text.encode("utf-8")))
 
 
 def write_problem(path) -> str | None:

@@ -7,7 +7,6 @@ caller deletes it with `remove_checkpoint` once the run's record is saved.
 """
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 import warnings
@@ -16,6 +15,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.core.errors import CritBenchError
+from benchmarks.core.records import write_atomic
 
 CHECKPOINT_FORMAT = 1
 SCALARS = (bool, int, float, str, type(None), torch.device, torch.dtype)
@@ -31,21 +31,9 @@ def checkpoint_path(checkpoint_dir, run_id: str) -> Path:
 
 
 def save_atomic(path: Path, payload: dict) -> None:
-    """`torch.save` to a temporary file in the same folder, fsync, rename: a kill at any moment
-    leaves the previous file or the new one. Readable by the group, like the records."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(payload, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """`torch.save`, atomically: a kill at any moment leaves the previous file or the new one.
+    Readable by the group, like the records."""
+    write_atomic(path, lambda stream: torch.save(payload, stream))
 
 
 def prepare_checkpoint_dir(checkpoint_dir) -> None:

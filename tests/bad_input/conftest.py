@@ -4,12 +4,16 @@ training before a refusal that could be made up front, and finished records unto
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from benchmarks.engine.trainer import Trainer
+from tests.reports.record_fixture import current_record
+
+FINISHED = "synthetic2d-bce-s0-0123456789ab"
 
 
 @dataclass
@@ -61,3 +65,12 @@ def trained(monkeypatch) -> list:
 
     monkeypatch.setattr(Trainer, "fit", spy)
     return calls
+
+
+@pytest.fixture
+def out(tmp_path) -> Path:
+    """An out folder holding one finished record, which no refusal may change."""
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    (folder / f"{FINISHED}.json").write_text(json.dumps(current_record(FINISHED)))
+    return folder

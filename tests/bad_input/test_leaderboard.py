@@ -24,21 +24,10 @@ from benchmarks.leaderboard import main
 from benchmarks.sweep.claims import claim_path
 from benchmarks.sweep.plan import make_plan
 from benchmarks.sweep.suite import expand, load_suite
-from tests.bad_input.conftest import assert_refused, invoke, snapshot
+from tests.bad_input.conftest import assert_refused, invoke, snapshot  # and the `out` fixture
 from tests.conftest import TINY_SUITE, write_suite
-from tests.reports.record_fixture import current_record
 
 REPO = Path(__file__).resolve().parents[2]
-FINISHED = "synthetic2d-bce-s0-0123456789ab"
-
-
-@pytest.fixture
-def out(tmp_path) -> Path:
-    """An out folder holding one finished record, which nothing may change."""
-    folder = tmp_path / "runs"
-    folder.mkdir()
-    (folder / f"{FINISHED}.json").write_text(json.dumps(current_record(FINISHED)))
-    return folder
 
 
 def edit(old: str, new: str) -> str:

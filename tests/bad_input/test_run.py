@@ -16,13 +16,11 @@ import pytest
 from benchmarks.core import outputs
 from benchmarks.engine.trainer import Trainer
 from benchmarks.run import main
-from tests.bad_input.conftest import assert_refused, invoke, snapshot
-from tests.reports.record_fixture import current_record
+from tests.bad_input.conftest import assert_refused, invoke, snapshot  # and the `out` fixture
 
 TINY = ["--epochs", "2", "--width", "0.125", "--size", "8", "--device", "cpu"]
 BCE = ["--dataset", "synthetic2d", "--method", "bce"]
 ALM = ["--dataset", "synthetic2d", "--method", "alm"]
-FINISHED = "synthetic2d-bce-s0-0123456789ab"
 
 
 def tiny(argv: list) -> list:
@@ -31,15 +29,6 @@ def tiny(argv: list) -> list:
     pairs = [TINY[i:i + 2] for i in range(0, len(TINY) - 1, 2)]
     return list(argv) + [item for pair in pairs if pair[0] not in given for item in pair] + (
         [] if "--quiet" in given else ["--quiet"])
-
-
-@pytest.fixture
-def out(tmp_path) -> Path:
-    """An out folder holding one finished record, which nothing may change."""
-    folder = tmp_path / "runs"
-    folder.mkdir()
-    (folder / f"{FINISHED}.json").write_text(json.dumps(current_record(FINISHED)))
-    return folder
 
 
 # (argv, what the one line names)
