@@ -34,7 +34,7 @@ def test_an_alm_paper_preset_brings_its_model_and_batch_size_unless_given():
     ({"sampler": "smote"}, "unknown --sampler 'smote'"),
     ({"augment": "mixup"}, "unknown 2D augmentation 'mixup'"),
     ({"epochs": 0}, "--epochs must be >= 1, got 0"),
-    ({"width": float("nan")}, "--width must be between 0.015625"),
+    ({"width": float("nan")}, "--width must be a positive finite number, got nan"),
     ({"patience": -1}, "--patience must be >= 0"),
     ({"device": "tpu"}, "unknown --device 'tpu'"),
 ])
