@@ -5,6 +5,17 @@ real thresholds whose FPR <= f, and `fpr_at_tpr` t the lowest FPR among the real
 TPR >= t, both read from `roc_curve(..., drop_intermediate=False)` (every achievable point, ties
 included). Both pick the threshold on the scored split itself: the best case at that operating point.
 
+Deployable operating points (`operating_points`) choose the threshold on validation only and read
+test at it: for a target TPR t, the largest threshold whose validation TPR >= t; for an FPR bound f,
+the smallest threshold whose validation FPR <= f. A sample is predicted positive iff its score >=
+the threshold (scikit-learn's `roc_curve` rule). The candidate thresholds are the distinct validation
+scores, and just above the highest (`np.nextafter`) for "nothing positive", which `roc_curve` writes
+as infinity.
+
+Calibration (`calibration`): the Brier score and the expected calibration error over `ECE_BINS`
+equal-width bins of sigmoid(score), for methods whose score is a probability logit
+(`Method.score_is_probability_logit`).
+
 `fpr_at_tpr_alm_paper` is a different estimator, the one of Sangalli et al.'s released code, kept
 only to compare with that paper's tables (see `alm_paper_fpr_at_tpr`); it is never a leaderboard
 column.
@@ -15,11 +26,15 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import roc_auc_score, roc_curve
+from scipy.special import expit
+from sklearn.metrics import brier_score_loss, roc_auc_score, roc_curve
 
 FPR_LEVELS = (0.01, 0.05, 0.1)
 TPR_LEVELS = (0.9, 0.95, 0.98)
 PARTIAL_FPR = 0.1
+ECE_BINS = 15
+# The leaderboard's deployable operating point: the threshold that reaches TPR >= 0.95 on validation.
+DEPLOYED_POINT = ("min_tpr", "0.95")
 
 
 def _key(level: float) -> str:
@@ -87,6 +102,58 @@ def binary_metrics(y_true, y_score, threshold: float = 0.0) -> dict:
     }
 
 
+def _rates(y_true: np.ndarray, y_score: np.ndarray, threshold: float) -> dict:
+    """TPR and FPR when score >= `threshold` predicts positive (NaN for a NaN threshold or score)."""
+    if not (math.isfinite(threshold) and np.isfinite(y_score).all()):
+        return {"tpr": math.nan, "fpr": math.nan}
+    positive = y_score >= threshold
+    return {"tpr": float(positive[y_true == 1].mean()), "fpr": float(positive[y_true == 0].mean())}
+
+
+def validation_thresholds(val_y, val_scores) -> dict:
+    """`{"min_tpr": {"0.9": threshold, ...}, "max_fpr": {"0.01": threshold, ...}}` from validation
+    alone (module docstring); NaN thresholds for non-finite scores."""
+    val_y, val_scores = np.asarray(val_y, dtype=np.int64), np.asarray(val_scores, dtype=np.float64)
+    if not np.isfinite(val_scores).all():
+        return {"min_tpr": {_key(t): math.nan for t in TPR_LEVELS}, "max_fpr": {_key(f): math.nan for f in FPR_LEVELS}}
+    fpr, tpr, thresholds = roc_curve(val_y, val_scores, drop_intermediate=False)  # thresholds descending
+    thresholds[0] = np.nextafter(val_scores.max(), np.inf)  # roc_curve's "nothing positive" is +inf
+    return {"min_tpr": {_key(t): float(thresholds[np.argmax(tpr >= t - 1e-12)]) for t in TPR_LEVELS},
+            "max_fpr": {_key(f): float(thresholds[np.flatnonzero(fpr <= f + 1e-12)[-1]]) for f in FPR_LEVELS}}
+
+
+def operating_points(val_y, val_scores, test_y, test_scores) -> dict:
+    """For each validation target (TPR >= 0.9/0.95/0.98, FPR <= 0.01/0.05/0.1), the threshold chosen
+    on validation and the TPR and FPR it gives on validation and on test:
+    `{"min_tpr": {"0.95": {"threshold", "val": {"tpr", "fpr"}, "test": {"tpr", "fpr"}}, ...}, "max_fpr": ...}`."""
+    splits = {"val": (np.asarray(val_y, dtype=np.int64), np.asarray(val_scores, dtype=np.float64)),
+              "test": (np.asarray(test_y, dtype=np.int64), np.asarray(test_scores, dtype=np.float64))}
+    return {kind: {level: {"threshold": threshold, **{name: _rates(y, s, threshold) for name, (y, s) in splits.items()}}
+                   for level, threshold in levels.items()}
+            for kind, levels in validation_thresholds(val_y, val_scores).items()}
+
+
+def expected_calibration_error(y_true: np.ndarray, probability: np.ndarray, bins: int = ECE_BINS) -> float:
+    """sum over `bins` equal-width bins of probability ([0, 1/bins), ..., [1 - 1/bins, 1]) of
+    |mean label - mean probability| weighted by the bin's share of samples (Guo et al. 2017, binary).
+    Written here because scikit-learn has no ECE (`calibration_curve` drops the bin sizes)."""
+    index = np.minimum((probability * bins).astype(np.int64), bins - 1)
+    counts = np.bincount(index, minlength=bins)
+    gaps = np.abs(np.bincount(index, y_true, bins) - np.bincount(index, probability, bins))
+    return float(gaps.sum() / counts.sum())
+
+
+def calibration(y_true, y_score, bins: int = ECE_BINS) -> dict:
+    """Brier score and `ece_<bins>` of sigmoid(`y_score`), for scores that are probability logits;
+    NaN for non-finite scores."""
+    y_true, y_score = np.asarray(y_true, dtype=np.int64), np.asarray(y_score, dtype=np.float64)
+    if not np.isfinite(y_score).all():
+        return {"brier": math.nan, f"ece_{bins}": math.nan}
+    probability = expit(y_score)
+    return {"brier": float(brier_score_loss(y_true, probability)),
+            f"ece_{bins}": expected_calibration_error(y_true, probability, bins)}
+
+
 @dataclass(frozen=True)
 class Metric:
     key: str
@@ -95,9 +162,11 @@ class Metric:
     higher_is_better: bool = True
 
     def value(self, metrics: dict) -> float:
+        """The number at `path` in `metrics`; NaN where it is absent or not a number."""
         for part in self.path:
-            metrics = (metrics or {}).get(part)
-        return math.nan if metrics is None else float(metrics)
+            metrics = metrics.get(part) if isinstance(metrics, dict) else None
+        number = isinstance(metrics, (int, float)) and not isinstance(metrics, bool)
+        return float(metrics) if number else math.nan
 
 
 # The leaderboard's columns: (key, label, path into a metrics dict, direction).
@@ -105,6 +174,13 @@ METRICS = (
     Metric("auc", "AUC", ("auc",)),
     Metric("tpr_at_fpr_0.1", "TPR@FPR=0.1", ("tpr_at_fpr", "0.1")),
     Metric("fpr_at_tpr_0.95", "FPR@TPR=0.95", ("fpr_at_tpr", "0.95"), higher_is_better=False),
+)
+
+# The leaderboard's deployable columns: the test TPR and FPR at `DEPLOYED_POINT`'s validation threshold,
+# read from a record's `operating_points`.
+DEPLOYED_METRICS = (
+    Metric("test_tpr_at_val_tpr_0.95", "test TPR", (*DEPLOYED_POINT, "test", "tpr")),
+    Metric("test_fpr_at_val_tpr_0.95", "test FPR", (*DEPLOYED_POINT, "test", "fpr"), higher_is_better=False),
 )
 
 # Labels of every key of `binary_metrics` (`tpr_at_fpr.0.1` -> "TPR@FPR=0.1"), for per-run tables.

@@ -38,7 +38,9 @@ V1_REQUIRED = {
     "test_scores": "object", "test_scores.y_true": "list", "test_scores.y_score": "list",
 }
 V1_OPTIONAL = {"dataset.split_md5": "object", "dataset.split_md5.test": "string", "dataset.held_out_files": "object?",
-               "dataset.held_out_files.test": "list?", "finished_at": "string", "best_epoch": "integer?"}
+               "dataset.held_out_files.test": "list?", "finished_at": "string", "best_epoch": "integer?",
+               "operating_points": "object", "operating_points.min_tpr": "object", "operating_points.max_fpr": "object",
+               "calibration": "object?", "calibration.val": "object", "calibration.test": "object"}
 V2_REQUIRED = {**V1_REQUIRED, "dataset.split_md5": "object", "dataset.split_md5.test": "string", "finished_at": "string"}
 RECORD_FIELDS = {1: (V1_REQUIRED, V1_OPTIONAL), 2: (V2_REQUIRED, V1_OPTIONAL)}  # (required, checked when present)
 JSON_TYPES = {

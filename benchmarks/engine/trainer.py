@@ -20,7 +20,7 @@ from benchmarks.engine.checkpoint import RunCheckpoint, attribute_state, load_at
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError, DivergedError
 from benchmarks.methods import Stage, TrainContext, create_method, get_method
-from benchmarks.core.metrics import binary_metrics
+from benchmarks.core.metrics import binary_metrics, calibration, operating_points
 from benchmarks.methods.sampling import epoch_order
 from datasets import BinaryDataset
 from models3d import create_model
@@ -278,7 +278,10 @@ class Trainer:
         its stage and the method's state summary), the selected epoch and stage, val/test results,
         and the epoch a checkpoint resumed the run from (None: trained from the start).
 
-        The test split is predicted once, after training, with the selected checkpoint."""
+        The test split is predicted once, after training, with the selected checkpoint. Its
+        `operating_points` are thresholds chosen on validation alone, with the validation and test
+        TPR and FPR at them; `calibration` (val and test) is there when the method's score is a
+        probability logit (`Method.score_is_probability_logit`), else None."""
         config = self.config
         progress, saved = self.resume(checkpoint)
         resumed_from_epoch = len(progress.history) if saved is not None else None
@@ -299,6 +302,7 @@ class Trainer:
         self.restore(best)
         val_metrics, val_scores = self.score("val")
         test_metrics, test_scores = self.score("test")
+        val_y, test_y = self.data["val"].y_numpy, self.data["test"].y_numpy
         return {
             "history": progress.history,
             "best_epoch": best["epoch"],
@@ -307,7 +311,9 @@ class Trainer:
             "resumed_from_epoch": resumed_from_epoch,
             "val": val_metrics,
             "test": test_metrics,
-            "test_scores": {"y_true": self.data["test"].y_numpy.tolist(), "y_score": test_scores.tolist()},
-            **self.method.report({"val": (self.data["val"].y_numpy, val_scores),
-                                  "test": (self.data["test"].y_numpy, test_scores)}),
+            "operating_points": operating_points(val_y, val_scores, test_y, test_scores),
+            "calibration": {"val": calibration(val_y, val_scores), "test": calibration(test_y, test_scores)}
+            if self.method.score_is_probability_logit else None,
+            "test_scores": {"y_true": test_y.tolist(), "y_score": test_scores.tolist()},
+            **self.method.report({"val": (val_y, val_scores), "test": (test_y, test_scores)}),
         }

@@ -129,6 +129,8 @@ class Method:
     description = ""
     Params: type[MethodParams] = MethodParams
     needs_double_backward = False  # differentiates its loss twice: torch.compile cannot run it
+    # Whether `score` is a logit trained as the log-odds of the positive class (calibration is reported)
+    score_is_probability_logit = False
 
     def __init__(self, model: torch.nn.Module, params: MethodParams, ctx: TrainContext):
         self.model, self.params, self.ctx = model, params, ctx

@@ -16,6 +16,10 @@ from benchmarks.methods.registry import register_method
 from benchmarks.methods.presets import ALM_RUN, ALM_SETTINGS, loss_preset
 
 OPTIMIZERS = ("adam", "sgd")
+# Base losses that score sigmoid(logit) itself against the label (log loss, focal, squared error), so
+# the logit is meant as a probability; not the margin losses (s_lm, a_lm: sigmoid of the logit
+# shifted by the margin), MBAUC (pairwise differences, blind to a shift) or LDAM (a cosine).
+PROBABILITY_LOSSES = ("bce", "wbce", "cb_bce", "focal", "s_fl", "a_fl", "mfe", "msfe")
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,11 @@ class LossMethod(Method):
             self.optimizer = adam(model.parameters(), ctx, lr=params.lr, weight_decay=params.weight_decay)
         milestones = decay_epochs(ctx.epochs) if params.lr_decay else []
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones, 0.1)
+
+    @property
+    def score_is_probability_logit(self) -> bool:
+        """Whether the base loss trains the logit as a probability (any head: a cosine head bounds it)."""
+        return self.params.base in PROBABILITY_LOSSES
 
     def score(self, outputs):
         """The base loss' score where its head has several outputs (LDAM: cos_1), else the logit."""

@@ -68,6 +68,11 @@ class RateConstrainedMethod(Method):
     description = "minimize BCE (or a smooth FPR) s.t. TPR >= min_tpr (0.95) with proxy constraints (cooper-optim)"
     Params = RateParams
 
+    @property
+    def score_is_probability_logit(self) -> bool:
+        """With the BCE objective the logit is a probability's (the constraint moves it); not with the FPR surrogate."""
+        return self.params.objective == "bce"
+
     def __init__(self, model: torch.nn.Module, params: RateParams, ctx: TrainContext):
         super().__init__(model, params, ctx)
         self.cmp = MinTPR(params.min_tpr, params.objective, ctx.device)
