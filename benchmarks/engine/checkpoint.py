@@ -8,13 +8,12 @@ caller deletes it with `remove_checkpoint` once the run's record is saved.
 from __future__ import annotations
 
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
 
-from benchmarks.core.errors import CritBenchError
+from benchmarks.core.outputs import check_writable_dir
 from benchmarks.core.records import write_atomic
 
 CHECKPOINT_FORMAT = 1
@@ -37,15 +36,9 @@ def save_atomic(path: Path, payload: dict) -> None:
 
 
 def prepare_checkpoint_dir(checkpoint_dir) -> None:
-    """Create the folder; CritBenchError when it cannot hold checkpoints (a file, read-only), so a
-    run is refused before it loads data or trains."""
-    folder = Path(checkpoint_dir)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=folder).close()
-    except OSError as error:
-        raise CritBenchError(f"cannot write checkpoints to {folder} ({error.strerror or error}); "
-                             f"give a writable folder") from None
+    """Create the folder; CritBenchError when it cannot hold checkpoints (a file, read-only, full),
+    so a run is refused before it loads data or trains."""
+    check_writable_dir(checkpoint_dir, "the checkpoint folder")
 
 
 def remove_checkpoint(checkpoint_dir, run_id: str) -> None:
