@@ -90,6 +90,24 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+# CPU features with native bf16 dot products or conversions, which oneDNN's bf16 kernels use:
+# AMX tiles (Intel Sapphire Rapids and later), AVX512_BF16 (AMD Zen 4 and later, Intel Cooper
+# Lake), AVX-NE-CONVERT (Intel Sierra Forest, Granite Rapids). Without one, bf16 is emulated.
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16", "avx_ne_convert")
+
+
+def bf16_cpu_flags() -> list[str] | None:
+    """The BF16_CPU_FLAGS this CPU has (Linux /proc/cpuinfo); None where the flags cannot be read."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                present = set(line.split(":", 1)[1].split())
+                return [flag for flag in BF16_CPU_FLAGS if flag in present]
+    except OSError:
+        pass
+    return None
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -97,7 +115,7 @@ def utc_now() -> str:
 def base_environment() -> dict:
     """What every record says about the machine and software it ran with (taken when the run starts)."""
     return {**package_versions(), "platform": platform.platform(), "host": platform.node(), "cpu": cpu_model(),
-            "git_revision": git_revision(), "started_at": utc_now()}
+            "cpu_bf16_flags": bf16_cpu_flags(), "git_revision": git_revision(), "started_at": utc_now()}
 
 
 def stable_hash(payload: dict, length: int = 12) -> str:

@@ -2,11 +2,12 @@
 import dataclasses
 
 import pytest
+import torch
 
 from benchmarks import leaderboard
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
-from benchmarks.core.records import run_id
+from benchmarks.core.records import BF16_CPU_FLAGS, base_environment, run_id
 from benchmarks.engine import trainer as trainer_module
 from benchmarks.engine.resolve import resolve_config
 from benchmarks.engine.trainer import Trainer
@@ -78,3 +79,28 @@ def test_the_precision_is_decided_once_and_is_part_of_the_run_identity(monkeypat
     assert trained.precision == "bf16-autocast"  # honoured although this "CPU" has no bf16 units
     with pytest.raises(CritBenchError, match="unknown precision 'fp16'"):
         resolve_config(dataclasses.replace(config, precision="fp16"))
+
+
+@pytest.mark.parametrize("flags,expected", [
+    (["amx_bf16", "avx512_bf16"], "bf16-autocast"),  # Intel Sapphire Rapids and later
+    (["avx512_bf16"], "bf16-autocast"),  # AMD EPYC Zen 4 and later: AVX512_BF16, no AMX
+    (["avx_ne_convert"], "bf16-autocast"),  # Intel Sierra Forest
+    ([], "fp32"),  # emulated bf16 would be slower than fp32
+])
+def test_bf16_on_every_cpu_with_native_bf16(flags, expected, monkeypatch):
+    """Issue 15: a CPU with AVX512_BF16 and no AMX trains in bf16 autocast (+ channels-last) like an
+    AMX CPU; the flags found are in every record's env.cpu_bf16_flags."""
+    monkeypatch.setattr(trainer_module, "bf16_cpu_flags", lambda: flags)
+    assert resolve_config(RunConfig(dataset="synthetic2d", method="bce", device="cpu")).precision == expected
+
+
+def test_without_cpu_flags_torchs_amx_check_decides(monkeypatch):
+    monkeypatch.setattr(trainer_module, "bf16_cpu_flags", lambda: None)
+    for amx in (True, False):
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+        assert trainer_module.cpu_has_bf16_units() is amx
+
+
+def test_every_record_names_the_bf16_flags_of_its_cpu():
+    flags = base_environment()["cpu_bf16_flags"]
+    assert flags is None or set(flags) <= set(BF16_CPU_FLAGS)
