@@ -19,6 +19,7 @@ from benchmarks.engine.augment import create_augmentation, normalize
 from benchmarks.engine.checkpoint import RunCheckpoint, attribute_state, load_attribute_state, restored
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError, DivergedError
+from benchmarks.core.records import bf16_cpu_flags
 from benchmarks.methods import Stage, TrainContext, create_method, get_method
 from benchmarks.core.metrics import binary_metrics, calibration, operating_points
 from benchmarks.methods.sampling import epoch_order
@@ -30,14 +31,19 @@ METHOD_INPUTS = ("model", "params", "ctx")  # a method's attributes the trainer 
 
 
 def cpu_has_bf16_units() -> bool:
-    """True on CPUs with AMX tiles (Intel Sapphire Rapids and later), where oneDNN's bf16
-    convolutions are several times faster than fp32; elsewhere bf16 on the CPU is emulated."""
-    return bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
+    """True on CPUs with native bf16 (AMX, AVX512_BF16 or AVX-NE-CONVERT: records.BF16_CPU_FLAGS),
+    where oneDNN's bf16 convolutions with channels-last beat fp32 (AMX: benchmarks/SPEED.md; AVX512_BF16
+    without AMX: 2-3.7x per ResNet18 28 px step, issue 15); elsewhere bf16 on the CPU is emulated.
+    Where /proc/cpuinfo cannot be read, torch's AMX check decides. Each record's env.cpu_bf16_flags
+    says which flags were found."""
+    flags = bf16_cpu_flags()
+    return bool(flags) if flags is not None else bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
 
 
 def effective_precision(amp: bool, device: str) -> str:
-    """"bf16-autocast" where `amp` is on and the device computes bf16 natively (CUDA; CPUs with AMX),
-    else "fp32". Part of a run's identity: the same config on another machine class is another run."""
+    """"bf16-autocast" where `amp` is on and the device computes bf16 natively (CUDA; CPUs with
+    cpu_has_bf16_units), else "fp32". Part of a run's identity: the same config on another machine
+    class is another run."""
     kind = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device.split(":")[0]
     return "bf16-autocast" if amp and (kind == "cuda" or cpu_has_bf16_units()) else "fp32"
 
