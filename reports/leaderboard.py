@@ -18,6 +18,7 @@ from scipy.stats import rankdata
 
 from benchmarks.core.config import MACHINE_PARAMS
 from benchmarks.core.metrics import METRICS, Metric, binary_metrics
+from reports.deployed import Rate, calibration_means, cell_rates
 from reports.runs import Loaded, Run, slug
 from reports.stats import (Interval, PairedTest, bootstrap_auc_samples, delong_covariance, normal_interval,
                            percentile_interval, z_test)
@@ -143,6 +144,10 @@ class Cell:
     # For one of several variants (sweep values) of a method on a dataset: whether a validation-only
     # rule (highest mean validation AUC) selects it. None for a method with one row.
     selected: bool | None = None
+    # Test TPR and FPR at each run's validation-chosen thresholds, by (kind, level) (reports.deployed),
+    # and the test calibration (mean, std): only the operating points and keys the records carry.
+    deployed: dict[tuple[str, str], dict[str, Rate]] = field(default_factory=dict)
+    calibration: dict[str, tuple[float, float | None]] = field(default_factory=dict)
 
     @property
     def competes(self) -> bool:
@@ -285,6 +290,7 @@ def summarize_dataset(key: DatasetKey, runs: list[Run], rows: dict[str, RowKey])
     for row, cell in cells.items():
         cell.seeds = {m.key: mean_std([run.metric(m) for run in cell.runs]) for m in METRICS}
         cell.val_auc = mean_std([run.val_auc for run in cell.runs])
+        cell.deployed, cell.calibration = cell_rates(cell.runs), calibration_means(cell.runs)
     select_variants(cells)
     if test_sets:
         pooled_estimates(summary)

@@ -12,13 +12,16 @@ from markupsafe import Markup
 from plotly.offline import get_plotlyjs
 
 from benchmarks.core.errors import CritBenchError
-from benchmarks.core.metrics import METRICS, metric_label
+from benchmarks.core.metrics import ECE_BINS, METRICS, metric_label
 from benchmarks.core.records import write_text_atomic
+from reports.deployed import LEADERBOARD_POINT, run_points
 from reports.figures import roc_figure, row_colors, schedule_figure, training_figure
 from reports.leaderboard import BASELINE, Leaderboard, build_leaderboard
 from reports.published import DatasetReferences, published_comparisons
 from reports.runs import Loaded, load_runs
 from reports.tables import mean_pm_std, number, write_csv, write_markdown
+
+CALIBRATION_LABELS = (("brier", "Brier score"), (f"ece_{ECE_BINS}", f"expected calibration error ({ECE_BINS} equal-width bins)"))
 
 
 def flatten(mapping: dict, prefix: str = "") -> list[tuple[str, object]]:
@@ -52,7 +55,7 @@ def template_environment() -> Environment:
     env = Environment(loader=PackageLoader("reports", "templates"), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
     env.filters.update(num=number, pm=mean_pm_std, pvalue=p_value, flatten=flatten, metric_rows=metric_rows,
-                       value=value_text)
+                       value=value_text, run_points=run_points)
     return env
 
 
@@ -71,7 +74,7 @@ def render_report(loaded: Loaded, runs_dir: Path) -> tuple[str, Leaderboard, dic
     schedules = {run.anchor: Markup(schedule_figure(run, colors[row])) for d in board.datasets
                  for row, cell in d.cells.items() for run in cell.runs}
     html = template_environment().get_template("report.html.j2").render(
-        board=board, metrics=METRICS, colors=colors, figures=figures, schedules=schedules, published=published,
+        board=board, metrics=METRICS, deployed_point=LEADERBOARD_POINT, calibration_labels=CALIBRATION_LABELS, colors=colors, figures=figures, schedules=schedules, published=published,
         published_cells=published_cells, published_labels=list(dict.fromkeys(label for label, _ in published_cells)), baseline=BASELINE,
         runs_dir=str(runs_dir),
         plotly_js=Markup(get_plotlyjs()),

@@ -149,3 +149,15 @@ def bootstrap_ci(y_true, y_score, level: float = 0.95, n_boot: int = 2000, seed:
     """AUC with a stratified percentile-bootstrap confidence interval."""
     auc = delong_components(y_true, y_score)[0][0]
     return percentile_interval(auc, bootstrap_auc_samples(y_true, y_score, n_boot, seed), level)
+
+
+def bootstrap_mean_samples(values, n_boot: int = 2000, seed: int = 0) -> np.ndarray:
+    """Means of `n_boot` bootstrap resamples of `values` (as many draws, with replacement).
+
+    The counts of each distinct value in a resample are multinomial, so a resample costs O(distinct
+    values), not O(N): exact for a rate at a fixed threshold (0/1 hits), and for its mean over seeds
+    on one test set (hits averaged over the seeds' runs). Applied to the positives' hits (TPR) and
+    the negatives' (FPR) separately, it is the stratified bootstrap."""
+    levels, counts = np.unique(np.asarray(values, dtype=np.float64), return_counts=True)
+    draws = np.random.default_rng(seed).multinomial(counts.sum(), counts / counts.sum(), size=n_boot)
+    return draws @ levels / counts.sum()

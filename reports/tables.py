@@ -9,6 +9,7 @@ from pathlib import Path
 
 from benchmarks.core.metrics import METRICS
 from benchmarks.core.records import write_text_atomic
+from reports.deployed import CALIBRATION_KEYS, LEADERBOARD_POINT, POINTS, RATES, Rate
 from reports.leaderboard import DECIMALS, Cell, DatasetKey, Leaderboard
 from reports.published import DatasetReferences
 
@@ -27,6 +28,29 @@ def number(value, decimals: int = DECIMALS) -> str:
 def mean_pm_std(pair) -> str:
     mean, std = pair
     return number(mean) if std is None or not math.isfinite(mean) else f"{number(mean)} ± {number(std)}"
+
+
+def rate_text(rate: Rate | None) -> str:
+    """mean ± std over seeds [95% bootstrap CI], or an em dash where no run recorded the point."""
+    if rate is None:
+        return "—"
+    return f"{mean_pm_std((rate.mean, rate.std))} [{number(rate.low)}, {number(rate.high)}]"
+
+
+def deployed_columns(cell: Cell) -> dict:
+    """Every operating point's test TPR and FPR (mean, std, 95% CI) and the test calibration (mean,
+    std) of a cell; empty values where its records have none."""
+    line = {}
+    for kind, level, _ in POINTS:
+        found = cell.deployed.get((kind, level)) or {}
+        for rate in RATES:
+            value = found.get(rate)
+            prefix = f"test_{rate}_at_val_{kind}_{level}"
+            line.update({f"{prefix}_mean": value and value.mean, f"{prefix}_std": value and value.std,
+                         f"{prefix}_ci95_low": value and value.low, f"{prefix}_ci95_high": value and value.high})
+    for key in CALIBRATION_KEYS:
+        line[f"test_{key}_mean"], line[f"test_{key}_std"] = cell.calibration.get(key, (None, None))
+    return line
 
 
 def _csv_value(value):
@@ -84,6 +108,7 @@ def csv_rows(board: Leaderboard) -> list[dict]:
                 line[f"pooled_auc_{name}_high"] = interval.high if interval else None
             test = cell.vs_baseline
             line["auc_diff_vs_bce"], line["p_vs_bce"] = (test.diff, test.p) if test else (None, None)
+            line.update(deployed_columns(cell))
             rows.append(line)
             if cell.ensemble:
                 ensemble = {**common, "kind": "seed_ensemble", "n_seeds": sum(run.usable for run in cell.runs),
@@ -138,6 +163,17 @@ def markdown(board: Leaderboard) -> str:
                 selected = any(c and c.selected for c in cells)
                 label = row.label + (" ✓" if selected else "") + (ENSEMBLE_SUFFIX if source == "ensemble" else "")
                 out.append(f"| {label} | " + " | ".join(values) + " |")
+        out.append("")
+    level = LEADERBOARD_POINT[1]
+    for rate in RATES:
+        out += [f"## Test {rate.upper()} at the validation TPR ≥ {level} threshold", "",
+                f"Each run's threshold is the largest with validation TPR ≥ {level}; mean ± std over seeds "
+                f"[stratified-bootstrap 95% CI over the test set]. — : records without operating points.", "",
+                "| method | " + " | ".join(header) + " |", "|---|" + "---|" * len(header)]
+        for row in board.rows:
+            cells = [d.cells.get(row) for d in board.datasets]
+            values = [rate_text(((cell.deployed if cell else {}).get(LEADERBOARD_POINT) or {}).get(rate)) for cell in cells]
+            out.append(f"| {row.label} | " + " | ".join(values) + " |")
         out.append("")
     return "\n".join(out)
 

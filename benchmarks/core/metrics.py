@@ -33,8 +33,6 @@ FPR_LEVELS = (0.01, 0.05, 0.1)
 TPR_LEVELS = (0.9, 0.95, 0.98)
 PARTIAL_FPR = 0.1
 ECE_BINS = 15
-# The leaderboard's deployable operating point: the threshold that reaches TPR >= 0.95 on validation.
-DEPLOYED_POINT = ("min_tpr", "0.95")
 
 
 def _key(level: float) -> str:
@@ -162,11 +160,9 @@ class Metric:
     higher_is_better: bool = True
 
     def value(self, metrics: dict) -> float:
-        """The number at `path` in `metrics`; NaN where it is absent or not a number."""
         for part in self.path:
-            metrics = metrics.get(part) if isinstance(metrics, dict) else None
-        number = isinstance(metrics, (int, float)) and not isinstance(metrics, bool)
-        return float(metrics) if number else math.nan
+            metrics = (metrics or {}).get(part)
+        return math.nan if metrics is None else float(metrics)
 
 
 # The leaderboard's columns: (key, label, path into a metrics dict, direction).
@@ -174,13 +170,6 @@ METRICS = (
     Metric("auc", "AUC", ("auc",)),
     Metric("tpr_at_fpr_0.1", "TPR@FPR=0.1", ("tpr_at_fpr", "0.1")),
     Metric("fpr_at_tpr_0.95", "FPR@TPR=0.95", ("fpr_at_tpr", "0.95"), higher_is_better=False),
-)
-
-# The leaderboard's deployable columns: the test TPR and FPR at `DEPLOYED_POINT`'s validation threshold,
-# read from a record's `operating_points`.
-DEPLOYED_METRICS = (
-    Metric("test_tpr_at_val_tpr_0.95", "test TPR", (*DEPLOYED_POINT, "test", "tpr")),
-    Metric("test_fpr_at_val_tpr_0.95", "test FPR", (*DEPLOYED_POINT, "test", "fpr"), higher_is_better=False),
 )
 
 # Labels of every key of `binary_metrics` (`tpr_at_fpr.0.1` -> "TPR@FPR=0.1"), for per-run tables.
