@@ -14,6 +14,7 @@ from benchmarks.engine.resolve import load_dataset, resolve_config
 from benchmarks.engine.trainer import Trainer
 from datasets.base import Split
 from tests.conftest import TINY
+from tests.reports.record_fixture import current_record, edited
 
 # Validation: y = [0,0,1,0,1,1], scores ranked 1..6. ROC by threshold (positive iff score >= it):
 # above 2.5 -> (FPR 0, TPR 0); 2.5 -> (0, 1/3); 1.5 -> (0, 2/3); 0.5 -> (1/3, 2/3); -0.5 -> (1/3, 1);
@@ -116,3 +117,13 @@ def test_a_run_record_has_operating_points_and_calibration_where_it_applies(meth
         assert set(record["calibration"]) == {"val", "test"} and set(record["calibration"]["test"]) == {"brier", "ece_15"}
     else:
         assert record["calibration"] is None
+
+
+def test_the_record_check_takes_the_keys_as_optional_but_typed():
+    record = current_record()  # written before operating points: still a usable record
+    assert "operating_points" not in record and record_problem(record) is None
+    with_points = {**record, "operating_points": operating_points(VAL_Y, VAL_S, TEST_Y, TEST_S), "calibration": None}
+    assert record_problem(json_safe(with_points)) is None
+    assert record_problem(edited(with_points, "operating_points", "x")) == 'operating_points is "x", not an object'
+    assert record_problem(edited(with_points, "operating_points.min_tpr", [])) == "operating_points.min_tpr is an array, not an object"
+    assert record_problem({**with_points, "calibration": {"val": 1, "test": {}}}) == "calibration.val is 1, not an object"
