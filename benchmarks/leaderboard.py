@@ -42,6 +42,8 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--no-report", action="store_true", help="do not build the report")
     parser.add_argument("--no-retry-failed", action="store_true", help="skip runs that failed before instead of retrying them")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and the runs still to do; train nothing")
+    parser.add_argument("--runs-per-device", type=int, default=1, metavar="N",
+                        help="runs at once on each device, each its own process (local and ray executors; default 1)")
     ray = parser.add_argument_group("ray executor")
     ray.add_argument("--ray-address", metavar="ADDRESS", help="address of a running Ray cluster (default: start a local instance)")
     slurm = parser.add_argument_group("slurm executor (default: the suite file's [slurm] table)")
@@ -90,7 +92,7 @@ def prepare(args):
     out = check_writable_dir(args.out or Path("runs") / suite.name, "--out")
     html = None if args.no_report or args.dry_run else check_writable_file(args.report or out / "report.html", "--report")
     executor = create_executor(args.executor, out_dir=out, device=runs[0].config.device, ray=ray, slurm=slurm,
-                               progress=sys.stderr.isatty())
+                               progress=sys.stderr.isatty(), runs_per_device=args.runs_per_device)
     return suite, runs, out, html, executor
 
 

@@ -1,5 +1,5 @@
 """Where a suite's runs execute: `local` (this process; one worker process per GPU when several are
-visible), `ray` (one Ray task per run) or `slurm` (a submitit job array, one task per run).
+visible, or `runs_per_device` per device), `ray` (one Ray task per run) or `slurm` (a submitit job array, one task per run).
 
 Every executor calls `run_task` for each run; `run_task` writes the run's record, complete or
 failed, into the output folder. The driver then `collect`s each outcome: it writes a record a
@@ -133,26 +133,39 @@ class LocalExecutor:
             events.finished(collect(task, run_task(task, progress=self.progress)))
 
 
-def _claim_gpu(slots) -> None:
-    """Pool initializer: this worker process sees only the next free GPU."""
-    os.environ["CUDA_VISIBLE_DEVICES"] = slots.get()
+def _claim_slot(slots, threads: int) -> None:
+    """Pool initializer: this worker process takes the next free slot: a GPU it alone sees
+    (CUDA_VISIBLE_DEVICES), "" (no GPU: the CPU) or None (the devices as they are), and its share
+    of the CPU threads."""
+    slot = slots.get()
+    if slot is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = slot
+    torch.set_num_threads(threads)
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, as Slurm and taskset set it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class WorkerPoolExecutor:
-    """One worker process per GPU, each seeing only its own (CUDA_VISIBLE_DEVICES), so runs go to
-    whichever GPU is free; run configs stay untouched (device "auto" is that GPU)."""
+    """One worker process per slot, each run going to whichever slot is free: one slot per GPU (each
+    process sees only its own GPU), `--runs-per-device` slots per device to share one. Run configs
+    stay untouched (device "auto" is the slot's GPU). The CPU threads are split between the slots."""
 
     name = "local"
 
-    def __init__(self, gpus: list[str]):
-        self.gpus = list(gpus)
+    def __init__(self, slots: list[str | None]):
+        self.slots = list(slots)
 
     def run(self, tasks: list[RunTask], events: Events) -> None:
         context = multiprocessing.get_context("spawn")  # CUDA cannot be forked
         slots = context.Queue()
-        for gpu in self.gpus:
-            slots.put(gpu)
-        pool = ProcessPoolExecutor(len(self.gpus), mp_context=context, initializer=_claim_gpu, initargs=(slots,))
+        for slot in self.slots:
+            slots.put(slot)
+        threads = max(1, available_cpus() // len(self.slots))
+        pool = ProcessPoolExecutor(len(self.slots), mp_context=context, initializer=_claim_slot,
+                                   initargs=(slots, threads))
         try:
             futures = {pool.submit(run_task, task): task for task in tasks}
             for future in as_completed(futures):
@@ -188,8 +201,10 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, max_retries: int = 2, cpus: float = 1, gpus: float | None = None):
+    def __init__(self, address: str | None = None, max_retries: int = 2, cpus: float = 1, gpus: float | None = None,
+                 runs_per_device: int = 1):
         self.address, self.max_retries, self.cpus, self.gpus = address, max_retries, cpus, gpus
+        self.runs_per_device = runs_per_device
 
     def run(self, tasks: list[RunTask], events: Events) -> None:
         ray = _require("ray", "ray")
@@ -201,7 +216,8 @@ class RayExecutor:
                 start_local_ray()
         pending = {}
         try:
-            gpus = self.gpus if self.gpus is not None else (1 if ray.cluster_resources().get("GPU", 0) else 0)
+            gpus = self.gpus if self.gpus is not None else (
+                1 / self.runs_per_device if ray.cluster_resources().get("GPU", 0) else 0)
             remote = ray.remote(run_task).options(num_cpus=self.cpus, num_gpus=gpus, max_retries=self.max_retries,
                                                   retry_exceptions=False)
             pending = {remote.remote(task): task for task in tasks}
@@ -265,17 +281,32 @@ def _check_options(kind: str, options: dict, valid: set) -> dict:
     return options
 
 
+def local_slots(device: str, runs_per_device: int) -> list[str | None]:
+    """The worker slots of the local executor: each visible GPU (device auto or cuda) or the one
+    device named (cpu: "", cuda:N: None), `runs_per_device` times."""
+    gpus = _gpu_ids() if device in ("auto", "cuda") else []
+    devices = gpus or ["" if device in ("auto", "cpu") else None]
+    return [slot for slot in devices for _ in range(runs_per_device)]
+
+
 def create_executor(name: str, *, out_dir: Path, device: str = "auto", ray: dict | None = None,
-                    slurm: dict | None = None, progress: bool = False):
-    """The executor `name` with its options (the suite file's [ray] / [slurm] tables, CLI applied)."""
+                    slurm: dict | None = None, progress: bool = False, runs_per_device: int = 1):
+    """The executor `name` with its options (the suite file's [ray] / [slurm] tables, CLI applied).
+    `runs_per_device` > 1 runs that many runs at once on each device (local and ray), each in its
+    own process: a 28 px ResNet18 uses a small part of a modern GPU."""
+    if isinstance(runs_per_device, bool) or not isinstance(runs_per_device, int) or runs_per_device < 1:
+        raise CritBenchError(f"--runs-per-device must be an integer >= 1, got {runs_per_device!r}")
     if name == "local":
-        gpus = _gpu_ids() if device in ("auto", "cuda") else []
-        return WorkerPoolExecutor(gpus) if len(gpus) > 1 else LocalExecutor(progress=progress)
+        slots = local_slots(device, runs_per_device)
+        return WorkerPoolExecutor(slots) if len(slots) > 1 else LocalExecutor(progress=progress)
     if name == "ray":
         options = dict(_check_options("ray", ray or {}, RAY_OPTIONS))
         if device == "cpu":
             options.setdefault("gpus", 0)
-        return RayExecutor(**options)
+        return RayExecutor(**options, runs_per_device=runs_per_device)
+    if runs_per_device > 1:
+        raise CritBenchError(f"--runs-per-device works with the local and ray executors; a {name} job has its own "
+                             f"devices (ask for fewer GPUs per run with --slurm-gpus)")
     if name == "slurm":
         options = dict(_check_options("slurm", slurm or {}, SLURM_OPTIONS))
         folder = Path(options.pop("folder", None) or Path(out_dir) / "slurm_logs")

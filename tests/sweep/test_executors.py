@@ -12,8 +12,9 @@ import torch
 
 from benchmarks import leaderboard
 from benchmarks.core.config import RunConfig
+from benchmarks.core.errors import CritBenchError
 from benchmarks.sweep.executors import (RayExecutor, RunTask, TaskResult, WorkerPoolExecutor, collect, create_executor,
-                                        start_local_ray)
+                                        local_slots, start_local_ray)
 from benchmarks.core.records import record_path
 from benchmarks.sweep.plan import make_plan
 from benchmarks.sweep.suite import expand, load_suite
@@ -128,8 +129,6 @@ def test_create_executor_options(tmp_path):
     slurm = create_executor("slurm", out_dir=tmp_path, slurm={"gpus": 2, "parallel": 4, "partition": "gpu"})
     assert slurm.folder == tmp_path / "slurm_logs" and slurm.parameters["slurm_array_parallelism"] == 4
     assert slurm.parameters["gpus_per_node"] == 2 and slurm.parameters["slurm_partition"] == "gpu"
-    from benchmarks.core.errors import CritBenchError
-
     with pytest.raises(CritBenchError, match="unknown slurm option.*gpu_count"):
         create_executor("slurm", out_dir=tmp_path, slurm={"gpu_count": 1})
     with pytest.raises(CritBenchError, match="unknown ray option"):
@@ -157,3 +156,23 @@ def test_ray_executor_starts_a_loopback_instance_or_joins_the_given_cluster(monk
         with pytest.raises(RuntimeError, match="stop after init"):
             executor.run([], None)
     assert calls == ["local", {}, {"address": "ray://head:10001"}]
+
+
+def test_two_runs_per_device_on_the_cpu_match_local(suite_file, reference, tmp_path, one_thread):
+    """--runs-per-device 2 on the CPU: two worker processes share it (one thread each here), same records."""
+    assert leaderboard.main(["--suite", str(suite_file), "--out", str(tmp_path), "--no-report", "--device", "cpu",
+                             "--runs-per-device", "2"]) == 0
+    assert content(tmp_path) == reference
+
+
+def test_local_slots_share_each_device(monkeypatch):
+    monkeypatch.setattr("benchmarks.sweep.executors._gpu_ids", lambda: ["0", "1"])
+    assert local_slots("auto", 2) == ["0", "0", "1", "1"] and local_slots("cuda", 1) == ["0", "1"]
+    assert local_slots("cpu", 3) == ["", "", ""]  # GPUs hidden from CPU runs
+    assert local_slots("cuda:1", 2) == [None, None]  # the named GPU, as the config says
+    monkeypatch.setattr("benchmarks.sweep.executors._gpu_ids", lambda: [])
+    assert local_slots("auto", 1) == [""]
+    with pytest.raises(CritBenchError, match="--runs-per-device must be an integer >= 1, got 0"):
+        create_executor("local", out_dir=Path("."), runs_per_device=0)
+    with pytest.raises(CritBenchError, match="--runs-per-device works with the local and ray executors"):
+        create_executor("slurm", out_dir=Path("."), runs_per_device=2)
