@@ -10,7 +10,9 @@ CIFAR-10 loader, so CIFAR-10 keeps every remaining image (`--param train_fractio
 The imbalance (default 1:100: 20 sharks for 2025 CIFAR-100 negatives, 10 at 1:200, as the
 reference's `img_min`) is applied to train only, by `create_dataset`. Test is the classes' full official
 test split. Source: an image-folder copy (`train/<class>/*`, `test/<class>/*`) under `--data-dir`,
-or torchvision's download.
+or torchvision's download. A copy's decoded images are cached under `cache_dir` (default
+$XDG_CACHE_HOME/critbench/cifar, else ~/.cache/critbench/cifar), keyed by its checksum and the
+decoder's versions, so a later start reads the files' bytes (for the checksum) but decodes none.
 """
 from __future__ import annotations
 
@@ -18,17 +20,22 @@ import hashlib
 from functools import partial
 from pathlib import Path
 
+import PIL
 import torch
+from PIL import features
 from torchvision.datasets import CIFAR10, CIFAR100
 
 from benchmarks.core.errors import CritBenchError, DataUnavailableError
 from datasets.base import BinaryDataset, Split, seeded_generator
+from datasets.cache import cache_folder, cache_param_help, entry_name, read_entry, write_entry
 from datasets.imagefolder import list_image_folder, listing_md5, read_image_folder, write_image_folder
 from datasets.registry import LoadRequest, register_dataset
 from datasets.stand_in import StandIn
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2023, 0.1994, 0.2010)
+DECODE_VERSION = 1  # bump when decoding changes, to invalidate cached tensors
+ARRAYS = ("train_x", "train_c", "test_x", "test_c")
 TASKS = {
     "cifar10": {"negatives": ("automobile",), "positives": ("truck",), "val_per_class": 500, "train_fraction": 1.0},
     "cifar100": {
@@ -104,9 +111,42 @@ def fingerprint_cifar(name: str, request: LoadRequest) -> str:
     return arrays_md5(read_torchvision_splits(name, torchvision_root(request)))
 
 
+def decode_copy(listings) -> tuple[torch.Tensor, ...]:
+    """Train images, train classes, test images, test classes of an image-folder copy (RGB, as stored)."""
+    (train_x, train_c), (test_x, test_c) = (read_image_folder(listing) for listing in listings)
+    return train_x, train_c, test_x, test_c
+
+
+def read_decoded(path: Path, listings) -> tuple[torch.Tensor, ...]:
+    """A cache entry's tensors, refused (ValueError) unless they fit the listed files."""
+    saved = torch.load(path, weights_only=True)
+    arrays = tuple(saved[key] for key in ARRAYS)
+    for x, c, listing in zip(arrays[::2], arrays[1::2], listings):
+        if x.dtype != torch.uint8 or len(x) != len(c) or not torch.equal(c, torch.tensor(listing.labels)):
+            raise ValueError("its tensors do not fit the listed images")
+    return arrays
+
+
+def cached_decode(name: str, listings, md5: str, cache_dir: Path | None) -> tuple[tuple[torch.Tensor, ...], str]:
+    """`decode_copy` through the cache, and whether the cache was "hit", "miss" or "off" (cache_dir=none)."""
+    if cache_dir is None:
+        return decode_copy(listings), "off"
+    settings = {"task": name, "source_md5": md5, "channels": 3, "version": DECODE_VERSION,
+                "pillow": PIL.__version__, "libjpeg": features.version("jpg"),
+                "libjpeg_turbo": features.version("libjpeg_turbo")}
+    path = cache_dir / entry_name(settings, ".pt")
+    arrays = read_entry(path, partial(read_decoded, listings=listings))
+    if arrays is not None:
+        return arrays, "hit"
+    arrays = decode_copy(listings)
+    write_entry(path, lambda stream: torch.save(dict(zip(ARRAYS, arrays)), stream))
+    return arrays, "miss"
+
+
 def stand_in_cifar(name: str, folder: Path) -> StandIn:
     write_image_folder(folder, task_classes(name), {"train": 30, "test": 4})
-    return StandIn(data_dir=folder, stem="standard", imbalance=5, params={"val_per_class": 6})
+    return StandIn(data_dir=folder, stem="standard", imbalance=5,
+                   params={"val_per_class": 6, "cache_dir": str(folder / "cache")})
 
 
 def load_cifar(name: str, request: LoadRequest) -> BinaryDataset:
@@ -114,9 +154,10 @@ def load_cifar(name: str, request: LoadRequest) -> BinaryDataset:
     classes = task_classes(name)
     folder = find_image_folder(name, request.data_dir)
     if folder is not None:
+        cache_dir = cache_folder(request.params, "cifar")
         listings = list_copy(name, folder)
         md5 = listing_md5(listings)
-        (train_x, train_c), (test_x, test_c) = (read_image_folder(listing) for listing in listings)
+        (train_x, train_c, test_x, test_c), cache = cached_decode(name, listings, md5, cache_dir)
         source = f"image folder {folder}"
     else:
         root = torchvision_root(request)
@@ -124,6 +165,7 @@ def load_cifar(name: str, request: LoadRequest) -> BinaryDataset:
         md5 = arrays_md5(arrays)
         train_x, train_c, test_x, test_c = arrays
         source = f"torchvision {name} in {root}"
+        cache = "not used (torchvision's arrays need no decoding)"
     positive = len(task["negatives"])
     val_per_class = request.number("val_per_class", task["val_per_class"], int, low=1)
     train_fraction = request.number("train_fraction", task["train_fraction"], float, low=0, high=1)
@@ -154,7 +196,7 @@ def load_cifar(name: str, request: LoadRequest) -> BinaryDataset:
         mean=CIFAR_MEAN,
         std=CIFAR_STD,
         augment="crop_flip",
-        notes={"source": source, "val_per_class": val_per_class, "train_fraction": train_fraction},
+        notes={"source": source, "val_per_class": val_per_class, "train_fraction": train_fraction, "cache": cache},
     )
 
 
@@ -166,7 +208,9 @@ for _name, _task in TASKS.items():
         default_imbalance=100,
         patience=30,  # the ALM paper: alm-dnn main.py `"--patience_early_stopping", type=int, default=30`
         params={"val_per_class": f"validation images held out per class (default {_task['val_per_class']})",
-                "train_fraction": f"seeded share of each negative class trained on per run (default {_task['train_fraction']:g})"},
+                "train_fraction": f"seeded share of each negative class trained on per run (default {_task['train_fraction']:g})",
+                "cache_dir": cache_param_help("cifar")},
+        machine_params=("cache_dir",),
         description=(f"binary CIFAR ({', '.join(_task['negatives'])} vs {', '.join(_task['positives'])}), "
                      f"train imbalance 1:100 by default"),
         stand_in=partial(stand_in_cifar, _name),

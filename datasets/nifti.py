@@ -15,16 +15,16 @@ MedMNIST) and quantized to uint8 as round(255 x), so values on the 0..255 grid s
 2D files (a single slice: one axis of length 1) give a 2D dataset trained by the 2D ResNet at
 `--size` x `--size`; a 4th axis of up to 4 volumes (or NIfTI's vector 5th axis) gives channels.
 
-Preprocessed tensors are cached as `.npy` under `cache_dir` (default ~/.cache/critbench/nifti),
-keyed by the file's md5 and every setting that changes them, so a second start only hashes files.
+Preprocessed tensors are cached as `.npy` under `cache_dir` (default
+$XDG_CACHE_HOME/critbench/nifti, else ~/.cache/critbench/nifti), keyed by the file's md5 and every
+setting that changes them; the md5s are indexed there by path, size and mtime, so a second start
+neither decodes nor re-hashes an unchanged file.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
 import io
-import json
-import os
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
@@ -45,15 +45,14 @@ from datasets.base import (
     Split,
     binary_labels,
     content_groups,
-    describe,
     duplicates_within_split,
-    file_md5,
     holdout_fractions,
     reading,
     seeded_generator,
     stratified_holdout,
     writing,
 )
+from datasets.cache import Md5Index, cache_folder, cache_param_help, entry_name, read_entry, write_entry
 from datasets.registry import LoadRequest, register_dataset
 from datasets.stand_in import StandIn
 
@@ -70,7 +69,7 @@ PARAMS = {
     "clip": "intensity window LOW,HIGH applied first, e.g. CT HU -1000,400",
     "val_fraction": "share of each label held out for validation when the CSV has no val rows (default 0.1)",
     "test_fraction": "share of each label held out for test when the CSV has no test rows (default 0.2)",
-    "cache_dir": "folder of preprocessed tensors (default ~/.cache/critbench/nifti; none: no cache)",
+    "cache_dir": cache_param_help("nifti"),
 }
 
 
@@ -141,28 +140,17 @@ class Preprocessor:
         self.settings = {"size": size, "normalize": normalize, "clip": clip, "version": PREPROCESS_VERSION,
                          "monai": monai.__version__, "nibabel": nibabel.__version__}
         self.hits = 0
-        if cache_dir is not None:
-            check_cache_folder(cache_dir)
 
     def __call__(self, path: Path, md5: str) -> np.ndarray:
-        cached = self.cache_dir / f"{hashlib.md5(json.dumps({'file': md5, **self.settings}).encode()).hexdigest()}.npy" \
-            if self.cache_dir else None
-        if cached is not None and cached.is_file():
-            try:
-                array = np.load(cached, allow_pickle=False)
-                self.hits += 1
-                return array
-            except (OSError, ValueError):  # a damaged cache entry is recomputed and rewritten
-                pass
+        if self.cache_dir is None:
+            return self.compute(path)
+        cached = self.cache_dir / entry_name({"file": md5, **self.settings}, ".npy")
+        array = read_entry(cached, lambda entry: np.load(entry, allow_pickle=False))
+        if array is not None:
+            self.hits += 1
+            return array
         array = self.compute(path)
-        if cached is not None:
-            partial = cached.with_name(f"{cached.stem}.{os.getpid()}.tmp.npy")
-            try:
-                with writing(cached, "free space in --param cache_dir, or pass cache_dir=none"):
-                    np.save(partial, array)
-                    os.replace(partial, cached)  # atomic: concurrent runs never read half a file
-            finally:
-                partial.unlink(missing_ok=True)
+        write_entry(cached, lambda stream: np.save(stream, array))
         return array
 
     def read(self, path: Path) -> np.ndarray:
@@ -228,24 +216,6 @@ def parse_clip(value: str | None) -> tuple[float, float] | None:
     return low, high
 
 
-def cache_folder(params: dict) -> Path | None:
-    value = params.get("cache_dir", str(Path("~/.cache/critbench/nifti")))
-    return None if value.lower() == "none" else Path(value).expanduser()
-
-
-def check_cache_folder(folder: Path) -> None:
-    """Create the cache folder and prove it writable, before any volume is read."""
-    problem = "it is a file, not a folder" if folder.exists() and not folder.is_dir() else None
-    if problem is None:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            tempfile.TemporaryFile(dir=folder).close()
-        except OSError as error:
-            problem = f"it cannot be written ({describe(error)})"
-    if problem:
-        raise CritBenchError(f"--param cache_dir={folder}: {problem}; give a writable folder, or cache_dir=none")
-
-
 def assign_splits(table: list[dict], strata: torch.Tensor, names: list[str], params: dict, seed: int,
                   source: str) -> tuple[dict[str, torch.Tensor], dict]:
     """Row indices per split: the CSV's split column, parts it lacks held out from train (exact
@@ -269,7 +239,8 @@ def assign_splits(table: list[dict], strata: torch.Tensor, names: list[str], par
 @dataclass(frozen=True)
 class NiftiSource:
     """What `load_nifti` reads: the CSV, its kept rows (label filter applied, each with its file's
-    `md5`), their splits, the recorded checksum and the exact copies kept within a split."""
+    `md5`), their splits, the recorded checksum, the exact copies kept within a split and the
+    cache folder (None: no cache)."""
 
     csv_path: Path
     table: list[dict]
@@ -282,6 +253,7 @@ class NiftiSource:
     held_out: dict
     md5: str
     duplicates: dict[str, int]
+    cache_dir: Path | None
 
 
 def find_nifti_source(request: LoadRequest) -> NiftiSource:
@@ -307,7 +279,10 @@ def find_nifti_source(request: LoadRequest) -> NiftiSource:
     positive = canonical_label(str(params.get("positive", "1")))
     negatives = [canonical_label(v.strip()) for v in params["negative"].split(",")] if params.get("negative") else None
     keep, _, negative_class = binary_labels(labels, positive, negatives, f"{csv_path} (label column)")
-    table = [{**row, "md5": file_md5(row["path"])} for row, kept in zip(table, keep.tolist()) if kept]
+    cache_dir = cache_folder(params, "nifti")
+    index = Md5Index(cache_dir)
+    table = [{**row, "md5": index.md5(row["path"])} for row, kept in zip(table, keep.tolist()) if kept]
+    index.save()
     labels = [label for label, kept in zip(labels, keep.tolist()) if kept]
     names = sorted(set(labels))
     strata = torch.tensor([names.index(label) for label in labels])
@@ -316,7 +291,7 @@ def find_nifti_source(request: LoadRequest) -> NiftiSource:
     duplicates = duplicates_within_split(content_groups([row["md5"] for row in table]), list(split_of.values()),
                                          [row["name"] for row in table], str(csv_path))
     return NiftiSource(csv_path, table, labels, names, strata, positive, negative_class, parts, held_out,
-                       source_digest(csv_path, table), duplicates)
+                       source_digest(csv_path, table), duplicates, cache_dir)
 
 
 def source_digest(csv_path: Path, table: list[dict]) -> str:
@@ -411,7 +386,7 @@ def load_nifti(request: LoadRequest) -> BinaryDataset:
     source = find_nifti_source(request)
     csv_path, table, labels, names, positive = source.csv_path, source.table, source.labels, source.names, source.positive
     preprocess = Preprocessor(request.size, params.get("normalize", "minmax"), parse_clip(params.get("clip")),
-                              cache_folder(params))
+                              source.cache_dir)
     arrays = [preprocess(row["path"], row["md5"]) for row in table]
     reference = arrays[0].shape
     for row, array in zip(table, arrays):

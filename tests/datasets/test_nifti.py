@@ -2,6 +2,8 @@
 reorientation, intensity scaling against hand-computed values, 2D slices, channels, the cache,
 held-out splits, and a clear error for every bad input."""
 import gzip
+import os
+import time
 
 import nibabel
 import numpy as np
@@ -13,6 +15,7 @@ from benchmarks.engine.resolve import resolve_config
 from benchmarks.core.errors import CritBenchError
 from benchmarks.run import listing
 from benchmarks.engine.pipeline import run_benchmark
+from datasets import cache as dataset_cache
 from datasets import create_dataset, dataset_fingerprint, get_dataset_entry
 from datasets.base import SPLITS, distinct_holdout, seeded_generator, stratified_holdout
 from datasets.registry import register_dataset
@@ -207,6 +210,42 @@ def test_cache_is_keyed_by_content_and_settings(tmp_path):
     next(iter(sorted(cache.glob("*.npy")))).write_bytes(b"damaged")
     assert load(tmp_path, cache).tensor_md5() == changed.tensor_md5()  # a damaged entry is recomputed
     assert load(tmp_path, cache, cache_dir="none").tensor_md5() == changed.tensor_md5()
+
+
+def age(paths, seconds=60):
+    """Date the files back by `seconds`, out of the md5 index's racy window."""
+    past = time.time_ns() - int(seconds * 1e9)
+    for path in paths:
+        os.utime(path, ns=(past, past))
+
+
+def test_a_second_start_hashes_no_unchanged_file_and_a_touched_one_is_rehashed(tmp_path, monkeypatch):
+    data, cache = volume_folder(tmp_path / "data", n_neg=8, n_pos=4, split=lambda i: SPLITS[i % 3]), tmp_path / "cache"
+    age(data.glob("*.nii.gz"))
+    hashed, md5 = [], dataset_cache.file_md5
+    monkeypatch.setattr(dataset_cache, "file_md5", lambda path: hashed.append(path.name) or md5(path))
+
+    def start(**params):
+        hashed.clear()
+        return load(data, cache, **params)
+
+    cold = start()
+    assert len(hashed) == 12
+    warm = start()
+    assert hashed == [] and warm.notes["cache_hits"] == 12
+    assert (warm.source_md5, warm.tensor_md5()) == (cold.source_md5, cold.tensor_md5())
+    hashed.clear()
+    assert dataset_fingerprint("nifti", size=8, data_dir=data, params={"cache_dir": str(cache)}) == cold.source_md5
+    assert hashed == []
+    os.utime(data / "v003.nii.gz")  # a new mtime, same bytes: re-hashed, same checksum
+    assert start().source_md5 == cold.source_md5 and hashed == ["v003.nii.gz"]
+    assert start().source_md5 == cold.source_md5 and hashed == ["v003.nii.gz"]  # too recent to be indexed yet
+    save(data, "v000.nii.gz", np.zeros((8, 8, 8), np.uint8))
+    age([data / "v000.nii.gz", data / "v003.nii.gz"], seconds=30)
+    changed = start()
+    assert sorted(hashed) == ["v000.nii.gz", "v003.nii.gz"] and changed.source_md5 != cold.source_md5
+    assert start().source_md5 == changed.source_md5 and hashed == []
+    assert load(data, cache, cache_dir="none").source_md5 == changed.source_md5
 
 
 def test_params_are_listed_and_routed_to_the_dataset():
