@@ -50,3 +50,9 @@ def write_suite(folder: Path, text: str = TINY_SUITE, name: str = "tiny") -> Pat
 def _no_env_data_dir(monkeypatch):
     """Tests never see the developer's $CRITBENCH_DATA."""
     monkeypatch.delenv("CRITBENCH_DATA", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_home(monkeypatch, tmp_path_factory):
+    """Caches (CIFAR, NIfTI) and rescued records of tests go to a temporary folder, never ~/.cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache-home"))
