@@ -183,13 +183,24 @@ class DatasetSummary:
         return sorted({run.record["dataset"].get("tensor_md5") for run in self.runs} - {None})
 
 
+def seed_ensemble(cell: Cell, test_set: str, seeds: set[int] | None = None) -> np.ndarray | None:
+    """The mean test logit of the cell's usable runs on `test_set` (of `seeds` only, when given)."""
+    scores = [run.y_score for run in cell.runs
+              if run.test_set == test_set and run.usable and (seeds is None or run.seed in seeds)]
+    return np.mean(scores, axis=0) if scores else None
+
+
+def seeds_on(cell: Cell, test_set: str) -> set[int]:
+    return {run.seed for run in cell.runs if run.test_set == test_set and run.usable}
+
+
 def ensembles(cells: dict[RowKey, Cell], test_set: str) -> dict[RowKey, np.ndarray]:
     """Seed-ensembled scores (mean test logit over the row's runs) on one test set, in row order."""
     out = {}
     for row, cell in cells.items():
-        scores = [run.y_score for run in cell.runs if run.test_set == test_set and run.usable]
-        if scores:
-            out[row] = np.mean(scores, axis=0)
+        scores = seed_ensemble(cell, test_set)
+        if scores is not None:
+            out[row] = scores
     return out
 
 
@@ -198,8 +209,8 @@ def pooled_estimates(summary: DatasetSummary, seed: int = 0) -> None:
 
     Pooled = the seed ensemble's AUC when all seeds share the test set; otherwise the mean of the
     per-test-set AUCs, whose DeLong variances add (independent test sets). Likewise the paired
-    comparison is the paired DeLong test on seed-ensembled scores, or per-test-set paired tests
-    combined as z = sum(d) / sqrt(sum(var d))."""
+    comparison is the paired DeLong test on seed-ensembled scores of the seeds both rows have, or
+    per-test-set paired tests combined as z = sum(d) / sqrt(sum(var d))."""
     per_set = {fp: ensembles(summary.cells, fp) for fp in summary.test_sets}
     labels = {fp: runs[0].y_true for fp, runs in summary.test_sets.items()}
     for row, cell in summary.cells.items():
@@ -211,8 +222,11 @@ def pooled_estimates(summary: DatasetSummary, seed: int = 0) -> None:
             aucs.append(auc[0])
             variances.append(cov[0, 0])
             boots.append(bootstrap_auc_samples(labels[fp], scores[row], N_BOOTSTRAP, seed=seed + index))
-            if summary.baseline is not None and summary.baseline != row and summary.baseline in scores:
-                pair, pair_cov = delong_covariance(labels[fp], np.stack([scores[row], scores[summary.baseline]]))
+            baseline = summary.cells.get(summary.baseline)
+            common = seeds_on(cell, fp) & seeds_on(baseline, fp) if baseline is not None and baseline is not cell else set()
+            if common:  # paired on the seeds both rows have: an ensemble of more seeds would win by itself
+                pair, pair_cov = delong_covariance(labels[fp], np.stack([seed_ensemble(cell, fp, common),
+                                                                         seed_ensemble(baseline, fp, common)]))
                 diffs.append(pair[0] - pair[1])
                 base_aucs.append(pair[1])
                 diff_variances.append(pair_cov[0, 0] + pair_cov[1, 1] - 2 * pair_cov[0, 1])

@@ -520,3 +520,17 @@ def test_a_record_without_its_command_gets_an_equivalent_one():
                        params={"preset": "c10_1to200", "lr": 0.01}, dataset_params={"val_per_class": 500}, amp=False)
     assert rerun_command(config) == ("python -m benchmarks.run --dataset cifar10 --method alm --seed 7 --batch-size 64 "
                                      "--imbalance 200 --no-amp --param preset=c10_1to200 --param val_per_class=500")
+
+
+def test_the_paired_test_uses_only_the_seeds_both_rows_have():
+    """results/validation: CIFAR-10 1:100 bce has seeds 0 and 2, alm seed 0 only. The comparison
+    pairs alm seed 0 with bce seed 0; an ensemble of both bce seeds would win by ensembling alone."""
+    board = build_leaderboard(load_runs(Path(__file__).resolve().parents[2] / "results" / "validation"))
+    [cifar] = [summary for summary in board.datasets if summary.key.name == "cifar10"]
+    cells = {row.label: cell for row, cell in cifar.cells.items()}
+    bce = {run.seed: run for run in cells["bce"].runs}
+    [alm] = cells["alm"].runs
+    assert len(bce) == 2 and alm.seed in bce
+    expected = delong_paired_test(alm.y_true, alm.y_score, bce[alm.seed].y_score)
+    assert cells["alm"].vs_baseline.diff == pytest.approx(expected.diff, abs=1e-9)
+    assert cells["alm"].vs_baseline.p == pytest.approx(expected.p, rel=1e-6)
