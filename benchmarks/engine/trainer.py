@@ -121,8 +121,9 @@ class DeviceSplit:
 class Trainer:
     """Holds a run's model, method and device data; `fit()` trains, `score()` evaluates."""
 
-    def __init__(self, config: RunConfig, dataset: BinaryDataset, progress: bool = True):
+    def __init__(self, config: RunConfig, dataset: BinaryDataset, progress: bool = True, on_epoch=None):
         self.config, self.dataset, self.progress = config, dataset, progress
+        self.on_epoch = on_epoch  # called as on_epoch(epoch, val_auc) after each epoch (a tuning pruner)
         self.device = resolve_device(config.device)
         torch.manual_seed(config.seed)
         self.gen = torch.Generator(self.device).manual_seed(config.seed)
@@ -265,6 +266,8 @@ class Trainer:
                 progress.best = self.snapshot(epoch, stage.name)
             if checkpoint is not None:
                 checkpoint.save(self.checkpoint_state(progress))
+            if self.on_epoch is not None:
+                self.on_epoch(epoch, val_auc)
             bar.update()
             bar.set_postfix(stage=stage.name, loss=f"{train_loss:.4f}", val_auc=f"{val_auc:.4f}",
                             best=f"{progress.selection.best:.4f}")
