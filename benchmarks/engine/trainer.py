@@ -19,6 +19,7 @@ from benchmarks.engine.augment import create_augmentation, normalize
 from benchmarks.engine.checkpoint import RunCheckpoint, attribute_state, load_attribute_state, restored
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError, DivergedError
+from benchmarks.core.phases import timed
 from benchmarks.core.records import bf16_cpu_flags
 from benchmarks.methods import Stage, TrainContext, create_method, get_method
 from benchmarks.core.metrics import binary_metrics, calibration, operating_points
@@ -155,6 +156,7 @@ class Trainer:
             x = self.augment(x, self.gen, train)
         return normalize(x, self.mean, self.std).contiguous(memory_format=self.memory_format)
 
+    @timed("train")
     def train_epoch(self) -> float:
         self.model.train()
         train, size = self.data["train"], self.config.batch_size
@@ -195,6 +197,7 @@ class Trainer:
             outputs.append(self.method.score(batch_outputs))
         return torch.cat(outputs).cpu().numpy().astype(np.float64)
 
+    @timed("eval")
     def score(self, split: str) -> tuple[dict, np.ndarray]:
         scores = self.predict(split)
         return binary_metrics(self.data[split].y_numpy, scores), scores
