@@ -13,6 +13,7 @@ from plotly.offline import get_plotlyjs
 
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.metrics import ECE_BINS, METRICS, metric_label
+from benchmarks.core.phases import timed
 from benchmarks.core.records import write_text_atomic
 from reports.deployed import LEADERBOARD_POINT, run_points
 from reports.figures import roc_figure, row_colors, schedule_figure, training_figure
@@ -98,6 +99,7 @@ def write_report(loaded: Loaded, runs_dir: Path, out_html: Path) -> Path:
     return write_text_atomic(out_html, html)
 
 
+@timed("report")
 def build_report(runs_dir: Path, out_html: Path) -> Path:
     """Write the HTML report of every record under `runs_dir`, plus leaderboard.csv/.md beside it."""
     return write_report(load_runs(runs_dir), runs_dir, out_html)

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.core.outputs import check_writable_dir
+from benchmarks.core.phases import timed
 from benchmarks.core.records import write_atomic
 
 CHECKPOINT_FORMAT = 1
@@ -108,6 +109,7 @@ class RunCheckpoint:
         self.stamp = {"format": CHECKPOINT_FORMAT, "run_id": run_id, "identity": identity, "device": device.type}
         self.enabled = True
 
+    @timed("checkpoint")
     def save(self, state: dict) -> None:
         """Replace the checkpoint by `state` with the stamp (`save_atomic`). A failed write (a full
         disk) is said once on stderr and ends checkpointing, not the run."""

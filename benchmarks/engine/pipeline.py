@@ -12,6 +12,7 @@ import time
 import torch
 
 from benchmarks.core.config import RunConfig
+from benchmarks.core.phases import timed
 from benchmarks.core.records import (RECORD_VERSION, base_environment, cpu_model, data_fingerprint, failure_record, run_id,
                                      utc_now)
 from benchmarks.engine.checkpoint import RunCheckpoint, prepare_checkpoint_dir
@@ -41,12 +42,14 @@ def run_benchmark(config: RunConfig, progress: bool = True, checkpoint_dir=None)
     device = resolve_device(config.device)  # a device that is not there is refused before any data is loaded
     if checkpoint_dir is not None:
         prepare_checkpoint_dir(checkpoint_dir)
-    dataset = load_dataset(config)
-    dataset_record = dataset.record()
+    with timed("load"):
+        dataset = load_dataset(config)
+        dataset_record = dataset.record()
     identity = run_id(config, data_fingerprint(dataset_record))
     checkpoint = RunCheckpoint(checkpoint_dir, identity, config.identity(), device) if checkpoint_dir is not None else None
     try:
-        trainer = Trainer(config, dataset, progress=progress)
+        with timed("setup"):
+            trainer = Trainer(config, dataset, progress=progress)
         result = trainer.fit(checkpoint)
     except Exception as error:  # crashed or diverged while training: the run's identity is known
         return failure_record(config, identity, error, time.perf_counter() - started, dataset_record, env)

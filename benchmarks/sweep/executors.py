@@ -25,6 +25,7 @@ import torch
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.outputs import save_record_safely
+from benchmarks.core.phases import timed
 from benchmarks.core.records import failure_record, record_path, record_state
 from benchmarks.engine.checkpoint import remove_checkpoint, run_checkpoint_dir
 from benchmarks.engine.pipeline import run_benchmark
@@ -93,9 +94,10 @@ def run_task(task: RunTask, progress: bool = False) -> TaskResult:
         except Exception as error:  # before training: data missing or unreadable on this worker
             record = failure_record(task.config, task.run_id, error, time.perf_counter() - started)
         record["command"] = task.command
-        path, warning = save_record_safely(record, task.out_dir)
-        if not warning and record["status"] == "complete":
-            remove_checkpoint(checkpoints, record["run_id"])
+        with timed("record"):
+            path, warning = save_record_safely(record, task.out_dir)
+            if not warning and record["status"] == "complete":
+                remove_checkpoint(checkpoints, record["run_id"])
     if warning:
         return TaskResult(record["run_id"], task.label, "rescued", str(path), warning, record)
     return TaskResult(record["run_id"], task.label, record["status"], str(path), record.get("reason"), record)

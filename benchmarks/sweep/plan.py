@@ -8,6 +8,7 @@ from pathlib import Path
 
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
+from benchmarks.core.phases import timed
 from benchmarks.core.records import data_fingerprint, record_path, record_state, run_id, stored_record_problem
 from benchmarks.engine.resolve import load_dataset
 from benchmarks.sweep.executors import RunTask
@@ -50,6 +51,7 @@ class Plan:
     unusable: list[str] = field(default_factory=list)  # record files that cannot be used, with why: re-run
 
 
+@timed("plan")
 def make_plan(runs: list[PlannedRun], out: Path, retry_failed: bool, command: str = "") -> Plan:
     plan, fingerprints = Plan(), DataFingerprints()
     for run in runs:
