@@ -14,8 +14,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("benchmarks", "datasets", "models3d", "reports")
-COMMANDS = {"benchmarks.run", "benchmarks.leaderboard", "benchmarks.speed", "reports.build", "reports.validation",
-            "datasets.export"}
+COMMANDS = {"benchmarks.run", "benchmarks.leaderboard", "benchmarks.speed", "benchmarks.tune", "reports.build",
+            "reports.validation", "datasets.export"}
 HEAVY = {"torch", "torchvision", "monai", "libauc", "cooper", "nibabel"}
 # Imports inside a function, each with the reason it cannot be at the top of its module.
 LOCAL_IMPORTS = {

@@ -3,11 +3,14 @@
 A failure while training is returned as a failure record (status "failed"), not raised; only
 problems found before training (bad input, data that cannot be loaded) raise CritBenchError, and
 KeyboardInterrupt passes through. With a checkpoint folder, a run killed mid-training resumes from
-its last epoch (`benchmarks.engine.checkpoint`).
+its last epoch (`benchmarks.engine.checkpoint`). With a `Selection`, the run is a tuning trial on
+validation data alone: the test split never reaches the trainer and its record has no test result.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
+from typing import Protocol
 
 import torch
 
@@ -18,6 +21,36 @@ from benchmarks.core.records import (RECORD_VERSION, base_environment, cpu_model
 from benchmarks.engine.checkpoint import RunCheckpoint, prepare_checkpoint_dir
 from benchmarks.engine.resolve import load_dataset, resolve_config
 from benchmarks.engine.trainer import Trainer, resolve_device
+from datasets import BinaryDataset, Split
+
+VALIDATION_RESULTS = ("history", "best_epoch", "best_stage", "stopped_early", "resumed_from_epoch", "val")
+
+
+class Selection(Protocol):
+    """Where a tuning trial trains and validates: a fold of train+val, or the official splits."""
+
+    name: str  # part of the trial's run id, e.g. "cv5-fold2"
+
+    def splits(self, dataset: BinaryDataset) -> tuple[Split, Split]:
+        """(train, val) drawn from `dataset`'s train and val splits only."""
+        ...
+
+
+def validation_only(dataset: BinaryDataset, selection: Selection) -> BinaryDataset:
+    """The dataset a trial trains on: the selection's train and val, with val standing in for test, so
+    that nothing the trainer reads or scores comes from the test split."""
+    train, val = selection.splits(dataset)
+    return dataclasses.replace(dataset, train=train, val=val, test=val)
+
+
+def validation_record(record: dict, selection: Selection) -> dict:
+    """A trial's record: the run record without anything the trainer computed on its stand-in test
+    split (test metrics, scores, operating points, calibration, the method's report) or said about it."""
+    dataset = {**record["dataset"], "splits": {k: v for k, v in record["dataset"]["splits"].items() if k != "test"},
+               "split_md5": {k: v for k, v in record["dataset"]["split_md5"].items() if k != "test"}}
+    kept = {key: record[key] for key in ("record_version", "run_id", "status", "config", "env", "seconds",
+                                         "finished_at", *VALIDATION_RESULTS)}
+    return {**kept, "kind": "trial_fit", "selection": selection.name, "dataset": dataset}
 
 
 def device_environment(device: torch.device) -> dict:
@@ -29,8 +62,13 @@ def device_environment(device: torch.device) -> dict:
     return {"device": str(device), "device_name": name, "cuda": torch.version.cuda if device.type == "cuda" else None}
 
 
-def run_benchmark(config: RunConfig, progress: bool = True, checkpoint_dir=None) -> dict:
+def run_benchmark(config: RunConfig, progress: bool = True, checkpoint_dir=None, selection: Selection | None = None,
+                  on_epoch=None) -> dict:
     """Train and score one run; returns its complete or failure record (not yet written).
+
+    With `selection`, the run is a tuning trial (`validation_only`, `validation_record`): its run id
+    ends with the selection's name and its record holds validation results only. `on_epoch(epoch,
+    val_auc)` is called after every epoch (a pruner; what it raises ends the run as a failure).
 
     With `checkpoint_dir`, the run saves `<checkpoint_dir>/<run_id>.pt` after every epoch and
     starts from that file when it holds this run's state (the record says `resumed_from_epoch`).
@@ -46,14 +84,17 @@ def run_benchmark(config: RunConfig, progress: bool = True, checkpoint_dir=None)
         dataset = load_dataset(config)
         dataset_record = dataset.record()
     identity = run_id(config, data_fingerprint(dataset_record))
+    if selection is not None:
+        dataset, identity = validation_only(dataset, selection), f"{identity}-{selection.name}"
+        dataset_record = dataset.record()
     checkpoint = RunCheckpoint(checkpoint_dir, identity, config.identity(), device) if checkpoint_dir is not None else None
     try:
         with timed("setup"):
-            trainer = Trainer(config, dataset, progress=progress)
+            trainer = Trainer(config, dataset, progress=progress, on_epoch=on_epoch)
         result = trainer.fit(checkpoint)
     except Exception as error:  # crashed or diverged while training: the run's identity is known
         return failure_record(config, identity, error, time.perf_counter() - started, dataset_record, env)
-    return {
+    record = {
         "record_version": RECORD_VERSION,
         "run_id": identity,
         "status": "complete",
@@ -64,3 +105,4 @@ def run_benchmark(config: RunConfig, progress: bool = True, checkpoint_dir=None)
         "seconds": time.perf_counter() - started,
         "finished_at": utc_now(),
     }
+    return record if selection is None else validation_record(record, selection)

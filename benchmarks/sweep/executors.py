@@ -1,8 +1,8 @@
 """Where a suite's runs execute: `local` (this process; one worker process per GPU when several are
 visible, or `runs_per_device` per device), `ray` (one Ray task per run) or `slurm` (a submitit job array, one task per run).
 
-Every executor calls `run_task` for each run; `run_task` writes the run's record, complete or
-failed, into the output folder. The driver then `collect`s each outcome: it writes a record a
+Every executor calls `run_task` for each run (or the `work` function it is given: a tuning trial);
+`run_task` writes the run's record, complete or failed, into the output folder. The driver then `collect`s each outcome: it writes a record a
 remote worker could only return (no shared folder), and a failure record for a run whose worker
 died (killed, out of memory, out of time). So the same records land in the same folder whichever
 executor ran them.
@@ -129,10 +129,10 @@ class LocalExecutor:
     def __init__(self, progress: bool = False):
         self.progress = progress  # each run's epoch bar
 
-    def run(self, tasks: list[RunTask], events: Events) -> None:
+    def run(self, tasks: list[RunTask], events: Events, work=run_task) -> None:
         for task in tasks:
             events.started(task)
-            events.finished(collect(task, run_task(task, progress=self.progress)))
+            events.finished(collect(task, work(task, progress=self.progress)))
 
 
 def _claim_slot(slots, threads: int) -> None:
@@ -160,7 +160,7 @@ class WorkerPoolExecutor:
     def __init__(self, slots: list[str | None]):
         self.slots = list(slots)
 
-    def run(self, tasks: list[RunTask], events: Events) -> None:
+    def run(self, tasks: list[RunTask], events: Events, work=run_task) -> None:
         context = multiprocessing.get_context("spawn")  # CUDA cannot be forked
         slots = context.Queue()
         for slot in self.slots:
@@ -169,7 +169,7 @@ class WorkerPoolExecutor:
         pool = ProcessPoolExecutor(len(self.slots), mp_context=context, initializer=_claim_slot,
                                    initargs=(slots, threads))
         try:
-            futures = {pool.submit(run_task, task): task for task in tasks}
+            futures = {pool.submit(work, task): task for task in tasks}
             for future in as_completed(futures):
                 error = future.exception()
                 events.finished(collect(futures[future], None if error else future.result(), error))
@@ -208,7 +208,7 @@ class RayExecutor:
         self.address, self.max_retries, self.cpus, self.gpus = address, max_retries, cpus, gpus
         self.runs_per_device = runs_per_device
 
-    def run(self, tasks: list[RunTask], events: Events) -> None:
+    def run(self, tasks: list[RunTask], events: Events, work=run_task) -> None:
         ray = _require("ray", "ray")
         started_here = not ray.is_initialized()
         if started_here:
@@ -220,7 +220,7 @@ class RayExecutor:
         try:
             gpus = self.gpus if self.gpus is not None else (
                 1 / self.runs_per_device if ray.cluster_resources().get("GPU", 0) else 0)
-            remote = ray.remote(run_task).options(num_cpus=self.cpus, num_gpus=gpus, max_retries=self.max_retries,
+            remote = ray.remote(work).options(num_cpus=self.cpus, num_gpus=gpus, max_retries=self.max_retries,
                                                   retry_exceptions=False)
             pending = {remote.remote(task): task for task in tasks}
             while pending:
@@ -252,11 +252,11 @@ class SlurmExecutor:
         self.parameters = {"timeout_min": time_min, "gpus_per_node": gpus, "cpus_per_task": cpus,
                            "mem_gb": mem_gb, "slurm_partition": partition, "slurm_array_parallelism": parallel}
 
-    def run(self, tasks: list[RunTask], events: Events) -> None:
+    def run(self, tasks: list[RunTask], events: Events, work=run_task) -> None:
         submitit = _require("submitit", "slurm")
         executor = submitit.AutoExecutor(folder=self.folder, cluster=self.cluster)
         executor.update_parameters(name="critbench", **{k: v for k, v in self.parameters.items() if v is not None})
-        jobs = executor.map_array(run_task, tasks)
+        jobs = executor.map_array(work, tasks)
         print(f"submitted {len(jobs)} runs as {self.cluster} job array {jobs[0].job_id.split('_')[0]}; "
               f"logs in {self.folder}", file=sys.stderr, flush=True)
         by_job = {id(job): task for job, task in zip(jobs, tasks)}

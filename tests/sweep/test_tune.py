@@ -1,0 +1,182 @@
+"""`python -m benchmarks.tune`: the space, the folds, trials that never see test data, a search that
+resumes after `kill -9`, the selected configuration's marked records, and bad input refused (exit 2)
+before anything trains."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+
+from benchmarks import tune
+from benchmarks.core.config import RunConfig
+from benchmarks.engine import pipeline, resolve
+from benchmarks.sweep.tuning import Fold, OfficialValidation, parse_space, selections
+from datasets import create_dataset
+
+REPO = Path(__file__).resolve().parents[2]
+
+# 1 epoch on 64 tiny synthetic images per training.
+TINY_BASE = ["--dataset", "synthetic2d", "--method", "alm", "--width", "0.125", "--size", "8", "--epochs", "1",
+             "--max-train-samples", "64", "--device", "cpu", "--quiet"]
+TINY_TUNE = [*TINY_BASE, "--space", "delta=0.1,0.25,0.5", "--space", "mu0=log:1e-7..1e-3"]
+SEARCH = ["--trials", "5", "--cv", "3", "--search-sampler", "random"]
+
+
+def trials(out: Path) -> list[dict]:
+    return json.loads((out / "search.json").read_text())["trials"]
+
+
+def test_space_items_parse_to_optuna_dimensions():
+    space = parse_space(["delta=0.1,0.25,0.5", "mu0=log:1e-7..1e-3", "lr=1e-4..1e-2", "rho=int:2..4"], "alm")
+    assert space["delta"].values == (0.1, 0.25, 0.5)
+    assert (space["mu0"].low, space["mu0"].high, space["mu0"].log) == (1e-7, 1e-3, True)
+    assert (space["lr"].log, space["rho"].integer) == (False, True)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    trial = study.ask()
+    values = {name: dimension.suggest(trial) for name, dimension in space.items()}
+    assert values["delta"] in (0.1, 0.25, 0.5) and 1e-7 <= values["mu0"] <= 1e-3 and values["rho"] in (2, 3, 4)
+
+
+def test_folds_partition_train_and_val_stratified_and_never_touch_test():
+    dataset = create_dataset("synthetic2d", size=8, seed=0)
+    pool = torch.cat([dataset.train.y, dataset.val.y])
+    seen = []
+    for fold in selections(3, seed=0):
+        train, val = fold.splits(dataset)
+        assert len(train) + len(val) == len(pool)
+        assert abs(val.positives / len(val) - float(pool.float().mean())) < 0.05  # stratified
+        seen.append({bytes(x.numpy()) for x in val.x})
+    assert sum(map(len, seen)) == len(pool) and not seen[0] & seen[1]  # the folds' validation parts are disjoint
+    test = {bytes(x.numpy()) for x in dataset.test.x}
+    assert not test & set().union(*seen)
+    assert OfficialValidation().splits(dataset) == (dataset.train, dataset.val)
+
+
+def test_a_trial_training_never_reaches_the_test_split(monkeypatch):
+    """run_benchmark with a selection: the trainer gets the validation split in place of test, and
+    the record has no test result."""
+    seen = {}
+    real = pipeline.Trainer
+
+    def spy(config, dataset, **kwargs):
+        seen["dataset"] = dataset
+        return real(config, dataset, **kwargs)
+
+    monkeypatch.setattr(pipeline, "Trainer", spy)
+    config = RunConfig(dataset="synthetic2d", method="bce", epochs=1, width=0.125, size=8, device="cpu",
+                       max_train_samples=64)
+    record = pipeline.run_benchmark(config, progress=False, selection=Fold(3, 1, seed=0))
+    assert seen["dataset"].test is seen["dataset"].val
+    assert record["kind"] == "trial_fit" and record["run_id"].endswith("-cv3s0-fold1")
+    assert not {"test", "test_scores", "operating_points", "calibration"} & record.keys()
+    assert "test" not in record["dataset"]["splits"] and "test" not in record["dataset"]["split_md5"]
+
+
+def randomize_test_labels(monkeypatch):
+    """Every load of the data gets random test labels (both classes kept)."""
+    real = resolve.create_dataset
+
+    def load(*args, **kwargs):
+        dataset = real(*args, **kwargs)
+        labels = torch.randint(0, 2, (len(dataset.test),), generator=torch.Generator().manual_seed(7))
+        labels[:2] = torch.tensor([0, 1])
+        dataset.test.y = labels.to(torch.uint8)
+        return dataset
+
+    monkeypatch.setattr(resolve, "create_dataset", load)
+
+
+def test_random_test_labels_change_no_decision(tmp_path, monkeypatch, capsys):
+    """The search's trials, their objectives and the selected trial are the same when the test split's
+    labels are replaced by random ones: no decision reads test data. Only the final test score moves."""
+    argv = [*TINY_TUNE, "--trials", "2", "--cv", "2", "--pruner", "none"]
+    assert tune.main([*argv, "--out", str(tmp_path / "real")]) == 0
+    randomize_test_labels(monkeypatch)
+    assert tune.main([*argv, "--out", str(tmp_path / "random")]) == 0
+    real, random = (json.loads((tmp_path / name / "search.json").read_text()) for name in ("real", "random"))
+    assert [(t["params"], t["value"]) for t in real["trials"]] == [(t["params"], t["value"]) for t in random["trials"]]
+    assert real["selected"] == random["selected"]
+    tests = [json.loads((tmp_path / name / f"{s['final_runs'][0]}.json").read_text())["test_scores"]["y_true"]
+             for name, s in (("real", real), ("random", random))]
+    assert tests[0] != tests[1]  # the random labels did reach the final, selected run's test score
+
+
+def test_search_resumes_after_kill_9_and_marks_the_selected_records(tmp_path):
+    """A 5-trial, 3-fold search of alm on synthetic2d killed (SIGKILL) once its first trial is recorded,
+    then rerun: the finished trainings are kept (not trained again), 5 trials count, and the selected
+    configuration's run record says it was selected."""
+    out = tmp_path / "search"
+    argv = [*TINY_TUNE, *SEARCH, "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen([sys.executable, "-m", "benchmarks.tune", *argv], cwd=tmp_path, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not list((out / "trials").glob("*-cv3s0.json")) and time.monotonic() < deadline:
+        assert process.poll() is None, "the search ended before it could be killed"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (out / "search.json").exists()
+    fits = {path: path.stat().st_mtime_ns for path in (out / "trials" / "fits").glob("*.json")}
+    assert len(fits) >= 3
+    assert tune.main(argv) == 0
+    assert {path: path.stat().st_mtime_ns for path in fits} == fits  # finished trainings kept, not trained again
+    summary = json.loads((out / "search.json").read_text())
+    counted = [t for t in summary["trials"] if not t["interrupted"]]
+    assert len(counted) == 5 and all(t["state"] == "complete" for t in counted)
+    assert summary["selected"]["trial"] in {t["number"] for t in counted}
+    record = json.loads((out / f"{summary['final_runs'][0]}.json").read_text())
+    assert record["tuning"]["selected"] is True and record["tuning"]["params"] == summary["selected"]["params"]
+    assert record["config"]["params"]["delta"] == summary["selected"]["params"]["delta"]
+    trial_records = [json.loads(path.read_text()) for path in (out / "trials").glob("*.json")]
+    assert all("test" not in record for record in trial_records)
+    assert tune.main(argv) == 0  # a third call trains nothing and selects the same
+    assert json.loads((out / "search.json").read_text())["selected"] == summary["selected"]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--space", "gamma=1,2"], "unknown parameter 'gamma'; valid: lr, weight_decay"),
+    (["--space", "mu0=log:1e-3..1e-7"], "LOW < HIGH"),
+    (["--space", "mu0=log:0..1e-3"], "a log range needs LOW > 0"),
+    (["--space", "mu0=1e-7..x"], "the bounds must be numbers"),
+    (["--space", "mu0=exp:1..2"], "unknown prefix exp"),
+    (["--space", "delta"], "expects NAME=VALUES"),
+    (["--space", "delta=0.1,,0.5"], "distinct values"),
+    (["--space", "delta=0.1", "--space", "delta=0.2"], "delta given twice"),
+    (["--space", "delta=-1,0.5"], "delta"),
+    (["--space", "delta=0.1", "--cv", "1"], "--cv must be an integer >= 2"),
+    (["--space", "delta=0.1", "--trials", "0"], "--trials must be an integer >= 1"),
+    (["--space", "delta=0.1", "--objective", "test_auc"], "unknown --objective 'test_auc'; valid: val_auc"),
+    (["--space", "mu0=1e-7..1e-3", "--search-sampler", "grid"], "grid needs listed values"),
+    (["--space", "delta=0.1", "--search-sampler", "bayes"], "unknown --search-sampler 'bayes'"),
+    (["--space", "delta=0.1", "--seed", "3"], "--seed is not a tune option"),
+    ([], "give at least one --space"),
+])
+def test_bad_input_is_one_line_exit_2_before_training(tmp_path, capsys, flags, message):
+    out = tmp_path / "out"
+    code = tune.main([*TINY_BASE, *flags, "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and len(err.splitlines()) == 1, err
+    assert not out.exists()  # refused before anything was created or trained
+
+
+def test_a_flag_of_the_wrong_type_is_argparse_one_line_exit_2(capsys):
+    with pytest.raises(SystemExit) as raised:
+        tune.main([*TINY_TUNE, "--cv", "x"])
+    err = capsys.readouterr().err.strip()
+    assert raised.value.code == 2 and "--cv: invalid int value" in err and len(err.splitlines()) == 1
+
+
+def test_cv_larger_than_a_class_is_refused_before_training(tmp_path, capsys):
+    code = tune.main([*TINY_TUNE, "--cv", "40", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "--cv 40 needs at least 40 samples of each class" in err
+    assert not list((tmp_path / "out" / "trials").glob("*.json"))
