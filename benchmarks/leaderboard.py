@@ -21,9 +21,10 @@ from benchmarks.core.errors import CritBenchError
 from benchmarks.core.records import remove_stale_temporaries
 from benchmarks.engine.trainer import resolve_device
 from benchmarks.sweep.executors import EXECUTORS, create_executor
-from benchmarks.sweep.plan import describe_plan, make_plan
+from benchmarks.sweep.plan import DataFingerprints, describe_plan, make_plan
 from benchmarks.sweep.progress import Progress, duration
 from benchmarks.sweep.suite import Suite, expand, list_suites, load_suite, parse_seeds, select
+from benchmarks.sweep.tuning import SearchFailed, record_suite_searches, suite_searches, tune_suite
 from reports.report import build_report
 
 
@@ -78,8 +79,8 @@ def executor_options(args, suite: Suite) -> tuple[dict, dict]:
 
 
 def prepare(args):
-    """Everything that can be refused before any training: the suite, the runs, the executor and
-    every output (the records' folder, the report's file)."""
+    """Everything that can be refused before any training: the suite, the runs, the searches of the
+    methods with `tune`, the executor and every output (the records' folder, the report's file)."""
     suite = suite_from_args(args)
     machine = {"device": args.device} if args.device else {}
     if args.data_dir:
@@ -93,7 +94,7 @@ def prepare(args):
     html = None if args.no_report or args.dry_run else check_writable_file(args.report or out / "report.html", "--report")
     executor = create_executor(args.executor, out_dir=out, device=runs[0].config.device, ray=ray, slurm=slurm,
                                progress=sys.stderr.isatty(), runs_per_device=args.runs_per_device)
-    return suite, runs, out, html, executor
+    return suite, runs, out, html, executor, machine, suite_searches(suite, machine, out)
 
 
 def summary(plan, progress: Progress, out: Path) -> tuple[str, bool]:
@@ -122,9 +123,13 @@ def main(argv=None) -> int:
     out = None
     with interruptible():
         try:
-            suite, runs, out, html, executor = prepare(args)
+            suite, runs, out, html, executor, machine, searches = prepare(args)
             remove_stale_temporaries(out)
             command = "python -m benchmarks.leaderboard " + shlex.join(sys.argv[1:] if argv is None else argv)
+            fingerprints = DataFingerprints()
+            if searches:  # tuned methods run with what their search selects; a dry run lists the others
+                runs = expand(suite, machine, {entry.key: None for entry in searches} if args.dry_run else
+                              tune_suite(searches, executor, fingerprints, command))
             plan = make_plan(runs, out, retry_failed=not args.no_retry_failed, command=command)
             print(describe_plan(suite, runs, plan, out, args.executor), file=sys.stderr, flush=True)
             if args.dry_run:
@@ -134,6 +139,9 @@ def main(argv=None) -> int:
             progress = Progress(len(plan.tasks))
             if plan.tasks:
                 executor.run(plan.tasks, progress)
+            record_suite_searches(searches, runs, out, fingerprints)
+        except SearchFailed as error:
+            return fail(str(error), code=1)
         except CritBenchError as error:
             return fail(str(error))
         except KeyboardInterrupt as error:

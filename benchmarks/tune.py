@@ -17,16 +17,15 @@ from pathlib import Path
 from benchmarks.core.cli import fail
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.outputs import check_writable_dir
-from benchmarks.core.records import read_json, record_path, remove_stale_temporaries, run_id, write_json_atomic
-from benchmarks.engine.resolve import load_dataset, resolve_config
+from benchmarks.core.records import read_json, record_path, remove_stale_temporaries, run_id
+from benchmarks.engine.resolve import resolve_config
 from benchmarks.run import build_parser as run_parser, config_from_args, listing
 from benchmarks.sweep.executors import EXECUTORS, WorkerPoolExecutor, create_executor
 from benchmarks.sweep.plan import DataFingerprints, make_plan
 from benchmarks.sweep.progress import Progress
 from benchmarks.sweep.suite import PlannedRun, derive_seed, parse_seeds
-from benchmarks.sweep.tuning import (OBJECTIVES, PRUNERS, SAMPLERS, Search, check_folds, default_storage,
-                                     SearchFailed, mark_selected, open_study, parse_space, run_search,
-                                     search_summary, selected_trial)
+from benchmarks.sweep.tuning import (OBJECTIVES, PRUNERS, SAMPLERS, Search, SearchFailed, default_storage,
+                                     parse_space, record_search, select_configuration, selected_trial)
 
 
 def build_parser():
@@ -124,21 +123,15 @@ def main(argv=None) -> int:
             search, seeds, out, trials_dir, executor, parallel, storage, name = prepare(args, argv)
             remove_stale_temporaries(out)
             fingerprints = DataFingerprints()
-            check_folds(load_dataset(search.config), search.folds)  # also: the data loads, before any training
-            study = open_study(search, storage, name)
-            recovered = run_search(search, study, storage, executor, trials_dir,
-                                   lambda config: run_id(config, fingerprints.of(config)), parallel, command)
-            if recovered:
-                print(f"resumed {recovered} interrupted trials", file=sys.stderr)
+            study = select_configuration(search, storage, name, executor, trials_dir,
+                                         lambda config: run_id(config, fingerprints.of(config)), parallel, command)
             runs = final_runs(search, selected_trial(study).params, seeds)
             plan = make_plan(runs, out, retry_failed=True, command=command)
             progress = Progress(len(plan.tasks))
             if plan.tasks:
                 executor.run(plan.tasks, progress)
             identities = [run_id(run.config, fingerprints.of(run.config)) for run in runs]
-            summary = search_summary(search, study, storage, identities)
-            path = write_json_atomic(out / "search.json", summary)
-            mark_selected(out, identities, summary)
+            summary, path = record_search(search, study, storage, out, out, identities)
         except SearchFailed as error:
             return fail(str(error), code=1)
         except CritBenchError as error:

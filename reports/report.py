@@ -21,6 +21,7 @@ from reports.leaderboard import BASELINE, Leaderboard, build_leaderboard
 from reports.published import DatasetReferences, published_comparisons
 from reports.runs import Loaded, load_runs
 from reports.tables import mean_pm_std, number, write_csv, write_markdown
+from reports.tuning import budgets, load_searches
 
 CALIBRATION_LABELS = (("brier", "Brier score"), (f"ece_{ECE_BINS}", f"expected calibration error ({ECE_BINS} equal-width bins)"))
 
@@ -77,7 +78,8 @@ def render_report(loaded: Loaded, runs_dir: Path) -> tuple[str, Leaderboard, dic
     html = template_environment().get_template("report.html.j2").render(
         board=board, metrics=METRICS, deployed_point=LEADERBOARD_POINT, calibration_labels=CALIBRATION_LABELS, colors=colors, figures=figures, schedules=schedules, published=published,
         published_cells=published_cells, published_labels=list(dict.fromkeys(label for label, _ in published_cells)), baseline=BASELINE,
-        runs_dir=str(runs_dir),
+        runs_dir=str(runs_dir), searches=(searches := load_searches(runs_dir)),
+        search_budgets=budgets(searches) if searches else "",
         plotly_js=Markup(get_plotlyjs()),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     return html, board, published

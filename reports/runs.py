@@ -18,6 +18,7 @@ from benchmarks.core.config import MACHINE_FIELDS
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.metrics import Metric
 from benchmarks.core.records import is_failure_record, read_record, record_files
+from reports.tuning import is_trial_record
 
 HISTORY_FIELDS = ("epoch", "train_loss", "val_auc", "lr", "seconds", "stage")  # the trainer's own
 DATASET_FIELDS = ("dataset", "size", "imbalance", "max_train_samples", "dataset_params")
@@ -160,6 +161,8 @@ def load_runs(runs_dir: Path) -> Loaded:
     runs, failures, seen = [], [], set()
     for path in paths:
         record, problem = read_record(path)
+        if problem and is_trial_record(path):
+            continue  # a tuning trial's validation-only record: the search section shows it
         if problem:
             skipped.append((path, problem))
         elif record is None:

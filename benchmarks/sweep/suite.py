@@ -15,7 +15,9 @@ A suite file (see `benchmarks/sweep/suites/*.toml`) has these parts, all optiona
     seeds = "0-9"                       #   `seeds` (its own seed indices)
     [[methods]]                         # one per method: name, `params`, and `sweep`
     name = "alm"                        #   (hyperparameter -> list of values: one variant per
-    sweep = { delta = [0.1, 0.5] }      #   combination)
+    sweep = { delta = [0.1, 0.5] }      #   combination), or `tune` (a search on validation
+    tune = { trials = 20, cv = 5, space = { delta = [0.1, 0.5], mu0 = "log:1e-7..1e-3" } }
+                                        #   data before the seeds run: benchmarks/sweep/tuning.py)
     [slurm] / [ray]                     # executor settings (see benchmarks/sweep/executors.py)
 
 Seeds: the user-facing seed index (0, 1, 2) maps to a training seed derived from the data setting
@@ -46,7 +48,7 @@ SUITE_KEYS = {"description", "seeds", "run", "datasets", "methods", "slurm", "ra
 MERGED_TABLES = ("run", "slurm", "ray")  # merged key by key with an `extends`ed suite's
 RUN_FIELDS = {f.name for f in dataclasses.fields(RunConfig)} - {"dataset", "method", "seed", "params"}
 DATASET_KEYS = RUN_FIELDS - {"dataset_params"} | {"name", "params", "recipes", "methods", "seeds"}
-METHOD_KEYS = {"name", "params", "sweep"}
+METHOD_KEYS = {"name", "params", "sweep", "tune"}
 FLOAT_FIELDS = {f.name for f in dataclasses.fields(RunConfig) if "float" in str(f.type)}
 MAX_SEEDS = 1000
 
@@ -73,6 +75,7 @@ class MethodSetting:
     name: str
     params: dict = field(default_factory=dict)
     sweep: dict = field(default_factory=dict)  # hyperparameter -> list of values
+    tune: dict = field(default_factory=dict)  # a search's settings (trials, cv, space, ...): see tuning.suite_search
 
     def variants(self) -> list[dict]:
         """Every combination of the sweep values (`[{}]` without a sweep)."""
@@ -157,14 +160,16 @@ def _method_setting(where: str, table: dict) -> MethodSetting:
     _check_keys(where, table, METHOD_KEYS)
     if not isinstance(table.get("name"), str):
         raise CritBenchError(f"{where} needs a name (a string)")
-    for key in ("params", "sweep"):
+    for key in ("params", "sweep", "tune"):
         if not isinstance(table.get(key, {}), dict):
             raise CritBenchError(f"{where}: {key} must be a table, got {table[key]!r}")
+    if table.get("sweep") and table.get("tune"):
+        raise CritBenchError(f"{where}: give sweep (every combination runs) or tune (a search picks one), not both")
     sweep = dict(table.get("sweep", {}))
     for key, values in sweep.items():
         if not isinstance(values, list) or not values:
             raise CritBenchError(f"{where}: sweep.{key} must be a non-empty list of values, got {values!r}")
-    return MethodSetting(table["name"], dict(table.get("params", {})), sweep)
+    return MethodSetting(table["name"], dict(table.get("params", {})), sweep, dict(table.get("tune", {})))
 
 
 def parse_suite(name: str, data: dict) -> Suite:
@@ -278,26 +283,42 @@ def derive_seed(config: RunConfig, seed_index: int) -> int:
     return int(stable_hash(payload, 16), 16) % 2**31
 
 
-def expand(suite: Suite, machine: dict | None = None) -> list[PlannedRun]:
+def setting_config(suite: Suite, setting: DatasetSetting, method: MethodSetting, params: dict,
+                   machine: dict | None = None) -> RunConfig:
+    """The resolved config of `method` with `params` on dataset `setting` (its recipe under `params`)."""
+    try:
+        return resolve_config(RunConfig(
+            dataset=setting.name, method=method.name,
+            params={**method.params, **setting.recipes.get(method.name, {}), **params}, dataset_params=setting.params,
+            **run_fields({**suite.run, **setting.overrides, **(machine or {})})))
+    except CritBenchError as error:
+        raise CritBenchError(f"suite {suite.name}, {setting.label} / {method.name}: {error}") from None
+
+
+def cells(suite: Suite) -> list[tuple[DatasetSetting, MethodSetting]]:
+    """Every (dataset setting, method) pair the suite runs."""
+    return [(setting, method) for setting in suite.datasets for method in suite.methods
+            if setting.methods is None or method.name in setting.methods]
+
+
+def expand(suite: Suite, machine: dict | None = None, tuned: dict | None = None) -> list[PlannedRun]:
     """Every run of the grid, dataset-major (dataset setting, seed, method), configs resolved.
 
-    `machine` sets fields that are not part of a run's identity (device, data_dir). Invalid
-    values anywhere in the grid raise CritBenchError before anything runs."""
-    runs = []
+    `machine` sets fields that are not part of a run's identity (device, data_dir). `tuned` maps
+    (dataset label, method name) to the parameters a search selected for a method with `tune`, or
+    to None while the search has not selected (those runs are left out); a method absent from it
+    runs with its own parameters. Invalid values anywhere in the grid raise CritBenchError before
+    anything runs."""
+    runs, tuned = [], tuned or {}
     for setting in suite.datasets:
         for index in setting.seeds or suite.seeds:
             for method in suite.methods:
-                if setting.methods is not None and method.name not in setting.methods:
+                key = (setting.label, method.name)
+                if setting.methods is not None and method.name not in setting.methods or \
+                        key in tuned and tuned[key] is None:
                     continue
-                recipe = setting.recipes.get(method.name, {})
-                for variant in method.variants():
-                    try:
-                        config = resolve_config(RunConfig(
-                            dataset=setting.name, method=method.name,
-                            params={**method.params, **recipe, **variant}, dataset_params=setting.params,
-                            **run_fields({**suite.run, **setting.overrides, **(machine or {})})))
-                    except CritBenchError as error:
-                        raise CritBenchError(f"suite {suite.name}, {setting.label} / {method.name}: {error}") from None
+                for variant in [tuned[key]] if key in tuned else method.variants():
+                    config = setting_config(suite, setting, method, variant, machine)
                     config = dataclasses.replace(config, seed=derive_seed(config, index))
                     runs.append(PlannedRun(config, setting.label, index, variant))
     _check_distinct(runs)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import re
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,15 +26,16 @@ from sklearn.model_selection import StratifiedKFold
 
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
-from benchmarks.core.outputs import save_record_safely
-from benchmarks.core.records import (RECORD_VERSION, base_environment, failure_record, read_json, record_path,
-                                     record_state, stable_hash, utc_now, write_json_atomic)
+from benchmarks.core.outputs import check_writable_dir, save_record_safely
+from benchmarks.core.records import (RECORD_VERSION, base_environment, read_json, record_path, record_state, run_id,
+                                     stable_hash, utc_now, write_json_atomic)
 from benchmarks.engine.checkpoint import remove_checkpoint, run_checkpoint_dir
 from benchmarks.engine.pipeline import run_benchmark
-from benchmarks.engine.resolve import resolve_config
+from benchmarks.engine.resolve import load_dataset, resolve_config
 from benchmarks.methods import resolve_params
 from benchmarks.sweep.executors import RunTask, TaskResult
 from benchmarks.sweep.progress import Progress
+from benchmarks.sweep.suite import Suite, cells, derive_seed, setting_config
 from datasets import BinaryDataset, Split
 
 
@@ -193,6 +196,15 @@ def check_folds(dataset: BinaryDataset, folds: int | None) -> None:
                              f"{positives} positives and {negatives} negatives; use a smaller --cv")
 
 
+class GridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler for the ask-and-tell loop: the budget (at most the grid's size) ends the
+    search; Optuna's own calls `study.stop()` once the grid is exhausted, which only works inside
+    `study.optimize`."""
+
+    def after_trial(self, study, trial, state, values) -> None:
+        pass
+
+
 @dataclass(frozen=True)
 class Search:
     """What a study is: the base run (a resolved config), the space, the selection, the objective and
@@ -253,7 +265,7 @@ class Search:
         that it does not replay the draws it made before it was stopped."""
         seed = self.seed + offset
         if self.sampler == "grid":
-            return optuna.samplers.GridSampler({k: list(d.values) for k, d in self.space.items()}, seed=seed)
+            return GridSampler({k: list(d.values) for k, d in self.space.items()}, seed=seed)
         if self.sampler == "random":
             return optuna.samplers.RandomSampler(seed=seed)
         return optuna.samplers.TPESampler(seed=seed)
@@ -455,6 +467,102 @@ def search_summary(search: Search, study: optuna.Study, storage: str, final_runs
             "direction": OBJECTIVES[search.objective].direction, "trials": trials,
             "selected": {"trial": best.number, "value": best.value, "params": best.params},
             "final_runs": final_runs, "written_at": utc_now()}
+
+
+SUITE_TUNE_KEYS = {"trials", "cv", "space", "objective", "sampler", "pruner", "seed"}
+
+
+def suite_search(config: RunConfig, table: dict, where: str) -> Search:
+    """The search of a suite entry's `tune = { trials = 20, cv = 5, space = {...} }` on `config`
+    (the run the suite would make, resolved), trained with the leaderboard's seed index 0."""
+    unknown = set(table) - SUITE_TUNE_KEYS
+    if unknown:
+        raise CritBenchError(f"{where}: unknown tune key(s) {', '.join(sorted(unknown))}; "
+                             f"valid: {', '.join(sorted(SUITE_TUNE_KEYS))}")
+    if not isinstance(table.get("space"), dict) or not table["space"]:
+        raise CritBenchError(f"{where}: tune.space must be a table of parameter = [values] or \"[log:]LOW..HIGH\"")
+    try:
+        return Search(config, parse_space(space_items(table["space"]), config.method),
+                      table.get("objective", "val_auc"), folds=table.get("cv"), trials=table.get("trials", 20),
+                      sampler=table.get("sampler", "tpe"), pruner=table.get("pruner", "median"),
+                      seed=table.get("seed", 0))
+    except CritBenchError as error:
+        raise CritBenchError(f"{where}: tune: {error}") from None
+
+
+@dataclass
+class SuiteSearch:
+    """The search of one (dataset setting, method) of a suite, in its own folder of the suite's --out."""
+
+    key: tuple[str, str]  # (dataset label, method name), as suite.expand's `tuned`
+    search: Search
+    folder: Path
+    study: optuna.Study | None = None
+
+    @property
+    def storage(self) -> str:
+        return default_storage(self.folder)
+
+
+def suite_searches(suite: Suite, machine: dict | None, out: Path) -> list[SuiteSearch]:
+    """The searches of every method with `tune` on every dataset setting that runs it, checked."""
+    searches = []
+    for setting, method in cells(suite):
+        if method.tune:
+            config = setting_config(suite, setting, method, {}, machine)
+            config = dataclasses.replace(config, seed=derive_seed(config, 0))  # the leaderboard's seed index 0
+            where = f"suite {suite.name}, {setting.label} / {method.name}"
+            folder = Path(out) / "tuning" / re.sub(r"[^A-Za-z0-9_.+-]+", "-", f"{setting.label}-{method.name}")
+            searches.append(SuiteSearch((setting.label, method.name), suite_search(config, method.tune, where), folder))
+    return searches
+
+
+def tune_suite(searches: list[SuiteSearch], executor, fingerprints, command: str = "") -> dict:
+    """Run every suite search (each method with the same budget as its entry says) and return
+    suite.expand's `tuned`: (dataset label, method name) -> the selected parameters."""
+    tuned = {}
+    for entry in searches:
+        print(f"tuning {entry.key[0]} / {entry.key[1]}: {entry.search.budget} trials, "
+              f"{f'{entry.search.folds}-fold CV' if entry.search.folds else 'validation split'}, in {entry.folder}",
+              file=sys.stderr, flush=True)
+        entry.study = select_configuration(entry.search, entry.storage, "search", executor,
+                                           check_writable_dir(entry.folder / "trials", "the trials folder"),
+                                           lambda config: run_id(config, fingerprints.of(config)), command=command)
+        tuned[entry.key] = selected_trial(entry.study).params
+    return tuned
+
+
+def record_suite_searches(searches: list[SuiteSearch], runs: list, out: Path, fingerprints) -> None:
+    """Each search's search.json, and its selected configuration's records in `out` marked."""
+    for entry in searches:
+        params = selected_trial(entry.study).params
+        ids = [run_id(run.config, fingerprints.of(run.config)) for run in runs
+               if run.dataset_label == entry.key[0] and run.config.method == entry.search.config.method
+               and run.variant == params]
+        record_search(entry.search, entry.study, entry.storage, entry.folder, out, ids)
+
+
+def select_configuration(search: Search, storage: str, name: str, executor, trials_dir: Path, base_id,
+                         parallel: int = 1, command: str = "") -> optuna.Study:
+    """Run (or resume) the search to its budget and return its study, whose best trial is the
+    selection (SearchFailed when no trial completed). The data is loaded first, so missing data and
+    a --cv the data cannot fold are refused before any training."""
+    check_folds(load_dataset(search.config), search.folds)
+    study = open_study(search, storage, name)
+    recovered = run_search(search, study, storage, executor, trials_dir, base_id, parallel, command)
+    if recovered:
+        print(f"{name}: resumed {recovered} interrupted trials", file=sys.stderr)
+    selected_trial(study)
+    return study
+
+
+def record_search(search: Search, study: optuna.Study, storage: str, folder: Path, records: Path,
+                  run_ids: list[str]) -> tuple[dict, Path]:
+    """Write `<folder>/search.json` and mark the selected configuration's records (in `records`)."""
+    summary = search_summary(search, study, storage, run_ids)
+    path = write_json_atomic(Path(folder) / "search.json", summary)
+    mark_selected(records, run_ids, summary)
+    return summary, path
 
 
 def mark_selected(out: Path, run_ids: list[str], summary: dict) -> None:

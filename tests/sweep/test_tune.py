@@ -15,7 +15,7 @@ import optuna
 import pytest
 import torch
 
-from benchmarks import tune
+from benchmarks import leaderboard, tune
 from benchmarks.core.config import RunConfig
 from benchmarks.engine import pipeline, resolve
 from benchmarks.sweep.tuning import Fold, OfficialValidation, parse_space, selections
@@ -180,3 +180,51 @@ def test_cv_larger_than_a_class_is_refused_before_training(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and "--cv 40 needs at least 40 samples of each class" in err
     assert not list((tmp_path / "out" / "trials").glob("*.json"))
+
+
+TUNED_SUITE = """
+seeds = [0]
+[run]
+epochs = 1
+width = 0.125
+patience = 0
+device = "cpu"
+max_train_samples = 64
+[[datasets]]
+name = "synthetic2d"
+size = 8
+[[methods]]
+name = "bce"
+[[methods]]
+name = "alm"
+tune = { trials = 2, cv = 2, sampler = "grid", space = { delta = [0.1, 0.5] } }
+"""
+
+
+def test_a_suite_tunes_its_tune_methods_before_their_seeds_run(tmp_path, capsys):
+    """The leaderboard runs alm's search (2 trials, 2 folds), trains alm's seeds with the selected
+    delta and bce with its defaults; the report shows the search and skips no trial record."""
+    suite = tmp_path / "tuned.toml"
+    suite.write_text(TUNED_SUITE)
+    out = tmp_path / "out"
+    assert leaderboard.main(["--suite", str(suite), "--out", str(out)]) == 0
+    summary = json.loads((out / "tuning" / "synthetic2d-alm" / "search.json").read_text())
+    assert len(summary["trials"]) == 2 and summary["budget"] == 2
+    records = [json.loads(path.read_text()) for path in out.glob("*.json")]
+    alm = [r for r in records if r["config"]["method"] == "alm"]
+    bce = [r for r in records if r["config"]["method"] == "bce"]
+    assert len(alm) == len(bce) == 1 and "tuning" not in bce[0]
+    assert alm[0]["tuning"]["selected"] and alm[0]["config"]["params"]["delta"] == summary["selected"]["params"]["delta"]
+    assert summary["final_runs"] == [alm[0]["run_id"]]
+    html = (out / "report.html").read_text()
+    assert "Hyperparameter searches" in html and "2 trials, 2-fold CV each" in html
+    assert "skipped files: 0" in html
+
+
+def test_a_suite_tune_table_is_checked_before_training(tmp_path, capsys):
+    suite = tmp_path / "bad.toml"
+    suite.write_text(TUNED_SUITE.replace("trials = 2", "trails = 2"))
+    assert leaderboard.main(["--suite", str(suite), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown tune key(s) trails" in err and len(err.splitlines()) == 1
+    assert not list((tmp_path / "out").glob("*.json"))
