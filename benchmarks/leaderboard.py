@@ -28,14 +28,19 @@ from benchmarks.sweep.tuning import SearchFailed, record_suite_searches, suite_s
 from reports.report import build_report
 
 
-def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(prog="python -m benchmarks.leaderboard", description=__doc__.splitlines()[0])
-    parser.add_argument("--suite", default="full", metavar="NAME|FILE", help=f"built-in suite ({', '.join(list_suites())}) or a TOML file (default full)")
+def add_selection_arguments(parser) -> None:
+    """The options that choose what of a suite runs, and on which data (also `benchmarks.speed --suite`)."""
     parser.add_argument("--datasets", metavar="A,B", help="only these datasets, comma-separated (a dataset not in the suite is added)")
     parser.add_argument("--methods", metavar="X,Y", help="only these methods, comma-separated (a method not in the suite is added)")
     parser.add_argument("--seeds", metavar="0-2", help="seed indices, e.g. 0-2 or 0,3 (default: the suite's)")
     parser.add_argument("--epochs", type=int, metavar="N", help="maximum epochs of every run (default: the suite's)")
     parser.add_argument("--data-dir", metavar="DIR", help="folder with the data (default $CRITBENCH_DATA, else each dataset's default)")
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m benchmarks.leaderboard", description=__doc__.splitlines()[0])
+    parser.add_argument("--suite", default="full", metavar="NAME|FILE", help=f"built-in suite ({', '.join(list_suites())}) or a TOML file (default full)")
+    add_selection_arguments(parser)
     parser.add_argument("--out", metavar="DIR", help="folder of the run records (default runs/<suite>)")
     parser.add_argument("--executor", default="local", choices=EXECUTORS, help="where runs execute (default local)")
     parser.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the suite's, else auto)")

@@ -1,4 +1,5 @@
-"""`python -m benchmarks.speed`: CritBench's training step vs a MedMNIST-v2-style reference pipeline.
+"""`python -m benchmarks.speed`: CritBench's training step vs a MedMNIST-v2-style reference pipeline,
+or (`--suite`) the wall time of a whole leaderboard suite, phase by phase.
 
 For each case (2D ResNet18 28 px batch 128, 3D ResNet18 28^3 batch 32, 3D 64^3 batch 8) it times
 training and evaluation samples/s of
@@ -7,12 +8,22 @@ training and evaluation samples/s of
    DataLoader workers, fp32), with the same model, batch size and device,
 over repeated timed windows after warm-up, on synthetic data of the right shape. It prints one table
 and writes it as JSON. Results and the optimization log: benchmarks/SPEED.md.
+
+With `--suite NAME|FILE` it runs that suite through `benchmarks.leaderboard` itself (same planning,
+executor and report) into an empty folder and splits the process's wall time, from interpreter
+start to the finished report, into phases (`benchmarks.core.phases`): interpreter + imports,
+planning, data loading, setup, training epochs, evaluation, checkpoints, records, report, other.
+`--no-cache` runs it with the datasets' caches off (`cache_dir = none`): the start-up costs before
+the decode cache and the md5 index.
 """
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,15 +32,19 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from benchmarks import leaderboard
+from benchmarks.core import phases
 from benchmarks.core.cli import ArgumentParser, fail
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
+from benchmarks.core.outputs import check_writable_file
 from benchmarks.core.records import base_environment, write_json_atomic
 from benchmarks.engine.pipeline import device_environment
 from benchmarks.engine.resolve import resolve_config
 from benchmarks.engine.speed_reference import ReferencePipeline
 from benchmarks.engine.trainer import Trainer, effective_precision, resolve_device
-from datasets import BinaryDataset, Split
+from benchmarks.sweep.suite import read_suite_file, suite_path, tomllib
+from datasets import BinaryDataset, Split, get_dataset_entry
 from models3d import create_model
 
 # Dense bf16 tensor-core peaks (TFLOP/s, no sparsity) from the vendors' data sheets; the first
@@ -55,6 +70,23 @@ CASES = {
     "3d-64": Case(3, 64, 8, cpu_steps=1, cuda_steps=20),
 }
 CPU_DEFAULT_CASES = ("2d-28", "3d-28")  # 3d-64 is ~1.3 TFLOP per training volume: minutes per step on a small CPU
+# --suite: the phases in table order (benchmarks.core.phases names, `imports` and `other` added here)
+SUITE_PHASES = {
+    "imports": "interpreter + imports",
+    "plan": "plan (suite, data fingerprints)",
+    "load": "load (create_dataset, checksums)",
+    "setup": "setup (model, method, data to device)",
+    "train": "train (training epochs)",
+    "eval": "eval (val per epoch, final val/test)",
+    "checkpoint": "checkpoints (every epoch)",
+    "record": "records",
+    "report": "report (HTML, CSV, Markdown)",
+    "other": "other (not in a phase)",
+}
+# options of each mode: given in the other mode, they are refused rather than ignored
+STEP_OPTIONS = ("--cases", "--steps", "--repeats", "--warmup", "--workers", "--method", "--compile", "--no-amp", "--width",
+                "--size", "--batch-size")
+SUITE_OPTIONS = ("--datasets", "--methods", "--seeds", "--epochs", "--data-dir", "--out", "--no-cache")
 
 
 def bf16_peak_tflops(device_name: str) -> float | None:
@@ -179,29 +211,170 @@ def format_table(report: dict) -> str:
 
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
-    parser.add_argument("--cases", "--datasets", dest="cases", nargs="+", metavar="CASE",
+    parser.add_argument("--device", help="auto (CUDA if available), cpu, cuda or cuda:N (default auto; --suite: the suite's)")
+    parser.add_argument("--json", help="output file (default runs/speed-<cpu|cuda>.json; --suite: runs/speed-suite-<suite>.json)")
+    step = parser.add_argument_group("the training step (without --suite)")
+    step.add_argument("--cases", nargs="+", metavar="CASE",
                         help=f"any of {', '.join(CASES)} (default: all on CUDA, {', '.join(CPU_DEFAULT_CASES)} on CPU)")
-    parser.add_argument("--steps", type=int, help="training steps per timed window (default per case: "
+    step.add_argument("--steps", type=int, help="training steps per timed window (default per case: "
                         + ", ".join(f"{k} {c.cuda_steps} on CUDA / {c.cpu_steps} on CPU" for k, c in CASES.items()) + ")")
-    parser.add_argument("--repeats", type=int, help="timed windows per measurement (default 5 on CUDA, 3 on CPU)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed warm-up windows (default 1)")
-    parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
-                        help="reference DataLoader workers (default min(4, CPU count))")
-    parser.add_argument("--method", default="bce", help="CritBench method whose step is timed (default bce: Adam, like the reference)")
-    parser.add_argument("--compile", action="store_true", help="torch.compile CritBench's model (as `run --compile`)")
-    parser.add_argument("--no-amp", dest="amp", action="store_false", help="CritBench in fp32 (as `run --no-amp`; for ablations)")
-    parser.add_argument("--width", type=float, default=1.0, help="channel width multiplier (smoke tests only)")
-    parser.add_argument("--size", type=int, help="override every case's image side (smoke tests only)")
-    parser.add_argument("--batch-size", type=int, help="override every case's batch size (smoke tests only)")
-    parser.add_argument("--json", help="output file (default runs/speed-<cpu|cuda>.json)")
+    step.add_argument("--repeats", type=int, help="timed windows per measurement (default 5 on CUDA, 3 on CPU)")
+    step.add_argument("--warmup", type=int, default=1, help="untimed warm-up windows (default 1)")
+    step.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
+                     help="reference DataLoader workers (default min(4, CPU count))")
+    step.add_argument("--method", default="bce", help="CritBench method whose step is timed (default bce: Adam, like the reference)")
+    step.add_argument("--compile", action="store_true", help="torch.compile CritBench's model (as `run --compile`)")
+    step.add_argument("--no-amp", dest="amp", action="store_false", help="CritBench in fp32 (as `run --no-amp`; for ablations)")
+    step.add_argument("--width", type=float, default=1.0, help="channel width multiplier (smoke tests only)")
+    step.add_argument("--size", type=int, help="override every case's image side (smoke tests only)")
+    step.add_argument("--batch-size", type=int, help="override every case's batch size (smoke tests only)")
+    suite = parser.add_argument_group("a whole suite (--suite)")
+    suite.add_argument("--suite", metavar="NAME|FILE", help="time this leaderboard suite (built-in name or TOML file) phase by phase")
+    leaderboard.add_selection_arguments(suite)
+    suite.add_argument("--out", metavar="DIR", help="new or empty folder for the records and report (default: a temporary folder, removed)")
+    suite.add_argument("--no-cache", action="store_true", help="datasets' caches off (cache_dir = none): the start-up before the caches")
     return parser
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+def process_age() -> float | None:
+    """Seconds since this process started (Linux's /proc: its start in clock ticks after boot); None elsewhere."""
     try:
-        device = resolve_device(args.device)
+        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except OSError:
+        return None
+    return time.clock_gettime(time.CLOCK_BOOTTIME) - start_ticks / os.sysconf("SC_CLK_TCK")
+
+
+def toml_value(value) -> str:
+    """`value` as a TOML inline value. tomllib only reads TOML and no writer is a dependency, so the
+    few types of a suite document are written here (JSON's strings and numbers are TOML's); the
+    caller reads the text back to check it."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(key)} = {toml_value(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
+    return json.dumps(value)  # str, int, float; True/False as true/false
+
+
+def suite_without_cache(name: str, datasets: list[str], folder: Path) -> Path:
+    """The suite file `name` (`extends` resolved) with `cache_dir = "none"` for every dataset that has
+    a cache, those of `--datasets` it lacks added as the leaderboard would add them, written into
+    `folder` under the suite's file name (so the suite keeps its name)."""
+    source = suite_path(name)
+    document = read_suite_file(source)
+    tables = list(document.get("datasets", []))
+    tables += [{"name": dataset} for dataset in datasets if dataset not in {t.get("name") for t in tables}]
+    for table in tables:
+        if "cache_dir" in get_dataset_entry(table.get("name")).machine_params:
+            table["params"] = {**table.get("params", {}), "cache_dir": "none"}
+    document["datasets"] = tables
+    text = "\n".join(f"{json.dumps(key)} = {toml_value(value)}" for key, value in document.items()) + "\n"
+    try:
+        copied = tomllib.loads(text) == document
+    except tomllib.TOMLDecodeError:
+        copied = False
+    if not copied:
+        raise CritBenchError(f"suite {source} holds values --no-cache cannot copy (only strings, numbers, booleans, "
+                             f"lists and tables); time it with the caches on")
+    path = folder / source.name
+    path.write_text(text)
+    return path
+
+
+def trained_runs(out: Path) -> dict:
+    """Runs per dataset setting and method among the records (complete or failed) in `out`."""
+    counts = {}
+    for path in sorted(out.glob("*.json")):
+        config = json.loads(path.read_text())["config"]
+        setting = config["dataset"] + (f" 1:{config['imbalance']:g}" if config.get("imbalance") else "")
+        counts.setdefault(setting, {}).setdefault(config["method"], 0)
+        counts[setting][config["method"]] += 1
+    return counts
+
+
+def time_suite(args, command: str, imports: float | None) -> int:
+    """Run the suite through `benchmarks.leaderboard.main` into an empty folder, then print and
+    write the wall time per phase. Returns the leaderboard's exit code (0: every planned run has a
+    complete record; 1: some have not, e.g. data unavailable; 2: bad input, nothing run)."""
+    started, load_start = time.perf_counter(), os.getloadavg()
+    json_path = check_writable_file(args.json or f"runs/speed-suite-{Path(args.suite).stem}.json", "--json")
+    device = resolve_device(args.device or "auto")
+    with tempfile.TemporaryDirectory(prefix="critbench-speed-") as scratch:
+        out = Path(args.out or Path(scratch) / "runs")
+        if out.is_dir() and any(out.iterdir()):
+            raise CritBenchError(f"--out {out} is not empty: its complete runs would be skipped, not timed; "
+                                 f"give a new or empty folder")
+        suite = suite_without_cache(args.suite, leaderboard.split_names(args.datasets) or [], Path(scratch)) \
+            if args.no_cache else args.suite
+        flags = {"--suite": suite, "--datasets": args.datasets, "--methods": args.methods, "--seeds": args.seeds,
+                 "--epochs": args.epochs, "--data-dir": args.data_dir, "--device": args.device, "--out": out}
+        argv = [str(token) for flag, value in flags.items() if value is not None for token in (flag, value)]
+        phases.reset()
+        with contextlib.redirect_stdout(sys.stderr):  # stdout is this command's table
+            code = leaderboard.main(argv)
+        if code not in (0, 1):  # bad input (the leaderboard said why in one line) or interrupted
+            return code
+        total = time.perf_counter() - started + (imports or 0.0)
+        load_end = os.getloadavg()
+        trained = trained_runs(out)
+        failed = len(list(out.glob("*.failed.json")))
+    seconds = {"imports": imports, **{name: phases.TOTALS.get(name, 0.0) for name in SUITE_PHASES
+                                      if name not in ("imports", "other")}}
+    seconds["other"] = total - sum(value for value in seconds.values() if value is not None)
+    runs = sum(sum(methods.values()) for methods in trained.values())
+    report = {
+        "command": command,
+        "leaderboard_command": "python -m benchmarks.leaderboard " + " ".join(argv),
+        "leaderboard_exit_code": code,
+        "caches": "off (cache_dir = none)" if args.no_cache else
+        f"on ({os.environ.get('XDG_CACHE_HOME') or '~/.cache'}/critbench)",
+        "runs": {"trained": runs, "complete": runs - failed, "failed": failed, "by_dataset": trained},
+        "total_seconds": total,
+        "runs_per_minute": 60 * runs / total,
+        "phases": {name: {"label": SUITE_PHASES[name], "seconds": value,
+                          "share": None if value is None else value / total} for name, value in seconds.items()},
+        "env": {**base_environment(), **device_environment(device), "threads": torch.get_num_threads(),
+                "load_average": {"start": load_start, "end": load_end}},
+    }
+    print(format_suite_table(report))
+    print(f"written {write_json_atomic(json_path, report)}", file=sys.stderr)
+    return code
+
+
+def format_suite_table(report: dict) -> str:
+    """The phases as a table (seconds, share of the total) under what was run and where."""
+    runs, env = report["runs"], report["env"]
+    load = env["load_average"]
+    lines = [f"{report['command']}: caches {report['caches']}, {runs['trained']} runs trained ({runs['complete']} "
+             f"complete, {runs['failed']} failed), leaderboard exit code {report['leaderboard_exit_code']}"]
+    lines += [f"  {setting}: " + ", ".join(f"{method} {n}" for method, n in methods.items())
+              for setting, methods in runs["by_dataset"].items()]
+    lines.append(f"{env['device_name']} | torch {env['torch']} | load average (1 min) {load['start'][0]:.2f} at start, "
+                 f"{load['end'][0]:.2f} at end")
+    head = f"{'phase':42s} {'seconds':>9s} {'share':>7s}"
+    lines += [head, "-" * len(head)]
+    for phase in report["phases"].values():
+        value = "n/a" if phase["seconds"] is None else f"{phase['seconds']:9.2f} {100 * phase['share']:6.1f}%"
+        lines.append(f"{phase['label']:42s} {value:>17s}")
+    lines += ["-" * len(head), f"{'total (process start to finished report)':42s} {report['total_seconds']:9.2f} "
+              f"{100:6.1f}%", f"runs per minute: {report['runs_per_minute']:.2f}"]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    imports = process_age()  # first: the interpreter's start-up and every import so far
+    args = build_parser().parse_args(argv)
+    tokens = sys.argv[1:] if argv is None else list(argv)
+    command = "python -m benchmarks.speed " + " ".join(tokens)
+    try:
+        wrong = STEP_OPTIONS if args.suite else SUITE_OPTIONS
+        given = [flag for flag in wrong if any(token == flag or token.startswith(flag + "=") for token in tokens)]
+        if given:
+            raise CritBenchError(f"{given[0]} times the training step, not a suite: drop it or --suite" if args.suite
+                                 else f"{given[0]} needs --suite NAME|FILE (it selects what a suite runs)")
+        if args.suite:
+            return time_suite(args, command, imports)
+        device = resolve_device(args.device or "auto")
         for name in ("steps", "repeats", "size", "batch_size"):
             if getattr(args, name) is not None and getattr(args, name) < 1:
                 raise CritBenchError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
@@ -216,7 +389,7 @@ def main(argv=None) -> int:
         args.peak = bf16_peak_tflops(torch.cuda.get_device_name(device)) if device.type == "cuda" else None
         bf16 = effective_precision(args.amp, str(device)) == "bf16-autocast"
         report = {
-            "command": "python -m benchmarks.speed " + " ".join(sys.argv[1:] if argv is None else argv),
+            "command": command,
             "device_name": device_environment(device)["device_name"], "torch": torch.__version__,
             "critbench_precision": "bf16 autocast, channels-last" if bf16 else "fp32",
             "bf16_peak_tflops": args.peak,

@@ -14,7 +14,9 @@ from benchmarks import speed
 from benchmarks.core.config import RunConfig
 from benchmarks.engine.resolve import resolve_config
 from benchmarks.engine.trainer import Trainer
+from benchmarks.sweep.suite import load_suite
 from datasets import create_dataset
+from tests.conftest import TINY_SUITE, write_suite
 
 STEPS, BATCH = 4, 32
 
@@ -119,3 +121,59 @@ def test_evaluation_logits_are_fp32_on_the_bf16_path(monkeypatch):
             bf16 = trainer.model(x).squeeze(1).float().double().numpy()
     assert scores == pytest.approx(fp32, rel=1e-5, abs=1e-6)
     assert not bf16 == pytest.approx(fp32, rel=1e-5, abs=1e-6)  # the bf16 pass really differs
+
+
+def test_suite_timing_phases_add_up_to_the_total(tmp_path, capsys):
+    """`--suite`: one tiny run through the leaderboard; the table's phases add up to its total and the
+    JSON has every phase, what was run and the load."""
+    suite = write_suite(tmp_path, TINY_SUITE.replace("seeds = [0, 1]", "seeds = [0]"))
+    out = tmp_path / "speed.json"
+    assert speed.main(["--suite", str(suite), "--methods", "bce", "--json", str(out), "--out", str(tmp_path / "runs")]) == 0
+    table = capsys.readouterr().out
+    rows = {line[:42].strip(): line[42:].split() for line in table.splitlines() if line.endswith("%")}
+    assert set(rows) == set(speed.SUITE_PHASES.values()) | {"total (process start to finished report)"}
+    total = float(rows.pop("total (process start to finished report)")[0])
+    assert sum(float(seconds) for seconds, _ in rows.values()) == pytest.approx(total, abs=0.01 * len(rows))
+    report = json.loads(out.read_text())
+    assert set(report["phases"]) == set(speed.SUITE_PHASES)
+    seconds = {name: phase["seconds"] for name, phase in report["phases"].items()}
+    assert sum(seconds.values()) == pytest.approx(report["total_seconds"])
+    assert all(seconds[name] > 0 for name in ("imports", "plan", "load", "setup", "train", "eval", "checkpoint",
+                                              "record", "report"))
+    assert seconds["other"] > -1e-6  # a phase counted twice would make it negative
+    assert report["runs"] == {"trained": 1, "complete": 1, "failed": 0, "by_dataset": {"synthetic2d": {"bce": 1}}}
+    assert report["leaderboard_exit_code"] == 0 and "--methods bce" in report["leaderboard_command"]
+    assert set(report["env"]["load_average"]) == {"start", "end"} and report["env"]["threads"] >= 1
+    assert (tmp_path / "runs" / "report.html").is_file()
+
+
+def test_no_cache_suite_turns_off_the_caches_only(tmp_path):
+    """`--no-cache` runs a copy of the suite with `cache_dir = none` on the datasets that cache (CIFAR
+    here; NIfTI when --datasets adds it); everything else is the suite as it was."""
+    path = speed.suite_without_cache("quick", ["nifti"], tmp_path)
+    copy, original = load_suite(str(path)), load_suite("quick")
+    assert copy.name == "quick" and copy.run == original.run and copy.methods == original.methods
+    params = {setting.label: setting.params for setting in copy.datasets}
+    assert params["cifar10 1:100"] == {"cache_dir": "none"} and params["nifti"] == {"cache_dir": "none"}
+    assert params["pneumoniamnist"] == {}
+    assert [setting.recipes for setting in copy.datasets[:-1]] == [setting.recipes for setting in original.datasets]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--suite", "nope"], "unknown suite 'nope'"),
+    (["--suite", "nope", "--no-cache"], "unknown suite 'nope'"),
+    (["--suite", "quick", "--cases", "2d-28"], "--cases times the training step, not a suite"),
+    (["--datasets", "cifar10"], "--datasets needs --suite NAME|FILE"),
+])
+def test_suite_timing_bad_input_is_one_line(argv, message, tmp_path, capsys):
+    assert speed.main([*argv, "--json", str(tmp_path / "speed.json")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "speed.json").exists()
+
+
+def test_suite_timing_refuses_a_folder_with_records(tmp_path, capsys):
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "old.json").write_text("{}")
+    assert speed.main(["--suite", "quick", "--out", str(tmp_path / "runs"), "--json", str(tmp_path / "s.json")]) == 2
+    assert "is not empty: its complete runs would be skipped" in capsys.readouterr().err
