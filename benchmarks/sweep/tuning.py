@@ -270,9 +270,11 @@ class Search:
             return optuna.samplers.RandomSampler(seed=seed)
         return optuna.samplers.TPESampler(seed=seed)
 
-    def make_pruner(self) -> optuna.pruners.BasePruner:
-        """Median pruning on the per-epoch validation AUC of each training step (fold, epoch)."""
-        return optuna.pruners.MedianPruner() if self.pruner == "median" else optuna.pruners.NopPruner()
+
+
+def make_pruner(name: str) -> optuna.pruners.BasePruner:
+    """Median pruning on the validation AUC of every (fold, epoch) step, or none."""
+    return optuna.pruners.MedianPruner() if name == "median" else optuna.pruners.NopPruner()
 
 
 def default_storage(out: Path) -> str:
@@ -286,7 +288,7 @@ def open_study(search: Search, storage: str, name: str) -> optuna.Study:
     key = stable_hash(search.key())
     try:
         study = optuna.create_study(storage=storage, study_name=name, sampler=search.make_sampler(),
-                                    pruner=search.make_pruner(), direction=OBJECTIVES[search.objective].direction,
+                                    pruner=make_pruner(search.pruner), direction=OBJECTIVES[search.objective].direction,
                                     load_if_exists=True)
     except Exception as error:  # optuna and SQLAlchemy raise many types for a bad URL or an unreadable file
         raise CritBenchError(f"cannot open the Optuna storage {storage} ({type(error).__name__}: {error}); "
@@ -351,7 +353,7 @@ def run_trial(task: TrialTask, progress: bool = False) -> TaskResult:
     failure record."""
     started = time.perf_counter()
     study = optuna.load_study(study_name=task.study, storage=task.storage)
-    study.pruner = optuna.pruners.MedianPruner() if task.pruner == "median" else optuna.pruners.NopPruner()
+    study.pruner = make_pruner(task.pruner)
     trial = optuna.trial.Trial(study, task.trial_id)
     fits_dir = Path(task.out_dir) / "fits"
     checkpoints = run_checkpoint_dir(fits_dir)

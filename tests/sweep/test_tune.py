@@ -18,8 +18,10 @@ import torch
 from benchmarks import leaderboard, tune
 from benchmarks.core.config import RunConfig
 from benchmarks.engine import pipeline, resolve
+from benchmarks.sweep import tuning
 from benchmarks.sweep.tuning import Fold, OfficialValidation, parse_space, selections
 from datasets import create_dataset
+from tests.conftest import TINY_SUITE
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -151,7 +153,7 @@ def test_search_resumes_after_kill_9_and_marks_the_selected_records(tmp_path):
     (["--space", "delta"], "expects NAME=VALUES"),
     (["--space", "delta=0.1,,0.5"], "distinct values"),
     (["--space", "delta=0.1", "--space", "delta=0.2"], "delta given twice"),
-    (["--space", "delta=-1,0.5"], "delta"),
+    (["--space", "delta=-1,0.5"], "--space delta=-1: ALM needs delta >= 0"),
     (["--space", "delta=0.1", "--cv", "1"], "--cv must be an integer >= 2"),
     (["--space", "delta=0.1", "--trials", "0"], "--trials must be an integer >= 1"),
     (["--space", "delta=0.1", "--objective", "test_auc"], "unknown --objective 'test_auc'; valid: val_auc"),
@@ -182,23 +184,10 @@ def test_cv_larger_than_a_class_is_refused_before_training(tmp_path, capsys):
     assert not list((tmp_path / "out" / "trials").glob("*.json"))
 
 
-TUNED_SUITE = """
-seeds = [0]
-[run]
-epochs = 1
-width = 0.125
-patience = 0
-device = "cpu"
-max_train_samples = 64
-[[datasets]]
-name = "synthetic2d"
-size = 8
-[[methods]]
-name = "bce"
-[[methods]]
-name = "alm"
-tune = { trials = 2, cv = 2, sampler = "grid", space = { delta = [0.1, 0.5] } }
-"""
+# conftest's two-method suite, one seed, with alm tuned (its [[methods]] table is the last).
+TUNED_SUITE = (TINY_SUITE.replace("seeds = [0, 1]", "seeds = [0]")
+               .replace("epochs = 1\n", "epochs = 1\nmax_train_samples = 64\n")
+               + 'tune = { trials = 2, cv = 2, sampler = "grid", space = { delta = [0.1, 0.5] } }\n')
 
 
 def test_a_suite_tunes_its_tune_methods_before_their_seeds_run(tmp_path, capsys):
@@ -228,3 +217,35 @@ def test_a_suite_tune_table_is_checked_before_training(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "unknown tune key(s) trails" in err and len(err.splitlines()) == 1
     assert not list((tmp_path / "out").glob("*.json"))
+
+
+class AlwaysPrune(optuna.pruners.BasePruner):
+    def prune(self, study, trial) -> bool:
+        return True
+
+
+def test_a_pruned_trial_stops_its_training_after_the_epoch_and_is_told_pruned(tmp_path, monkeypatch, capsys):
+    """The pruner is asked after every epoch: once it says so, the training stops (no fit record, no
+    checkpoint left), the trial's record says pruned, and the study has it as PRUNED; with no trial
+    completed, nothing is selected (exit 1)."""
+    monkeypatch.setattr(tuning, "make_pruner", lambda name: AlwaysPrune())
+    out = tmp_path / "out"
+    argv = list(TINY_TUNE)
+    argv[argv.index("--epochs") + 1] = "3"
+    code = tune.main([*argv, "--trials", "1", "--cv", "2", "--out", str(out)])
+    assert code == 1 and "no trial of study synthetic2d-alm completed" in capsys.readouterr().err
+    (record,) = [json.loads(path.read_text()) for path in (out / "trials").glob("*.json")]
+    assert record["state"] == "pruned" and record["objective"]["value"] is None and record["fits"] == []
+    assert not list((out / "trials" / "fits").rglob("*.json")) and not list((out / "trials" / "fits").rglob("*.pt"))
+    study = optuna.load_study(study_name="synthetic2d-alm", storage=f"sqlite:///{out / 'tune.db'}")
+    assert [trial.state for trial in study.trials] == [optuna.trial.TrialState.PRUNED]
+    assert list(study.trials[0].intermediate_values) == [1]  # stopped after its first epoch
+
+
+def test_without_cv_a_trial_trains_on_the_official_splits(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert tune.main([*TINY_BASE, "--space", "delta=0.1", "--trials", "1", "--out", str(out)]) == 0
+    (record,) = [json.loads(path.read_text()) for path in (out / "trials").glob("*.json")]
+    assert record["selection"] == "val" and record["run_id"].endswith("-val") and len(record["fits"]) == 1
+    fit = json.loads((out / "trials" / "fits" / f"{record['fits'][0]}.json").read_text())
+    assert fit["selection"] == "val" and record["objective"]["value"] == fit["val"]["auc"]
