@@ -297,6 +297,7 @@ def time_suite(args, command: str, imports: float | None) -> int:
     write the wall time per phase. Returns the leaderboard's exit code (0: every planned run has a
     complete record; 1: some have not, e.g. data unavailable; 2: bad input, nothing run)."""
     started, load_start = time.perf_counter(), os.getloadavg()
+    env = base_environment()  # its started_at is the suite's
     json_path = check_writable_file(args.json or f"runs/speed-suite-{Path(args.suite).stem}.json", "--json")
     device = resolve_device(args.device or "auto")
     with tempfile.TemporaryDirectory(prefix="critbench-speed-") as scratch:
@@ -333,7 +334,7 @@ def time_suite(args, command: str, imports: float | None) -> int:
         "runs_per_minute": 60 * runs / total,
         "phases": {name: {"label": SUITE_PHASES[name], "seconds": value,
                           "share": None if value is None else value / total} for name, value in seconds.items()},
-        "env": {**base_environment(), **device_environment(device), "threads": torch.get_num_threads(),
+        "env": {**env, **device_environment(device), "threads": torch.get_num_threads(),
                 "load_average": {"start": load_start, "end": load_end}},
     }
     print(format_suite_table(report))
