@@ -24,7 +24,7 @@ from benchmarks.sweep.executors import EXECUTORS, create_executor
 from benchmarks.sweep.plan import DataFingerprints, describe_plan, make_plan
 from benchmarks.sweep.progress import Progress, duration
 from benchmarks.sweep.suite import Suite, expand, list_suites, load_suite, parse_seeds, select
-from benchmarks.sweep.tuning import SearchFailed, record_suite_searches, suite_searches, tune_suite
+from benchmarks.sweep.search import SearchFailed, record_suite_searches, suite_searches, tune_suite
 from reports.report import build_report
 
 

@@ -24,8 +24,8 @@ from benchmarks.sweep.executors import EXECUTORS, WorkerPoolExecutor, create_exe
 from benchmarks.sweep.plan import DataFingerprints, make_plan
 from benchmarks.sweep.progress import Progress
 from benchmarks.sweep.suite import PlannedRun, derive_seed, parse_seeds
-from benchmarks.sweep.tuning import (OBJECTIVES, PRUNERS, SAMPLERS, Search, SearchFailed, default_storage,
-                                     parse_space, record_search, select_configuration, selected_trial)
+from benchmarks.sweep.search import SearchFailed, record_search, select_configuration, selected_trial
+from benchmarks.sweep.tuning import OBJECTIVES, PRUNERS, SAMPLERS, Search, default_storage, parse_space
 
 
 def build_parser():

@@ -1,22 +1,20 @@
-"""Hyperparameter search with Optuna on validation data only.
+"""Hyperparameter search with Optuna on validation data only: what a search is.
 
-- the space: `--space` items (`delta=0.1,0.25,0.5`, `mu0=log:1e-7..1e-3`, `lr=1e-4..1e-2`, `n=int:1..5`);
+- the space: `--space` items (`delta=0.1,0.25,0.5`, `mu0=log:1e-7..1e-3`, `lr=1e-4..1e-2`, `n=int:1..5`)
+  or a suite entry's `tune` table;
 - the selection: stratified K-fold over train+val (scikit-learn), or the official validation split;
   a trial's trainings never see the test split (`benchmarks.engine.pipeline.validation_only`);
 - the objective (`OBJECTIVES`), averaged over folds;
 - the study: Optuna's grid, random or TPE sampler, a median pruner on per-epoch validation AUC, any
-  Optuna storage (a SQLite file by default), resumed with `load_if_exists`;
-- the trials: one executor task each (local, worker pool, Ray, Slurm), asked and told by the driver.
+  Optuna storage (a SQLite file by default), resumed with `load_if_exists`.
+
+Running it (trials through the executors, the selection, the records) is `benchmarks.sweep.search`.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
-import re
-import sys
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,21 +24,10 @@ from sklearn.model_selection import StratifiedKFold
 
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
-from benchmarks.core.outputs import check_writable_dir, save_record_safely
-from benchmarks.core.records import (RECORD_VERSION, base_environment, read_json, record_path, record_state, run_id,
-                                     stable_hash, utc_now, write_json_atomic)
-from benchmarks.engine.checkpoint import remove_checkpoint, run_checkpoint_dir
-from benchmarks.engine.pipeline import run_benchmark
-from benchmarks.engine.resolve import load_dataset, resolve_config
+from benchmarks.core.records import stable_hash
+from benchmarks.engine.resolve import resolve_config
 from benchmarks.methods import resolve_params
-from benchmarks.sweep.executors import RunTask, TaskResult
-from benchmarks.sweep.progress import Progress
-from benchmarks.sweep.suite import Suite, cells, derive_seed, setting_config
 from datasets import BinaryDataset, Split
-
-
-class SearchFailed(CritBenchError):
-    """The search ran but selected nothing (every trial pruned or failed): exit code 1, not bad input."""
 
 
 @dataclass(frozen=True)
@@ -161,7 +148,7 @@ class Fold:
 
     @property
     def name(self) -> str:
-        return f"cv{self.folds}s{self.seed}-fold{self.index}"
+        return f"{selection_name(self.folds, self.seed)}-fold{self.index}"
 
     def splits(self, dataset: BinaryDataset) -> tuple[Split, Split]:
         pool = Split(torch.cat([dataset.train.x, dataset.val.x]), torch.cat([dataset.train.y, dataset.val.y]))
@@ -178,6 +165,11 @@ class OfficialValidation:
 
     def splits(self, dataset: BinaryDataset) -> tuple[Split, Split]:
         return dataset.train, dataset.val
+
+
+def selection_name(folds: int | None, seed: int) -> str:
+    """How a trial's run id ends: `cv5s0` (5 folds shuffled with seed 0), or `val` (the official split)."""
+    return f"cv{folds}s{seed}" if folds else "val"
 
 
 def selections(folds: int | None, seed: int) -> list:
@@ -304,173 +296,6 @@ def open_study(search: Search, storage: str, name: str) -> optuna.Study:
     return study
 
 
-@dataclass(frozen=True)
-class TrialTask(RunTask):
-    """One trial: its configuration trained on every selection; told to the study by the driver."""
-
-    storage: str = ""
-    study: str = ""
-    trial_id: int = -1  # Optuna's id, for reporting intermediate values from the worker
-    number: int = -1
-    objective: str = "val_auc"
-    folds: int | None = None
-    fold_seed: int = 0
-    pruner: str = "median"
-    params: dict = field(default_factory=dict)
-    base_id: str = ""  # the configuration's run id; its trainings are <base_id>-<selection name>
-
-
-class Reporter:
-    """`on_epoch` of a trial's trainings: reports each epoch's validation AUC at step fold x epochs +
-    epoch and stops the training once the pruner says so."""
-
-    def __init__(self, trial: optuna.Trial, offset: int):
-        self.trial, self.offset, self.pruned = trial, offset, False
-
-    def __call__(self, epoch: int, val_auc: float) -> None:
-        if math.isfinite(val_auc):
-            self.trial.report(val_auc, self.offset + epoch)
-        if self.trial.should_prune():
-            self.pruned = True
-            raise optuna.TrialPruned(f"pruned after epoch {epoch} (validation AUC {val_auc:.4f})")
-
-
-def trial_record(task: TrialTask, state: str, values: list[float], fits: list[str], started: float) -> dict:
-    """The record of one trial: its parameters, objective per training and mean, its trainings' records."""
-    objective = OBJECTIVES[task.objective]
-    return {"record_version": RECORD_VERSION, "run_id": task.run_id, "status": "complete", "kind": "trial",
-            "study": task.study, "trial": task.number, "state": state, "params": task.params,
-            "objective": {"name": task.objective, "direction": objective.direction,
-                          "value": float(np.mean(values)) if state == "complete" else None, "per_fit": values},
-            "selection": f"cv{task.folds}" if task.folds else "val", "fits": fits, "config": task.config.to_dict(),
-            "env": base_environment(), "seconds": time.perf_counter() - started, "finished_at": utc_now()}
-
-
-def run_trial(task: TrialTask, progress: bool = False) -> TaskResult:
-    """Train the trial's configuration on each selection (finished trainings are reused, a killed one
-    resumes from its checkpoint), report per-epoch validation AUC to the pruner, and write the trial's
-    record into `task.out_dir`: state "complete" with the objective, or "pruned". A crash writes a
-    failure record."""
-    started = time.perf_counter()
-    study = optuna.load_study(study_name=task.study, storage=task.storage)
-    study.pruner = make_pruner(task.pruner)
-    trial = optuna.trial.Trial(study, task.trial_id)
-    fits_dir = Path(task.out_dir) / "fits"
-    checkpoints = run_checkpoint_dir(fits_dir)
-    values, fits, state = [], [], "complete"
-    for index, selection in enumerate(selections(task.folds, task.fold_seed)):
-        reporter = Reporter(trial, index * task.config.epochs)
-        fit_id = f"{task.base_id}-{selection.name}"
-        record, _ = read_json(record_path(fits_dir, fit_id))
-        if isinstance(record, dict) and record.get("status") == "complete":  # reused: its epochs still count
-            with contextlib.suppress(optuna.TrialPruned):
-                for entry in record["history"]:
-                    reporter(entry["epoch"], math.nan if entry["val_auc"] is None else entry["val_auc"])
-        else:
-            record = run_benchmark(task.config, progress=progress, checkpoint_dir=checkpoints, selection=selection,
-                                   on_epoch=reporter)
-        if reporter.pruned:
-            remove_checkpoint(checkpoints, fit_id)
-            state = "pruned"
-            break
-        if record["status"] != "complete":
-            path, warning = save_record_safely({**record, "run_id": task.run_id, "command": task.command},
-                                               task.out_dir)
-            return TaskResult(task.run_id, task.label, "failed", str(path), warning or record["reason"])
-        save_record_safely({**record, "command": task.command}, fits_dir)
-        remove_checkpoint(checkpoints, fit_id)
-        values.append(OBJECTIVES[task.objective].of(record["val"]))
-        fits.append(fit_id)
-    record = trial_record(task, state, values, fits, started)
-    path, warning = save_record_safely(record, task.out_dir)
-    return TaskResult(task.run_id, task.label, "rescued" if warning else "complete", str(path), warning, record)
-
-
-def finished(study: optuna.Study) -> int:
-    """Trials that count against the budget: complete, pruned, or failed other than by an interruption."""
-    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    return sum(trial.state in states or (trial.state == optuna.trial.TrialState.FAIL
-                                         and not trial.user_attrs.get("interrupted"))
-               for trial in study.get_trials(deepcopy=False))
-
-
-def recover_interrupted(study: optuna.Study) -> int:
-    """Trials a killed driver left running: marked failed ("interrupted", not counted) and their
-    parameters asked again first, so the rerun finishes them (reusing their finished trainings)."""
-    left = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-    for trial in left:
-        study._storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
-        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-        study.enqueue_trial(trial.params, skip_if_exists=False)
-    return len(left)
-
-
-def trial_task(search: Search, study: optuna.Study, storage: str, trial: optuna.Trial, out: Path, base_id: str,
-               command: str) -> TrialTask:
-    params = {name: dimension.suggest(trial) for name, dimension in search.space.items()}
-    config = search.trial_config(params)
-    selection = f"cv{search.folds}s{search.seed}" if search.folds else "val"
-    shown = " ".join(f"{key}={value:.3g}" if isinstance(value, float) else f"{key}={value}"
-                     for key, value in params.items())
-    return TrialTask(config, f"{base_id(config)}-{selection}", f"trial {trial.number}: {shown}", str(out), command,
-                     storage=storage, study=study.study_name, trial_id=trial._trial_id, number=trial.number,
-                     objective=search.objective, folds=search.folds, fold_seed=search.seed, pruner=search.pruner,
-                     params=params, base_id=base_id(config))
-
-
-def tell(study: optuna.Study, trial: optuna.Trial, result: TaskResult) -> None:
-    """Tell the study what the trial's record says: its objective, pruned, or failed."""
-    record, _ = read_json(result.path)
-    record = record if isinstance(record, dict) else {}
-    value = (record.get("objective") or {}).get("value")
-    if record.get("kind") == "trial" and record.get("state") == "pruned":
-        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-    elif record.get("kind") == "trial" and value is not None and math.isfinite(value):
-        study.tell(trial, value)
-    else:
-        study.set_user_attr(f"failed_trial_{trial.number}", result.reason or "no objective")
-        study.tell(trial, state=optuna.trial.TrialState.FAIL)
-
-
-def run_search(search: Search, study: optuna.Study, storage: str, executor, out: Path, base_id, parallel: int = 1,
-               command: str = "") -> int:
-    """Ask, run (through `executor`, `parallel` trials at a time) and tell trials until the budget is
-    finished; trial records go to `out`. Returns how many interrupted trials were asked again."""
-    recovered = recover_interrupted(study)
-    while (left := search.budget - finished(study)) > 0:
-        trials = [study.ask() for _ in range(min(parallel, left))]
-        tasks = [trial_task(search, study, storage, trial, out, base_id, command) for trial in trials]
-        progress = Progress(len(tasks))
-        executor.run(tasks, progress, work=run_trial)
-        results = {result.run_id: result for outcome in progress.outcomes.values() for result in outcome}
-        for trial, task in zip(trials, tasks):
-            tell(study, trial, results[task.run_id])
-    return recovered
-
-
-def selected_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
-    """The best complete trial by the objective; CritBenchError when no trial completed."""
-    try:
-        return study.best_trial
-    except ValueError:
-        raise SearchFailed(f"no trial of study {study.study_name} completed (all pruned or failed); see the "
-                             f"trial records and widen the --space or train longer") from None
-
-
-def search_summary(search: Search, study: optuna.Study, storage: str, final_runs: list[str]) -> dict:
-    """The search as the report shows it: every trial's objective (validation only), the chosen
-    parameters and the selected configuration's final runs. Test results live in those runs' records."""
-    best = selected_trial(study)
-    trials = [{"number": trial.number, "state": trial.state.name.lower(), "value": trial.value,
-               "params": trial.params, "interrupted": bool(trial.user_attrs.get("interrupted"))}
-              for trial in study.get_trials(deepcopy=False)]
-    return {"kind": "search", "study": study.study_name, "storage": storage, "search": search.key(),
-            "budget": search.budget, "objective": search.objective,
-            "direction": OBJECTIVES[search.objective].direction, "trials": trials,
-            "selected": {"trial": best.number, "value": best.value, "params": best.params},
-            "final_runs": final_runs, "written_at": utc_now()}
-
-
 SUITE_TUNE_KEYS = {"trials", "cv", "space", "objective", "sampler", "pruner", "seed"}
 
 
@@ -490,93 +315,3 @@ def suite_search(config: RunConfig, table: dict, where: str) -> Search:
                       seed=table.get("seed", 0))
     except CritBenchError as error:
         raise CritBenchError(f"{where}: tune: {error}") from None
-
-
-@dataclass
-class SuiteSearch:
-    """The search of one (dataset setting, method) of a suite, in its own folder of the suite's --out."""
-
-    key: tuple[str, str]  # (dataset label, method name), as suite.expand's `tuned`
-    search: Search
-    folder: Path
-    study: optuna.Study | None = None
-
-    @property
-    def storage(self) -> str:
-        return default_storage(self.folder)
-
-
-def suite_searches(suite: Suite, machine: dict | None, out: Path) -> list[SuiteSearch]:
-    """The searches of every method with `tune` on every dataset setting that runs it, checked."""
-    searches = []
-    for setting, method in cells(suite):
-        if method.tune:
-            config = setting_config(suite, setting, method, {}, machine)
-            config = dataclasses.replace(config, seed=derive_seed(config, 0))  # the leaderboard's seed index 0
-            where = f"suite {suite.name}, {setting.label} / {method.name}"
-            folder = Path(out) / "tuning" / re.sub(r"[^A-Za-z0-9_.+-]+", "-", f"{setting.label}-{method.name}")
-            searches.append(SuiteSearch((setting.label, method.name), suite_search(config, method.tune, where), folder))
-    return searches
-
-
-def tune_suite(searches: list[SuiteSearch], executor, fingerprints, command: str = "") -> dict:
-    """Run every suite search (each method with the same budget as its entry says) and return
-    suite.expand's `tuned`: (dataset label, method name) -> the selected parameters."""
-    tuned = {}
-    for entry in searches:
-        print(f"tuning {entry.key[0]} / {entry.key[1]}: {entry.search.budget} trials, "
-              f"{f'{entry.search.folds}-fold CV' if entry.search.folds else 'validation split'}, in {entry.folder}",
-              file=sys.stderr, flush=True)
-        entry.study = select_configuration(entry.search, entry.storage, "search", executor,
-                                           check_writable_dir(entry.folder / "trials", "the trials folder"),
-                                           lambda config: run_id(config, fingerprints.of(config)), command=command)
-        tuned[entry.key] = selected_trial(entry.study).params
-    return tuned
-
-
-def record_suite_searches(searches: list[SuiteSearch], runs: list, out: Path, fingerprints) -> None:
-    """Each search's search.json, and its selected configuration's records in `out` marked."""
-    for entry in searches:
-        params = selected_trial(entry.study).params
-        ids = [run_id(run.config, fingerprints.of(run.config)) for run in runs
-               if run.dataset_label == entry.key[0] and run.config.method == entry.search.config.method
-               and run.variant == params]
-        record_search(entry.search, entry.study, entry.storage, entry.folder, out, ids)
-
-
-def select_configuration(search: Search, storage: str, name: str, executor, trials_dir: Path, base_id,
-                         parallel: int = 1, command: str = "") -> optuna.Study:
-    """Run (or resume) the search to its budget and return its study, whose best trial is the
-    selection (SearchFailed when no trial completed). The data is loaded first, so missing data and
-    a --cv the data cannot fold are refused before any training."""
-    check_folds(load_dataset(search.config), search.folds)
-    study = open_study(search, storage, name)
-    recovered = run_search(search, study, storage, executor, trials_dir, base_id, parallel, command)
-    if recovered:
-        print(f"{name}: resumed {recovered} interrupted trials", file=sys.stderr)
-    selected_trial(study)
-    return study
-
-
-def record_search(search: Search, study: optuna.Study, storage: str, folder: Path, records: Path,
-                  run_ids: list[str]) -> tuple[dict, Path]:
-    """Write `<folder>/search.json` and mark the selected configuration's records (in `records`)."""
-    summary = search_summary(search, study, storage, run_ids)
-    path = write_json_atomic(Path(folder) / "search.json", summary)
-    mark_selected(records, run_ids, summary)
-    return summary, path
-
-
-def mark_selected(out: Path, run_ids: list[str], summary: dict) -> None:
-    """Mark each complete record of the selected configuration with the search that chose it."""
-    for identity in run_ids:
-        path = record_path(out, identity)
-        record, _ = read_json(path)
-        if record_state(out, identity) == "complete" and "tuning" not in record:
-            write_json_atomic(path, {**record, "tuning": {"selected": True, "study": summary["study"],
-                                                          "trial": summary["selected"]["trial"],
-                                                          "objective": summary["objective"],
-                                                          "value": summary["selected"]["value"],
-                                                          "params": summary["selected"]["params"],
-                                                          "trials": len(summary["trials"]),
-                                                          "budget": summary["budget"]}})

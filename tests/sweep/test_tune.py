@@ -18,7 +18,7 @@ import torch
 from benchmarks import leaderboard, tune
 from benchmarks.core.config import RunConfig
 from benchmarks.engine import pipeline, resolve
-from benchmarks.sweep import tuning
+from benchmarks.sweep import search
 from benchmarks.sweep.tuning import Fold, OfficialValidation, parse_space, selections
 from datasets import create_dataset
 from tests.conftest import TINY_SUITE
@@ -228,7 +228,7 @@ def test_a_pruned_trial_stops_its_training_after_the_epoch_and_is_told_pruned(tm
     """The pruner is asked after every epoch: once it says so, the training stops (no fit record, no
     checkpoint left), the trial's record says pruned, and the study has it as PRUNED; with no trial
     completed, nothing is selected (exit 1)."""
-    monkeypatch.setattr(tuning, "make_pruner", lambda name: AlwaysPrune())
+    monkeypatch.setattr(search, "make_pruner", lambda name: AlwaysPrune())
     out = tmp_path / "out"
     argv = list(TINY_TUNE)
     argv[argv.index("--epochs") + 1] = "3"
