@@ -24,7 +24,8 @@ from benchmarks.sweep.executors import EXECUTORS, WorkerPoolExecutor, create_exe
 from benchmarks.sweep.plan import DataFingerprints, make_plan
 from benchmarks.sweep.progress import Progress
 from benchmarks.sweep.suite import PlannedRun, derive_seed, parse_seeds
-from benchmarks.sweep.search import SearchFailed, record_search, select_configuration, selected_trial
+from benchmarks.sweep.search import (SearchFailed, executor_session, record_search, select_configuration,
+                                     selected_trial)
 from benchmarks.sweep.tuning import OBJECTIVES, PRUNERS, SAMPLERS, Search, default_storage, parse_space
 
 
@@ -123,13 +124,14 @@ def main(argv=None) -> int:
             search, seeds, out, trials_dir, executor, parallel, storage, name = prepare(args, argv)
             remove_stale_temporaries(out)
             fingerprints = DataFingerprints()
-            study = select_configuration(search, storage, name, executor, trials_dir,
-                                         lambda config: run_id(config, fingerprints.of(config)), parallel, command)
-            runs = final_runs(search, selected_trial(study).params, seeds)
-            plan = make_plan(runs, out, retry_failed=True, command=command)
-            progress = Progress(len(plan.tasks))
-            if plan.tasks:
-                executor.run(plan.tasks, progress)
+            with executor_session(executor):
+                study = select_configuration(search, storage, name, executor, trials_dir,
+                                             lambda config: run_id(config, fingerprints.of(config)), parallel, command)
+                runs = final_runs(search, selected_trial(study).params, seeds)
+                plan = make_plan(runs, out, retry_failed=True, command=command)
+                progress = Progress(len(plan.tasks))
+                if plan.tasks:
+                    executor.run(plan.tasks, progress)
             identities = [run_id(run.config, fingerprints.of(run.config)) for run in runs]
             summary, path = record_search(search, study, storage, out, out, identities)
         except SearchFailed as error:

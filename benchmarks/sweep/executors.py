@@ -9,6 +9,7 @@ executor ran them.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import multiprocessing
@@ -208,7 +209,10 @@ class RayExecutor:
         self.address, self.max_retries, self.cpus, self.gpus = address, max_retries, cpus, gpus
         self.runs_per_device = runs_per_device
 
-    def run(self, tasks: list[RunTask], events: Events, work=run_task) -> None:
+    @contextlib.contextmanager
+    def session(self):
+        """Ray up for the block: the running instance, or one started here and shut down after it
+        (a search keeps one session across its batches of trials)."""
         ray = _require("ray", "ray")
         started_here = not ray.is_initialized()
         if started_here:
@@ -216,26 +220,32 @@ class RayExecutor:
                 ray.init(address=self.address)
             else:
                 start_local_ray()
-        pending = {}
         try:
-            gpus = self.gpus if self.gpus is not None else (
-                1 / self.runs_per_device if ray.cluster_resources().get("GPU", 0) else 0)
-            remote = ray.remote(work).options(num_cpus=self.cpus, num_gpus=gpus, max_retries=self.max_retries,
-                                                  retry_exceptions=False)
-            pending = {remote.remote(task): task for task in tasks}
-            while pending:
-                (ref,), _ = ray.wait(list(pending), num_returns=1)
-                task = pending.pop(ref)
-                try:
-                    result, error = ray.get(ref), None
-                except ray.exceptions.RayError as exc:  # the worker died even after the retries
-                    result, error = None, exc
-                events.finished(collect(task, result, error))
+            yield ray
         finally:
-            for ref in pending:  # interrupted: stop what is still queued or running
-                ray.cancel(ref, force=True)
             if started_here:
                 ray.shutdown()
+
+    def run(self, tasks: list[RunTask], events: Events, work=run_task) -> None:
+        with self.session() as ray:
+            pending = {}
+            try:
+                gpus = self.gpus if self.gpus is not None else (
+                    1 / self.runs_per_device if ray.cluster_resources().get("GPU", 0) else 0)
+                remote = ray.remote(work).options(num_cpus=self.cpus, num_gpus=gpus, max_retries=self.max_retries,
+                                                  retry_exceptions=False)
+                pending = {remote.remote(task): task for task in tasks}
+                while pending:
+                    (ref,), _ = ray.wait(list(pending), num_returns=1)
+                    task = pending.pop(ref)
+                    try:
+                        result, error = ray.get(ref), None
+                    except ray.exceptions.RayError as exc:  # the worker died even after the retries
+                        result, error = None, exc
+                    events.finished(collect(task, result, error))
+            finally:
+                for ref in pending:  # interrupted: stop what is still queued or running
+                    ray.cancel(ref, force=True)
 
 
 class SlurmExecutor:

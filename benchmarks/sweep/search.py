@@ -104,21 +104,27 @@ def run_trial(task: TrialTask, progress: bool = False) -> TaskResult:
         else:
             record = run_benchmark(task.config, progress=progress, checkpoint_dir=checkpoints, selection=selection,
                                    on_epoch=reporter)
+            if record["status"] == "complete":
+                save_record_safely({**record, "command": task.command}, fits_dir)
+            if record["status"] == "complete" or reporter.pruned:
+                remove_checkpoint(checkpoints, fit_id)
         if reporter.pruned:
-            remove_checkpoint(checkpoints, fit_id)
             state = "pruned"
             break
         if record["status"] != "complete":
             path, warning = save_record_safely({**record, "run_id": task.run_id, "command": task.command},
                                                task.out_dir)
             return TaskResult(task.run_id, task.label, "failed", str(path), warning or record["reason"])
-        save_record_safely({**record, "command": task.command}, fits_dir)
-        remove_checkpoint(checkpoints, fit_id)
         values.append(OBJECTIVES[task.objective].of(record["val"]))
         fits.append(fit_id)
     record = trial_record(task, state, values, fits, started)
     path, warning = save_record_safely(record, task.out_dir)
     return TaskResult(task.run_id, task.label, "rescued" if warning else "complete", str(path), warning, record)
+
+
+def executor_session(executor):
+    """What keeps the executor up across a search's batches (Ray's instance), else nothing to hold."""
+    return executor.session() if hasattr(executor, "session") else contextlib.nullcontext()
 
 
 def finished(study: optuna.Study) -> int:
@@ -236,14 +242,15 @@ def tune_suite(searches: list[SuiteSearch], executor, fingerprints, command: str
     """Run every suite search (each method with the same budget as its entry says) and return
     suite.expand's `tuned`: (dataset label, method name) -> the selected parameters."""
     tuned = {}
-    for entry in searches:
-        print(f"tuning {entry.key[0]} / {entry.key[1]}: {entry.search.budget} trials, "
-              f"{f'{entry.search.folds}-fold CV' if entry.search.folds else 'validation split'}, in {entry.folder}",
-              file=sys.stderr, flush=True)
-        entry.study = select_configuration(entry.search, entry.storage, "search", executor,
-                                           check_writable_dir(entry.folder / "trials", "the trials folder"),
-                                           lambda config: run_id(config, fingerprints.of(config)), command=command)
-        tuned[entry.key] = selected_trial(entry.study).params
+    with executor_session(executor):
+        for entry in searches:
+            print(f"tuning {entry.key[0]} / {entry.key[1]}: {entry.search.budget} trials, "
+                  f"{f'{entry.search.folds}-fold CV' if entry.search.folds else 'validation split'}, in {entry.folder}",
+                  file=sys.stderr, flush=True)
+            entry.study = select_configuration(entry.search, entry.storage, "search", executor,
+                                               check_writable_dir(entry.folder / "trials", "the trials folder"),
+                                               lambda config: run_id(config, fingerprints.of(config)), command=command)
+            tuned[entry.key] = selected_trial(entry.study).params
     return tuned
 
 

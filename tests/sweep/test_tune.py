@@ -112,28 +112,31 @@ def test_random_test_labels_change_no_decision(tmp_path, monkeypatch, capsys):
 
 
 def test_search_resumes_after_kill_9_and_marks_the_selected_records(tmp_path):
-    """A 5-trial, 3-fold search of alm on synthetic2d killed (SIGKILL) once its first trial is recorded,
-    then rerun: the finished trainings are kept (not trained again), 5 trials count, and the selected
-    configuration's run record says it was selected."""
+    """A 5-trial, 3-fold search of alm on synthetic2d killed (SIGKILL) in its second trial, once that
+    trial's first training is recorded, then rerun: the interrupted trial is asked again, the finished
+    trainings are kept (not trained again), 5 trials count, and the selected configuration's run
+    record says it was selected."""
     out = tmp_path / "search"
     argv = [*TINY_TUNE, *SEARCH, "--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen([sys.executable, "-m", "benchmarks.tune", *argv], cwd=tmp_path, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
-    while not list((out / "trials").glob("*-cv3s0.json")) and time.monotonic() < deadline:
+    while len(list((out / "trials" / "fits").glob("*.json"))) < 4 and time.monotonic() < deadline:
         assert process.poll() is None, "the search ended before it could be killed"
         time.sleep(0.2)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not (out / "search.json").exists()
     fits = {path: path.stat().st_mtime_ns for path in (out / "trials" / "fits").glob("*.json")}
-    assert len(fits) >= 3
+    assert len(fits) >= 4
     assert tune.main(argv) == 0
     assert {path: path.stat().st_mtime_ns for path in fits} == fits  # finished trainings kept, not trained again
     summary = json.loads((out / "search.json").read_text())
     counted = [t for t in summary["trials"] if not t["interrupted"]]
     assert len(counted) == 5 and all(t["state"] == "complete" for t in counted)
+    (interrupted,) = [t for t in summary["trials"] if t["interrupted"]]
+    assert interrupted["params"] in [t["params"] for t in counted]  # asked again with its parameters
     assert summary["selected"]["trial"] in {t["number"] for t in counted}
     record = json.loads((out / f"{summary['final_runs'][0]}.json").read_text())
     assert record["tuning"]["selected"] is True and record["tuning"]["params"] == summary["selected"]["params"]
