@@ -283,7 +283,8 @@ def open_study(search: Search, storage: str, name: str) -> optuna.Study:
                                     pruner=make_pruner(search.pruner), direction=OBJECTIVES[search.objective].direction,
                                     load_if_exists=True)
     except Exception as error:  # optuna and SQLAlchemy raise many types for a bad URL or an unreadable file
-        raise CritBenchError(f"cannot open the Optuna storage {storage} ({type(error).__name__}: {error}); "
+        reason = next(iter(str(error).splitlines()), "")
+        raise CritBenchError(f"cannot open the Optuna storage {storage} ({type(error).__name__}: {reason}); "
                              f"give a writable --storage URL") from None
     stored = study.user_attrs.get("search_key")
     if stored is None:

@@ -11,15 +11,17 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 import torch
 
 from benchmarks import leaderboard, tune
 from benchmarks.core.config import RunConfig
+from benchmarks.core.metrics import binary_metrics
 from benchmarks.engine import pipeline, resolve
 from benchmarks.sweep import search
-from benchmarks.sweep.tuning import Fold, OfficialValidation, parse_space, selections
+from benchmarks.sweep.tuning import OBJECTIVES, Fold, OfficialValidation, parse_space, selections
 from datasets import create_dataset
 from tests.conftest import TINY_SUITE
 
@@ -246,9 +248,31 @@ def test_a_pruned_trial_stops_its_training_after_the_epoch_and_is_told_pruned(tm
 
 
 def test_without_cv_a_trial_trains_on_the_official_splits(tmp_path, capsys):
+    """And the study it leaves in its folder refuses another search (one line, exit 2)."""
     out = tmp_path / "out"
     assert tune.main([*TINY_BASE, "--space", "delta=0.1", "--trials", "1", "--out", str(out)]) == 0
     (record,) = [json.loads(path.read_text()) for path in (out / "trials").glob("*.json")]
     assert record["selection"] == "val" and record["run_id"].endswith("-val") and len(record["fits"]) == 1
     fit = json.loads((out / "trials" / "fits" / f"{record['fits'][0]}.json").read_text())
     assert fit["selection"] == "val" and record["objective"]["value"] == fit["val"]["auc"]
+    capsys.readouterr()
+    assert tune.main([*TINY_BASE, "--space", "delta=0.5", "--trials", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "study 'synthetic2d-alm'" in err and "was made by another search" in err and len(err.splitlines()) == 1
+
+
+def test_an_unusable_storage_is_one_line_exit_2(tmp_path, capsys):
+    code = tune.main([*TINY_TUNE, "--storage", "nosuchdb://x", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "cannot open the Optuna storage nosuchdb://x" in err and len(err.splitlines()) == 1
+    assert not list((tmp_path / "out" / "trials").rglob("*.json"))
+
+
+@pytest.mark.parametrize("name, direction, value", [("val_auc", "maximize", 0.75),
+                                                    ("val_fpr_at_tpr_0.95", "minimize", 0.5),
+                                                    ("val_spauc_0.1", "maximize", None)])
+def test_objectives_read_the_validation_metrics(name, direction, value):
+    metrics = binary_metrics(np.array([0, 0, 1, 1]), np.array([0.1, 0.6, 0.4, 0.9]))
+    objective = OBJECTIVES[name]
+    assert objective.direction == direction
+    assert objective.of(metrics) == (metrics["spauc_0.1"] if value is None else value)
