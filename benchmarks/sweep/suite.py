@@ -275,11 +275,12 @@ def derive_seed(config: RunConfig, seed_index: int) -> int:
     """The training seed of seed index `seed_index` on `config`'s data setting.
 
     It hashes the dataset, size, imbalance and dataset params (the data setting) with the index,
-    and nothing else: every method of a dataset setting x seed index gets the same seed, hence the
+    and nothing else (not the machine's parameters, `config.MACHINE_PARAMS`: where the files or the
+    cache live does not change the data, so it must not change the seed): every method of a dataset setting x seed index gets the same seed, hence the
     same train subsample, initialization and batch order (paired comparisons), and adding or
     removing methods, datasets or seeds never changes another run's seed or identity."""
     payload = {"dataset": config.dataset, "size": config.size, "imbalance": config.imbalance,
-               "dataset_params": config.dataset_params, "seed_index": seed_index}
+               "dataset_params": config.identity()["dataset_params"], "seed_index": seed_index}
     return int(stable_hash(payload, 16), 16) % 2**31
 
 

@@ -85,6 +85,18 @@ def test_seed_is_shared_by_methods_and_independent_of_the_rest_of_the_grid():
     assert derive_seed(dataclasses.replace(config, method="alm", epochs=7), 2) == config.seed
 
 
+def test_seed_ignores_where_the_files_live():
+    """cache_dir and csv (config.MACHINE_PARAMS) say where files are, not what the data is: a suite
+    run with the cache off (benchmarks.speed --no-cache) or another csv path trains the same seeds;
+    a real dataset parameter still changes them."""
+    config = expand(parse_suite("t", {"datasets": [{"name": "synthetic2d"}], "methods": [{"name": "bce"}]}))[0].config
+    for machine in ({"cache_dir": "none"}, {"csv": "/elsewhere/labels.csv"}):
+        moved = dataclasses.replace(config, dataset_params={**config.dataset_params, **machine})
+        assert derive_seed(moved, 0) == derive_seed(config, 0)
+    changed = dataclasses.replace(config, dataset_params={**config.dataset_params, "positive": 2})
+    assert derive_seed(changed, 0) != derive_seed(config, 0)
+
+
 def test_run_identity_is_the_normalized_config_and_data_checksum():
     base = expand(parse_suite("t", {"datasets": [{"name": "synthetic2d"}], "methods": [{"name": "bce"}],
                                     "run": {"width": 1}}))[0].config
