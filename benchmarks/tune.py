@@ -27,6 +27,8 @@ from benchmarks.sweep.suite import PlannedRun, derive_seed, parse_seeds
 from benchmarks.sweep.search import (SearchFailed, executor_session, record_search, select_configuration,
                                      selected_trial)
 from benchmarks.sweep.tuning import OBJECTIVES, PRUNERS, SAMPLERS, Search, default_storage, parse_space
+from reports.tables import number
+from reports.tuning import shown_params
 
 
 def build_parser():
@@ -94,18 +96,16 @@ def final_runs(search: Search, params: dict, seeds: tuple[int, ...]) -> list[Pla
 
 def describe(summary: dict, out: Path) -> str:
     """The search (objective per trial, validation only), the choice, and the selected runs' test AUC."""
-    shown = lambda value: "—" if value is None else f"{value:.4f}"  # noqa: E731
     lines = [f"study {summary['study']}: {len(summary['trials'])} trials ({summary['objective']}, "
              f"{summary['direction']}); budget {summary['budget']}"]
-    lines += [f"  trial {t['number']:3d} {t['state']:8s} {shown(t['value'])}  {t['params']}"
+    lines += [f"  trial {t['number']:3d} {t['state']:8s} {number(t['value'], 4)}  {shown_params(t['params'])}"
               + ("  (interrupted, asked again)" if t["interrupted"] else "") for t in summary["trials"]]
     selected = summary["selected"]
-    lines.append(f"selected trial {selected['trial']}: {selected['params']} ({summary['objective']} "
-                 f"{shown(selected['value'])})")
+    lines.append(f"selected trial {selected['trial']}: {shown_params(selected['params'])} ({summary['objective']} "
+                 f"{number(selected['value'], 4)})")
     for identity in summary["final_runs"]:
         record, _ = read_json(record_path(out, identity))
-        test = (record or {}).get("test") or {}
-        lines.append(f"  {identity}: test AUC {shown(test.get('auc'))}")
+        lines.append(f"  {identity}: test AUC {number(((record or {}).get('test') or {}).get('auc'), 4)}")
     return "\n".join(lines)
 
 
