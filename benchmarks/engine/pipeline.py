@@ -16,8 +16,8 @@ import torch
 
 from benchmarks.core.config import RunConfig
 from benchmarks.core.phases import timed
-from benchmarks.core.records import (RECORD_VERSION, base_environment, cpu_model, data_fingerprint, failure_record, run_id,
-                                     utc_now)
+from benchmarks.core.records import (RECORD_VERSION, available_cpus, base_environment, cpu_model, data_fingerprint,
+                                     failure_record, run_id, utc_now)
 from benchmarks.engine.checkpoint import RunCheckpoint, prepare_checkpoint_dir
 from benchmarks.engine.resolve import load_dataset, resolve_config
 from benchmarks.engine.trainer import Trainer, resolve_device
@@ -29,7 +29,7 @@ VALIDATION_RESULTS = ("history", "best_epoch", "best_stage", "stopped_early", "r
 class Selection(Protocol):
     """Where a tuning trial trains and validates: a fold of train+val, or the official splits."""
 
-    name: str  # part of the trial's run id, e.g. "cv5-fold2"
+    name: str  # the end of the trial's run id, e.g. "cv5s0-fold2" (fold 2 of 5, shuffled with seed 0) or "val"
 
     def splits(self, dataset: BinaryDataset) -> tuple[Split, Split]:
         """(train, val) drawn from `dataset`'s train and val splits only."""
@@ -75,6 +75,10 @@ def run_benchmark(config: RunConfig, progress: bool = True, checkpoint_dir=None,
     The file is left in place: the caller deletes it (`checkpoint.remove_checkpoint`) once the
     record is saved."""
     started = time.perf_counter()
+    # torch starts one thread per core of the machine, blind to cgroup quotas: in a 2-CPU container
+    # on a 64-core node, 64 threads would wait on each other. Never more threads than CPUs we may use
+    # (OMP_NUM_THREADS and an executor's share, both lower, are kept).
+    torch.set_num_threads(min(torch.get_num_threads(), available_cpus()))
     env = base_environment()  # the code as it is when the run starts, not when it ends
     config = resolve_config(config)
     device = resolve_device(config.device)  # a device that is not there is refused before any data is loaded
