@@ -20,12 +20,12 @@ from benchmarks.core.outputs import check_writable_dir
 from benchmarks.core.records import read_json, record_path, remove_stale_temporaries, run_id
 from benchmarks.engine.resolve import resolve_config
 from benchmarks.run import build_parser as run_parser, config_from_args, listing
-from benchmarks.sweep.executors import EXECUTORS, WorkerPoolExecutor, create_executor
+from benchmarks.sweep.executors import EXECUTORS, create_executor
 from benchmarks.sweep.plan import DataFingerprints, make_plan
 from benchmarks.sweep.progress import Progress
 from benchmarks.sweep.suite import PlannedRun, derive_seed, parse_seeds
-from benchmarks.sweep.search import (SearchFailed, executor_session, record_search, select_configuration,
-                                     selected_trial)
+from benchmarks.sweep.search import (SearchFailed, default_parallel, executor_session, record_search,
+                                     select_configuration, selected_trial)
 from benchmarks.sweep.tuning import OBJECTIVES, PRUNERS, SAMPLERS, Search, default_storage, parse_space
 from reports.tables import number
 from reports.tuning import shown_params
@@ -82,7 +82,7 @@ def prepare(args, argv: list[str]):
                                ray={"address": args.ray_address} if args.ray_address else {},
                                slurm={"cluster": args.slurm_cluster} if args.slurm_cluster else {},
                                runs_per_device=args.runs_per_device, progress=not args.quiet and sys.stderr.isatty())
-    parallel = args.parallel or (len(executor.slots) if isinstance(executor, WorkerPoolExecutor) else 1)
+    parallel = args.parallel or default_parallel(executor)
     storage = args.storage or default_storage(out)
     return search, seeds, out, trials_dir, executor, parallel, storage, args.study_name or f"{base.dataset}-{base.method}"
 

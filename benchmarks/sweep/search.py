@@ -27,7 +27,7 @@ from benchmarks.core.records import (RECORD_VERSION, base_environment, read_json
 from benchmarks.engine.checkpoint import remove_checkpoint, run_checkpoint_dir
 from benchmarks.engine.pipeline import run_benchmark
 from benchmarks.engine.resolve import load_dataset
-from benchmarks.sweep.executors import RunTask, TaskResult
+from benchmarks.sweep.executors import RunTask, TaskResult, WorkerPoolExecutor
 from benchmarks.sweep.progress import Progress
 from benchmarks.sweep.suite import Suite, cells, derive_seed, setting_config
 from benchmarks.sweep.tuning import (OBJECTIVES, Search, check_folds, default_storage, make_pruner, open_study,
@@ -120,6 +120,11 @@ def run_trial(task: TrialTask, progress: bool = False) -> TaskResult:
     record = trial_record(task, state, values, fits, started)
     path, warning = save_record_safely(record, task.out_dir)
     return TaskResult(task.run_id, task.label, "rescued" if warning else "complete", str(path), warning, record)
+
+
+def default_parallel(executor) -> int:
+    """Trials asked at once: one per worker slot of the local pool, else one (TPE learns from each)."""
+    return len(executor.slots) if isinstance(executor, WorkerPoolExecutor) else 1
 
 
 def executor_session(executor):
@@ -249,7 +254,8 @@ def tune_suite(searches: list[SuiteSearch], executor, fingerprints, command: str
                   file=sys.stderr, flush=True)
             entry.study = select_configuration(entry.search, entry.storage, "search", executor,
                                                check_writable_dir(entry.folder / "trials", "the trials folder"),
-                                               lambda config: run_id(config, fingerprints.of(config)), command=command)
+                                               lambda config: run_id(config, fingerprints.of(config)),
+                                               default_parallel(executor), command)
             tuned[entry.key] = selected_trial(entry.study).params
     return tuned
 
