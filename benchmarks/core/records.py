@@ -90,6 +90,32 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """CPUs' worth of time a cgroup CPU quota grants (containers' --cpus, Kubernetes limits,
+    Slurm's cgroup plugin), rounded up; None without a quota. cgroup v2 `cpu.max` ("max 100000" or
+    "200000 100000") or v1 `cpu/cpu.cfs_quota_us` / `cpu.cfs_period_us` (-1: none). Hand-written:
+    os.cpu_count() and the affinity mask do not see quotas, and no maintained library reads both."""
+    try:
+        if (root / "cpu.max").exists():
+            quota, period = (root / "cpu.max").read_text().split()[:2]
+        else:
+            quota = (root / "cpu" / "cpu.cfs_quota_us").read_text().strip()
+            period = (root / "cpu" / "cpu.cfs_period_us").read_text().strip()
+        if quota in ("max", "-1"):
+            return None
+        return max(1, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        return None
+
+
+def available_cpus() -> int:
+    """The CPUs this process can use: its affinity mask (as Slurm and taskset set it), capped by a
+    cgroup CPU quota. More compute threads than this only wait for each other (benchmarks/SPEED.md)."""
+    mask = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    limit = cgroup_cpu_limit()
+    return min(mask, limit) if limit else mask
+
+
 # CPU features with native bf16 dot products or conversions, which oneDNN's bf16 kernels use:
 # AMX tiles (Intel Sapphire Rapids and later), AVX512_BF16 (AMD Zen 4 and later, Intel Cooper
 # Lake), AVX-NE-CONVERT (Intel Sierra Forest, Granite Rapids). Without one, bf16 is emulated.

@@ -16,8 +16,8 @@ import torch
 
 from benchmarks.core.config import RunConfig
 from benchmarks.core.phases import timed
-from benchmarks.core.records import (RECORD_VERSION, base_environment, cpu_model, data_fingerprint, failure_record, run_id,
-                                     utc_now)
+from benchmarks.core.records import (RECORD_VERSION, available_cpus, base_environment, cpu_model, data_fingerprint,
+                                     failure_record, run_id, utc_now)
 from benchmarks.engine.checkpoint import RunCheckpoint, prepare_checkpoint_dir
 from benchmarks.engine.resolve import load_dataset, resolve_config
 from benchmarks.engine.trainer import Trainer, resolve_device
@@ -75,6 +75,10 @@ def run_benchmark(config: RunConfig, progress: bool = True, checkpoint_dir=None,
     The file is left in place: the caller deletes it (`checkpoint.remove_checkpoint`) once the
     record is saved."""
     started = time.perf_counter()
+    # torch starts one thread per core of the machine, blind to cgroup quotas: in a 2-CPU container
+    # on a 64-core node, 64 threads would wait on each other. Never more threads than CPUs we may use
+    # (OMP_NUM_THREADS and an executor's share, both lower, are kept).
+    torch.set_num_threads(min(torch.get_num_threads(), available_cpus()))
     env = base_environment()  # the code as it is when the run starts, not when it ends
     config = resolve_config(config)
     device = resolve_device(config.device)  # a device that is not there is refused before any data is loaded

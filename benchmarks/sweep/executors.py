@@ -27,7 +27,7 @@ from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.outputs import save_record_safely
 from benchmarks.core.phases import timed
-from benchmarks.core.records import failure_record, record_path, record_state
+from benchmarks.core.records import available_cpus, failure_record, record_path, record_state
 from benchmarks.engine.checkpoint import remove_checkpoint, run_checkpoint_dir
 from benchmarks.engine.pipeline import run_benchmark
 from benchmarks.sweep.claims import claim_path, claim_run, describe
@@ -144,11 +144,6 @@ def _claim_slot(slots, threads: int) -> None:
     if slot is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = slot
     torch.set_num_threads(threads)
-
-
-def available_cpus() -> int:
-    """The CPUs this process may run on (its affinity mask, as Slurm and taskset set it)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class WorkerPoolExecutor:
