@@ -27,7 +27,10 @@ from benchmarks.methods.sampling import epoch_order
 from datasets import BinaryDataset
 from models3d import create_model
 
-EVAL_BATCH_FACTOR = 4
+# Evaluation batch = training batch x this factor. 4x on CUDA fills the GPU; 1x on the CPU, where a
+# larger batch overflows the caches: fp32 channels-last ResNet18 28 px on a 2-core AMD EPYC (2 MiB L2
+# per core) ran 251 img/s at batch 128 and 210 at batch 512 (benchmarks/SPEED.md).
+EVAL_BATCH_FACTOR = {"cuda": 4, "cpu": 1}
 METHOD_INPUTS = ("model", "params", "ctx")  # a method's attributes the trainer builds it from, not its state
 
 
@@ -190,7 +193,7 @@ class Trainer:
         Always in fp32, also when training uses bf16 autocast: bf16 logits keep 8 significant bits,
         so distinct samples tie and AUC (early stopping included) would be computed on rounded scores."""
         self.model.eval()
-        data, size = self.data[split], self.config.batch_size * EVAL_BATCH_FACTOR
+        data, size = self.data[split], self.config.batch_size * EVAL_BATCH_FACTOR.get(self.device.type, 1)
         outputs = []
         for start in range(0, len(data), size):
             batch_outputs = self.forward(self.batch(data.x[start:start + size], train=False)).squeeze(1).float()
