@@ -37,14 +37,16 @@ def resolve_config(config: RunConfig) -> RunConfig:
                              f"drop --compile")
     model = config.model or recipe.get("model", MODEL)
     check_backbone(model, config.stem, config.width)
+    size = entry.check_size(config.size)
     return dataclasses.replace(
         config,
         method=method,
         model=model,
         batch_size=config.batch_size or recipe.get("batch_size") or BATCH_SIZE[entry.dims],
-        size=entry.check_size(config.size),
+        size=size,
         patience=entry.patience if config.patience is None else config.patience,
-        precision=config.precision or trainer.effective_precision(config.amp, config.device),
+        precision=config.precision or trainer.effective_precision(
+            config.amp, config.device, trainer.smallest_conv_side(entry.dims, size, model, config.stem, config.width)),
         params=params,
         dataset_params=dataset_params,
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import math
 import sys
 import time
@@ -44,12 +45,41 @@ def cpu_has_bf16_units() -> bool:
     return bool(flags) if flags is not None else bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
 
 
-def effective_precision(amp: bool, device: str) -> str:
+# oneDNN's bf16 convolution weight gradients on the CPU return garbage (values up to 1e38, NaN, a
+# different result each call) for inputs whose spatial side is tiny: seen with torch 2.14.1 on an AMD
+# EPYC (AVX512_BF16, no AMX) for 3D inputs of side 2 (stride 1) and 2D/3D inputs of side 1 (stride 2),
+# 32 and 64 channels; sides >= 3 were exact and deterministic (benchmarks/SPEED.md). So a CPU trains
+# in bf16 only when every convolution sees a side of at least this; smaller feature maps train in fp32.
+CPU_BF16_MIN_SIDE = 3
+
+
+@functools.lru_cache(maxsize=None)
+def smallest_conv_side(dims: int, size: int, arch: str, stem: str, width: float) -> int:
+    """The smallest spatial side any convolution of the backbone sees on `size`-px inputs, traced
+    on the meta device (no memory, no arithmetic)."""
+    sides = []
+    with torch.device("meta"):
+        model = create_model(dims, 1, arch=arch, stem=stem, width=width)
+        hooks = [module.register_forward_pre_hook(lambda module, args: sides.append(min(args[0].shape[2:])))
+                 for module in model.modules() if isinstance(module, torch.nn.modules.conv._ConvNd)]
+        model(torch.empty((2, 1) + (size,) * dims))
+    for hook in hooks:
+        hook.remove()
+    return min(sides)
+
+
+def effective_precision(amp: bool, device: str, smallest_side: int | None = None) -> str:
     """"bf16-autocast" where `amp` is on and the device computes bf16 natively (CUDA; CPUs with
-    cpu_has_bf16_units), else "fp32". Part of a run's identity: the same config on another machine
-    class is another run."""
+    cpu_has_bf16_units whose convolutions all see sides >= CPU_BF16_MIN_SIDE, when `smallest_side` is
+    given), else "fp32". Part of a run's identity: the same config on another machine class is
+    another run."""
     kind = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device.split(":")[0]
-    return "bf16-autocast" if amp and (kind == "cuda" or cpu_has_bf16_units()) else "fp32"
+    if not amp:
+        return "fp32"
+    if kind == "cuda":
+        return "bf16-autocast"
+    safe = smallest_side is None or smallest_side >= CPU_BF16_MIN_SIDE
+    return "bf16-autocast" if cpu_has_bf16_units() and safe else "fp32"
 
 
 def resolve_device(name: str) -> torch.device:

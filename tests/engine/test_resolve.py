@@ -66,7 +66,7 @@ def test_the_precision_is_decided_once_and_is_part_of_the_run_identity(monkeypat
     """The same config trained in fp32 (a CPU without native bf16, or --no-amp) and under bf16
     autocast (CUDA, an AMX CPU) are two runs with two ids; a resolved config keeps its precision
     wherever it is re-resolved (a worker of another machine class trains what was planned)."""
-    config = RunConfig(dataset="synthetic2d", method="bce", device="cpu")
+    config = RunConfig(dataset="synthetic2d", method="bce", device="cpu", size=28)
     monkeypatch.setattr(trainer_module, "cpu_has_bf16_units", lambda: True)
     bf16 = resolve_config(config)
     assert bf16.precision == "bf16-autocast" and resolve_config(dataclasses.replace(config, amp=False)).precision == "fp32"
@@ -91,7 +91,7 @@ def test_bf16_on_every_cpu_with_native_bf16(flags, expected, monkeypatch):
     """Issue 15: a CPU with AVX512_BF16 and no AMX trains in bf16 autocast (+ channels-last) like an
     AMX CPU; the flags found are in every record's env.cpu_bf16_flags."""
     monkeypatch.setattr(trainer_module, "bf16_cpu_flags", lambda: flags)
-    assert resolve_config(RunConfig(dataset="synthetic2d", method="bce", device="cpu")).precision == expected
+    assert resolve_config(RunConfig(dataset="synthetic2d", method="bce", device="cpu", size=28)).precision == expected
 
 
 def test_without_cpu_flags_torchs_amx_check_decides(monkeypatch):
@@ -104,3 +104,29 @@ def test_without_cpu_flags_torchs_amx_check_decides(monkeypatch):
 def test_every_record_names_the_bf16_flags_of_its_cpu():
     flags = base_environment()["cpu_bf16_flags"]
     assert flags is None or set(flags) <= set(BF16_CPU_FLAGS)
+
+
+@pytest.mark.parametrize("dims, size, stem, side", [
+    (2, 28, "medmnist", 4), (3, 28, "medmnist", 4), (3, 64, "medmnist", 8),  # the MedMNIST recipes: 28 -> 14 -> 7 -> 4
+    (2, 28, "standard", 1), (3, 28, "standard", 1),  # 28 -> 14 -> 7 (max-pool) -> 4 -> 2 -> 1
+    (2, 8, "medmnist", 1),  # the tests' tiny config: 8 -> 4 -> 2 -> 1
+])
+def test_smallest_conv_side_is_traced_from_the_backbone(dims, size, stem, side):
+    assert trainer_module.smallest_conv_side(dims, size, "resnet18", stem, 0.125) == side
+
+
+def test_cpu_bf16_only_where_every_convolution_sees_a_side_of_3(monkeypatch):
+    """oneDNN's bf16 weight gradients are garbage for tiny feature maps on AVX512_BF16 CPUs
+    (benchmarks/SPEED.md): on a CPU, such configs train in fp32; the recipes (28 px, MedMNIST stem)
+    keep bf16, and CUDA is not affected."""
+    monkeypatch.setattr(trainer_module, "cpu_has_bf16_units", lambda: True)
+
+    def precision(**fields):
+        return resolve_config(RunConfig(dataset="synthetic3d", method="bce", width=0.125, **fields)).precision
+
+    assert precision(size=28, device="cpu") == "bf16-autocast"
+    assert precision(size=28, stem="standard", device="cpu") == "fp32"
+    assert precision(size=8, device="cpu") == "fp32"
+    assert precision(size=8, device="cuda") == "bf16-autocast"
+    assert trainer_module.effective_precision(True, "cpu", smallest_side=trainer_module.CPU_BF16_MIN_SIDE) == "bf16-autocast"
+    assert trainer_module.effective_precision(True, "cpu", smallest_side=trainer_module.CPU_BF16_MIN_SIDE - 1) == "fp32"

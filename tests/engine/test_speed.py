@@ -19,14 +19,15 @@ from datasets import create_dataset
 from tests.conftest import TINY_SUITE, write_suite
 
 STEPS, BATCH = 4, 32
+BF16_SIZE = 28  # feature maps of side >= trainer.CPU_BF16_MIN_SIDE, so a bf16 CPU trains in bf16 (8 px would not)
 
 
 def fast_and_plain_losses(dims: int, monkeypatch) -> tuple[list[float], list[float], Trainer]:
     """Losses of `STEPS` Trainer steps on the fast path (bf16 autocast + channels-last, forced on
     even where the CPU lacks AMX) and of a plain fp32 loop from the same weights and batches."""
     monkeypatch.setattr(train_module, "cpu_has_bf16_units", lambda: True)
-    dataset = create_dataset(f"synthetic{dims}d", size=8)
-    config = resolve_config(RunConfig(dataset=f"synthetic{dims}d", method="bce", batch_size=BATCH, size=8,
+    dataset = create_dataset(f"synthetic{dims}d", size=BF16_SIZE)
+    config = resolve_config(RunConfig(dataset=f"synthetic{dims}d", method="bce", batch_size=BATCH, size=BF16_SIZE,
                                       width=0.125, device="cpu", epochs=10))
     trainer = Trainer(config, dataset, progress=False)
     model = copy.deepcopy(trainer.model).to(memory_format=torch.contiguous_format)
@@ -109,8 +110,8 @@ def test_evaluation_logits_are_fp32_on_the_bf16_path(monkeypatch):
     autocast: bf16 keeps 8 significant bits, so a bf16 head collapses distinct samples onto ties
     (624 PneumoniaMNIST test logits gave ~495 distinct values) and AUC would rank rounded scores."""
     monkeypatch.setattr(train_module, "cpu_has_bf16_units", lambda: True)
-    config = resolve_config(RunConfig(dataset="synthetic2d", method="bce", size=8, width=0.125, device="cpu"))
-    trainer = Trainer(config, create_dataset("synthetic2d", size=8), progress=False)
+    config = resolve_config(RunConfig(dataset="synthetic2d", method="bce", size=BF16_SIZE, width=0.125, device="cpu"))
+    trainer = Trainer(config, create_dataset("synthetic2d", size=BF16_SIZE), progress=False)
     assert trainer.precision == "bf16-autocast"
     scores = trainer.predict("test")
     trainer.model.eval()
