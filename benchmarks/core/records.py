@@ -141,7 +141,8 @@ def utc_now() -> str:
 def base_environment() -> dict:
     """What every record says about the machine and software it ran with (taken when the run starts)."""
     return {**package_versions(), "platform": platform.platform(), "host": platform.node(), "cpu": cpu_model(),
-            "cpu_bf16_flags": bf16_cpu_flags(), "git_revision": git_revision(), "started_at": utc_now()}
+            "cpu_bf16_flags": bf16_cpu_flags(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+            "git_revision": git_revision(), "started_at": utc_now()}
 
 
 def stable_hash(payload: dict, length: int = 12) -> str:

@@ -3,6 +3,8 @@ and runs never start more compute threads than that (issue 15, contention)."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -52,3 +54,16 @@ def test_a_run_uses_no_more_threads_than_available_cpus(monkeypatch):
         assert record["env"]["device_name"].endswith("1 threads)")
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("preset, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_commands_wait_passively_unless_told_otherwise(preset, expected):
+    """Importing `benchmarks` (what every command does first, before torch loads OpenMP) sets
+    OMP_WAIT_POLICY=PASSIVE unless the user set it; the record names the policy."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if preset:
+        env["OMP_WAIT_POLICY"] = preset
+    code = ("import benchmarks, sys; from benchmarks.core.records import base_environment; "
+            "sys.stdout.write(base_environment()['omp_wait_policy'])")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout == expected
