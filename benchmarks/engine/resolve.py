@@ -38,6 +38,10 @@ def resolve_config(config: RunConfig) -> RunConfig:
     model = config.model or recipe.get("model", MODEL)
     check_backbone(model, config.stem, config.width)
     size = entry.check_size(config.size)
+
+    def smallest_side() -> int:  # traced only where the precision depends on it (a bf16 CPU)
+        return trainer.smallest_conv_side(entry.dims, size, model, config.stem, config.width)
+
     return dataclasses.replace(
         config,
         method=method,
@@ -45,8 +49,7 @@ def resolve_config(config: RunConfig) -> RunConfig:
         batch_size=config.batch_size or recipe.get("batch_size") or BATCH_SIZE[entry.dims],
         size=size,
         patience=entry.patience if config.patience is None else config.patience,
-        precision=config.precision or trainer.effective_precision(
-            config.amp, config.device, trainer.smallest_conv_side(entry.dims, size, model, config.stem, config.width)),
+        precision=config.precision or trainer.effective_precision(config.amp, config.device, smallest_side),
         params=params,
         dataset_params=dataset_params,
     )

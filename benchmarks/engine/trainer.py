@@ -11,6 +11,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
@@ -60,26 +61,26 @@ def smallest_conv_side(dims: int, size: int, arch: str, stem: str, width: float)
     sides = []
     with torch.device("meta"):
         model = create_model(dims, 1, arch=arch, stem=stem, width=width)
-        hooks = [module.register_forward_pre_hook(lambda module, args: sides.append(min(args[0].shape[2:])))
-                 for module in model.modules() if isinstance(module, torch.nn.modules.conv._ConvNd)]
+        for module in model.modules():  # the model is thrown away: its hooks need no removal
+            if isinstance(module, torch.nn.modules.conv._ConvNd):
+                module.register_forward_pre_hook(lambda module, args: sides.append(min(args[0].shape[2:])))
         model(torch.empty((2, 1) + (size,) * dims))
-    for hook in hooks:
-        hook.remove()
     return min(sides)
 
 
-def effective_precision(amp: bool, device: str, smallest_side: int | None = None) -> str:
+def effective_precision(amp: bool, device: str, smallest_side: Callable[[], int] | None = None) -> str:
     """"bf16-autocast" where `amp` is on and the device computes bf16 natively (CUDA; CPUs with
-    cpu_has_bf16_units whose convolutions all see sides >= CPU_BF16_MIN_SIDE, when `smallest_side` is
-    given), else "fp32". Part of a run's identity: the same config on another machine class is
-    another run."""
+    cpu_has_bf16_units whose convolutions all see sides >= CPU_BF16_MIN_SIDE, when `smallest_side()`,
+    called only on such a CPU, says so), else "fp32". Part of a run's identity: the same config on
+    another machine class is another run."""
     kind = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device.split(":")[0]
     if not amp:
         return "fp32"
     if kind == "cuda":
         return "bf16-autocast"
-    safe = smallest_side is None or smallest_side >= CPU_BF16_MIN_SIDE
-    return "bf16-autocast" if cpu_has_bf16_units() and safe else "fp32"
+    if not cpu_has_bf16_units():
+        return "fp32"
+    return "bf16-autocast" if smallest_side is None or smallest_side() >= CPU_BF16_MIN_SIDE else "fp32"
 
 
 def resolve_device(name: str) -> torch.device:

@@ -128,5 +128,5 @@ def test_cpu_bf16_only_where_every_convolution_sees_a_side_of_3(monkeypatch):
     assert precision(size=28, stem="standard", device="cpu") == "fp32"
     assert precision(size=8, device="cpu") == "fp32"
     assert precision(size=8, device="cuda") == "bf16-autocast"
-    assert trainer_module.effective_precision(True, "cpu", smallest_side=trainer_module.CPU_BF16_MIN_SIDE) == "bf16-autocast"
-    assert trainer_module.effective_precision(True, "cpu", smallest_side=trainer_module.CPU_BF16_MIN_SIDE - 1) == "fp32"
+    assert trainer_module.effective_precision(True, "cpu", smallest_side=lambda: trainer_module.CPU_BF16_MIN_SIDE) == "bf16-autocast"
+    assert trainer_module.effective_precision(True, "cpu", smallest_side=lambda: trainer_module.CPU_BF16_MIN_SIDE - 1) == "fp32"
