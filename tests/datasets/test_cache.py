@@ -78,3 +78,25 @@ def test_saving_keeps_what_another_run_indexed_and_a_damaged_index_is_rebuilt(tm
     assert Md5Index(folder).md5(a) == file_md5(a)
     assert "ignoring the unreadable cache entry" in capsys.readouterr().err
     assert Md5Index(None).md5(a) == file_md5(a)
+
+
+def test_a_digest_over_many_files_is_reused_until_one_of_them_changes(tmp_path):
+    folder, computed = tmp_path / "cache", []
+    folder.mkdir()
+    files = [old_file(tmp_path / "a", "one"), old_file(tmp_path / "b", "two")]
+
+    def compute():
+        computed.append(1)
+        return "".join(path.read_text() for path in files)
+
+    index = Md5Index(folder)
+    assert index.digest("k", files, compute) == "onetwo" and len(computed) == 1
+    index.save()
+    again = Md5Index(folder)
+    assert again.digest("k", files, compute) == "onetwo" and len(computed) == 1
+    old_file(files[1], "TWO")  # same size, new mtime
+    assert again.digest("k", files, compute) == "oneTWO" and len(computed) == 2
+    assert again.digest("k", files[:1], compute) == "oneTWO" and len(computed) == 3  # a file less
+    files[0].write_text("ONE")  # within the racy window: computed, not indexed
+    assert [again.digest("k", files, compute) for _ in range(2)] == ["ONETWO"] * 2 and len(computed) == 5
+    assert Md5Index(None).digest("k", files, compute) == "ONETWO" and len(computed) == 6

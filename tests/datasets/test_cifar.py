@@ -1,5 +1,7 @@
 """Binary CIFAR after the ALM paper's protocol: per-run training counts, and the cache of decoded
 images (stand-in image folders)."""
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +11,7 @@ from PIL import Image
 
 from benchmarks.core.errors import CritBenchError
 from benchmarks.run import main as run_main
-from datasets import create_dataset, get_dataset_entry
+from datasets import cifar, create_dataset, dataset_fingerprint, get_dataset_entry
 from tests.bad_input.conftest import assert_refused, invoke, out, snapshot, trained  # noqa: F401 (fixtures)
 
 
@@ -97,3 +99,21 @@ def test_a_cache_dir_that_is_a_file_is_refused_before_training(tmp_path, out, ca
                                 "--param", f"cache_dir={tmp_path / 'cache'}", "--out", out], capsys)
     assert_refused(outcome, "--param cache_dir")
     assert trained == [] and snapshot(out) == before
+
+
+def test_a_warm_start_reads_no_image_and_a_changed_file_is_seen(tmp_path, monkeypatch):
+    kwargs = get_dataset_entry("cifar10").stand_in(tmp_path / "data").load_kwargs()
+    past = time.time_ns() - 60 * 10**9
+    images = sorted((tmp_path / "data").glob("*/*/*.png"))
+    for image in images:
+        os.utime(image, ns=(past, past))
+    first = create_dataset("cifar10", **kwargs, imbalance=4)
+    monkeypatch.setattr(cifar, "listing_md5", lambda listings: pytest.fail("read the images' bytes on a warm start"))
+    warm = create_dataset("cifar10", **kwargs, imbalance=4)
+    assert warm.source_md5 == first.source_md5 and warm.notes["cache"] == "hit"
+    assert dataset_fingerprint("cifar10", **kwargs) == first.source_md5
+    monkeypatch.undo()
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(images[0])
+    os.utime(images[0], ns=(past, past))
+    changed = create_dataset("cifar10", **kwargs, imbalance=4)
+    assert changed.source_md5 != first.source_md5 and changed.notes["cache"] == "miss"
