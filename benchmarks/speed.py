@@ -42,7 +42,7 @@ from benchmarks.core.records import base_environment, write_json_atomic
 from benchmarks.engine.pipeline import device_environment
 from benchmarks.engine.resolve import resolve_config
 from benchmarks.engine.speed_reference import ReferencePipeline
-from benchmarks.engine.trainer import Trainer, effective_precision, resolve_device
+from benchmarks.engine.trainer import Trainer, resolve_device
 from benchmarks.sweep.suite import read_suite_file, suite_path, tomllib
 from datasets import BinaryDataset, Split, get_dataset_entry
 from models3d import create_model
@@ -70,6 +70,7 @@ CASES = {
     "3d-64": Case(3, 64, 8, cpu_steps=1, cuda_steps=20),
 }
 CPU_DEFAULT_CASES = ("2d-28", "3d-28")  # 3d-64 is ~1.3 TFLOP per training volume: minutes per step on a small CPU
+PRECISION_NAMES = {"bf16-autocast": "bf16 autocast, channels-last", "fp32": "fp32"}  # config.precision -> table
 # --suite: the phases in table order (benchmarks.core.phases names, `imports` and `other` added here)
 SUITE_PHASES = {
     "imports": "interpreter + imports",
@@ -127,7 +128,7 @@ def build_critbench(args, case: Case, train, evaluate):
                                       size=case.size, width=args.width, device=args.device, compile=args.compile, amp=args.amp,
                                       patience=0))
     trainer = Trainer(config, dataset, progress=False)
-    return trainer.train_epoch, lambda: trainer.predict("val")
+    return trainer.train_epoch, lambda: trainer.predict("val"), config.precision
 
 
 def build_reference(args, case: Case, train, evaluate, device: torch.device):
@@ -166,10 +167,11 @@ def run_case(args, name: str) -> dict:
     train, evaluate = synthetic_arrays(n, case.dims, case.size, 1), synthetic_arrays(n, case.dims, case.size, 2)
     print(f"[{name}] {steps} steps x batch {case.batch} per window, {args.warmup} warm-up + {args.repeats} timed",
           file=sys.stderr, flush=True)
-    cb_train, cb_eval = build_critbench(args, case, train, evaluate)
+    cb_train, cb_eval, precision = build_critbench(args, case, train, evaluate)
     ref_train, ref_eval = build_reference(args, case, train, evaluate, device)
     timing = {"warmup": args.warmup, "repeats": args.repeats, "n_samples": n, "device": device}
     result = {"case": name, "dims": case.dims, "size": case.size, "batch": case.batch, "steps_per_window": steps,
+              "critbench_precision": PRECISION_NAMES[precision],
               "flops_per_sample": {"train": model_flops(case.dims, case.size, case.batch, args.width, True),
                                    "eval": model_flops(case.dims, case.size, case.batch, args.width, False)}}
     train_rates = time_windows({"critbench": cb_train, "reference": ref_train}, **timing)
@@ -184,6 +186,15 @@ def run_case(args, name: str) -> dict:
             entry["tflops"] = entry["samples_per_s"] * result["flops_per_sample"][phase] / 1e12
             entry["bf16_peak_fraction"] = entry["tflops"] / peak if peak else None
     return result
+
+
+def precision_summary(cases: list[dict]) -> str:
+    """The precision CritBench trained in, as its Trainer resolved it per case (a CPU keeps fp32
+    for models with tiny feature maps: trainer.CPU_BF16_MIN_SIDE)."""
+    names = {case["critbench_precision"] for case in cases}
+    if len(names) == 1:
+        return names.pop()
+    return "; ".join(f"{case['case']} {case['critbench_precision']}" for case in cases)
 
 
 def rate(entry: dict) -> str:
@@ -388,11 +399,9 @@ def main(argv=None) -> int:
         args.repeats = args.repeats or (5 if device.type == "cuda" else 3)
         args.device = str(device)
         args.peak = bf16_peak_tflops(torch.cuda.get_device_name(device)) if device.type == "cuda" else None
-        bf16 = effective_precision(args.amp, str(device)) == "bf16-autocast"
         report = {
             "command": command,
             "device_name": device_environment(device)["device_name"], "torch": torch.__version__,
-            "critbench_precision": "bf16 autocast, channels-last" if bf16 else "fp32",
             "bf16_peak_tflops": args.peak,
             "settings": {k: v for k, v in vars(args).items() if k != "json"},
             "env": {**base_environment(), **device_environment(device)},
@@ -400,6 +409,7 @@ def main(argv=None) -> int:
         }
         for name in cases:
             report["cases"].append(run_case(args, name))
+        report["critbench_precision"] = precision_summary(report["cases"])
     except CritBenchError as error:
         return fail(str(error))
     print(format_table(report))

@@ -70,7 +70,8 @@ def test_no_amp_is_plain_fp32(monkeypatch):
         assert not torch.is_autocast_enabled("cpu")
 
 
-def test_speed_script_writes_table_and_json(tmp_path, capsys):
+def test_speed_script_writes_table_and_json(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(train_module, "cpu_has_bf16_units", lambda: True)  # a bf16 CPU: 8 px still trains fp32
     out = tmp_path / "speed.json"
     code = speed.main(["--device", "cpu", "--cases", "2d-28", "3d-28", "--steps", "1", "--repeats", "2",
                        "--warmup", "0", "--width", "0.125", "--size", "8", "--batch-size", "4",
@@ -78,10 +79,11 @@ def test_speed_script_writes_table_and_json(tmp_path, capsys):
     assert code == 0
     table = capsys.readouterr().out
     assert "2d-28" in table and "3d-28" in table and "ratio" in table
+    assert "critbench precision: fp32 |" in table  # as the Trainer resolved it, not as the CPU could
     report = json.loads(out.read_text())
     assert [case["case"] for case in report["cases"]] == ["2d-28", "3d-28"]
     for case in report["cases"]:
-        assert case["batch"] == 4 and case["size"] == 8
+        assert case["batch"] == 4 and case["size"] == 8 and case["critbench_precision"] == "fp32"
         # training = forward + backward (about twice the forward), counted once per sample
         assert 2 < case["flops_per_sample"]["train"] / case["flops_per_sample"]["eval"] < 3.5
         for pipeline in ("critbench", "reference"):
@@ -91,6 +93,13 @@ def test_speed_script_writes_table_and_json(tmp_path, capsys):
                 assert entry["tflops"] > 0 and entry["bf16_peak_fraction"] is None  # no peak on the CPU
         ratio = case["critbench"]["train"]["samples_per_s"] / case["reference"]["train"]["samples_per_s"]
         assert case["ratio_train"] == pytest.approx(ratio)
+
+
+def test_the_header_names_each_cases_precision_when_they_differ():
+    cases = [{"case": "2d-28", "critbench_precision": "fp32"},
+             {"case": "3d-28", "critbench_precision": "bf16 autocast, channels-last"}]
+    assert speed.precision_summary(cases) == "2d-28 fp32; 3d-28 bf16 autocast, channels-last"
+    assert speed.precision_summary(cases[1:] * 2) == "bf16 autocast, channels-last"
 
 
 def test_speed_script_rejects_unknown_case(capsys):
