@@ -4,11 +4,13 @@ Validation section, generated from the committed records, so it grows as records
 For each dataset x method row: the number of runs, the mean test AUC with its 95% interval over
 seeds, the published value it is compared with and the verdict (reports/published.toml), the paired
 comparison with bce on the same seeds (paired DeLong on the seed-ensembled scores), the device, the
-dates and wall time of the runs, and a command that reruns one of them.
+dates and wall time of the runs, and a command that reruns one of them (with `--data-dir DIR` and
+without `--out`: the recorded paths are the measuring machine's).
 """
 from __future__ import annotations
 
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -24,14 +26,35 @@ from reports.tables import number
 START, END = "<!-- validation:start -->", "<!-- validation:end -->"
 
 
-def run_date(run: Run) -> str:
-    """The day the run finished (UTC), from the record; "—" for records that predate the key."""
-    return (run.record.get("finished_at") or "—")[:10]
+MACHINE_OPTIONS = {"--data-dir": "DIR", "--out": None}  # where a run read and wrote: another machine's paths
+
+
+def date_range(runs: list[Run]) -> str:
+    """The first and last day the runs finished (UTC); records that predate `finished_at` are left
+    out, "—" when none has it."""
+    days = sorted({run.record["finished_at"][:10] for run in runs if run.record.get("finished_at")})
+    return " to ".join(dict.fromkeys([days[0], days[-1]])) if days else "—"
+
+
+def portable(command: str) -> str:
+    """A recorded command with this machine's paths taken out: `--data-dir DIR`, no `--out`."""
+    tokens, kept = shlex.split(command), []
+    while tokens:
+        token = tokens.pop(0)
+        flag, joined, value = token.partition("=")
+        if flag in MACHINE_OPTIONS:
+            if not joined and tokens:
+                tokens.pop(0)
+            if MACHINE_OPTIONS[flag]:
+                kept += [flag, MACHINE_OPTIONS[flag]]
+        else:
+            kept.append(token)
+    return shlex.join(kept)
 
 
 def device(run: Run) -> str:
     env = run.record.get("env", {})
-    name = str(env.get("device_name", env.get("device", "?")))
+    name = re.sub(r"\b1 threads\b", "1 thread", str(env.get("device_name", env.get("device", "?"))))
     cpu = f" ({env['cpu']})" if env.get("cpu") and env["cpu"] not in name else ""  # a CPU device names it already
     return f"{name}{cpu}, {env.get('precision', '?')}"
 
@@ -57,13 +80,12 @@ def section(runs_dir: Path) -> str:
             compared = comparisons.get(row)
             reference = f"{number(compared.reference.auc)} {compared.reference.label} ({compared.verdict})" if compared else "—"
             paired = (f"ΔAUC {cell.vs_baseline.diff:+.3f}, p {cell.vs_baseline.p:.3g}" if cell.vs_baseline else "—")
-            dates = sorted({run_date(run) for run in cell.runs})
             wall = sum(run.record.get("seconds", 0) for run in cell.runs) / len(cell.runs) / 60
             first = cell.runs[0]
-            command = first.record.get("command") or rerun_command(RunConfig(**{
-                k: v for k, v in first.config.items() if k in RunConfig.__dataclass_fields__}))
+            command = portable(first.record.get("command") or rerun_command(RunConfig(**{
+                k: v for k, v in first.config.items() if k in RunConfig.__dataclass_fields__})))
             lines.append(f"| {summary.key.label} | {row.label} | {len(cell.runs)} | {auc} | {reference} | {paired} "
-                         f"| {'; '.join(sorted({device(run) for run in cell.runs}))} | {' to '.join(dict.fromkeys([dates[0], dates[-1]]))} "
+                         f"| {'; '.join(sorted({device(run) for run in cell.runs}))} | {date_range(cell.runs)} "
                          f"| {wall:.0f} min | `{command}` |")
     return "\n".join(lines) + "\n"
 

@@ -58,7 +58,8 @@ def device_environment(device: torch.device) -> dict:
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
     else:
-        name = f"cpu ({cpu_model()}, {torch.get_num_threads()} threads)"
+        threads = torch.get_num_threads()
+        name = f"cpu ({cpu_model()}, {threads} thread{'s' if threads != 1 else ''})"
     return {"device": str(device), "device_name": name, "cuda": torch.version.cuda if device.type == "cuda" else None}
 
 

@@ -51,7 +51,7 @@ def test_a_run_uses_no_more_threads_than_available_cpus(monkeypatch):
     try:
         record = pipeline.run_benchmark(RunConfig("synthetic2d", "bce", **TINY), progress=False)
         assert torch.get_num_threads() == 1
-        assert record["env"]["device_name"].endswith("1 threads)")
+        assert record["env"]["device_name"].endswith("1 thread)")
     finally:
         torch.set_num_threads(before)
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -495,7 +496,8 @@ def test_the_validation_section_is_generated_from_records(runs_dir, tmp_path, ca
     for seed in (0, 1, 2):
         record = fabricate(real, "pneumoniamnist", 28, None, 240, seed, True, "bce", {})
         record["config"].update(epochs=100, patience=0)
-        record["command"] = f"python -m benchmarks.run --dataset pneumoniamnist --method bce --seed {seed}"
+        record["command"] = (f"python -m benchmarks.run --dataset pneumoniamnist --method bce --seed {seed} "
+                             f"--data-dir '/home/me/my data' --out=/scratch/runs")
         record["finished_at"] = f"2026-11-0{seed + 1}T10:00:00+00:00"
         record["env"]["cpu"] = "Some CPU 9000"
         save_record(record, tmp_path / "runs")
@@ -508,11 +510,20 @@ def test_the_validation_section_is_generated_from_records(runs_dir, tmp_path, ca
     cells = [c.strip() for c in row.split("|")]
     assert cells[2] == "bce" and cells[3] == "3" and "MedMNIST v2 ResNet-18 (28)" in cells[5]
     assert re.search(r"\((consistent|below|above)\)", cells[5])
-    assert cells[-2].startswith("`python -m benchmarks.run --dataset pneumoniamnist --method bce --seed 0")
+    assert cells[-2] == "`python -m benchmarks.run --dataset pneumoniamnist --method bce --seed 0 --data-dir DIR`"
     assert cells[8] == "2026-11-01 to 2026-11-03" and "(Some CPU 9000)" in cells[7]
     readme.write_text("no markers")
     assert validation.main(["--runs", str(tmp_path / "runs"), "--readme", str(readme)]) == 2
     assert "has no <!-- validation:start -->" in capsys.readouterr().err
+
+
+def test_the_dates_leave_out_records_without_them_and_old_device_names_read_well():
+    runs = [SimpleNamespace(record={"env": {"device_name": "cpu (AMD EPYC, 1 threads)",
+                                                                 "precision": "fp32"}})]
+    assert validation.date_range(runs) == "—"  # a record from before finished_at
+    runs.append(SimpleNamespace(record={"finished_at": "2026-12-05T06:00:00+00:00"}))
+    assert validation.date_range(runs) == "2026-12-05"
+    assert validation.device(runs[0]) == "cpu (AMD EPYC, 1 thread), fp32"
 
 
 def test_a_record_without_its_command_gets_an_equivalent_one():
