@@ -19,7 +19,7 @@ from benchmarks.core.phases import timed
 from benchmarks.core.records import (RECORD_VERSION, available_cpus, base_environment, cpu_model, data_fingerprint,
                                      failure_record, run_id, utc_now)
 from benchmarks.engine.checkpoint import RunCheckpoint, prepare_checkpoint_dir
-from benchmarks.engine.resolve import load_dataset, resolve_config
+from benchmarks.engine.resolve import load_dataset, precision_reason, resolve_config
 from benchmarks.engine.trainer import Trainer, resolve_device
 from datasets import BinaryDataset, Split
 
@@ -105,7 +105,8 @@ def run_benchmark(config: RunConfig, progress: bool = True, checkpoint_dir=None,
         "status": "complete",
         "config": config.to_dict(),
         "dataset": dataset_record,
-        "env": {**env, **device_environment(trainer.device), "precision": trainer.precision},
+        "env": {**env, **device_environment(trainer.device), "precision": trainer.precision,
+                "precision_reason": precision_reason(config)},
         **result,
         "seconds": time.perf_counter() - started,
         "finished_at": utc_now(),

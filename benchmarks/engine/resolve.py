@@ -3,6 +3,7 @@ against its registry (before any data is loaded), then the dataset."""
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 
 from benchmarks.core.config import BATCH_SIZE, MODEL, RunConfig, check_values
 from benchmarks.core.errors import CritBenchError
@@ -39,9 +40,7 @@ def resolve_config(config: RunConfig) -> RunConfig:
     check_backbone(model, config.stem, config.width)
     size = entry.check_size(config.size)
 
-    def smallest_side() -> int:  # traced only where the precision depends on it (a bf16 CPU)
-        return trainer.smallest_conv_side(entry.dims, size, model, config.stem, config.width)
-
+    smallest_side = partial(trainer.smallest_conv_side, entry.dims, size, model, config.stem, config.width)
     return dataclasses.replace(
         config,
         method=method,
@@ -49,10 +48,18 @@ def resolve_config(config: RunConfig) -> RunConfig:
         batch_size=config.batch_size or recipe.get("batch_size") or BATCH_SIZE[entry.dims],
         size=size,
         patience=entry.patience if config.patience is None else config.patience,
-        precision=config.precision or trainer.effective_precision(config.amp, config.device, smallest_side),
+        precision=config.precision or trainer.precision_choice(config.amp, config.device, smallest_side)[0],
         params=params,
         dataset_params=dataset_params,
     )
+
+
+def precision_reason(config: RunConfig) -> str:
+    """Why a resolved `config` trains in `config.precision` (every record's env.precision_reason)."""
+    smallest_side = partial(trainer.smallest_conv_side, get_dataset_entry(config.dataset).dims, config.size,
+                            config.model, config.stem, config.width)
+    precision, reason = trainer.precision_choice(config.amp, config.device, smallest_side)
+    return reason if precision == config.precision else f"given in the config, not chosen on this machine ({reason} -> {precision})"
 
 
 def load_dataset(config: RunConfig) -> BinaryDataset:

@@ -22,7 +22,7 @@ from benchmarks.engine.checkpoint import RunCheckpoint, attribute_state, load_at
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError, DivergedError
 from benchmarks.core.phases import timed
-from benchmarks.core.records import bf16_cpu_flags
+from benchmarks.core.records import BF16_CPU_FLAGS, bf16_cpu_flags
 from benchmarks.methods import Stage, TrainContext, create_method, get_method
 from benchmarks.core.metrics import binary_metrics, calibration, operating_points
 from benchmarks.methods.sampling import epoch_order
@@ -68,19 +68,24 @@ def smallest_conv_side(dims: int, size: int, arch: str, stem: str, width: float)
     return min(sides)
 
 
-def effective_precision(amp: bool, device: str, smallest_side: Callable[[], int] | None = None) -> str:
-    """"bf16-autocast" where `amp` is on and the device computes bf16 natively (CUDA; CPUs with
+def precision_choice(amp: bool, device: str, smallest_side: Callable[[], int] | None = None) -> tuple[str, str]:
+    """The precision a run trains in and why (every record's env.precision_reason). Part of a run's
+    identity: the same config on another machine class is another run.
+    "bf16-autocast" where `amp` is on and the device computes bf16 natively (CUDA; CPUs with
     cpu_has_bf16_units whose convolutions all see sides >= CPU_BF16_MIN_SIDE, when `smallest_side()`,
-    called only on such a CPU, says so), else "fp32". Part of a run's identity: the same config on
-    another machine class is another run."""
+    called only on such a CPU, says so), else "fp32"."""
     kind = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device.split(":")[0]
     if not amp:
-        return "fp32"
+        return "fp32", "amp off (--no-amp)"
     if kind == "cuda":
-        return "bf16-autocast"
+        return "bf16-autocast", "CUDA"
     if not cpu_has_bf16_units():
-        return "fp32"
-    return "bf16-autocast" if smallest_side is None or smallest_side() >= CPU_BF16_MIN_SIDE else "fp32"
+        return "fp32", f"this CPU has no native bf16 (none of {', '.join(BF16_CPU_FLAGS)}; emulated bf16 is slower)"
+    side = None if smallest_side is None else smallest_side()
+    if side is not None and side < CPU_BF16_MIN_SIDE:
+        return "fp32", (f"a convolution sees a {side}-px feature map, below CPU_BF16_MIN_SIDE={CPU_BF16_MIN_SIDE}: "
+                        f"oneDNN's bf16 weight gradients are wrong there (benchmarks/SPEED.md)")
+    return "bf16-autocast", f"CPU with native bf16 ({', '.join(bf16_cpu_flags() or ['AMX tiles'])})"
 
 
 def resolve_device(name: str) -> torch.device:

@@ -1,5 +1,6 @@
 """Resolving a config: recipe defaults filled in, a method preset's run settings, registry checks."""
 import dataclasses
+import re
 
 import pytest
 import torch
@@ -9,7 +10,8 @@ from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.records import BF16_CPU_FLAGS, base_environment, run_id
 from benchmarks.engine import trainer as trainer_module
-from benchmarks.engine.resolve import resolve_config
+from benchmarks.engine.pipeline import run_benchmark
+from benchmarks.engine.resolve import precision_reason, resolve_config
 from benchmarks.engine.trainer import Trainer
 from datasets import create_dataset
 
@@ -128,5 +130,32 @@ def test_cpu_bf16_only_where_every_convolution_sees_a_side_of_3(monkeypatch):
     assert precision(size=28, stem="standard", device="cpu") == "fp32"
     assert precision(size=8, device="cpu") == "fp32"
     assert precision(size=8, device="cuda") == "bf16-autocast"
-    assert trainer_module.effective_precision(True, "cpu", smallest_side=lambda: trainer_module.CPU_BF16_MIN_SIDE) == "bf16-autocast"
-    assert trainer_module.effective_precision(True, "cpu", smallest_side=lambda: trainer_module.CPU_BF16_MIN_SIDE - 1) == "fp32"
+    assert trainer_module.precision_choice(True, "cpu", lambda: trainer_module.CPU_BF16_MIN_SIDE)[0] == "bf16-autocast"
+    assert trainer_module.precision_choice(True, "cpu", lambda: trainer_module.CPU_BF16_MIN_SIDE - 1)[0] == "fp32"
+
+
+@pytest.mark.parametrize("flags, fields, expected", [
+    (["avx512_bf16"], dict(size=28), ("bf16-autocast", r"CPU with native bf16 \(avx512_bf16\)")),
+    (["avx512_bf16"], dict(size=8), ("fp32", r"a convolution sees a 1-px feature map, below CPU_BF16_MIN_SIDE=3")),
+    ([], dict(size=28), ("fp32", r"this CPU has no native bf16 \(none of amx_bf16, avx512_bf16, avx_ne_convert")),
+    (["amx_bf16"], dict(size=28, amp=False), ("fp32", r"amp off \(--no-amp\)")),
+    ([], dict(size=8, device="cuda"), ("bf16-autocast", r"CUDA")),
+])
+def test_every_record_says_why_it_trained_in_its_precision(flags, fields, expected, monkeypatch):
+    """Issue 15: where a CPU keeps fp32, the record says why (env.precision_reason)."""
+    monkeypatch.setattr(trainer_module, "bf16_cpu_flags", lambda: flags)
+    config = resolve_config(RunConfig(dataset="synthetic2d", method="bce", width=0.125, **{"device": "cpu", **fields}))
+    assert config.precision == expected[0] and re.fullmatch(expected[1] + ".*", precision_reason(config))
+
+
+def test_a_precision_given_in_the_config_is_reported_as_given(monkeypatch):
+    monkeypatch.setattr(trainer_module, "bf16_cpu_flags", lambda: [])
+    config = resolve_config(RunConfig(dataset="synthetic2d", method="bce", device="cpu", size=28, precision="bf16-autocast"))
+    assert precision_reason(config).startswith("given in the config, not chosen on this machine (this CPU has no native bf16")
+
+
+def test_the_reason_is_in_the_record(monkeypatch):
+    monkeypatch.setattr(trainer_module, "bf16_cpu_flags", lambda: [])
+    record = run_benchmark(RunConfig(dataset="synthetic2d", method="bce", device="cpu", size=8, width=0.125, epochs=1),
+                           progress=False)
+    assert record["env"]["precision"] == "fp32" and record["env"]["precision_reason"].startswith("this CPU has no native bf16")
