@@ -102,7 +102,8 @@ class Md5Index:
 
     def digest(self, key: str, paths: Sequence[Path], compute: Callable[[], str]) -> str:
         """`compute()`, a checksum over all `paths`, reused while every one of them keeps its path,
-        size and mtime_ns (stat only: for 12,000 small files ~20x faster than reading their bytes).
+        size and mtime_ns (a stat per file: 0.14 s instead of 0.31-0.36 s for CIFAR-10's 12,000 files
+        with a hot page cache, more with a cold one).
         Indexed under `key` once every file is older than RACY_SECONDS."""
         stats = []
         for path in paths:
