@@ -2,7 +2,8 @@
 
 - the space: `--space` items (`delta=0.1,0.25,0.5`, `mu0=log:1e-7..1e-3`, `lr=1e-4..1e-2`, `n=int:1..5`)
   or a suite entry's `tune` table;
-- the selection: stratified K-fold over train+val (scikit-learn), or the official validation split;
+- the selection: stratified group K-fold over train+val (scikit-learn; exact copies in one fold), or
+  the official validation split;
   a trial's trainings never see the test split (`benchmarks.engine.pipeline.validation_only`);
 - the objective (`OBJECTIVES`), averaged over folds;
 - the study: Optuna's grid, random or TPE sampler, a median pruner on per-epoch validation AUC, any
@@ -13,6 +14,7 @@ Running it (trials through the executors, the selection, the records) is `benchm
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import torch
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold
 
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
@@ -138,9 +140,24 @@ def space_items(table: dict) -> list[str]:
     return [f"{key}={','.join(map(str, value)) if isinstance(value, list) else value}" for key, value in table.items()]
 
 
+def pooled(dataset: BinaryDataset) -> Split:
+    """Train and val as one pool, the samples the folds divide."""
+    return Split(torch.cat([dataset.train.x, dataset.val.x]), torch.cat([dataset.train.y, dataset.val.y]))
+
+
+def copy_groups(x: torch.Tensor) -> np.ndarray:
+    """Each sample's exact-copy group (the index of its first copy): copies must share a fold, or a
+    fold would validate on images it trained on (PneumoniaMNIST's train+val holds 26 copies).
+    One md5 per sample, once per split of the pool, not in training."""
+    first: dict[bytes, int] = {}
+    return np.array([first.setdefault(hashlib.md5(sample.tobytes()).digest(), index)
+                     for index, sample in enumerate(x.cpu().numpy())])
+
+
 @dataclass(frozen=True)
 class Fold:
-    """Fold `index` of a stratified `folds`-fold split (scikit-learn, shuffled with `seed`) of train+val."""
+    """Fold `index` of a stratified group `folds`-fold split of train+val (scikit-learn's
+    StratifiedGroupKFold, shuffled with `seed`; exact copies stay in one fold: `copy_groups`)."""
 
     folds: int
     index: int
@@ -151,9 +168,9 @@ class Fold:
         return f"{selection_name(self.folds, self.seed)}-fold{self.index}"
 
     def splits(self, dataset: BinaryDataset) -> tuple[Split, Split]:
-        pool = Split(torch.cat([dataset.train.x, dataset.val.x]), torch.cat([dataset.train.y, dataset.val.y]))
-        folds = StratifiedKFold(self.folds, shuffle=True, random_state=self.seed)
-        train, val = list(folds.split(np.zeros(len(pool)), pool.y.numpy()))[self.index]
+        pool = pooled(dataset)
+        folds = StratifiedGroupKFold(self.folds, shuffle=True, random_state=self.seed)
+        train, val = list(folds.split(np.zeros(len(pool)), pool.y.numpy(), copy_groups(pool.x)))[self.index]
         return pool.take(torch.from_numpy(train)), pool.take(torch.from_numpy(val))
 
 
@@ -168,8 +185,8 @@ class OfficialValidation:
 
 
 def selection_name(folds: int | None, seed: int) -> str:
-    """How a trial's run id ends: `cv5s0` (5 folds shuffled with seed 0), or `val` (the official split)."""
-    return f"cv{folds}s{seed}" if folds else "val"
+    """How a trial's run id ends: `gcv5s0` (5 group folds shuffled with seed 0), or `val` (the official split)."""
+    return f"gcv{folds}s{seed}" if folds else "val"
 
 
 def selections(folds: int | None, seed: int) -> list:
@@ -178,14 +195,17 @@ def selections(folds: int | None, seed: int) -> list:
 
 
 def check_folds(dataset: BinaryDataset, folds: int | None) -> None:
-    """Refuse a K that stratified K-fold cannot make from this train+val (a class with fewer than K samples)."""
+    """Refuse a K that the group folds cannot make from this train+val: a class with fewer than K
+    distinct samples (exact copies count once) would leave a fold without it."""
     if not folds:
         return
-    y = torch.cat([dataset.train.y, dataset.val.y])
+    pool = pooled(dataset)
+    first = np.unique(copy_groups(pool.x))
+    y = pool.y.numpy()[first]
     positives, negatives = int(y.sum()), int(len(y) - y.sum())
     if min(positives, negatives) < folds:
-        raise CritBenchError(f"--cv {folds} needs at least {folds} samples of each class in train+val, which has "
-                             f"{positives} positives and {negatives} negatives; use a smaller --cv")
+        raise CritBenchError(f"--cv {folds} needs at least {folds} distinct samples of each class in train+val, which "
+                             f"has {positives} positives and {negatives} negatives; use a smaller --cv")
 
 
 class GridSampler(optuna.samplers.GridSampler):

@@ -18,11 +18,12 @@ import torch
 
 from benchmarks import leaderboard, tune
 from benchmarks.core.config import RunConfig
+from benchmarks.core.errors import CritBenchError
 from benchmarks.core.metrics import binary_metrics
 from benchmarks.engine import pipeline, resolve
-from benchmarks.sweep import search
+from benchmarks.sweep import search, tuning
 from benchmarks.sweep.tuning import OBJECTIVES, Fold, OfficialValidation, parse_space, selections
-from datasets import create_dataset
+from datasets import BinaryDataset, Split, create_dataset
 from tests.conftest import TINY_SUITE
 
 REPO = Path(__file__).resolve().parents[2]
@@ -84,9 +85,32 @@ def test_a_trial_training_never_reaches_the_test_split(monkeypatch):
                        max_train_samples=64)
     record = pipeline.run_benchmark(config, progress=False, selection=Fold(3, 1, seed=0))
     assert seen["dataset"].test is seen["dataset"].val
-    assert record["kind"] == "trial_fit" and record["run_id"].endswith("-cv3s0-fold1")
+    assert record["kind"] == "trial_fit" and record["run_id"].endswith("-gcv3s0-fold1")
     assert not {"test", "test_scores", "operating_points", "calibration"} & record.keys()
     assert "test" not in record["dataset"]["splits"] and "test" not in record["dataset"]["split_md5"]
+
+
+def test_exact_copies_share_a_fold_and_count_once(capsys):
+    """PneumoniaMNIST's train+val holds 26 exact copies; a copy on both sides of a fold would be
+    validated on after being trained on. Copies are grouped (StratifiedGroupKFold), and a class whose
+    distinct samples are fewer than K is refused."""
+    x = torch.randint(0, 256, (40, 1, 4, 4), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    y = (torch.arange(40) % 4 == 0).to(torch.uint8)
+    x[20:30] = x[0:10]  # ten copies, labels kept consistent
+    y[20:30] = y[0:10]
+    dataset = BinaryDataset(name="synthetic2d", dims=2, critical_class="positive", negative_class="negative",
+                            train=Split(x[:32], y[:32]), val=Split(x[32:], y[32:]), test=Split(x[32:], y[32:]))
+    groups = tuning.copy_groups(tuning.pooled(dataset).x)
+    assert groups[25] == 5 and len(set(groups.tolist())) == 30
+    for index in range(3):
+        train, val = tuning.Fold(3, index, seed=0).splits(dataset)
+        seen = {bytes(sample.numpy().tobytes()) for sample in train.x}
+        assert not any(bytes(sample.numpy().tobytes()) in seen for sample in val.x)
+        assert 0 < int(val.y.sum()) < len(val)  # stratified: each fold validates on both classes
+    tuning.check_folds(dataset, 5)  # 7 distinct positives (10 with the copies)
+    with pytest.raises(CritBenchError, match="--cv 8 needs at least 8 distinct samples of each class in train\\+val, "
+                                             "which has 7 positives"):
+        tuning.check_folds(dataset, 8)
 
 
 def randomize_test_labels(monkeypatch):
@@ -190,7 +214,7 @@ def test_a_flag_of_the_wrong_type_is_argparse_one_line_exit_2(capsys):
 def test_cv_larger_than_a_class_is_refused_before_training(tmp_path, capsys):
     code = tune.main([*TINY_TUNE, "--cv", "40", "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip()
-    assert code == 2 and "--cv 40 needs at least 40 samples of each class" in err
+    assert code == 2 and "--cv 40 needs at least 40 distinct samples of each class" in err
     assert not list((tmp_path / "out" / "trials").glob("*.json"))
 
 
