@@ -44,8 +44,8 @@ def build_parser():
                              "lr=1e-4..1e-2, n=int:1..5); repeatable")
     search.add_argument("--trials", type=int, default=20, help="trials to finish (default 20)")
     search.add_argument("--cv", type=int, metavar="K",
-                        help="stratified group K-fold over train+val (exact copies in one fold), objective averaged over folds "
-                             "(default: the official validation split)")
+                        help="stratified group K-fold over train+val (exact copies in one fold), objective "
+                             "averaged over folds (default: the official validation split)")
     search.add_argument("--objective", default="val_auc", help=f"{', '.join(OBJECTIVES)} (default val_auc)")
     search.add_argument("--search-sampler", default="tpe", help=f"{', '.join(SAMPLERS)} (default tpe)")
     search.add_argument("--pruner", default="median", help=f"{', '.join(PRUNERS)}: median pruning on per-epoch "
