@@ -14,7 +14,9 @@ executor and report) into an empty folder and splits the process's wall time, fr
 start to the finished report, into phases (`benchmarks.core.phases`): interpreter + imports,
 planning, data loading, setup, training epochs, evaluation, checkpoints, records, report, other.
 `--no-cache` runs it with the datasets' caches off (`cache_dir = none`): the start-up costs before
-the decode cache and the md5 index.
+the decode cache and the md5 index. `--runs-per-device N` runs N at once per device, each in a worker
+process (the leaderboard's option): the total and runs per minute are then the measure, and the
+runs' own phases (load to records), spent in the workers, are one row.
 """
 from __future__ import annotations
 
@@ -87,7 +89,8 @@ SUITE_PHASES = {
 # options of each mode: given in the other mode, they are refused rather than ignored
 STEP_OPTIONS = ("--cases", "--steps", "--repeats", "--warmup", "--workers", "--method", "--compile", "--no-amp", "--width",
                 "--size", "--batch-size")
-SUITE_OPTIONS = ("--datasets", "--methods", "--seeds", "--epochs", "--data-dir", "--out", "--no-cache")
+SUITE_OPTIONS = ("--datasets", "--methods", "--seeds", "--epochs", "--data-dir", "--out", "--no-cache", "--runs-per-device")
+RUN_PHASES = ("load", "setup", "train", "eval", "checkpoint", "record")  # inside a run: in a worker process with a pool
 
 
 def bf16_peak_tflops(device_name: str) -> float | None:
@@ -244,6 +247,8 @@ def build_parser() -> ArgumentParser:
     leaderboard.add_selection_arguments(suite)
     suite.add_argument("--out", metavar="DIR", help="new or empty folder for the records and report (default: a temporary folder, removed)")
     suite.add_argument("--no-cache", action="store_true", help="datasets' caches off (cache_dir = none): the start-up before the caches")
+    suite.add_argument("--runs-per-device", type=int, metavar="N",
+                       help="runs at once per device, each in a worker process (as the leaderboard's; default 1)")
     return parser
 
 
@@ -319,7 +324,8 @@ def time_suite(args, command: str, imports: float | None) -> int:
         suite = suite_without_cache(args.suite, leaderboard.split_names(args.datasets) or [], Path(scratch)) \
             if args.no_cache else args.suite
         flags = {"--suite": suite, "--datasets": args.datasets, "--methods": args.methods, "--seeds": args.seeds,
-                 "--epochs": args.epochs, "--data-dir": args.data_dir, "--device": args.device, "--out": out}
+                 "--epochs": args.epochs, "--data-dir": args.data_dir, "--device": args.device, "--out": out,
+                 "--runs-per-device": args.runs_per_device}
         argv = [str(token) for flag, value in flags.items() if value is not None for token in (flag, value)]
         phases.reset()
         with contextlib.redirect_stdout(sys.stderr):  # stdout is this command's table
@@ -330,10 +336,12 @@ def time_suite(args, command: str, imports: float | None) -> int:
         load_end = os.getloadavg()
         trained = trained_runs(out)
         failed = len(list(out.glob("*.failed.json")))
-    seconds = {"imports": imports, **{name: phases.TOTALS.get(name, 0.0) for name in SUITE_PHASES
-                                      if name not in ("imports", "other")}}
-    seconds["other"] = total - sum(value for value in seconds.values() if value is not None)
     runs = sum(sum(methods.values()) for methods in trained.values())
+    in_workers = runs > 0 and "train" not in phases.TOTALS  # a worker pool ran them (--runs-per-device, several GPUs)
+    seconds = {"imports": imports, **{name: None if in_workers and name in RUN_PHASES else phases.TOTALS.get(name, 0.0)
+                                      for name in SUITE_PHASES if name not in ("imports", "other")}}
+    seconds["other"] = total - sum(value for value in seconds.values() if value is not None)
+    labels = {**SUITE_PHASES, "other": "runs in worker processes + other"} if in_workers else SUITE_PHASES
     report = {
         "command": command,
         "leaderboard_command": "python -m benchmarks.leaderboard " + " ".join(argv),
@@ -343,7 +351,9 @@ def time_suite(args, command: str, imports: float | None) -> int:
         "runs": {"trained": runs, "complete": runs - failed, "failed": failed, "by_dataset": trained},
         "total_seconds": total,
         "runs_per_minute": 60 * runs / total,
-        "phases": {name: {"label": SUITE_PHASES[name], "seconds": value,
+        "runs_per_device": args.runs_per_device or 1,
+        "runs_in_worker_processes": in_workers,
+        "phases": {name: {"label": labels[name], "seconds": value,
                           "share": None if value is None else value / total} for name, value in seconds.items()},
         "env": {**env, **device_environment(device), "threads": torch.get_num_threads(),
                 "load_average": {"start": load_start, "end": load_end}},
@@ -357,7 +367,8 @@ def format_suite_table(report: dict) -> str:
     """The phases as a table (seconds, share of the total) under what was run and where."""
     runs, env = report["runs"], report["env"]
     load = env["load_average"]
-    lines = [f"{report['command']}: caches {report['caches']}, {runs['trained']} runs trained ({runs['complete']} "
+    lines = [f"{report['command']}: caches {report['caches']}, {report['runs_per_device']} run(s) at once per device, "
+             f"{runs['trained']} runs trained ({runs['complete']} "
              f"complete, {runs['failed']} failed), leaderboard exit code {report['leaderboard_exit_code']}"]
     lines += [f"  {setting}: " + ", ".join(f"{method} {n}" for method, n in methods.items())
               for setting, methods in runs["by_dataset"].items()]
@@ -366,7 +377,8 @@ def format_suite_table(report: dict) -> str:
     head = f"{'phase':42s} {'seconds':>9s} {'share':>7s}"
     lines += [head, "-" * len(head)]
     for phase in report["phases"].values():
-        value = "n/a" if phase["seconds"] is None else f"{phase['seconds']:9.2f} {100 * phase['share']:6.1f}%"
+        missing = "in workers" if report["runs_in_worker_processes"] else "n/a"
+        value = missing if phase["seconds"] is None else f"{phase['seconds']:9.2f} {100 * phase['share']:6.1f}%"
         lines.append(f"{phase['label']:42s} {value:>17s}")
     lines += ["-" * len(head), f"{'total (process start to finished report)':42s} {report['total_seconds']:9.2f} "
               f"{100:6.1f}%", f"runs per minute: {report['runs_per_minute']:.2f}"]

@@ -157,6 +157,25 @@ def test_suite_timing_phases_add_up_to_the_total(tmp_path, capsys):
     assert (tmp_path / "runs" / "report.html").is_file()
 
 
+def test_suite_timing_with_runs_per_device_times_the_suite_and_leaves_run_phases_to_the_workers(tmp_path, capsys):
+    """`--runs-per-device 2` (issue 15: suite throughput per N): both runs train in worker processes,
+    so their phases are not in this process; the total and runs per minute are, and the rest adds up."""
+    suite = write_suite(tmp_path, TINY_SUITE)
+    out = tmp_path / "speed.json"
+    assert speed.main(["--suite", str(suite), "--methods", "bce", "--runs-per-device", "2", "--device", "cpu",
+                       "--json", str(out), "--out", str(tmp_path / "runs")]) == 0
+    table = capsys.readouterr().out
+    assert "2 run(s) at once per device" in table and "in workers" in table
+    report = json.loads(out.read_text())
+    assert report["runs_per_device"] == 2 and report["runs_in_worker_processes"]
+    assert report["runs"]["complete"] == 2 and report["runs_per_minute"] == pytest.approx(120 / report["total_seconds"])
+    seconds = {name: phase["seconds"] for name, phase in report["phases"].items()}
+    assert all(seconds[name] is None for name in speed.RUN_PHASES)
+    assert sum(value for value in seconds.values() if value is not None) == pytest.approx(report["total_seconds"])
+    assert report["phases"]["other"]["label"] == "runs in worker processes + other"
+    assert "--runs-per-device 2" in report["leaderboard_command"]
+
+
 def test_no_cache_suite_turns_off_the_caches_only(tmp_path):
     """`--no-cache` runs a copy of the suite with `cache_dir = none` on the datasets that cache (CIFAR
     here; NIfTI when --datasets adds it); everything else is the suite as it was."""
