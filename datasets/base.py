@@ -42,8 +42,23 @@ class Split:
         digest.update(self.y.contiguous().numpy().tobytes())
         return digest.hexdigest()
 
+    def sample_md5s(self) -> list[bytes]:
+        """Each sample's image md5 (exact copies share it)."""
+        return [hashlib.md5(sample.tobytes()).digest() for sample in self.x.contiguous().numpy()]
+
     def summary(self) -> dict:
         return {"n": len(self), "positives": self.positives}
+
+
+def copies_across_splits(splits: dict[str, Split]) -> dict[str, int]:
+    """Per pair of splits ("train/val"), the samples of the second whose image is an exact copy of
+    one in the first: a leak an official split can have (PneumoniaMNIST: 8 of its 524 val images
+    repeat train images). Adapters of the user's own files refuse such copies before training."""
+    md5s = {name: split.sample_md5s() for name, split in splits.items()}
+    seen = {name: set(values) for name, values in md5s.items()}
+    names = list(splits)
+    return {f"{first}/{second}": sum(md5 in seen[first] for md5 in md5s[second])
+            for i, first in enumerate(names) for second in names[i + 1:]}
 
 
 @dataclass
@@ -91,6 +106,7 @@ class BinaryDataset:
             "splits": {name: split.summary() for name, split in self.splits.items()},
             # which samples each split holds: a report pools seeds only over identical test sets
             "split_md5": {name: split.md5() for name, split in self.splits.items()},
+            "copies_across_splits": copies_across_splits(self.splits),
             **self.notes,
         }
 

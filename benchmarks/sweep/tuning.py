@@ -14,7 +14,6 @@ Running it (trials through the executors, the selection, the records) is `benchm
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from benchmarks.core.records import stable_hash
 from benchmarks.engine.resolve import resolve_config
 from benchmarks.methods import resolve_params
 from datasets import BinaryDataset, Split
+from datasets.base import content_groups
 
 
 @dataclass(frozen=True)
@@ -145,13 +145,10 @@ def pooled(dataset: BinaryDataset) -> Split:
     return Split(torch.cat([dataset.train.x, dataset.val.x]), torch.cat([dataset.train.y, dataset.val.y]))
 
 
-def copy_groups(x: torch.Tensor) -> np.ndarray:
+def copy_groups(pool: Split) -> np.ndarray:
     """Each sample's exact-copy group (the index of its first copy): copies must share a fold, or a
-    fold would validate on images it trained on (PneumoniaMNIST's train+val holds 26 copies).
-    One md5 per sample, once per split of the pool, not in training."""
-    first: dict[bytes, int] = {}
-    return np.array([first.setdefault(hashlib.md5(sample.tobytes()).digest(), index)
-                     for index, sample in enumerate(x.cpu().numpy())])
+    fold would validate on images it trained on (PneumoniaMNIST's train+val holds 26 copies)."""
+    return np.array(content_groups(pool.sample_md5s()))
 
 
 @dataclass(frozen=True)
@@ -170,7 +167,7 @@ class Fold:
     def splits(self, dataset: BinaryDataset) -> tuple[Split, Split]:
         pool = pooled(dataset)
         folds = StratifiedGroupKFold(self.folds, shuffle=True, random_state=self.seed)
-        train, val = list(folds.split(np.zeros(len(pool)), pool.y.numpy(), copy_groups(pool.x)))[self.index]
+        train, val = list(folds.split(np.zeros(len(pool)), pool.y.numpy(), copy_groups(pool)))[self.index]
         return pool.take(torch.from_numpy(train)), pool.take(torch.from_numpy(val))
 
 
@@ -200,7 +197,7 @@ def check_folds(dataset: BinaryDataset, folds: int | None) -> None:
     if not folds:
         return
     pool = pooled(dataset)
-    first = np.unique(copy_groups(pool.x))
+    first = np.unique(copy_groups(pool))
     y = pool.y.numpy()[first]
     positives, negatives = int(y.sum()), int(len(y) - y.sum())
     if min(positives, negatives) < folds:

@@ -7,7 +7,7 @@ from medmnist import INFO
 from benchmarks.core.config import MACHINE_PARAMS, RunConfig
 from benchmarks.core.errors import CritBenchError, DataUnavailableError
 from datasets import create_dataset, dataset_fingerprint, get_dataset_entry, list_datasets
-from datasets.base import file_md5
+from datasets.base import Split, copies_across_splits, file_md5
 from datasets.imagefolder import write_image_folder
 from datasets.medmnist_binary import stand_in_medmnist, write_npz
 from datasets.subsample import stratified_index
@@ -106,6 +106,15 @@ def test_real_pneumoniamnist_counts_and_checksum():
     assert record["splits"] == {"train": {"n": 4708, "positives": 3494}, "val": {"n": 524, "positives": 389},
                                 "test": {"n": 624, "positives": 390}}
     assert record["critical_class"] == "pneumonia"
+    # the official split leaks: 8 val images are exact copies of train images (counted with hashlib by hand)
+    assert record["copies_across_splits"] == {"train/val": 8, "train/test": 0, "val/test": 0}
+
+
+def test_copies_across_splits_count_the_second_splits_samples():
+    x = torch.arange(6, dtype=torch.uint8).view(6, 1, 1, 1).expand(6, 1, 2, 2).contiguous()
+    y = torch.zeros(6, dtype=torch.uint8)
+    splits = {"train": Split(x[:3], y[:3]), "val": Split(x[[0, 0, 4]], y[:3]), "test": Split(x[[4, 5]], y[:2])}
+    assert copies_across_splits(splits) == {"train/val": 2, "train/test": 0, "val/test": 1}
 
 
 @needs(MEDMNIST_DIR / "vesselmnist3d.npz")

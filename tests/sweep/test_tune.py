@@ -100,7 +100,7 @@ def test_exact_copies_share_a_fold_and_count_once(capsys):
     y[20:30] = y[0:10]
     dataset = BinaryDataset(name="synthetic2d", dims=2, critical_class="positive", negative_class="negative",
                             train=Split(x[:32], y[:32]), val=Split(x[32:], y[32:]), test=Split(x[32:], y[32:]))
-    groups = tuning.copy_groups(tuning.pooled(dataset).x)
+    groups = tuning.copy_groups(tuning.pooled(dataset))
     assert groups[25] == 5 and len(set(groups.tolist())) == 30
     for index in range(3):
         train, val = tuning.Fold(3, index, seed=0).splits(dataset)
