@@ -36,6 +36,13 @@ def date_range(runs: list[Run]) -> str:
     return " to ".join(dict.fromkeys([days[0], days[-1]])) if days else "—"
 
 
+def run_seconds(record: dict) -> float:
+    """A run's wall time across its processes: the last one's `seconds` plus the epochs an earlier,
+    killed process trained before the run resumed (`resumed_from_epoch`; each epoch's `seconds`)."""
+    earlier = record["history"][:record.get("resumed_from_epoch") or 0]
+    return record.get("seconds", 0) + sum(epoch.get("seconds", 0) for epoch in earlier)
+
+
 def portable(command: str) -> str:
     """A recorded command with this machine's paths taken out: `--data-dir DIR`, no `--out`."""
     tokens, kept = shlex.split(command), []
@@ -80,7 +87,7 @@ def section(runs_dir: Path) -> str:
             compared = comparisons.get(row)
             reference = f"{number(compared.reference.auc)} {compared.reference.label} ({compared.verdict})" if compared else "—"
             paired = (f"ΔAUC {cell.vs_baseline.diff:+.3f}, p {cell.vs_baseline.p:.3g}" if cell.vs_baseline else "—")
-            wall = sum(run.record.get("seconds", 0) for run in cell.runs) / len(cell.runs) / 60
+            wall = sum(run_seconds(run.record) for run in cell.runs) / len(cell.runs) / 60
             first = cell.runs[0]
             command = portable(first.record.get("command") or rerun_command(RunConfig(**{
                 k: v for k, v in first.config.items() if k in RunConfig.__dataclass_fields__})))

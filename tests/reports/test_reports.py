@@ -526,6 +526,12 @@ def test_the_dates_leave_out_records_without_them_and_old_device_names_read_well
     assert validation.device(runs[0]) == "cpu (AMD EPYC, 1 thread), fp32"
 
 
+def test_a_resumed_runs_wall_time_counts_the_epochs_before_it_resumed():
+    history = [{"seconds": 10.0}, {"seconds": 20.0}, {"seconds": 40.0}]
+    assert validation.run_seconds({"seconds": 45.0, "history": history, "resumed_from_epoch": 2}) == 75.0
+    assert validation.run_seconds({"seconds": 71.0, "history": history, "resumed_from_epoch": None}) == 71.0
+
+
 def test_a_record_without_its_command_gets_an_equivalent_one():
     config = RunConfig(dataset="cifar10", method="alm", seed=7, epochs=100, imbalance=200.0, batch_size=64,
                        params={"preset": "c10_1to200", "lr": 0.01}, dataset_params={"val_per_class": 500}, amp=False)
