@@ -75,15 +75,16 @@ def load_references(path: Path = PUBLISHED) -> list[Reference]:
     return references
 
 
-def seed_interval(values: list[float], level: float = LEVEL) -> Interval | None:
-    """Student-t interval of the mean over seeds (None for fewer than two finite values)."""
+def seed_interval(values: list[float], level: float = LEVEL, bounds: tuple[float, float] = (0.0, 1.0)) -> Interval | None:
+    """Student-t interval of the mean over seeds (None for fewer than two finite values), cut to
+    `bounds`, the values' range (an AUC's [0, 1]: with two seeds the t interval can reach past 1)."""
     array = np.asarray([v for v in values if math.isfinite(v)], dtype=np.float64)
     if len(array) < 2:
         return None
     se = float(array.std(ddof=1) / math.sqrt(len(array)))
     half = float(student_t.ppf(0.5 + level / 2, len(array) - 1)) * se
     mean = float(array.mean())
-    return Interval(mean, se, mean - half, mean + half)
+    return Interval(mean, se, max(bounds[0], mean - half), min(bounds[1], mean + half))
 
 
 def verdict(published: float, interval: Interval | None) -> str:

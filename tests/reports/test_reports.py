@@ -412,6 +412,14 @@ def test_a_run_page_shows_and_plots_the_method_state(tmp_path):
     assert mu == [epoch["mu"] for epoch in record["history"]]
 
 
+def test_the_interval_over_seeds_stays_within_the_range_of_an_auc():
+    """Two seeds (one degree of freedom, t = 12.7): 0.937 and 0.961 give mean 0.949 +- 0.152; an AUC
+    above 1 is impossible, so the interval ends at 1."""
+    interval = seed_interval([0.937, 0.961])
+    assert interval.auc == pytest.approx(0.949)
+    assert interval.low == pytest.approx(0.949 - 12.7062 * 0.012, abs=1e-4) and interval.high == 1.0
+
+
 def test_published_verdicts_from_the_ci_over_seeds(runs_dir, tmp_path):
     """Three bce seeds on pneumoniamnist with test AUCs a, b, c: a published value inside their 95%
     Student-t interval is consistent, one above the interval makes CritBench "below", one under it
