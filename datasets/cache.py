@@ -9,6 +9,7 @@ import os
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -88,17 +89,8 @@ class Md5Index:
         return entries if isinstance(entries, dict) else {}
 
     def md5(self, path: Path) -> str:
-        with reading(path):
-            stat = path.stat()
-        key, seen = str(path), [stat.st_size, stat.st_mtime_ns]
-        entry = self.entries.get(key)
-        if isinstance(entry, list) and len(entry) == 3 and entry[:2] == seen and isinstance(entry[2], str):
-            return entry[2]
-        md5 = file_md5(path)
-        if self.path and time.time_ns() - stat.st_mtime_ns > RACY_SECONDS * 1e9:
-            self.entries[key] = seen + [md5]
-            self.changed = True
-        return md5
+        """The file's md5, reused while its size and mtime_ns are those it was hashed with."""
+        return self.digest(str(path), [path], partial(file_md5, path))
 
     def digest(self, key: str, paths: Sequence[Path], compute: Callable[[], str]) -> str:
         """`compute()`, a checksum over all `paths`, reused while every one of them keeps its path,

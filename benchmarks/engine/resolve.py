@@ -38,27 +38,30 @@ def resolve_config(config: RunConfig) -> RunConfig:
                              f"drop --compile")
     model = config.model or recipe.get("model", MODEL)
     check_backbone(model, config.stem, config.width)
-    size = entry.check_size(config.size)
-
-    smallest_side = partial(trainer.smallest_conv_side, entry.dims, size, model, config.stem, config.width)
-    return dataclasses.replace(
+    resolved = dataclasses.replace(
         config,
         method=method,
         model=model,
         batch_size=config.batch_size or recipe.get("batch_size") or BATCH_SIZE[entry.dims],
-        size=size,
+        size=entry.check_size(config.size),
         patience=entry.patience if config.patience is None else config.patience,
-        precision=config.precision or trainer.precision_choice(config.amp, config.device, smallest_side)[0],
         params=params,
         dataset_params=dataset_params,
     )
+    return dataclasses.replace(resolved, precision=config.precision or precision_choice(resolved)[0])
+
+
+def precision_choice(config: RunConfig) -> tuple[str, str]:
+    """`trainer.precision_choice` for a config whose model and size are resolved: the precision
+    this machine would choose for it, and why."""
+    smallest_side = partial(trainer.smallest_conv_side, get_dataset_entry(config.dataset).dims, config.size,
+                            config.model, config.stem, config.width)
+    return trainer.precision_choice(config.amp, config.device, smallest_side)
 
 
 def precision_reason(config: RunConfig) -> str:
     """Why a resolved `config` trains in `config.precision` (every record's env.precision_reason)."""
-    smallest_side = partial(trainer.smallest_conv_side, get_dataset_entry(config.dataset).dims, config.size,
-                            config.model, config.stem, config.width)
-    precision, reason = trainer.precision_choice(config.amp, config.device, smallest_side)
+    precision, reason = precision_choice(config)
     return reason if precision == config.precision else f"given in the config, not chosen on this machine ({reason} -> {precision})"
 
 
