@@ -83,6 +83,12 @@ def ranking_violations(logits: torch.Tensor, y: torch.Tensor, delta: float) -> t
     return (hinge * negative.unsqueeze(0)).sum(1) * positive
 
 
+def violated_pairs(logits: torch.Tensor, y: torch.Tensor, delta: float) -> torch.Tensor:
+    """How many (positive, negative) pairs of the batch violate the margin (f_i - f_j < delta)."""
+    violated = (logits.unsqueeze(1) - logits.unsqueeze(0)) < delta
+    return (violated * y.unsqueeze(1) * (1 - y).unsqueeze(0)).sum()
+
+
 def alm_penalty(q: torch.Tensor, lam: torch.Tensor, mu: float, y: torch.Tensor) -> torch.Tensor:
     pairs = y.sum() * (1 - y).sum()
     return (lam * q + 0.5 * mu * q * q).sum() / pairs.clamp(min=1)
@@ -101,15 +107,32 @@ class ALMMethod(LossMethod):
         self.multipliers = torch.zeros(ctx.n_train, device=ctx.device)
         self.schedule = MuSchedule(params.mu0, params.rho, params.cap())
         self._pending = None
+        self._activity = torch.zeros(6, device=ctx.device)  # this epoch's sums, see `activity`
 
     @property
     def mu(self) -> float:
         return self.schedule.mu
 
     def loss(self, outputs, y, index):
-        q = ranking_violations(self.score(outputs), y, self.params.delta)
+        score = self.score(outputs)
+        q = ranking_violations(score, y, self.params.delta)
         self._pending = (index, q.detach())
-        return self.base_loss(outputs, y) + alm_penalty(q, self.multipliers[index], self.mu, y)
+        base = self.base_loss(outputs, y)
+        penalty = alm_penalty(q, self.multipliers[index], self.mu, y)
+        with torch.no_grad():  # summed on the device: no host sync per step
+            pairs = y.sum() * (1 - y).sum()
+            self._activity += torch.stack([q.sum(), y.sum(), violated_pairs(score.detach(), y, self.params.delta),
+                                           pairs, penalty.detach(), base.detach()]).float()
+        return base + penalty
+
+    def activity(self) -> dict:
+        """Whether the constraint acts, over this epoch's training steps: the mean violation q_i per
+        positive, the share of (positive, negative) batch pairs within the margin, and the ALM term
+        over the base loss (both summed over the steps)."""
+        q_sum, positives, violated, pairs, penalty, base = self._activity.tolist()
+        return {"violation_mean": q_sum / max(positives, 1.0),
+                "violated_pair_share": violated / max(pairs, 1.0),
+                "term_to_loss": penalty / base if base else 0.0}
 
     def after_step(self):
         index, q = self._pending
@@ -118,13 +141,14 @@ class ALMMethod(LossMethod):
     def end_epoch(self, epoch, val_auc):
         super().end_epoch(epoch, val_auc)
         self.schedule.end_epoch(epoch, val_auc)
+        self._activity.zero_()
 
     def state_summary(self):
         """mu this epoch, whether its updates have stopped, and the multipliers of the training positives."""
         positives = max(1, self.ctx.class_counts.n_pos)
         return {"mu": self.mu, "mu_frozen": self.schedule.frozen,
                 "multiplier_mean": float(self.multipliers.sum()) / positives,
-                "multiplier_max": float(self.multipliers.max())}
+                "multiplier_max": float(self.multipliers.max()), **self.activity()}
 
     def state_dict(self):
         return {"multipliers": self.multipliers.clone(), "schedule": self.schedule.state_dict()}

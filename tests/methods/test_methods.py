@@ -105,13 +105,20 @@ def test_alm_mu_freezes_at_the_cap_and_at_perfect_val_auc():
     assert mus == pytest.approx([1e-4] * 5) and method.state_summary()["mu_frozen"]
 
 
-def test_alm_state_summary_reports_the_multipliers():
+def test_alm_state_summary_reports_the_multipliers_and_whether_the_constraint_acts():
+    """Hand-computed at delta 0.25: q = (0.15 + 0.45, 0.75 + 1.05) = (0.6, 1.8) for the two positives,
+    all 4 pairs inside the margin, penalty (0 + mu/2 sum q^2) / 4 = 0.225 against the mean BCE."""
     method = create_method("alm", tiny_model(), {"mu0": 0.5}, context(n_train=8, rate=0.25))
-    method.loss(torch.tensor([0.1, 0.0, -0.5, 0.3]), torch.tensor([1.0, 0.0, 1.0, 0.0]), torch.tensor([4, 1, 0, 5]))
+    logits, y = torch.tensor([0.1, 0.0, -0.5, 0.3]), torch.tensor([1.0, 0.0, 1.0, 0.0])
+    method.loss(logits, y, torch.tensor([4, 1, 0, 5]))
     method.after_step()
+    bce = sum(math.log1p(math.exp(-z if t else z)) for z, t in zip(logits.tolist(), y.tolist())) / 4
     summary = method.state_summary()
     assert summary == {"mu": 0.5, "mu_frozen": False, "multiplier_mean": pytest.approx((0.9 + 0.3) / 2),
-                       "multiplier_max": pytest.approx(0.9)}
+                       "multiplier_max": pytest.approx(0.9), "violation_mean": pytest.approx(1.2),
+                       "violated_pair_share": 1.0, "term_to_loss": pytest.approx(0.225 / bce)}
+    method.end_epoch(0, 0.5)  # a new epoch starts counting afresh
+    assert method.activity() == {"violation_mean": 0.0, "violated_pair_share": 0.0, "term_to_loss": 0.0}
 
 
 def test_aucm_loss_hand_computed_with_the_batch_prior():
