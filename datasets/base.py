@@ -141,6 +141,7 @@ def writing(path, advice: str):
 
 
 def file_md5(path, chunk: int = 1 << 20) -> str:
+    """The md5 of a file's bytes, read in chunks; a read error names the file."""
     digest = hashlib.md5()
     with reading(path), open(path, "rb") as handle:
         while block := handle.read(chunk):
@@ -172,6 +173,7 @@ def duplicates_within_split(groups: list[int], split_of: list[str], names: list[
 
 
 def seeded_generator(seed: int) -> torch.Generator:
+    """A CPU torch generator seeded with `seed` (the adapters' seeded draws)."""
     return torch.Generator().manual_seed(seed)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from benchmarks.core.errors import CritBenchError
-from benchmarks.core.records import write_atomic, write_text_atomic
+from benchmarks.core.storage import write_atomic, write_text_atomic
 from datasets.base import describe, file_md5, reading, writing
 
 INDEX_NAME = "file-md5.json"
@@ -27,6 +27,7 @@ def default_cache_dir(adapter: str) -> Path:
 
 
 def cache_param_help(adapter: str) -> str:
+    """The `--list` help text of an adapter's `cache_dir` parameter."""
     return (f"folder of cached tensors (default $XDG_CACHE_HOME/critbench/{adapter}, else "
             f"~/.cache/critbench/{adapter}; none: no cache)")
 

@@ -70,10 +70,13 @@ def list_copy(name: str, folder: Path):
 
 
 def torchvision_root(request: LoadRequest) -> Path:
+    """Where torchvision's CIFAR download lives: `--data-dir`, else `~/.cache/critbench`."""
     return request.data_dir or Path("~/.cache/critbench").expanduser()
 
 
 def read_torchvision(name: str, root: Path, train: bool, classes: tuple[str, ...]):
+    """Images (N, 3, 32, 32) and class indices into `classes` of torchvision's train or test split,
+    downloaded into `root` when absent; DataUnavailableError when that fails."""
     cls = CIFAR10 if name == "cifar10" else CIFAR100
     try:
         data = cls(root=str(root), train=train, download=True)
@@ -117,6 +120,7 @@ def copy_md5(listings, cache_dir: Path | None) -> str:
 
 
 def fingerprint_cifar(name: str, request: LoadRequest) -> str:
+    """The `source_md5` `load_cifar` would record, without decoding an image."""
     folder = find_image_folder(name, request.data_dir)
     if folder is not None:
         return copy_md5(list_copy(name, folder), cache_folder(request.params, "cifar"))
@@ -156,12 +160,18 @@ def cached_decode(name: str, listings, md5: str, cache_dir: Path | None) -> tupl
 
 
 def stand_in_cifar(name: str, folder: Path) -> StandIn:
+    """A tiny image-folder copy of task `name` in `folder`, for tests."""
     write_image_folder(folder, task_classes(name), {"train": 30, "test": 4})
     return StandIn(data_dir=folder, stem="standard", imbalance=5,
                    params={"val_per_class": 6, "cache_dir": str(folder / "cache")})
 
 
 def load_cifar(name: str, request: LoadRequest) -> BinaryDataset:
+    """Binary CIFAR task `name` (the ALM paper's protocol): validation held out per class from the
+    official train split, a seeded `train_fraction` of each negative class, the official test split.
+
+    Reads an image-folder copy under `--data-dir` (decoded through the cache) or torchvision's download.
+    """
     task = TASKS[name]
     classes = task_classes(name)
     folder = find_image_folder(name, request.data_dir)

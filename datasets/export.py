@@ -24,6 +24,7 @@ __all__ = ["export_nifti", "main"]
 
 
 def build_parser() -> ArgumentParser:
+    """The flags of `python -m datasets.export`."""
     parser = ArgumentParser(prog="python -m datasets.export", description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", required=True, help=f"one of {', '.join(list_datasets())}")
     parser.add_argument("--split", default="all", choices=SPLITS + ("all",), help="which split (default all)")
@@ -37,6 +38,7 @@ def build_parser() -> ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Export a dataset's splits as NIfTI files plus `labels.csv`; the exit code (2: bad input, 130: Ctrl-C)."""
     args = build_parser().parse_args(argv)
     folder = Path(args.to).expanduser()
     splits = SPLITS if args.split == "all" else (args.split,)

@@ -70,6 +70,7 @@ def read_image(path: Path, channels: int | None, size: int | None) -> np.ndarray
 
 
 def image_files(folder: Path) -> list[Path]:
+    """The image files of one class folder, sorted; CritBenchError when it holds none."""
     with reading(folder, "folder"):
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
     if not files:
@@ -91,6 +92,7 @@ class FolderListing:
 
 
 def list_image_folder(root: Path, split: str, classes: tuple[str, ...]) -> FolderListing:
+    """The files of `root/split/<class>/` for each of `classes`, with their class indices."""
     paths, labels = [], []
     for index, cls in enumerate(classes):
         folder = root / split / cls
@@ -118,6 +120,7 @@ def listing_digest(listings) -> tuple[str, list[str]]:
 
 
 def listing_md5(listings) -> str:
+    """The recorded checksum of image-folder listings (each file's relative path and bytes)."""
     return listing_digest(listings)[0]
 
 
@@ -152,6 +155,7 @@ def write_image_folder(folder: Path, classes: tuple[str, ...], per_split: dict[s
 
 
 def class_names(folder: Path) -> list[str]:
+    """The class folders in `folder`, sorted (hidden ones left out)."""
     with reading(folder, "folder"):
         return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
@@ -209,10 +213,12 @@ def find_folder_source(request: LoadRequest) -> FolderSource:
 
 
 def fingerprint_imagefolder(request: LoadRequest) -> str:
+    """The `source_md5` `load_imagefolder` would record, without decoding an image."""
     return find_folder_source(request).md5
 
 
 def stand_in_imagefolder(folder: Path) -> StandIn:
+    """A tiny two-class image folder (`neg`, `pos`) with train, val and test, for tests."""
     write_image_folder(folder, ("neg", "pos"), {"train": 12, "val": 4, "test": 4})
     return StandIn(data_dir=folder, size=16, params={"positive": "pos"})
 
@@ -228,6 +234,9 @@ def stand_in_imagefolder(folder: Path) -> StandIn:
     fingerprint=fingerprint_imagefolder,
 )
 def load_imagefolder(request: LoadRequest) -> BinaryDataset:
+    """Your 2D images `DIR/train/<class>/` (optional `val/`, `test/`): `--param positive` against the
+    other (or the `negative`) classes, resized to `--size`; a missing split is held out from train
+    per class with the run's seed, exact copies kept together."""
     source = find_folder_source(request)
     root, classes, positive, params = source.root, source.classes, source.positive, request.params
     parts = {}

@@ -38,7 +38,7 @@ from monai.transforms import NormalizeIntensity, Resize, ScaleIntensity, ScaleIn
 from monai.utils import convert_to_numpy
 
 from benchmarks.core.errors import CritBenchError
-from benchmarks.core.records import write_text_atomic
+from benchmarks.core.storage import write_text_atomic
 from datasets.base import (
     SPLITS,
     BinaryDataset,
@@ -82,6 +82,7 @@ def canonical_label(value: str) -> str:
 
 
 def is_number(value: str) -> bool:
+    """Whether a label text reads as a number (`1`, `1.0`)."""
     try:
         float(value)
         return True
@@ -179,6 +180,8 @@ class Preprocessor:
         return np.ascontiguousarray(np.moveaxis(data, 3, 0))
 
     def compute(self, path: Path) -> np.ndarray:
+        """One file as uint8 `(C, *spatial)`: reoriented, clipped, normalized to [0, 1], resized to the
+        `size` cube (or square), quantized to 256 levels."""
         data = self.read(path)
         flat = [axis for axis in range(1, 4) if data.shape[axis] == 1]
         if len(flat) > 1:
@@ -205,6 +208,7 @@ class Preprocessor:
 
 
 def parse_clip(value: str | None) -> tuple[float, float] | None:
+    """`--param clip=LOW,HIGH` as (low, high), None when not given; CritBenchError unless LOW < HIGH."""
     if value is None:
         return None
     try:
@@ -304,6 +308,7 @@ def source_digest(csv_path: Path, table: list[dict]) -> str:
 
 
 def fingerprint_nifti(request: LoadRequest) -> str:
+    """The `source_md5` `load_nifti` would record (the CSV and every file's md5), without preprocessing."""
     return find_nifti_source(request).md5
 
 
@@ -382,6 +387,9 @@ def stand_in_nifti(folder: Path, size: int = 8, n: int = 12, seed: int = 0) -> S
     machine_params=("cache_dir", "csv"),
 )
 def load_nifti(request: LoadRequest) -> BinaryDataset:
+    """Your NIfTI volumes or slices listed in `labels.csv` (`path,label[,split]`): `--param positive`
+    against the other (or the `negative`) labels, preprocessed through the cache; a split the CSV
+    lacks is held out from train per label with the run's seed, exact copies kept together."""
     params = request.params
     source = find_nifti_source(request)
     csv_path, table, labels, names, positive = source.csv_path, source.table, source.labels, source.names, source.positive

@@ -19,6 +19,7 @@ PARAMS = {"n_train": "number of training samples (default 264, 1 positive per 10
 
 
 def make_split(n_neg: int, n_pos: int, dims: int, size: int, gen: torch.Generator) -> Split:
+    """`n_neg` noise images and `n_pos` with a faint Gaussian blob, shuffled, drawn from `gen`."""
     n = n_neg + n_pos
     shape = (n, 1) + (size,) * dims
     images = 0.35 + 0.12 * torch.randn(shape, generator=gen)
@@ -38,6 +39,8 @@ def stand_in_synthetic(folder: Path) -> StandIn:
 
 
 def load_synthetic(dims: int, request: LoadRequest) -> BinaryDataset:
+    """Noise vs a faint blob in `dims` dimensions at `--size`, drawn from the run's seed (each seed
+    its own splits); `--param n_train` sets the training size."""
     gen = seeded_generator(1000 + request.seed)
     counts = dict(DEFAULT_COUNTS)
     if "n_train" in request.params:

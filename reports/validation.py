@@ -1,11 +1,12 @@
-"""`python -m reports.validation --runs results/validation --readme README.md`: the README's
-Validation section, generated from the committed records, so it grows as records land.
+"""`python -m reports.validation --runs results/validation --readme README.md --docs docs/validation.md`:
+the Validation tables, generated from the committed records, so they grow as records land.
 
 For each dataset x method row: the number of runs, the mean test AUC with its 95% interval over
 seeds, the published value it is compared with and the verdict (reports/published.toml), the paired
 comparison with bce on the same seeds (paired DeLong on the seed-ensembled scores), the device, the
 dates and wall time of the runs, and a command that reruns one of them (with `--data-dir DIR` and
-without `--out`: the recorded paths are the measuring machine's).
+without `--out`: the recorded paths are the measuring machine's). README.md keeps the summary (the
+columns up to the paired comparison), docs/validation.md the full table.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pathlib import Path
 from benchmarks.core.cli import ArgumentParser, fail
 from benchmarks.core.config import RunConfig, rerun_command
 from benchmarks.core.errors import CritBenchError
-from benchmarks.core.records import write_text_atomic
+from benchmarks.core.storage import write_text_atomic
 from reports.leaderboard import build_leaderboard
 from reports.published import published_comparisons, seed_interval
 from reports.runs import Run, load_runs
@@ -60,23 +61,28 @@ def portable(command: str) -> str:
 
 
 def device(run: Run) -> str:
+    """The run's device as the table shows it: its name, the CPU model when the name lacks it, the precision."""
     env = run.record.get("env", {})
     name = re.sub(r"\b1 threads\b", "1 thread", str(env.get("device_name", env.get("device", "?"))))
     cpu = f" ({env['cpu']})" if env.get("cpu") and env["cpu"] not in name else ""  # a CPU device names it already
     return f"{name}{cpu}, {env.get('precision', '?')}"
 
 
-def section(runs_dir: Path) -> str:
-    """The Markdown of the Validation section for the records under `runs_dir` (each file skipped
+COLUMNS = ("dataset", "method", "n", "test AUC, mean [95% CI over seeds]", "published (verdict)", "vs bce, paired",
+           "device", "dates", "wall per run", "rerun one")
+SUMMARY_COLUMNS = COLUMNS.index("vs bce, paired") + 1  # README's summary: what was measured and how it compares
+
+
+def table_rows(runs_dir: Path) -> list[tuple[str, ...]]:
+    """One row of COLUMNS per dataset x method for the records under `runs_dir` (each file skipped
     is named on stderr, with why)."""
     loaded = load_runs(runs_dir)
     loaded.report_skipped()
     if not loaded.runs:
-        return f"No complete record under `{runs_dir}` yet.\n"
+        return []
     board = build_leaderboard(loaded)
     published = published_comparisons(board)
-    lines = ["| dataset | method | n | test AUC, mean [95% CI over seeds] | published (verdict) | vs bce, paired "
-             "| device | dates | wall per run | rerun one |", "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = []
     for summary in board.datasets:
         refs = published.get(summary.key.anchor)
         comparisons = {c.row: c for c in refs.comparisons} if refs else {}
@@ -91,32 +97,51 @@ def section(runs_dir: Path) -> str:
             first = cell.runs[0]
             command = portable(first.record.get("command") or rerun_command(RunConfig(**{
                 k: v for k, v in first.config.items() if k in RunConfig.__dataclass_fields__})))
-            lines.append(f"| {summary.key.label} | {row.label} | {len(cell.runs)} | {auc} | {reference} | {paired} "
-                         f"| {'; '.join(sorted({device(run) for run in cell.runs}))} | {date_range(cell.runs)} "
-                         f"| {wall:.0f} min | `{command}` |")
+            rows.append((summary.key.label, row.label, str(len(cell.runs)), auc, reference, paired,
+                         "; ".join(sorted({device(run) for run in cell.runs})), date_range(cell.runs),
+                         f"{wall:.0f} min", f"`{command}`"))
+    return rows
+
+
+def markdown(rows: list[tuple[str, ...]], runs_dir: Path, columns: int = len(COLUMNS)) -> str:
+    """The Markdown table of the first `columns` COLUMNS of `rows`."""
+    if not rows:
+        return f"No complete record under `{runs_dir}` yet.\n"
+    lines = [f"| {' | '.join(line)} |" for line in (COLUMNS[:columns], *(row[:columns] for row in rows))]
+    lines.insert(1, "|" + "---|" * columns)
     return "\n".join(lines) + "\n"
 
 
-def update_readme(readme: Path, runs_dir: Path) -> Path:
-    """Replace the text between the validation markers of `readme` with the generated section."""
-    text = readme.read_text(encoding="utf-8")
+def replace_between_markers(path: Path, generated: str, command: str) -> Path:
+    """Replace the text between the validation markers of `path` with `generated`."""
+    text = path.read_text(encoding="utf-8")
     if START not in text or END not in text:
-        raise CritBenchError(f"{readme} has no {START} ... {END} markers; add them where the table belongs")
-    body = f"{START}\n<!-- generated by `python -m reports.validation --runs {runs_dir} --readme {readme.name}` -->\n" \
-           f"{section(runs_dir)}{END}"
-    return write_text_atomic(readme, re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: body, text, flags=re.S))
+        raise CritBenchError(f"{path} has no {START} ... {END} markers; add them where the table belongs")
+    body = f"{START}\n<!-- generated by `{command}` -->\n{generated}{END}"
+    return write_text_atomic(path, re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: body, text, flags=re.S))
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m reports.validation", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=Path, default=Path("results/validation"), help="records (default results/validation)")
+    parser.add_argument("--readme", type=Path, help="rewrite this file's Validation summary (the first columns)")
+    parser.add_argument("--docs", type=Path, help="rewrite this file's full Validation table")
+    return parser
 
 
 def main(argv=None) -> int:
-    parser = ArgumentParser(prog="python -m reports.validation", description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=Path, default=Path("results/validation"), help="records (default results/validation)")
-    parser.add_argument("--readme", type=Path, help="rewrite this file's Validation section (default: print the table)")
-    args = parser.parse_args(argv)
+    """Print the full table, or rewrite it (--docs) and the summary (--readme) between their markers."""
+    args = build_parser().parse_args(argv)
+    outputs = [(flag, path, columns) for flag, path, columns in
+               (("--readme", args.readme, SUMMARY_COLUMNS), ("--docs", args.docs, len(COLUMNS))) if path]
+    command = shlex.join(["python", "-m", "reports.validation", "--runs", str(args.runs),
+                          *(part for flag, path, _ in outputs for part in (flag, str(path)))])
     try:
-        if args.readme:
-            print(update_readme(args.readme, args.runs))
-        else:
-            print(section(args.runs), end="")
+        rows = table_rows(args.runs)
+        if not outputs:
+            print(markdown(rows, args.runs), end="")
+        for _, path, columns in outputs:
+            print(replace_between_markers(path, markdown(rows, args.runs, columns), command))
     except CritBenchError as error:
         return fail(str(error))
     return 0

@@ -11,7 +11,6 @@ import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -20,13 +19,13 @@ from plotly.offline import get_plotlyjs
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
-from benchmarks.core.config import RunConfig, rerun_command
+from benchmarks.core.config import RunConfig
 from benchmarks.core.metrics import binary_metrics
-from benchmarks.core.records import save_record, stable_hash, write_json_atomic
+from benchmarks.core.identity import stable_hash
+from benchmarks.core.storage import save_record, write_json_atomic
 from benchmarks.engine.pipeline import run_benchmark
 from benchmarks.methods import resolve_params
 from datasets import get_dataset_entry
-from reports import validation
 from reports.build import main
 from reports.leaderboard import build_leaderboard
 from reports.published import Reference, load_references, published_comparisons, seed_interval
@@ -495,56 +494,6 @@ def test_seeds_holding_out_different_test_images_are_never_pooled(tmp_path):
         del run.record["dataset"]["split_md5"]
         run.__dict__.pop("test_set", None)
     assert len({run.test_set for run in runs}) == 3
-
-
-def test_the_validation_section_is_generated_from_records(runs_dir, tmp_path, capsys):
-    """`python -m reports.validation` writes the README's table between its markers from the records
-    alone: n per cell, mean and 95% CI, the published value with its verdict, the command."""
-    real = next(iter(load_runs(runs_dir / "real").runs)).record
-    for seed in (0, 1, 2):
-        record = fabricate(real, "pneumoniamnist", 28, None, 240, seed, True, "bce", {})
-        record["config"].update(epochs=100, patience=0)
-        record["command"] = (f"python -m benchmarks.run --dataset pneumoniamnist --method bce --seed {seed} "
-                             f"--data-dir '/home/me/my data' --out=/scratch/runs")
-        record["finished_at"] = f"2026-11-0{seed + 1}T10:00:00+00:00"
-        record["env"]["cpu"] = "Some CPU 9000"
-        save_record(record, tmp_path / "runs")
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# x\n\n## Validation\n\n{validation.START}\nold\n{validation.END}\n\nafter\n")
-    assert validation.main(["--runs", str(tmp_path / "runs"), "--readme", str(readme)]) == 0
-    text = readme.read_text()
-    assert "old" not in text and text.endswith("after\n") and text.count(validation.START) == 1
-    (row,) = [line for line in text.splitlines() if line.startswith("| pneumoniamnist")]
-    cells = [c.strip() for c in row.split("|")]
-    assert cells[2] == "bce" and cells[3] == "3" and "MedMNIST v2 ResNet-18 (28)" in cells[5]
-    assert re.search(r"\((consistent|below|above)\)", cells[5])
-    assert cells[-2] == "`python -m benchmarks.run --dataset pneumoniamnist --method bce --seed 0 --data-dir DIR`"
-    assert cells[8] == "2026-11-01 to 2026-11-03" and "(Some CPU 9000)" in cells[7]
-    readme.write_text("no markers")
-    assert validation.main(["--runs", str(tmp_path / "runs"), "--readme", str(readme)]) == 2
-    assert "has no <!-- validation:start -->" in capsys.readouterr().err
-
-
-def test_the_dates_leave_out_records_without_them_and_old_device_names_read_well():
-    runs = [SimpleNamespace(record={"env": {"device_name": "cpu (AMD EPYC, 1 threads)",
-                                                                 "precision": "fp32"}})]
-    assert validation.date_range(runs) == "—"  # a record from before finished_at
-    runs.append(SimpleNamespace(record={"finished_at": "2026-12-05T06:00:00+00:00"}))
-    assert validation.date_range(runs) == "2026-12-05"
-    assert validation.device(runs[0]) == "cpu (AMD EPYC, 1 thread), fp32"
-
-
-def test_a_resumed_runs_wall_time_counts_the_epochs_before_it_resumed():
-    history = [{"seconds": 10.0}, {"seconds": 20.0}, {"seconds": 40.0}]
-    assert validation.run_seconds({"seconds": 45.0, "history": history, "resumed_from_epoch": 2}) == 75.0
-    assert validation.run_seconds({"seconds": 71.0, "history": history, "resumed_from_epoch": None}) == 71.0
-
-
-def test_a_record_without_its_command_gets_an_equivalent_one():
-    config = RunConfig(dataset="cifar10", method="alm", seed=7, epochs=100, imbalance=200.0, batch_size=64,
-                       params={"preset": "c10_1to200", "lr": 0.01}, dataset_params={"val_per_class": 500}, amp=False)
-    assert rerun_command(config) == ("python -m benchmarks.run --dataset cifar10 --method alm --seed 7 --batch-size 64 "
-                                     "--imbalance 200 --no-amp --param preset=c10_1to200 --param val_per_class=500")
 
 
 def test_the_paired_test_uses_only_the_seeds_both_rows_have(tmp_path):
