@@ -1,4 +1,5 @@
-"""The six binary MedMNIST datasets, read from the official `.npz` files.
+"""Every MedMNIST dataset (`medmnist.INFO`: 12 2D, 6 3D, every size), read from the official `.npz`
+files, as a binary task: the critical class (`datasets.critical`) against the rest.
 
 Metadata, URLs and checksums come from `medmnist.INFO`; the download uses torchvision's
 `download_url` as medmnist does. The `.npz` is read directly because medmnist's Dataset class
@@ -17,21 +18,46 @@ from torchvision.datasets import utils as torchvision_utils
 
 from benchmarks.core.errors import CritBenchError, DataUnavailableError
 from datasets.base import BinaryDataset, Split, file_md5
+from datasets.critical import MINORITY, PARAM, PARAM_HELP, CriticalChoice, CriticalDefault, choose_critical, default_name
 from datasets.registry import LoadRequest, register_dataset
 from datasets.stand_in import StandIn
 
-# Which label is the critical class. BreastMNIST's label 0 is "malignant"; SynapseMNIST3D has no
-# clinically critical class, so its minority class (resolved from the train labels) is used.
-CRITICAL_LABEL = {
-    "pneumoniamnist": 1,
-    "breastmnist": 0,
-    "nodulemnist3d": 1,
-    "adrenalmnist3d": 1,
-    "vesselmnist3d": 1,
-    "synapsemnist3d": "minority",
+# The critical class of each dataset where the clinical choice is unambiguous (docs/datasets.md
+# repeats the reasons). OrganA/C/S/3D, TissueMNIST and BloodMNIST have none (anatomy or cell types,
+# none of them the finding not to miss), nor ChestMNIST (pneumothorax, mass and nodule are all
+# defensible): a run on them names one with --param critical.
+CRITICAL_DEFAULTS = {
+    "pneumoniamnist": CriticalDefault((1,), "pneumonia: the finding a screening reader must not miss"),
+    "breastmnist": CriticalDefault((0,), "malignant: the tumour to not miss among normal and benign scans"),
+    "nodulemnist3d": CriticalDefault((1,), "malignant: the lung nodule that needs work-up"),
+    "adrenalmnist3d": CriticalDefault((1,), "hyperplasia: the abnormal adrenal gland"),
+    "vesselmnist3d": CriticalDefault((1,), "aneurysm: the vessel at risk of rupture"),
+    "synapsemnist3d": CriticalDefault(MINORITY, "no clinically critical class (synapse types): the train split's "
+                                                "rarer label"),
+    "dermamnist": CriticalDefault((4,), "melanoma: the deadliest of its seven skin lesions"),
+    "pathmnist": CriticalDefault((8,), "colorectal adenocarcinoma epithelium: the cancer among nine tissue types"),
+    "octmnist": CriticalDefault((0,), "choroidal neovascularization: the urgent, treatable retinal finding"),
+    "fracturemnist3d": CriticalDefault((2,), "displaced rib fracture: the fracture type that needs treatment"),
+    "retinamnist": CriticalDefault((2, 3, 4), "referable retinopathy (grade >= 2): the referral threshold of "
+                                               "diabetic retinopathy screening"),
 }
-SIZES_2D = (28, 64, 128, 224)
-SIZES_3D = (28, 64)
+def sizes(flag: str) -> tuple[int, ...]:
+    """The sides medmnist offers for `flag` (INFO's MD5 keys: 28, then _64, _128, _224)."""
+    return (28,) + tuple(int(key[4:]) for key in INFO[flag] if key.startswith("MD5_"))
+
+
+def label_names(flag: str) -> list[str]:
+    """INFO's label names in index order."""
+    labels = INFO[flag]["label"]
+    return [labels[str(index)] for index in range(len(labels))]
+
+
+def is_multilabel(flag: str) -> bool:
+    return INFO[flag]["task"].startswith("multi-label")
+
+
+def dims_of(flag: str) -> int:
+    return 3 if flag.endswith("3d") else 2
 
 
 def size_suffix(size: int) -> str:
@@ -99,16 +125,30 @@ def fingerprint_medmnist(flag: str, request: LoadRequest) -> str:
     return checked_npz(flag, request)[1]
 
 
+def critical_choice(flag: str, params: dict) -> CriticalChoice:
+    """The run's critical class of `flag`: `--param critical` or the default (checked before loading)."""
+    return choose_critical(params, label_names(flag), CRITICAL_DEFAULTS.get(flag), flag)
+
+
 def write_npz(flag: str, folder: Path, size: int = 28, n: int = 16, seed: int = 0) -> Path:
-    """A MedMNIST-format file of random images, both labels in every split, positives darker."""
+    """A MedMNIST-format file of random images in `flag`'s channels and label layout: every label in
+    every split (multi-label: each finding present and absent), critical-class images darker."""
     rng = np.random.default_rng(seed)
-    dims = 3 if flag.endswith("3d") else 2
+    n_classes, channels = len(INFO[flag]["label"]), INFO[flag]["n_channels"]
+    shape = (size,) * dims_of(flag) + ((channels,) if channels == 3 else ())
+    default = CRITICAL_DEFAULTS.get(flag)
+    critical = default.labels if default and default.labels != MINORITY else (1,)
     arrays = {}
     for split in ("train", "val", "test"):
-        labels = np.array([0, 1] * (n // 2), dtype=np.uint8).reshape(-1, 1)
-        images = rng.integers(0, 255, (n,) + (size,) * dims, dtype=np.uint8)
-        images[labels[:, 0] == 1] //= 2
-        arrays[f"{split}_images"], arrays[f"{split}_labels"] = images, labels
+        if is_multilabel(flag):
+            labels = (np.arange(n)[:, None] // (1 + np.arange(n_classes)[None, :] % 3)) % 2  # findings overlap
+            darker = labels[:, 0] == 1
+        else:
+            labels = (np.arange(n) % n_classes).reshape(-1, 1)
+            darker = np.isin(labels[:, 0], critical)
+        images = rng.integers(0, 255, (n,) + shape, dtype=np.uint8)
+        images[darker] //= 2
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = images, labels.astype(np.uint8)
     path = folder / npz_name(flag, size)
     folder.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **arrays)
@@ -116,23 +156,38 @@ def write_npz(flag: str, folder: Path, size: int = 28, n: int = 16, seed: int = 
 
 
 def stand_in_medmnist(flag: str, folder: Path) -> StandIn:
-    """A 28 px stand-in file; INFO is patched to expect its md5 (it cannot match the real one)."""
+    """A 28 px stand-in file; INFO is patched to expect its md5 (it cannot match the real one). A
+    dataset without a default critical class trains its label 0 (`--param critical=0`)."""
     path = write_npz(flag, folder, size=28)
-    return StandIn(data_dir=folder, stem="standard", patches=((INFO[flag], "MD5", file_md5(path)),))
+    params = {} if flag in CRITICAL_DEFAULTS else {PARAM: "0"}
+    return StandIn(data_dir=folder, stem="standard", params=params, patches=((INFO[flag], "MD5", file_md5(path)),))
 
 
-def _critical_label(flag: str, train_labels: np.ndarray) -> int:
-    label = CRITICAL_LABEL[flag]
-    if label == "minority":
-        return int(np.argmin(np.bincount(train_labels, minlength=2)))
-    return label
+def critical_labels(choice: CriticalChoice, train_labels: np.ndarray) -> tuple[int, ...]:
+    """The choice's label indices; MINORITY resolves to the train split's rarer label."""
+    if choice.labels == MINORITY:
+        return (int(np.argmin(np.bincount(train_labels.ravel(), minlength=2))),)
+    return choice.labels
+
+
+def binary_targets(labels: np.ndarray, critical: tuple[int, ...], multilabel: bool) -> torch.Tensor:
+    """uint8 1 where a sample has the critical class (multi-label: any of the critical findings)."""
+    hits = labels[:, list(critical)].any(1) if multilabel else np.isin(labels.ravel(), critical)
+    return torch.from_numpy(hits.astype(np.uint8))
+
+
+def other_classes(names: list[str], critical: tuple[int, ...]) -> str:
+    """The negative class's display name: the other label, or how many other labels."""
+    rest = [name for index, name in enumerate(names) if index not in critical]
+    return rest[0] if len(rest) == 1 else f"the other {len(rest)} classes"
 
 
 def load_medmnist(flag: str, request: LoadRequest) -> BinaryDataset:
+    choice = critical_choice(flag, request.params)
     path, md5 = checked_npz(flag, request)
     with np.load(path) as npz:
         arrays = {key: npz[key] for key in npz.files}
-    critical = _critical_label(flag, arrays["train_labels"].ravel())
+    critical = critical_labels(choice, arrays["train_labels"])
     splits = {}
     for split in ("train", "val", "test"):
         images = torch.from_numpy(arrays[f"{split}_images"])
@@ -140,28 +195,37 @@ def load_medmnist(flag: str, request: LoadRequest) -> BinaryDataset:
             images = images.permute(0, 3, 1, 2)
         else:
             images = images.unsqueeze(1)
-        labels = torch.from_numpy((arrays[f"{split}_labels"].ravel() == critical).astype(np.uint8))
-        splits[split] = Split(images.contiguous(), labels)
-    names = INFO[flag]["label"]
+        splits[split] = Split(images.contiguous(), binary_targets(arrays[f"{split}_labels"], critical, is_multilabel(flag)))
+    names = label_names(flag)
+    # one critical label keeps the record's critical_label as it has always been
+    label = {"critical_label": critical[0]} if len(critical) == 1 else {}
     return BinaryDataset(
         name=flag,
-        dims=3 if flag.endswith("3d") else 2,
-        critical_class=names[str(critical)],
-        negative_class=names[str(1 - critical)],
+        dims=dims_of(flag),
+        critical_class=choice.name if len(critical) > 1 else names[critical[0]],
+        negative_class=other_classes(names, critical),
         source_md5=md5,
-        notes={"source_file": path.name, "critical_label": critical},
+        notes={"source_file": path.name, **label, **choice.record()},
         **splits,
     )
 
 
-for _flag, _label in CRITICAL_LABEL.items():
-    _dims = 3 if _flag.endswith("3d") else 2
-    _critical = "the minority class" if _label == "minority" else INFO[_flag]["label"][str(_label)]
+def describe_default(flag: str) -> str:
+    default = CRITICAL_DEFAULTS.get(flag)
+    if default is None:
+        return f"critical class: choose with --param {PARAM}"
+    return f"critical class: {default_name(default, label_names(flag))}"
+
+
+for _flag in INFO:
     register_dataset(
         _flag,
-        dims=_dims,
-        sizes=SIZES_3D if _dims == 3 else SIZES_2D,
-        description=f"MedMNIST {INFO[_flag]['python_class']} ({_dims}D), critical class: {_critical}",
+        dims=dims_of(_flag),
+        sizes=sizes(_flag),
+        description=f"MedMNIST {INFO[_flag]['python_class']} ({dims_of(_flag)}D, {INFO[_flag]['task']}), "
+                    f"{describe_default(_flag)}",
+        params={PARAM: PARAM_HELP},
+        check_params=partial(critical_choice, _flag),
         stand_in=partial(stand_in_medmnist, _flag),
         fingerprint=partial(fingerprint_medmnist, _flag),
     )(partial(load_medmnist, _flag))

@@ -53,6 +53,13 @@ class DatasetEntry:
     fingerprint: Callable[[LoadRequest], str] | None = None  # the loader's source_md5, without loading
     patience: int = 0  # early-stopping patience of the dataset's protocol (0: never stop, MedMNIST v2)
     machine_params: frozenset[str] = frozenset()  # `params` naming paths on this machine: not in a run's identity
+    check_params: Callable[[dict], object] | None = None  # refuses bad `params` before any data is read
+
+    def validate_params(self, params: dict) -> None:
+        """CritBenchError for `--param` values this dataset cannot load (e.g. an unknown critical
+        class), raised while a run is planned, before any data is read."""
+        if self.check_params is not None:
+            self.check_params(params)
 
     def accepts_size(self, size: int) -> bool:
         return size in self.sizes or (self.size_range is not None and self.size_range[0] <= size <= self.size_range[1])
@@ -76,7 +83,7 @@ def register_dataset(name: str, *, dims: int, sizes: tuple[int, ...], descriptio
                      default_imbalance: float | None = None, params: dict | None = None,
                      size_range: tuple[int, int] | None = None, stand_in: Callable[[Path], StandIn] | None = None,
                      fingerprint: Callable[[LoadRequest], str] | None = None, patience: int = 0,
-                     machine_params: tuple[str, ...] = ()):
+                     machine_params: tuple[str, ...] = (), check_params: Callable[[dict], object] | None = None):
     """Decorator registering `loader(request) -> BinaryDataset` under `name`.
 
     `params` names the `--param` keys the adapter reads (key -> help text). `sizes[0]` is the
@@ -89,7 +96,8 @@ def register_dataset(name: str, *, dims: int, sizes: tuple[int, ...], descriptio
     dataset's protocol, used when a run sets none (0: train every epoch, as MedMNIST v2).
     `machine_params` are the `params` that only say where files are on this machine (a cache
     folder, the labels file): they never change the tensors, whose content the fingerprint
-    checks, so they stay out of a run's identity."""
+    checks, so they stay out of a run's identity. `check_params(params)` raises CritBenchError for
+    values the loader would refuse, so a run or suite refuses them before any data is read."""
     unknown = set(machine_params) - set(params or {})
     if unknown:
         raise ValueError(f"dataset {name}: machine_params {sorted(unknown)} are not among its params")
@@ -97,7 +105,7 @@ def register_dataset(name: str, *, dims: int, sizes: tuple[int, ...], descriptio
     def add(loader):
         DATASETS.register(name)(
             DatasetEntry(name, loader, dims, sizes, description, default_imbalance, dict(params or {}), size_range,
-                         stand_in, fingerprint, patience, frozenset(machine_params))
+                         stand_in, fingerprint, patience, frozenset(machine_params), check_params)
         )
         return loader
 
