@@ -33,9 +33,9 @@ def resolve_config(config: RunConfig) -> RunConfig:
     method = canonical_name(config.method, method_values)
     params = resolve_params(method, method_values)
     recipe = get_method(method).run_overrides(params)  # a preset's model and batch size
-    if config.compile and get_method(method).needs_double_backward:
-        raise CritBenchError(f"--method {method} differentiates its loss twice, which torch.compile does not support; "
-                             f"drop --compile")
+    reason = get_method(method).skip(config)  # what the method cannot run, e.g. --compile with double backward
+    if reason:
+        raise CritBenchError(reason)
     model = config.model or recipe.get("model", MODEL)
     check_backbone(model, config.stem, config.width)
     resolved = dataclasses.replace(

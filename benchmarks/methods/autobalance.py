@@ -212,7 +212,7 @@ class AutoBalanceMethod(Method):
     description = ("AutoBalance (Li et al., NeurIPS 2021; ucr-optml/AutoBalance): bilevel search of per-class "
                    "logit multipliers/offsets on a held-out 20% of train, then retraining with them")
     Params = AutoBalanceParams
-    needs_double_backward = True  # Hessian-vector products: --compile is refused by resolve_config
+    needs_double_backward = True  # Hessian-vector products: `Method.skip` refuses --compile
 
     def __init__(self, model: torch.nn.Module, params: AutoBalanceParams, ctx: TrainContext):
         super().__init__(model, params, ctx)

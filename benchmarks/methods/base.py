@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
+from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
 from benchmarks.methods.losses import ClassCounts
 from benchmarks.methods.sampling import Sampling
@@ -128,12 +129,23 @@ class Method:
     name = ""
     description = ""
     Params: type[MethodParams] = MethodParams
-    needs_double_backward = False  # differentiates its loss twice: torch.compile cannot run it
+    needs_double_backward = False  # differentiates its loss twice: torch.compile cannot run it (`skip`)
     # Whether `score` is a logit trained as the log-odds of the positive class (calibration is reported)
     score_is_probability_logit = False
+    default_base: str | None = None  # the base loss it trains (benchmarks.methods.losses), if it has one
+    wraps_base = False  # whether it wraps any base loss: `NAME+BASE` names it over base loss BASE
 
     def __init__(self, model: torch.nn.Module, params: MethodParams, ctx: TrainContext):
         self.model, self.params, self.ctx = model, params, ctx
+
+    @classmethod
+    def skip(cls, config: RunConfig) -> str | None:
+        """Why this method cannot run `config` (what is wrong and what to do), or None when it can;
+        asked by `resolve_config` before any data is loaded, as benchopt asks its solvers."""
+        if config.compile and cls.needs_double_backward:
+            return (f"--method {cls.name} differentiates its loss twice, which torch.compile does not support; "
+                    f"drop --compile")
+        return None
 
     @classmethod
     def build_params(cls, values: dict) -> MethodParams:

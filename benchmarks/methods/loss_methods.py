@@ -10,16 +10,12 @@ from functools import lru_cache
 import torch
 
 from benchmarks.core.errors import CritBenchError
-from benchmarks.methods.losses import LOSS_HEADS, create_loss, list_losses, loss_description, loss_hyperparameters
+from benchmarks.methods.losses import create_loss, get_loss, list_losses, loss_description, loss_hyperparameters
 from benchmarks.methods.base import Method, MethodParams, TrainContext, adam, decay_epochs, parse_params
 from benchmarks.methods.registry import register_method
 from benchmarks.methods.presets import ALM_RUN, ALM_SETTINGS, loss_preset
 
 OPTIMIZERS = ("adam", "sgd")
-# Base losses that score sigmoid(logit) itself against the label (log loss, focal, squared error), so
-# the logit is meant as a probability; not the margin losses (s_lm, a_lm: sigmoid of the logit
-# shifted by the margin), MBAUC (pairwise differences, blind to a shift) or LDAM (a cosine).
-PROBABILITY_LOSSES = ("bce", "wbce", "cb_bce", "focal", "s_fl", "a_fl", "mfe", "msfe")
 
 
 @dataclass(frozen=True)
@@ -32,8 +28,6 @@ class LossParams(MethodParams):
 
     def validate(self) -> None:
         super().validate()
-        if self.base not in list_losses():
-            raise CritBenchError(f"unknown base loss {self.base!r}; valid: {', '.join(list_losses())}")
         if self.optimizer not in OPTIMIZERS:
             raise CritBenchError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if not 0 <= self.momentum < 1:
@@ -60,9 +54,7 @@ class LossMethod(Method):
 
     @classmethod
     def build_params(cls, values: dict) -> LossParams:
-        base = str(values.get("base", cls.default_base))
-        if base not in list_losses():
-            raise CritBenchError(f"unknown base loss {base!r}; valid: {', '.join(list_losses())}")
+        base = get_loss(str(values.get("base", cls.default_base))).name
         preset = str(values.get("preset", ""))
         if preset:
             values = {**loss_preset(preset, base, cls.uses_alm), **values}
@@ -75,7 +67,7 @@ class LossMethod(Method):
     @classmethod
     def model_options(cls, params: dict) -> dict:
         options = super().model_options(params)
-        head = LOSS_HEADS.get(params.get("base", cls.default_base))
+        head = get_loss(params.get("base", cls.default_base)).head
         return {**options, "head": head} if head else options
 
     def __init__(self, model: torch.nn.Module, params: LossParams, ctx: TrainContext):
@@ -92,19 +84,18 @@ class LossMethod(Method):
     @property
     def score_is_probability_logit(self) -> bool:
         """Whether the base loss trains the logit as a probability (any head: a cosine head bounds it)."""
-        return self.params.base in PROBABILITY_LOSSES
+        return self.base_loss.probability
 
     def score(self, outputs):
         """The base loss' score where its head has several outputs (LDAM: cos_1), else the logit."""
-        return self.base_loss.score(outputs) if hasattr(self.base_loss, "score") else outputs
+        return self.base_loss.score(outputs)
 
     def loss(self, outputs, y, index):
         return self.base_loss(outputs, y)
 
     def end_epoch(self, epoch, val_auc):
         self.scheduler.step()
-        if hasattr(self.base_loss, "set_epoch"):  # epoch-dependent losses (LDAM's DRW)
-            self.base_loss.set_epoch(epoch + 1, self.ctx.epochs)
+        self.base_loss.set_epoch(epoch + 1, self.ctx.epochs)  # epoch-dependent losses (LDAM's DRW)
 
 
 for _base in list_losses():

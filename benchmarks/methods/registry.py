@@ -7,7 +7,7 @@ from functools import lru_cache
 import torch
 
 from benchmarks.core.errors import CritBenchError
-from benchmarks.methods.losses import list_losses
+from benchmarks.methods.losses import get_loss
 from benchmarks.methods.base import Method, TrainContext
 from benchmarks.core.registry import Registry
 
@@ -27,22 +27,22 @@ def list_methods() -> list[str]:
 
 
 @lru_cache(maxsize=None)
-def _wrapped(wrapper: str, base: str) -> type[Method]:
-    """`wrapper+base`, e.g. `alm+s_fl`: the wrapping method with `base` as its default base loss."""
-    cls = METHODS.get(wrapper)
-    if not getattr(cls, "wraps_base", False):
-        wrappers = [n for n in METHODS.names() if getattr(METHODS.get(n), "wraps_base", False)]
-        raise CritBenchError(f"method {wrapper!r} does not wrap a base loss; NAME+BASE works for: {', '.join(wrappers)}")
-    if base not in list_losses():
-        raise CritBenchError(f"unknown base loss {base!r} in {wrapper}+{base}; valid: {', '.join(list_losses())}")
-    return type(f"{cls.__name__}_{base}", (cls,), {"name": f"{wrapper}+{base}", "default_base": base,
+def _wrapped(cls: type[Method], base: str) -> type[Method]:
+    """The wrapping method `cls` with `base` as its default base loss (one class per pair)."""
+    return type(f"{cls.__name__}_{base}", (cls,), {"name": f"{cls.name}+{base}", "default_base": base,
                                                    "description": f"{cls.name} over base loss {base}"})
 
 
 def get_method(name: str) -> type[Method]:
     """The method class of `name`; `wrapper+base` (e.g. `alm+s_fl`) wraps base loss `base`."""
     wrapper, sep, base = name.partition("+")
-    return _wrapped(wrapper, base) if sep else METHODS.get(name)
+    if not sep:
+        return METHODS.get(name)
+    cls = METHODS.get(wrapper)
+    if not cls.wraps_base:
+        wrappers = [n for n in METHODS.names() if METHODS.get(n).wraps_base]
+        raise CritBenchError(f"method {wrapper!r} does not wrap a base loss; NAME+BASE works for: {', '.join(wrappers)}")
+    return _wrapped(cls, get_loss(base, asked_by=name).name)
 
 
 def canonical_name(name: str, values: dict) -> str:
@@ -50,16 +50,16 @@ def canonical_name(name: str, values: dict) -> str:
     run id and one report row: `alm --param base=s_fl` is `alm+s_fl`, `alm+bce` is `alm`. A name
     that fixes the base loss (`alm+s_fl`, `focal`) refuses a `base` parameter that contradicts it."""
     cls = get_method(name)
-    implied = getattr(cls, "default_base", None)
+    implied = cls.default_base
     if implied is None:  # the method has no base loss
         return name
     base = str(values.get("base", implied))
     wrapper, sep, _ = name.partition("+")
-    fixed = sep or not getattr(cls, "wraps_base", False)  # the name itself says which base loss
+    fixed = sep or not cls.wraps_base  # the name itself says which base loss
     if fixed and base != implied:
         raise CritBenchError(f"--method {name} trains base loss {implied}, but --param base={base} asks for {base}; "
                              f"give the base loss once, e.g. --method {wrapper + '+' + base if sep else base}")
-    if not getattr(cls, "wraps_base", False):
+    if not cls.wraps_base:
         return name
     return wrapper if base == METHODS.get(wrapper).default_base else f"{wrapper}+{base}"
 

@@ -15,7 +15,7 @@ import torch
 
 from benchmarks.core.errors import CritBenchError
 from benchmarks.methods import resolve_params
-from benchmarks.methods.losses import (LOSS_HEADS, ClassCounts, _per_class, class_weights, create_loss, list_losses,
+from benchmarks.methods.losses import (ClassCounts, _per_class, class_weights, create_loss, get_loss, list_losses,
                                        loss_hyperparameters)
 
 X = torch.tensor([1.0, -0.5, 0.5])
@@ -25,7 +25,7 @@ COUNTS = ClassCounts(n_pos=10, n_neg=90)
 
 def loss_input(name: str, x: torch.Tensor) -> torch.Tensor:
     """What loss `name` takes for logits `x`: LDAM's two cosines, with 30 (cos_1 - cos_0) = x."""
-    if LOSS_HEADS.get(name) == "cosine_pair":
+    if get_loss(name).head == "cosine_pair":
         return torch.stack([torch.zeros_like(x), x / 30], 1)
     return x
 
