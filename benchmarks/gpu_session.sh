@@ -9,7 +9,7 @@
 #
 # DATA_DIR holds medmnist/pneumoniamnist.npz and medmnist/vesselmnist3d.npz (the layout of
 # ../shared/data). SMOKE=1 runs every step at toy size on the CPU, to check the script itself
-# (tests/engine/test_gpu_session.py). What the results are for: benchmarks/SPEED.md, "GPU".
+# (tests/engine/test_gpu_session.py). What the results are for: docs/speed.md, "GPU".
 set -uo pipefail
 usage="usage: benchmarks/gpu_session.sh DATA_DIR OUT [BUDGET_SECONDS]"
 data=${1:?$usage}

@@ -42,7 +42,7 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--width", type=float, default=default("width"), help="channel width multiplier")
     parser.add_argument("--no-amp", dest="amp", action="store_false",
                         help="fp32 everywhere (default: bf16 autocast on CUDA and on CPUs with AMX, AVX512_BF16 or AVX-NE-CONVERT)")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the model (off by default; see benchmarks/SPEED.md)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model (off by default; see docs/speed.md)")
     parser.add_argument("--sampler", default=default("sampler"), help=f"batch sampling: {', '.join(SAMPLERS)}")
     parser.add_argument("--augment", help="+-joined crop, crop_flip, flip, rotate, scale, or none (default: the dataset's)")
     parser.add_argument("--param", action="append", metavar="KEY=VALUE", help="method or dataset hyperparameter; repeatable")

@@ -7,7 +7,7 @@ training and evaluation samples/s of
 2. the reference pipeline in `benchmarks/speed_reference.py` (per-sample Dataset, transforms,
    DataLoader workers, fp32), with the same model, batch size and device,
 over repeated timed windows after warm-up, on synthetic data of the right shape. It prints one table
-and writes it as JSON. Results and the optimization log: benchmarks/SPEED.md.
+and writes it as JSON. Results and the optimization log: docs/speed.md.
 
 With `--suite NAME|FILE` it runs that suite through `benchmarks.leaderboard` itself (same planning,
 executor and report) into an empty folder and splits the process's wall time, from interpreter

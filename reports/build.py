@@ -26,12 +26,18 @@ def output_problem(out: Path) -> str | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> ArgumentParser:
+    """The flags of `python -m reports.build`."""
     parser = ArgumentParser(prog="python -m reports.build", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", required=True, type=Path, help="folder holding run records (searched recursively)")
     parser.add_argument("--out", default=Path("report.html"), type=Path,
                         help="HTML file to write (default report.html); leaderboard.csv/.md go beside it")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the report of the records under --runs; the exit code (2: bad input or unwritable --out, 130: Ctrl-C)."""
+    args = build_parser().parse_args(argv)
     if problem := output_problem(args.out):
         return fail(problem)
     try:

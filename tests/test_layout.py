@@ -1,4 +1,4 @@
-"""The layout's import rules, checked by parsing every module's imports (README: Development).
+"""The layout's import rules, checked by parsing every module's imports (docs/architecture.md).
 
 - `reports` and `benchmarks.core` never import torch (nor anything that does);
 - `datasets` and `models3d` take only `benchmarks.core` from `benchmarks`;

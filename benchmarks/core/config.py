@@ -49,7 +49,7 @@ class RunConfig:
     dataset_params: dict = field(default_factory=dict)
     device: str = "auto"
     data_dir: str | None = None
-    compile: bool = False  # torch.compile the model (speed only; see benchmarks/SPEED.md)
+    compile: bool = False  # torch.compile the model (speed only; see docs/speed.md)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

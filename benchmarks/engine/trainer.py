@@ -31,7 +31,7 @@ from models3d import create_model
 
 # Evaluation batch = training batch x this factor. 4x on CUDA fills the GPU; 1x on the CPU, where a
 # larger batch overflows the caches: fp32 channels-last ResNet18 28 px on a 2-core AMD EPYC (2 MiB L2
-# per core) ran 251 img/s at batch 128 and 210 at batch 512 (benchmarks/SPEED.md).
+# per core) ran 251 img/s at batch 128 and 210 at batch 512 (docs/speed.md).
 EVAL_BATCH_FACTOR = {"cuda": 4, "cpu": 1}
 METHOD_INPUTS = ("model", "params", "ctx")  # a method's attributes the trainer builds it from, not its state
 
@@ -175,7 +175,7 @@ class Trainer:
         bf16 = config.precision == "bf16-autocast"  # decided once, by resolve_config
         if cuda:  # shapes are fixed within a run: let cuDNN pick its fastest convolution algorithms
             torch.backends.cudnn.benchmark = True
-        # channels-last feeds cuDNN's and oneDNN's (AMX) fastest convolutions (benchmarks/SPEED.md)
+        # channels-last feeds cuDNN's and oneDNN's (AMX) fastest convolutions (docs/speed.md)
         self.memory_format = (torch.channels_last if dataset.dims == 2 else torch.channels_last_3d) if cuda or bf16 else torch.contiguous_format
         self.model = create_model(dataset.dims, dataset.in_channels, arch=config.model, stem=config.stem,
                                   width=config.width, **get_method(config.method).model_options(config.params),

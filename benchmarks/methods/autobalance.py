@@ -16,7 +16,7 @@ Two stages, as the paper's search and retrain phases:
 - `retrain`: the network from its initial weights, on every training sample, with the searched
   loss parameters fixed (`retraining.py`). Only this stage supplies the selected checkpoint.
 
-Deviations from the reference (README, AutoBalance): one logit (the paper's softmax over classes
+Deviations from the reference (docs/methods.md, autobalance): one logit (the paper's softmax over classes
 becomes its binary form with per-class multipliers, offsets and weights); the hypergradient uses
 the current batch's lower-level and held-out samples, from the same forward pass (the reference
 averages 10 batches of each); the Neumann series stops before a term that grows (where it

@@ -1,6 +1,6 @@
 """benchmarks/gpu_session.sh, the prepared GPU session of issues 12 and 15: every step at toy size on
 the CPU (SMOKE=1), and a budget that skips what it cannot hold. The GPU numbers themselves are in
-benchmarks/SPEED.md once a GPU has run it."""
+docs/speed.md once a GPU has run it."""
 from __future__ import annotations
 
 import json

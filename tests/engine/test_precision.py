@@ -1,6 +1,6 @@
 """bf16 autocast does not change conclusions: the same runs in fp32 and bf16 reach close test AUCs,
 and the paired difference between two methods keeps its sign (issue 15; the measured table on real
-data is in benchmarks/SPEED.md, "Precision: fp32 vs bf16").
+data is in docs/speed.md, "Precision: fp32 vs bf16").
 
 The task: synthetic2d at 28 px (feature maps of side >= trainer.CPU_BF16_MIN_SIDE, so the forced
 bf16 path really trains in bf16), width 0.125, batch 32, 4 epochs; bce learns it (test AUC 0.76,
@@ -14,7 +14,7 @@ method gap the comparison must resolve (0.16 on seed 0, the seed tested). With a
 the test fails: on seed 0 bf16 and fp32 differ by 0.0026 (bce) and 0.0104 (aucm).
 
 All of this was measured with one torch thread, and the thread count changes results bitwise
-(benchmarks/SPEED.md), so the runs here pin one thread: with two, seed 0's bce drifted further
+(docs/speed.md), so the runs here pin one thread: with two, seed 0's bce drifted further
 (bf16 0.711 vs fp32 0.771 in a CI run on the same CPU), a drift this tolerance was not set for.
 """
 from __future__ import annotations

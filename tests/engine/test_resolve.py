@@ -119,7 +119,7 @@ def test_smallest_conv_side_is_traced_from_the_backbone(dims, size, stem, side):
 
 def test_cpu_bf16_only_where_every_convolution_sees_a_side_of_3(monkeypatch):
     """oneDNN's bf16 weight gradients are garbage for tiny feature maps on AVX512_BF16 CPUs
-    (benchmarks/SPEED.md): on a CPU, such configs train in fp32; the recipes (28 px, MedMNIST stem)
+    (docs/speed.md): on a CPU, such configs train in fp32; the recipes (28 px, MedMNIST stem)
     keep bf16, and CUDA is not affected."""
     monkeypatch.setattr(trainer_module, "cpu_has_bf16_units", lambda: True)
 

@@ -1,6 +1,6 @@
 """The fast training path computes what a plain fp32 loop computes, and the speed benchmark runs.
 
-No timings are asserted here: speed is measured by `python -m benchmarks.speed` (benchmarks/SPEED.md)."""
+No timings are asserted here: speed is measured by `python -m benchmarks.speed` (docs/speed.md)."""
 from __future__ import annotations
 
 import copy
