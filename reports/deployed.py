@@ -12,9 +12,9 @@ import numpy as np
 
 from benchmarks.core.metrics import ECE_BINS, FPR_LEVELS, TPR_LEVELS
 from reports.runs import Run
+from reports.settings import N_BOOTSTRAP
 from reports.stats import bootstrap_mean_samples, percentile_interval
 
-N_BOOTSTRAP = 2000
 RATES = ("tpr", "fpr")
 # (kind, level, label) of every recorded operating point: a validation TPR target or FPR bound.
 POINTS = (*((("min_tpr", f"{t:g}", f"val TPR ≥ {t:g}")) for t in TPR_LEVELS),

@@ -20,12 +20,11 @@ from benchmarks.core.config import MACHINE_PARAMS
 from benchmarks.core.metrics import METRICS, Metric, binary_metrics
 from reports.deployed import Rate, calibration_means, cell_rates
 from reports.runs import Loaded, Run, slug
+from reports.settings import DECIMALS, N_BOOTSTRAP
 from reports.stats import (Interval, PairedTest, bootstrap_auc_samples, delong_covariance, normal_interval,
                            percentile_interval, z_test)
 
 BASELINE = "bce"
-N_BOOTSTRAP = 2000
-DECIMALS = 3  # displayed precision; ties at this precision share the bold "best"
 
 
 def format_value(value) -> str:
@@ -331,16 +330,8 @@ class Leaderboard:
         ranks = [r for r in ranks if r is not None]
         return (float(np.mean(ranks)) if ranks else None), len(ranks)
 
-    def seed_counts(self, row: RowKey) -> tuple[int, int]:
-        counts = [len(d.cells[row].runs) for d in self.datasets if row in d.cells]
-        return min(counts), max(counts)
-
     def has_ensemble(self, row: RowKey) -> bool:
         return any(row in d.cells and d.cells[row].ensemble for d in self.datasets)
-
-    @property
-    def any_ensemble(self) -> bool:
-        return any(self.has_ensemble(row) for row in self.rows)
 
     def is_best_rank(self, row: RowKey, source: str = "seeds") -> bool:
         """Best mean rank among the rows ranked on the most datasets (rows with gaps don't compete)."""

@@ -12,6 +12,7 @@ from scipy.stats import t as student_t
 
 from benchmarks.core.errors import CritBenchError
 from reports.leaderboard import Cell, DatasetSummary, Leaderboard, RowKey
+from reports.settings import LEVEL
 from reports.stats import Interval
 
 if sys.version_info >= (3, 11):
@@ -21,7 +22,6 @@ else:  # pragma: no cover - Python 3.10
 
 PUBLISHED = Path(__file__).resolve().parent / "published.toml"
 KEYS = {"dataset", "size", "label", "auc", "acc", "auc_std", "n_seeds", "source", "protocol", "match"}
-LEVEL = 0.95
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@ the plotly package; no network address anywhere), with `leaderboard.csv` and `le
 beside it."""
 from __future__ import annotations
 
-import math
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,13 +13,16 @@ from plotly.offline import get_plotlyjs
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.metrics import ECE_BINS, METRICS, metric_label
 from benchmarks.core.phases import timed
-from benchmarks.core.records import write_text_atomic
-from reports.deployed import LEADERBOARD_POINT, run_points
+from benchmarks.core.storage import write_text_atomic
+from reports.deployed import run_points
+from reports.display import mean_pm_std, number, p_value, signed
 from reports.figures import roc_figure, row_colors, schedule_figure, training_figure
 from reports.leaderboard import BASELINE, Leaderboard, build_leaderboard
+from reports.leaderboard_table import LeaderboardTable, leaderboard_table
 from reports.published import DatasetReferences, published_comparisons
 from reports.runs import Loaded, load_runs
-from reports.tables import mean_pm_std, number, write_csv, write_markdown
+from reports.settings import LEVEL_TEXT, N_BOOTSTRAP, SIGNIFICANCE
+from reports.tables import write_csv, write_markdown
 from reports.tuning import budgets, load_searches
 
 CALIBRATION_LABELS = (("brier", "Brier score"), (f"ece_{ECE_BINS}", f"expected calibration error ({ECE_BINS} equal-width bins)"))
@@ -41,12 +43,6 @@ def metric_rows(record: dict) -> list[tuple[str, object, object]]:
     return [(metric_label(key), val.get(key), value) for key, value in flatten(record["test"])]
 
 
-def p_value(p) -> str:
-    if p is None or not math.isfinite(p):
-        return "—"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
 def value_text(value) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
@@ -56,13 +52,13 @@ def value_text(value) -> str:
 def template_environment() -> Environment:
     env = Environment(loader=PackageLoader("reports", "templates"), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(num=number, pm=mean_pm_std, pvalue=p_value, flatten=flatten, metric_rows=metric_rows,
+    env.filters.update(num=number, pm=mean_pm_std, pvalue=p_value, signed=signed, flatten=flatten, metric_rows=metric_rows,
                        value=value_text, run_points=run_points)
     return env
 
 
-def render_report(loaded: Loaded, runs_dir: Path) -> tuple[str, Leaderboard, dict[str, DatasetReferences]]:
-    """The report's HTML, the leaderboard it shows and its published comparisons."""
+def render_report(loaded: Loaded, runs_dir: Path) -> tuple[str, Leaderboard, LeaderboardTable, dict[str, DatasetReferences]]:
+    """The report's HTML, the leaderboard it shows, its table and its published comparisons."""
     if not loaded.runs and not loaded.failures:
         skipped = f" (skipped files: {len(loaded.skipped)})" if loaded.skipped else ""
         raise CritBenchError(f"no usable run records (*.json) under {runs_dir}{skipped}; write some with "
@@ -72,17 +68,18 @@ def render_report(loaded: Loaded, runs_dir: Path) -> tuple[str, Leaderboard, dic
     figures = {d.key.anchor: {"roc": Markup(roc_figure(d, colors)) if d.roc_scores else None,
                               "training": Markup(training_figure(d, colors))} for d in board.datasets}
     published = published_comparisons(board)
-    published_cells = {(ref.label, anchor): ref for anchor, refs in published.items() for ref in refs.references}
+    table = leaderboard_table(board, published)
     schedules = {run.anchor: Markup(schedule_figure(run, colors[row])) for d in board.datasets
                  for row, cell in d.cells.items() for run in cell.runs}
     html = template_environment().get_template("report.html.j2").render(
-        board=board, metrics=METRICS, deployed_point=LEADERBOARD_POINT, calibration_labels=CALIBRATION_LABELS, colors=colors, figures=figures, schedules=schedules, published=published,
-        published_cells=published_cells, published_labels=list(dict.fromkeys(label for label, _ in published_cells)), baseline=BASELINE,
+        board=board, table=table, metrics=METRICS, calibration_labels=CALIBRATION_LABELS, colors=colors,
+        figures=figures, schedules=schedules, published=published, baseline=BASELINE,
+        n_bootstrap=N_BOOTSTRAP, level=LEVEL_TEXT, significance=SIGNIFICANCE,
         runs_dir=str(runs_dir), searches=(searches := load_searches(runs_dir)),
         search_budgets=budgets(searches) if searches else "",
         plotly_js=Markup(get_plotlyjs()),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
-    return html, board, published
+    return html, board, table, published
 
 
 def report_outputs(out_html: Path) -> list[Path]:
@@ -93,11 +90,11 @@ def report_outputs(out_html: Path) -> list[Path]:
 
 def write_report(loaded: Loaded, runs_dir: Path, out_html: Path) -> Path:
     """Write the HTML report of `loaded`, plus leaderboard.csv/.md beside it, each atomically."""
-    html, board, published = render_report(loaded, Path(runs_dir))
+    html, board, table, published = render_report(loaded, Path(runs_dir))
     csv_path, markdown_path, out_html = report_outputs(out_html)
     out_html.parent.mkdir(parents=True, exist_ok=True)
-    write_csv(board, published, csv_path)
-    write_markdown(board, published, markdown_path)
+    write_csv(table, board, published, csv_path)
+    write_markdown(table, board, published, markdown_path)
     return write_text_atomic(out_html, html)
 
 

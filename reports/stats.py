@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm, rankdata
 
+from reports.settings import LEVEL, N_BOOTSTRAP, SIGNIFICANCE
+
 BOOTSTRAP_ELEMENTS = 2_000_000  # resampled scores per chunk (bounds memory to ~50 MB)
 
 
@@ -39,6 +41,11 @@ class PairedTest:
     se: float
     z: float
     p: float
+
+    @property
+    def significant(self) -> bool:
+        """Whether p is below the report's significance level (highlighted)."""
+        return self.p < SIGNIFICANCE
 
 
 def _split(y_true, scores) -> tuple[np.ndarray, np.ndarray]:
@@ -81,14 +88,14 @@ def delong_covariance(y_true, scores) -> tuple[np.ndarray, np.ndarray]:
     return auc, s10 / m + s01 / n
 
 
-def normal_interval(auc: float, variance: float, level: float = 0.95) -> Interval:
+def normal_interval(auc: float, variance: float, level: float = LEVEL) -> Interval:
     """Wald interval auc +- z * se, clipped to [0, 1]."""
     se = math.sqrt(max(variance, 0.0))
     z = norm.ppf(0.5 + level / 2)
     return Interval(float(auc), se, max(0.0, auc - z * se), min(1.0, auc + z * se))
 
 
-def delong_ci(y_true, y_score, level: float = 0.95) -> Interval:
+def delong_ci(y_true, y_score, level: float = LEVEL) -> Interval:
     """AUC with its DeLong standard error and Wald confidence interval."""
     auc, cov = delong_covariance(y_true, y_score)
     return normal_interval(auc[0], cov[0, 0], level)
@@ -111,7 +118,7 @@ def delong_paired_test(y_true, score_a, score_b) -> PairedTest:
     return PairedTest(float(auc[0]), float(auc[1]), diff, se, z, p)
 
 
-def bootstrap_auc_samples(y_true, y_score, n_boot: int = 2000, seed: int = 0) -> np.ndarray:
+def bootstrap_auc_samples(y_true, y_score, n_boot: int = N_BOOTSTRAP, seed: int = 0) -> np.ndarray:
     """AUCs of `n_boot` stratified bootstrap resamples (positives and negatives resampled separately).
 
     A resample is a vector of multiplicities, so its AUC is sum_i w_i (negatives below x_i + ties / 2)
@@ -139,19 +146,19 @@ def _multiplicities(rng: np.random.Generator, size: int, b: int) -> np.ndarray:
     return np.bincount(draws.ravel(), minlength=b * size).reshape(b, size)
 
 
-def percentile_interval(auc: float, samples: np.ndarray, level: float = 0.95) -> Interval:
+def percentile_interval(auc: float, samples: np.ndarray, level: float = LEVEL) -> Interval:
     """Percentile bootstrap interval around the point estimate `auc`."""
     low, high = np.quantile(samples, [0.5 - level / 2, 0.5 + level / 2])
     return Interval(float(auc), float(np.std(samples, ddof=1)), float(low), float(high))
 
 
-def bootstrap_ci(y_true, y_score, level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> Interval:
+def bootstrap_ci(y_true, y_score, level: float = LEVEL, n_boot: int = N_BOOTSTRAP, seed: int = 0) -> Interval:
     """AUC with a stratified percentile-bootstrap confidence interval."""
     auc = delong_components(y_true, y_score)[0][0]
     return percentile_interval(auc, bootstrap_auc_samples(y_true, y_score, n_boot, seed), level)
 
 
-def bootstrap_mean_samples(values, n_boot: int = 2000, seed: int = 0) -> np.ndarray:
+def bootstrap_mean_samples(values, n_boot: int = N_BOOTSTRAP, seed: int = 0) -> np.ndarray:
     """Means of `n_boot` bootstrap resamples of `values` (as many draws, with replacement).
 
     The counts of each distinct value in a resample are multinomial, so a resample costs O(distinct
