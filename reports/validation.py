@@ -19,10 +19,10 @@ from benchmarks.core.cli import ArgumentParser, fail
 from benchmarks.core.config import RunConfig, rerun_command
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.storage import write_text_atomic
+from reports.display import number
 from reports.leaderboard import build_leaderboard
 from reports.published import published_comparisons, seed_interval
 from reports.runs import Run, load_runs
-from reports.tables import number
 
 START, END = "<!-- validation:start -->", "<!-- validation:end -->"
 
