@@ -1,7 +1,8 @@
-"""README.md and docs/: README fits on a screen, every relative link leads to a file, and every
-command shown (`python -m <command> ...` in code blocks and inline code, `make <target>`) still
-parses with its command's own parser and names registered suites, datasets and methods. Nothing
-trains: each command's `build_parser().parse_args(argv)` runs, and the names are looked up."""
+"""README.md and docs/: README fits on a screen, every relative link leads to a file, every
+project name in inline code (`reports.report.build_report`) exists, and every command shown
+(`python -m <command> ...` in code blocks and inline code, `make <target>`) still parses with its
+command's own parser and names registered suites, datasets and methods. Nothing trains: each
+command's `build_parser().parse_args(argv)` runs, and the names are looked up."""
 from __future__ import annotations
 
 import importlib
@@ -25,6 +26,7 @@ SEPARATORS = {"|", "||", "&", "&&", ";", ">", ">>", "<", "(", ")"}
 FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.M | re.S)
 INLINE = re.compile(r"`([^`\n]+)`")
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+DOTTED = re.compile(r"`((?:benchmarks|reports|datasets|models3d)(?:\.\w+)+)")
 
 
 def code_of(text: str) -> list[str]:
@@ -95,6 +97,22 @@ def unknown_names(args) -> list[str]:
     return problems
 
 
+def resolves(dotted: str) -> bool:
+    """Whether `dotted` names a project module, or an attribute of one (`reports.report.build_report`)."""
+    parts = dotted.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            target = importlib.import_module(".".join(parts[:split]))
+        except ModuleNotFoundError:
+            continue
+        for name in parts[split:]:
+            if not hasattr(target, name):
+                return False
+            target = getattr(target, name)
+        return True
+    return False
+
+
 def check(words: list[str]) -> str | None:
     """Why the command `words` would not run as shown, or None when it parses and its names exist."""
     if words[0] == "make":  # bare `make` runs the first target
@@ -129,6 +147,17 @@ def test_every_relative_link_points_to_a_file(page):
     broken = [target for target in LINK.findall(page.read_text(encoding="utf-8"))
               if not re.match(r"[a-z]+:|#", target) and not (page.parent / target.split("#")[0]).exists()]
     assert not broken, f"{page.name}: links to missing files: {broken}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.relative_to(REPO).as_posix())
+def test_every_project_name_exists(page):
+    missing = sorted({name for name in DOTTED.findall(page.read_text(encoding="utf-8")) if not resolves(name)})
+    assert not missing, f"{page.name} names what the code no longer has: {missing}"
+
+
+def test_a_stale_name_is_caught():
+    assert resolves("reports.report.build_report") and resolves("benchmarks.engine")
+    assert not resolves("reports.build.build_report") and not resolves("benchmarks.engine.nothing_here")
 
 
 def test_the_pages_show_every_command():

@@ -3,12 +3,11 @@ against its registry (before any data is loaded), then the dataset."""
 from __future__ import annotations
 
 import dataclasses
-from functools import partial
 
 from benchmarks.core.config import BATCH_SIZE, MODEL, RunConfig, check_values
 from benchmarks.core.errors import CritBenchError
-from benchmarks.engine import trainer
 from benchmarks.engine.augment import create_augmentation
+from benchmarks.engine.device import precision_choice
 from benchmarks.methods import canonical_name, get_method, resolve_params
 from benchmarks.methods.sampling import SAMPLERS
 from datasets import BinaryDataset, create_dataset, get_dataset_entry
@@ -18,7 +17,9 @@ from models3d import check_backbone
 def resolve_config(config: RunConfig) -> RunConfig:
     """Fill every default (model, batch size, size, hyperparameters) and validate, so the record is
     complete. The model and batch size are the user's, else the method preset's, else the recipe's.
-    The precision is decided here, once, from `amp` and the device, and enters the run's identity.
+    The precision is decided here, once, from `amp` and the device (`device.precision_choice`), and
+    enters the run's identity. A run resolves its config once, where it is made (a command, a
+    suite's plan, a search's trial); `run_benchmark` takes it resolved.
 
     The method gets its canonical name (`canonical_name`: one training, one name and one run id).
     `params` may mix dataset and method keys (one `--param` flag); the dataset's keys are moved to
@@ -51,18 +52,10 @@ def resolve_config(config: RunConfig) -> RunConfig:
     return dataclasses.replace(resolved, precision=config.precision or precision_choice(resolved)[0])
 
 
-def precision_choice(config: RunConfig) -> tuple[str, str]:
-    """`trainer.precision_choice` for a config whose model and size are resolved: the precision
-    this machine would choose for it, and why."""
-    smallest_side = partial(trainer.smallest_conv_side, get_dataset_entry(config.dataset).dims, config.size,
-                            config.model, config.stem, config.width)
-    return trainer.precision_choice(config.amp, config.device, smallest_side)
-
-
-def precision_reason(config: RunConfig) -> str:
-    """Why a resolved `config` trains in `config.precision` (every record's env.precision_reason)."""
-    precision, reason = precision_choice(config)
-    return reason if precision == config.precision else f"given in the config, not chosen on this machine ({reason} -> {precision})"
+def is_resolved(config: RunConfig) -> bool:
+    """Whether `config` went through resolve_config: the defaults it fills (model, batch size,
+    patience, precision) are all set."""
+    return None not in (config.model, config.batch_size, config.patience, config.precision)
 
 
 def load_dataset(config: RunConfig) -> BinaryDataset:
