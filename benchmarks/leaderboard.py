@@ -18,11 +18,11 @@ from pathlib import Path
 from benchmarks.core.cli import ArgumentParser, fail
 from benchmarks.core.outputs import check_writable_dir, check_writable_file
 from benchmarks.core.errors import CritBenchError
-from benchmarks.core.records import remove_stale_temporaries
-from benchmarks.engine.trainer import resolve_device
+from benchmarks.core.storage import remove_stale_temporaries
+from benchmarks.engine.device import resolve_device
 from benchmarks.sweep.executors import EXECUTORS, create_executor
 from benchmarks.sweep.plan import DataFingerprints, describe_plan, make_plan
-from benchmarks.sweep.progress import Progress, duration
+from benchmarks.sweep.progress import SuiteProgress, duration
 from benchmarks.sweep.suite import Suite, expand, list_suites, load_suite, parse_seeds, select
 from benchmarks.sweep.search import SearchFailed, record_suite_searches, suite_searches, tune_suite
 from reports.report import build_report
@@ -102,7 +102,7 @@ def prepare(args):
     return suite, runs, out, html, executor, machine, suite_searches(suite, machine, out)
 
 
-def summary(plan, progress: Progress, out: Path) -> tuple[str, bool]:
+def summary(plan, progress: SuiteProgress, out: Path) -> tuple[str, bool]:
     """The closing lines, and whether every planned run now has a complete record in `out`."""
     lines = [f"failed: {result.label}: {result.reason}\n  record: {result.path}" for result in progress.outcomes["failed"]]
     lines += [f"rescued: {result.label}: {result.reason}" for result in progress.outcomes["rescued"]]
@@ -121,7 +121,9 @@ def summary(plan, progress: Progress, out: Path) -> tuple[str, bool]:
 
 
 def main(argv=None) -> int:
-    """Exit code 0: every planned run has a complete record; 1: some have not (failed, rescued
+    """Run a suite's missing runs (after its tuned methods' searches) and build its report.
+
+    Exit code 0: every planned run has a complete record; 1: some have not (failed, rescued
     elsewhere, left to another process, data unavailable) or the report failed; 2: bad input;
     130 / 143: interrupted by Ctrl-C / SIGTERM (finished records kept; rerun to resume)."""
     args = build_parser().parse_args(argv)
@@ -141,7 +143,7 @@ def main(argv=None) -> int:
                 for task in plan.tasks:
                     print(f"{task.run_id}\t{task.label}\tseed {task.config.seed}")
                 return 0
-            progress = Progress(len(plan.tasks))
+            progress = SuiteProgress(len(plan.tasks))
             if plan.tasks:
                 executor.run(plan.tasks, progress)
             record_suite_searches(searches, runs, out, fingerprints)

@@ -86,6 +86,10 @@ def config_from_args(args) -> RunConfig:
 
 
 def main(argv=None) -> int:
+    """Train one run (resumed from its last finished epoch when a checkpoint is left) and write its record.
+
+    Exit code 0: complete; 1: the run failed (a failure record is written) or its record could only
+    be rescued elsewhere; 2: bad input; 130 / 143: interrupted (rerun to resume)."""
     args = build_parser().parse_args(argv)
     if args.list:
         print(listing())
@@ -95,13 +99,13 @@ def main(argv=None) -> int:
             config = resolve_config(config_from_args(args))
             out = check_writable_dir(args.out, "--out")  # before training, not after
             checkpoints = run_checkpoint_dir(out)
-            record = run_benchmark(config, progress=not args.quiet, checkpoint_dir=checkpoints)
+            command = "python -m benchmarks.run " + shlex.join(sys.argv[1:] if argv is None else argv)
+            record = run_benchmark(config, progress=not args.quiet, checkpoint_dir=checkpoints, command=command)
         except CritBenchError as error:
             return fail(str(error))
         except KeyboardInterrupt as error:
             return interrupted(error, "no record written; rerun the same command to resume from the last "
                                       "finished epoch")
-    record["command"] = "python -m benchmarks.run " + shlex.join(sys.argv[1:] if argv is None else argv)
     path, warning = save_record_safely(record, out)
     if warning:
         fail(warning, code=1)

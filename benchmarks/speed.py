@@ -40,11 +40,12 @@ from benchmarks.core.cli import ArgumentParser, fail
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.outputs import check_writable_file
-from benchmarks.core.records import base_environment, write_json_atomic
-from benchmarks.engine.pipeline import device_environment
+from benchmarks.core.machine import base_environment
+from benchmarks.core.storage import write_json_atomic
+from benchmarks.engine.device import device_environment, resolve_device
 from benchmarks.engine.resolve import resolve_config
 from benchmarks.engine.speed_reference import ReferencePipeline
-from benchmarks.engine.trainer import Trainer, resolve_device
+from benchmarks.engine.trainer import Trainer
 from benchmarks.sweep.suite import read_suite_file, suite_path, tomllib
 from datasets import BinaryDataset, Split, get_dataset_entry
 from models3d import create_model
@@ -130,7 +131,7 @@ def build_critbench(args, case: Case, train, evaluate):
     config = resolve_config(RunConfig(dataset=f"synthetic{case.dims}d", method=args.method, batch_size=case.batch,
                                       size=case.size, width=args.width, device=args.device, compile=args.compile, amp=args.amp,
                                       patience=0))
-    trainer = Trainer(config, dataset, progress=False)
+    trainer = Trainer(config, dataset, resolve_device(config.device), progress=False)
     return trainer.train_epoch, lambda: trainer.predict("val"), config.precision
 
 
@@ -193,7 +194,7 @@ def run_case(args, name: str) -> dict:
 
 def precision_summary(cases: list[dict]) -> str:
     """The precision CritBench trained in, as its Trainer resolved it per case (a CPU keeps fp32
-    for models with tiny feature maps: trainer.CPU_BF16_MIN_SIDE)."""
+    for models with tiny feature maps: device.CPU_BF16_MIN_SIDE)."""
     names = {case["critbench_precision"] for case in cases}
     if len(names) == 1:
         return names.pop()
@@ -386,6 +387,8 @@ def format_suite_table(report: dict) -> str:
 
 
 def main(argv=None) -> int:
+    """Time CritBench's training step against a plain PyTorch loop (or, with --suite, a whole
+    leaderboard, phase by phase); print the table and write the JSON report. Exit code 0, or 2: bad input."""
     imports = process_age()  # first: the interpreter's start-up and every import so far
     args = build_parser().parse_args(argv)
     tokens = sys.argv[1:] if argv is None else list(argv)

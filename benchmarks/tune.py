@@ -17,16 +17,17 @@ from pathlib import Path
 from benchmarks.core.cli import fail
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.outputs import check_writable_dir
-from benchmarks.core.records import read_json, record_path, remove_stale_temporaries, run_id
+from benchmarks.core.identity import run_id
+from benchmarks.core.storage import read_json, record_path, remove_stale_temporaries
 from benchmarks.engine.resolve import resolve_config
 from benchmarks.run import build_parser as run_parser, config_from_args, listing
 from benchmarks.sweep.executors import EXECUTORS, create_executor
 from benchmarks.sweep.plan import DataFingerprints, make_plan
-from benchmarks.sweep.progress import Progress
+from benchmarks.sweep.progress import SuiteProgress
 from benchmarks.sweep.suite import PlannedRun, derive_seed, parse_seeds
 from benchmarks.sweep.search import (SearchFailed, default_parallel, executor_session, record_search,
                                      select_configuration, selected_trial)
-from benchmarks.sweep.tuning import OBJECTIVES, PRUNERS, SAMPLERS, Search, default_storage, parse_space
+from benchmarks.sweep.tuning import OBJECTIVES, PRUNERS, SEARCH_SAMPLERS, Search, default_storage, parse_space
 from reports.tables import number
 from reports.tuning import shown_params
 
@@ -47,7 +48,7 @@ def build_parser():
                         help="stratified group K-fold over train+val (exact copies in one fold), objective "
                              "averaged over folds (default: the official validation split)")
     search.add_argument("--objective", default="val_auc", help=f"{', '.join(OBJECTIVES)} (default val_auc)")
-    search.add_argument("--search-sampler", default="tpe", help=f"{', '.join(SAMPLERS)} (default tpe)")
+    search.add_argument("--search-sampler", default="tpe", help=f"{', '.join(SEARCH_SAMPLERS)} (default tpe)")
     search.add_argument("--pruner", default="median", help=f"{', '.join(PRUNERS)}: median pruning on per-epoch "
                                                            f"validation AUC (default median)")
     search.add_argument("--search-seed", type=int, default=0, help="seed of the sampler and the folds (default 0)")
@@ -110,7 +111,10 @@ def describe(summary: dict, out: Path) -> str:
 
 
 def main(argv=None) -> int:
-    """Exit code 0: the search and the selected configuration's runs are complete; 1: some final run
+    """Search a method's hyperparameters on validation data, then train the selected configuration's
+    seeds and mark their records.
+
+    Exit code 0: the search and the selected configuration's runs are complete; 1: some final run
     failed or no trial completed; 2: bad input; 130 / 143: interrupted (rerun to resume)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
@@ -129,7 +133,7 @@ def main(argv=None) -> int:
                                              lambda config: run_id(config, fingerprints.of(config)), parallel, command)
                 runs = final_runs(search, selected_trial(study).params, seeds)
                 plan = make_plan(runs, out, retry_failed=True, command=command)
-                progress = Progress(len(plan.tasks))
+                progress = SuiteProgress(len(plan.tasks))
                 if plan.tasks:
                     executor.run(plan.tasks, progress)
             identities = [run_id(run.config, fingerprints.of(run.config)) for run in runs]

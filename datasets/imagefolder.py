@@ -13,6 +13,7 @@ per image to 8 bits. CIFAR's image-folder copy is listed, checksummed and read b
 from __future__ import annotations
 
 import hashlib
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,9 @@ def read_image(path: Path, channels: int | None, size: int | None) -> np.ndarray
             image.load()
         if image.mode in HIGH_DEPTH_MODES:
             pixels = np.asarray(image, dtype=np.float64)
+            if not np.isfinite(pixels).all():
+                raise CritBenchError(f"image {path} has NaN or infinite pixels, which have no gray level; "
+                                     f"replace them (e.g. with the image's minimum) or remove the file")
             low, high = pixels.min(), pixels.max()
             scaled = (pixels - low) / (high - low) if high > low else np.zeros_like(pixels)
             image = Image.fromarray(np.round(scaled * 255).astype(np.uint8))
@@ -113,7 +117,7 @@ def listing_digest(listings) -> tuple[str, list[str]]:
         for relative in listing.paths:
             with reading(listing.root / relative, "image", "fix or remove the file"):
                 data = (listing.root / relative).read_bytes()
-            digest.update(relative.encode())
+            digest.update(os.fsencode(relative))  # the name's own bytes, valid UTF-8 or not
             digest.update(data)
             md5s.append(hashlib.md5(data).hexdigest())
     return digest.hexdigest(), md5s
@@ -203,6 +207,10 @@ def find_folder_source(request: LoadRequest) -> FolderSource:
     for split in SPLITS:
         if not (root / split).is_dir():
             continue
+        unknown = sorted(set(class_names(root / split)) - set(found))
+        if unknown:
+            raise CritBenchError(f"{root / split} has class folders that {root / 'train'} lacks ({', '.join(unknown)}); "
+                                 f"a class must have training images: add {root / 'train'}/<class>/ or remove them")
         split_classes = classes if split == "train" else tuple(c for c in classes if (root / split / c).is_dir())
         if not split_classes:
             raise CritBenchError(f"{root / split} has none of the class folders {', '.join(classes)}")

@@ -14,7 +14,15 @@ from datasets.subsample import inject_imbalance, subset_train
 def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path | None:
     """`--data-dir`, else `$CRITBENCH_DATA`, else None (each adapter's own default)."""
     chosen = data_dir or os.environ.get("CRITBENCH_DATA")
-    return Path(chosen).expanduser() if chosen else None
+    if not chosen:
+        return None
+    path = Path(chosen).expanduser()
+    origin = "--data-dir" if data_dir else "CRITBENCH_DATA"
+    if path.is_symlink() and not path.exists():
+        raise CritBenchError(f"{origin} {path} is a broken or looping symbolic link; point it at the folder that holds the data")
+    if path.exists() and not path.is_dir():
+        raise CritBenchError(f"{origin} {path} is a file, not a folder; point it at the folder that holds the data")
+    return path
 
 
 def load_request(name: str, *, size: int | None = None, data_dir=None, seed: int = 0,

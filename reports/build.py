@@ -11,7 +11,7 @@ from pathlib import Path
 
 from benchmarks.core.cli import ArgumentParser, fail
 from benchmarks.core.errors import CritBenchError
-from benchmarks.core.records import write_problem
+from benchmarks.core.storage import write_problem
 from reports.report import report_outputs, write_report
 from reports.runs import load_runs
 

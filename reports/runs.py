@@ -1,6 +1,6 @@
 """Run records as the report sees them: complete runs, failure records, and what was skipped.
 
-Records are read only through `benchmarks.core.records` (torch-free)."""
+Records are read through `benchmarks.core.storage` and typed by `benchmarks.core.records` (torch-free)."""
 from __future__ import annotations
 
 import hashlib
@@ -17,10 +17,10 @@ import numpy as np
 from benchmarks.core.config import MACHINE_FIELDS
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.metrics import Metric
-from benchmarks.core.records import is_failure_record, read_record, record_files
+from benchmarks.core.records import HISTORY_FIELDS, FailureRecord, RunRecord
+from benchmarks.core.storage import is_failure_record, read_record, record_files
 from reports.tuning import is_trial_record
 
-HISTORY_FIELDS = ("epoch", "train_loss", "val_auc", "lr", "seconds", "stage")  # the trainer's own
 DATASET_FIELDS = ("dataset", "size", "imbalance", "max_train_samples", "dataset_params")
 NOT_ROW_FIELDS = {*DATASET_FIELDS, *MACHINE_FIELDS, "method", "seed", "params"}
 
@@ -33,7 +33,7 @@ def slug(text: str) -> str:
 class Run:
     """One complete run record and the file it came from."""
 
-    record: dict
+    record: RunRecord
     path: Path
 
     @property
@@ -111,7 +111,7 @@ class Failure:
     """A failure record (`*.failed.json`); `retried` when the same run later completed."""
 
     path: Path
-    record: dict
+    record: FailureRecord  # as written: an older or hand-made one may lack keys
     retried: bool = False
 
     @property

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.core.records import read_json, record_files
+from benchmarks.core.storage import read_json, record_files
 
 TRIAL_KINDS = ("trial", "trial_fit")  # benchmarks.sweep.tuning's trial record, pipeline's validation-only training
 

@@ -10,6 +10,7 @@ import pytest
 
 from benchmarks.core.config import RunConfig
 from benchmarks.engine.pipeline import run_benchmark
+from benchmarks.engine.resolve import resolve_config
 from benchmarks.methods import list_methods
 from datasets import create_dataset, dataset_fingerprint, get_dataset_entry, list_datasets
 
@@ -32,7 +33,7 @@ def test_dataset_and_method_train_and_score(dataset, method, tmp_path, monkeypat
     epochs = 2 if (dataset, method) in EVERY_METHOD else 1  # 2: a multi-stage method (aucm_ce) needs an epoch per stage
     config = RunConfig(dataset=dataset, method=method, epochs=epochs, width=0.125, batch_size=16,
                        device="cpu", patience=0, **source.run_kwargs())
-    record = run_benchmark(config, progress=False)
+    record = run_benchmark(resolve_config(config), progress=False)
     test = record["dataset"]["splits"]["test"]
     assert record["status"] == "complete"
     assert len(record["test_scores"]["y_score"]) == test["n"]

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.core.errors import CritBenchError
-from benchmarks.core.records import json_safe, save_record, write_problem
+from benchmarks.core.storage import json_safe, save_record, write_problem
 
 PROBE_BYTES = 1 << 20  # larger than any record: a nearly full disk or a small `ulimit -f` shows up now
 

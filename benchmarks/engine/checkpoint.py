@@ -15,7 +15,7 @@ import torch
 
 from benchmarks.core.outputs import check_writable_dir
 from benchmarks.core.phases import timed
-from benchmarks.core.records import write_atomic
+from benchmarks.core.storage import write_atomic
 
 CHECKPOINT_FORMAT = 1
 SCALARS = (bool, int, float, str, type(None), torch.device, torch.dtype)

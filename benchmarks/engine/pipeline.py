@@ -1,4 +1,4 @@
-"""One run, one way through: resolve the config, load the data, train, score, and return the record.
+"""One run, one way through: from a resolved config, load the data, train, score, and return the record.
 
 A failure while training is returned as a failure record (status "failed"), not raised; only
 problems found before training (bad input, data that cannot be loaded) raise CritBenchError, and
@@ -16,11 +16,13 @@ import torch
 
 from benchmarks.core.config import RunConfig
 from benchmarks.core.phases import timed
-from benchmarks.core.records import (RECORD_VERSION, available_cpus, base_environment, cpu_model, data_fingerprint,
-                                     failure_record, run_id, utc_now)
+from benchmarks.core.identity import data_fingerprint, run_id
+from benchmarks.core.machine import available_cpus, base_environment, utc_now
+from benchmarks.core.records import RECORD_VERSION, FailureRecord, RunRecord, failure_record
 from benchmarks.engine.checkpoint import RunCheckpoint, prepare_checkpoint_dir
-from benchmarks.engine.resolve import load_dataset, precision_reason, resolve_config
-from benchmarks.engine.trainer import Trainer, resolve_device
+from benchmarks.engine.device import device_environment, precision_reason, resolve_device
+from benchmarks.engine.resolve import is_resolved, load_dataset
+from benchmarks.engine.trainer import Trainer
 from datasets import BinaryDataset, Split
 
 VALIDATION_RESULTS = ("history", "best_epoch", "best_stage", "stopped_early", "resumed_from_epoch", "val")
@@ -45,27 +47,22 @@ def validation_only(dataset: BinaryDataset, selection: Selection) -> BinaryDatas
 
 def validation_record(record: dict, selection: Selection) -> dict:
     """A trial's record: the run record without anything the trainer computed on its stand-in test
-    split (test metrics, scores, operating points, calibration, the method's report) or said about it."""
+    split (test metrics, scores, operating points, calibration, the method's report) or said about it;
+    the command line that ran it, when the record has one."""
     dataset = {**record["dataset"], "splits": {k: v for k, v in record["dataset"]["splits"].items() if k != "test"},
                "split_md5": {k: v for k, v in record["dataset"]["split_md5"].items() if k != "test"}}
     kept = {key: record[key] for key in ("record_version", "run_id", "status", "config", "env", "seconds",
                                          "finished_at", *VALIDATION_RESULTS)}
-    return {**kept, "kind": "trial_fit", "selection": selection.name, "dataset": dataset}
-
-
-def device_environment(device: torch.device) -> dict:
-    """The record's description of the device a run trained on."""
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-    else:
-        threads = torch.get_num_threads()
-        name = f"cpu ({cpu_model()}, {threads} thread{'s' if threads != 1 else ''})"
-    return {"device": str(device), "device_name": name, "cuda": torch.version.cuda if device.type == "cuda" else None}
+    trial_fit = {**kept, "kind": "trial_fit", "selection": selection.name, "dataset": dataset}
+    if "command" in record:
+        trial_fit["command"] = record["command"]
+    return trial_fit
 
 
 def run_benchmark(config: RunConfig, progress: bool = True, checkpoint_dir=None, selection: Selection | None = None,
-                  on_epoch=None) -> dict:
-    """Train and score one run; returns its complete or failure record (not yet written).
+                  on_epoch=None, command: str | None = None) -> RunRecord | FailureRecord:
+    """Train and score one run of a resolved `config` (`resolve.resolve_config`); returns its complete
+    or failure record (not yet written), with `command`, the command line that ran it, when given.
 
     With `selection`, the run is a tuning trial (`validation_only`, `validation_record`): its run id
     ends with the selection's name and its record holds validation results only. `on_epoch(epoch,
@@ -75,13 +72,14 @@ def run_benchmark(config: RunConfig, progress: bool = True, checkpoint_dir=None,
     starts from that file when it holds this run's state (the record says `resumed_from_epoch`).
     The file is left in place: the caller deletes it (`checkpoint.remove_checkpoint`) once the
     record is saved."""
+    if not is_resolved(config):
+        raise ValueError("run_benchmark takes a resolved config: pass it through resolve_config first")
     started = time.perf_counter()
     # torch starts one thread per core of the machine, blind to cgroup quotas: in a 2-CPU container
     # on a 64-core node, 64 threads would wait on each other. Never more threads than CPUs we may use
     # (OMP_NUM_THREADS and an executor's share, both lower, are kept).
     torch.set_num_threads(min(torch.get_num_threads(), available_cpus()))
     env = base_environment()  # the code as it is when the run starts, not when it ends
-    config = resolve_config(config)
     device = resolve_device(config.device)  # a device that is not there is refused before any data is loaded
     if checkpoint_dir is not None:
         prepare_checkpoint_dir(checkpoint_dir)
@@ -95,20 +93,22 @@ def run_benchmark(config: RunConfig, progress: bool = True, checkpoint_dir=None,
     checkpoint = RunCheckpoint(checkpoint_dir, identity, config.identity(), device) if checkpoint_dir is not None else None
     try:
         with timed("setup"):
-            trainer = Trainer(config, dataset, progress=progress, on_epoch=on_epoch)
+            trainer = Trainer(config, dataset, device, progress=progress, on_epoch=on_epoch)
         result = trainer.fit(checkpoint)
     except Exception as error:  # crashed or diverged while training: the run's identity is known
-        return failure_record(config, identity, error, time.perf_counter() - started, dataset_record, env)
-    record = {
-        "record_version": RECORD_VERSION,
-        "run_id": identity,
-        "status": "complete",
-        "config": config.to_dict(),
-        "dataset": dataset_record,
-        "env": {**env, **device_environment(trainer.device), "precision": trainer.precision,
-                "precision_reason": precision_reason(config)},
+        return failure_record(config, identity, error, time.perf_counter() - started, dataset_record, env, command)
+    record = RunRecord(
+        record_version=RECORD_VERSION,
+        run_id=identity,
+        status="complete",
+        config=config.to_dict(),
+        dataset=dataset_record,
+        env={**env, **device_environment(device), "precision": config.precision,
+             "precision_reason": precision_reason(config)},
         **result,
-        "seconds": time.perf_counter() - started,
-        "finished_at": utc_now(),
-    }
+        seconds=time.perf_counter() - started,
+        finished_at=utc_now(),
+    )
+    if command is not None:
+        record["command"] = command
     return record if selection is None else validation_record(record, selection)

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import functools
 import math
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -22,7 +20,7 @@ from benchmarks.engine.checkpoint import RunCheckpoint, attribute_state, load_at
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError, DivergedError
 from benchmarks.core.phases import timed
-from benchmarks.core.records import BF16_CPU_FLAGS, bf16_cpu_flags
+from benchmarks.core.records import FitResult
 from benchmarks.methods import Stage, TrainContext, create_method, get_method
 from benchmarks.core.metrics import binary_metrics, calibration, operating_points
 from benchmarks.methods.sampling import epoch_order
@@ -34,67 +32,6 @@ from models3d import create_model
 # per core) ran 251 img/s at batch 128 and 210 at batch 512 (docs/speed.md).
 EVAL_BATCH_FACTOR = {"cuda": 4, "cpu": 1}
 METHOD_INPUTS = ("model", "params", "ctx")  # a method's attributes the trainer builds it from, not its state
-
-
-def cpu_has_bf16_units() -> bool:
-    """True on CPUs with native bf16 (AMX, AVX512_BF16 or AVX-NE-CONVERT: records.BF16_CPU_FLAGS),
-    where oneDNN's bf16 convolutions with channels-last beat fp32 (AMX: benchmarks/SPEED.md; AVX512_BF16
-    without AMX: 2-3.7x per ResNet18 28 px step, issue 15); elsewhere bf16 on the CPU is emulated.
-    Where /proc/cpuinfo cannot be read, torch's AMX check decides. Each record's env.cpu_bf16_flags
-    says which flags were found."""
-    flags = bf16_cpu_flags()
-    return bool(flags) if flags is not None else bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
-
-
-# oneDNN's bf16 convolution weight gradients on the CPU return garbage (values up to 1e38, NaN, a
-# different result each call) for inputs whose spatial side is tiny: seen with torch 2.14.1 on an AMD
-# EPYC (AVX512_BF16, no AMX) for 3D inputs of side 2 (stride 1) and 2D/3D inputs of side 1 (stride 2),
-# 32 and 64 channels; sides >= 3 were exact and deterministic (benchmarks/SPEED.md). So a CPU trains
-# in bf16 only when every convolution sees a side of at least this; smaller feature maps train in fp32.
-CPU_BF16_MIN_SIDE = 3
-
-
-@functools.lru_cache(maxsize=None)
-def smallest_conv_side(dims: int, size: int, arch: str, stem: str, width: float) -> int:
-    """The smallest spatial side any convolution of the backbone sees on `size`-px inputs, traced
-    on the meta device (no memory, no arithmetic)."""
-    sides = []
-    with torch.device("meta"):
-        model = create_model(dims, 1, arch=arch, stem=stem, width=width)
-        for module in model.modules():  # the model is thrown away: its hooks need no removal
-            if isinstance(module, torch.nn.modules.conv._ConvNd):
-                module.register_forward_pre_hook(lambda module, args: sides.append(min(args[0].shape[2:])))
-        model(torch.empty((2, 1) + (size,) * dims))
-    return min(sides)
-
-
-def precision_choice(amp: bool, device: str, smallest_side: Callable[[], int] | None = None) -> tuple[str, str]:
-    """The precision a run trains in and why (every record's env.precision_reason). Part of a run's
-    identity: the same config on another machine class is another run.
-    "bf16-autocast" where `amp` is on and the device computes bf16 natively (CUDA; CPUs with
-    cpu_has_bf16_units whose convolutions all see sides >= CPU_BF16_MIN_SIDE, when `smallest_side()`,
-    called only on such a CPU, says so), else "fp32"."""
-    kind = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device.split(":")[0]
-    if not amp:
-        return "fp32", "amp off (--no-amp)"
-    if kind == "cuda":
-        return "bf16-autocast", "CUDA"
-    if not cpu_has_bf16_units():
-        return "fp32", f"this CPU has no native bf16 (none of {', '.join(BF16_CPU_FLAGS)}; emulated bf16 is slower)"
-    side = None if smallest_side is None else smallest_side()
-    if side is not None and side < CPU_BF16_MIN_SIDE:
-        return "fp32", (f"a convolution sees a {side}-px feature map, below CPU_BF16_MIN_SIDE={CPU_BF16_MIN_SIDE}: "
-                        f"oneDNN's bf16 weight gradients are wrong there (benchmarks/SPEED.md)")
-    return "bf16-autocast", f"CPU with native bf16 ({', '.join(bf16_cpu_flags() or ['AMX tiles'])})"
-
-
-def resolve_device(name: str) -> torch.device:
-    """`auto` is CUDA when available, else CPU; an explicit CUDA request must be satisfiable."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise CritBenchError(f"--device {name} requested but CUDA is not available; use --device cpu or auto")
-    return torch.device(name)
 
 
 @dataclass
@@ -123,7 +60,7 @@ class EarlyStopping:
 
 
 @dataclass
-class Progress:
+class TrainingCursor:
     """Where a run stands between two epochs; with the model's, the method's and the random
     generators' states, what a checkpoint holds."""
 
@@ -141,7 +78,7 @@ class Progress:
         self.stage, self.stage_epoch, self.stopper = self.stage + 1, 0, EarlyStopping(patience)
 
     @classmethod
-    def from_state(cls, state: dict) -> "Progress":
+    def from_state(cls, state: dict) -> "TrainingCursor":
         return cls(**{**state, "selection": EarlyStopping(**state["selection"]),
                       "stopper": EarlyStopping(**state["stopper"])})
 
@@ -161,10 +98,11 @@ class DeviceSplit:
 class Trainer:
     """Holds a run's model, method and device data; `fit()` trains, `score()` evaluates."""
 
-    def __init__(self, config: RunConfig, dataset: BinaryDataset, progress: bool = True, on_epoch=None):
-        self.config, self.dataset, self.progress = config, dataset, progress
+    def __init__(self, config: RunConfig, dataset: BinaryDataset, device: torch.device, progress: bool = True,
+                 on_epoch=None):
+        """`config` resolved (`resolve_config`), `device` resolved from it (`device.resolve_device`)."""
+        self.config, self.dataset, self.device, self.progress = config, dataset, device, progress
         self.on_epoch = on_epoch  # called as on_epoch(epoch, val_auc) after each epoch (a tuning pruner)
-        self.device = resolve_device(config.device)
         torch.manual_seed(config.seed)
         self.gen = torch.Generator(self.device).manual_seed(config.seed)
         self.data = {name: DeviceSplit(split, self.device) for name, split in dataset.splits.items()}
@@ -254,7 +192,7 @@ class Trainer:
         self.model.load_state_dict(checkpoint["model"])
         self.method.load_state_dict(checkpoint["method"])
 
-    def checkpoint_state(self, progress: Progress) -> dict:
+    def checkpoint_state(self, progress: TrainingCursor) -> dict:
         """Everything a resumed run needs: its progress, the weights, every attribute of the method
         (optimizers, LR schedules, multipliers, flags), the random generators' states."""
         return {
@@ -286,7 +224,7 @@ class Trainer:
             self.model.reset_head()
         self.method.begin_stage(stage, epochs)
 
-    def train_stage(self, stage: Stage, epochs: int, progress: Progress, bar, checkpoint: RunCheckpoint | None) -> None:
+    def train_stage(self, stage: Stage, epochs: int, progress: TrainingCursor, bar, checkpoint: RunCheckpoint | None) -> None:
         """The epochs of `stage` from `progress.stage_epoch` up to `epochs` or until patience runs
         out, appended to the history; a selectable epoch that beats the best so far becomes
         `progress.best`. `checkpoint`, when given, is saved after every epoch."""
@@ -314,17 +252,17 @@ class Trainer:
             bar.set_postfix(stage=stage.name, loss=f"{train_loss:.4f}", val_auc=f"{val_auc:.4f}",
                             best=f"{progress.selection.best:.4f}")
 
-    def resume(self, checkpoint: RunCheckpoint | None) -> tuple[Progress, dict | None]:
+    def resume(self, checkpoint: RunCheckpoint | None) -> tuple[TrainingCursor, dict | None]:
         """The progress to start from and the checkpoint's state to load: a new run's, or the
         checkpoint's when it holds one of this run."""
         saved = checkpoint.load() if checkpoint is not None else None
         if saved is None:
-            return Progress(EarlyStopping(0), EarlyStopping(self.config.patience)), None
+            return TrainingCursor(EarlyStopping(0), EarlyStopping(self.config.patience)), None
         print(f"resuming {checkpoint.path.stem} after epoch {len(saved['progress']['history'])} "
               f"from {checkpoint.path}", file=sys.stderr)
-        return Progress.from_state(saved["progress"]), saved
+        return TrainingCursor.from_state(saved["progress"]), saved
 
-    def fit(self, checkpoint: RunCheckpoint | None = None) -> dict:
+    def fit(self, checkpoint: RunCheckpoint | None = None) -> FitResult:
         """Train the method's stages with early stopping on val AUC; returns history (each entry with
         its stage and the method's state summary), the selected epoch and stage, val/test results,
         and the epoch a checkpoint resumed the run from (None: trained from the start).
@@ -354,17 +292,17 @@ class Trainer:
         val_metrics, val_scores = self.score("val")
         test_metrics, test_scores = self.score("test")
         val_y, test_y = self.data["val"].y_numpy, self.data["test"].y_numpy
-        return {
-            "history": progress.history,
-            "best_epoch": best["epoch"],
-            "best_stage": best["stage"],
-            "stopped_early": len(progress.history) < config.epochs,
-            "resumed_from_epoch": resumed_from_epoch,
-            "val": val_metrics,
-            "test": test_metrics,
-            "operating_points": operating_points(val_y, val_scores, test_y, test_scores),
-            "calibration": {"val": calibration(val_y, val_scores), "test": calibration(test_y, test_scores)}
+        return FitResult(
+            history=progress.history,
+            best_epoch=best["epoch"],
+            best_stage=best["stage"],
+            stopped_early=len(progress.history) < config.epochs,
+            resumed_from_epoch=resumed_from_epoch,
+            val=val_metrics,
+            test=test_metrics,
+            operating_points=operating_points(val_y, val_scores, test_y, test_scores),
+            calibration={"val": calibration(val_y, val_scores), "test": calibration(test_y, test_scores)}
             if self.method.score_is_probability_logit else None,
-            "test_scores": {"y_true": test_y.tolist(), "y_score": test_scores.tolist()},
+            test_scores={"y_true": test_y.tolist(), "y_score": test_scores.tolist()},
             **self.method.report({"val": (val_y, val_scores), "test": (test_y, test_scores)}),
-        }
+        )

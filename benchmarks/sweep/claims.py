@@ -16,7 +16,8 @@ import time
 import uuid
 from pathlib import Path
 
-from benchmarks.core.records import utc_now, write_text_atomic
+from benchmarks.core.machine import utc_now
+from benchmarks.core.storage import write_text_atomic
 
 CLAIMS_DIR = ".claims"
 HEARTBEAT_S = 30.0

@@ -27,7 +27,9 @@ from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.outputs import save_record_safely
 from benchmarks.core.phases import timed
-from benchmarks.core.records import available_cpus, failure_record, record_path, record_state
+from benchmarks.core.machine import available_cpus
+from benchmarks.core.records import failure_record
+from benchmarks.core.storage import record_path, record_state
 from benchmarks.engine.checkpoint import remove_checkpoint, run_checkpoint_dir
 from benchmarks.engine.pipeline import run_benchmark
 from benchmarks.sweep.claims import claim_path, claim_run, describe
@@ -91,10 +93,10 @@ def run_task(task: RunTask, progress: bool = False) -> TaskResult:
         started = time.perf_counter()
         checkpoints = run_checkpoint_dir(task.out_dir)  # a preempted run resumes from its last epoch
         try:
-            record = run_benchmark(task.config, progress=progress, checkpoint_dir=checkpoints)
+            record = run_benchmark(task.config, progress=progress, checkpoint_dir=checkpoints, command=task.command)
         except Exception as error:  # before training: data missing or unreadable on this worker
-            record = failure_record(task.config, task.run_id, error, time.perf_counter() - started)
-        record["command"] = task.command
+            record = failure_record(task.config, task.run_id, error, time.perf_counter() - started,
+                                    command=task.command)
         with timed("record"):
             path, warning = save_record_safely(record, task.out_dir)
             if not warning and record["status"] == "complete":

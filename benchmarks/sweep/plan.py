@@ -9,7 +9,8 @@ from pathlib import Path
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.phases import timed
-from benchmarks.core.records import data_fingerprint, record_path, record_state, run_id, stored_record_problem
+from benchmarks.core.identity import data_fingerprint, run_id
+from benchmarks.core.storage import record_path, record_state, stored_record_problem
 from benchmarks.engine.resolve import load_dataset
 from benchmarks.sweep.executors import RunTask
 from benchmarks.sweep.suite import PlannedRun, Suite

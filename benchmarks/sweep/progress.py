@@ -1,4 +1,4 @@
-"""A suite's progress on stderr, one line per event."""
+"""A suite's progress on stderr, one line per event (runs of a leaderboard, trials of a search)."""
 from __future__ import annotations
 
 import sys
@@ -12,7 +12,7 @@ def duration(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
 
 
-class Progress:
+class SuiteProgress:
     """Runs done / total, the run, elapsed, ETA (elapsed time per finished run so far, times the
     runs left: parallel executors included)."""
 

@@ -22,13 +22,15 @@ import optuna
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.outputs import check_writable_dir, save_record_safely
-from benchmarks.core.records import (RECORD_VERSION, base_environment, read_json, record_path, record_state, run_id,
-                                     utc_now, write_json_atomic)
+from benchmarks.core.identity import run_id
+from benchmarks.core.machine import base_environment, utc_now
+from benchmarks.core.records import RECORD_VERSION
+from benchmarks.core.storage import read_json, record_path, record_state, write_json_atomic
 from benchmarks.engine.checkpoint import remove_checkpoint, run_checkpoint_dir
 from benchmarks.engine.pipeline import run_benchmark
 from benchmarks.engine.resolve import load_dataset
 from benchmarks.sweep.executors import RunTask, TaskResult, WorkerPoolExecutor
-from benchmarks.sweep.progress import Progress
+from benchmarks.sweep.progress import SuiteProgress
 from benchmarks.sweep.suite import Suite, cells, derive_seed, setting_config
 from benchmarks.sweep.tuning import (OBJECTIVES, Search, check_folds, default_storage, make_pruner, open_study,
                                      selection_name, selections, suite_search)
@@ -103,17 +105,16 @@ def run_trial(task: TrialTask, progress: bool = False) -> TaskResult:
                     reporter(entry["epoch"], math.nan if entry["val_auc"] is None else entry["val_auc"])
         else:
             record = run_benchmark(task.config, progress=progress, checkpoint_dir=checkpoints, selection=selection,
-                                   on_epoch=reporter)
+                                   on_epoch=reporter, command=task.command)
             if record["status"] == "complete":
-                save_record_safely({**record, "command": task.command}, fits_dir)
+                save_record_safely(record, fits_dir)
             if record["status"] == "complete" or reporter.pruned:
                 remove_checkpoint(checkpoints, fit_id)
         if reporter.pruned:
             state = "pruned"
             break
         if record["status"] != "complete":
-            path, warning = save_record_safely({**record, "run_id": task.run_id, "command": task.command},
-                                               task.out_dir)
+            path, warning = save_record_safely({**record, "run_id": task.run_id}, task.out_dir)
             return TaskResult(task.run_id, task.label, "failed", str(path), warning or record["reason"])
         values.append(OBJECTIVES[task.objective].of(record["val"]))
         fits.append(fit_id)
@@ -185,7 +186,7 @@ def run_search(search: Search, study: optuna.Study, storage: str, executor, out:
     while (left := search.budget - finished(study)) > 0:
         trials = [study.ask() for _ in range(min(parallel, left))]
         tasks = [trial_task(search, study, storage, trial, out, base_id, command) for trial in trials]
-        progress = Progress(len(tasks))
+        progress = SuiteProgress(len(tasks))
         executor.run(tasks, progress, work=run_trial)
         results = {result.run_id: result for outcome in progress.outcomes.values() for result in outcome}
         for trial, task in zip(trials, tasks):

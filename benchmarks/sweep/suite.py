@@ -33,7 +33,7 @@ from pathlib import Path
 
 from benchmarks.core.config import RunConfig, check_field
 from benchmarks.core.errors import CritBenchError
-from benchmarks.core.records import run_id, stable_hash
+from benchmarks.core.identity import run_id, stable_hash
 from benchmarks.engine.resolve import resolve_config
 from benchmarks.methods import list_methods
 from datasets import list_datasets

@@ -25,7 +25,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
-from benchmarks.core.records import stable_hash
+from benchmarks.core.identity import stable_hash
 from benchmarks.engine.resolve import resolve_config
 from benchmarks.methods import resolve_params
 from datasets import BinaryDataset, Split
@@ -47,7 +47,7 @@ class Objective:
 OBJECTIVES = {"val_auc": Objective("maximize", ("auc",)),
               "val_fpr_at_tpr_0.95": Objective("minimize", ("fpr_at_tpr", "0.95")),
               "val_spauc_0.1": Objective("maximize", ("spauc_0.1",))}
-SAMPLERS = ("tpe", "random", "grid")
+SEARCH_SAMPLERS = ("tpe", "random", "grid")  # optuna samplers (batch samplers: methods.sampling.SAMPLERS)
 PRUNERS = ("median", "none")
 NOT_TUNABLE = ("preset", "base")  # they change the method's recipe or name, not one hyperparameter
 
@@ -231,8 +231,8 @@ class Search:
     def __post_init__(self):
         if self.objective not in OBJECTIVES:
             raise CritBenchError(f"unknown --objective {self.objective!r}; valid: {', '.join(OBJECTIVES)}")
-        if self.sampler not in SAMPLERS:
-            raise CritBenchError(f"unknown --search-sampler {self.sampler!r}; valid: {', '.join(SAMPLERS)}")
+        if self.sampler not in SEARCH_SAMPLERS:
+            raise CritBenchError(f"unknown --search-sampler {self.sampler!r}; valid: {', '.join(SEARCH_SAMPLERS)}")
         if self.pruner not in PRUNERS:
             raise CritBenchError(f"unknown --pruner {self.pruner!r}; valid: {', '.join(PRUNERS)}")
         if isinstance(self.trials, bool) or not isinstance(self.trials, int) or self.trials < 1:

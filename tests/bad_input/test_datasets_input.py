@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from benchmarks.run import main as run_main
 from tests.bad_input.conftest import assert_refused, invoke, snapshot
@@ -21,6 +22,7 @@ from tests.datasets.test_nifti import save, volume_folder, write_csv
 
 READ_ONLY = Path("/sys/critbench-bad-input")  # sysfs: creating anything here fails, even for root
 RUN = ["--method", "bce", "--epochs", "1", "--width", "0.125", "--size", "8", "--device", "cpu", "--quiet"]
+MEDMNIST_RUN = [item for item in RUN if item not in ("--size", "8")]
 
 
 def chunk(kind: bytes, data: bytes) -> bytes:
@@ -47,9 +49,9 @@ def out(tmp_path) -> Path:
     return folder
 
 
-def refused(argv, out, capsys, trained, names):
+def refused(argv, out, capsys, trained, names, run=RUN):
     before = snapshot(out)
-    outcome = invoke(run_main, argv + RUN + ["--out", out], capsys)
+    outcome = invoke(run_main, argv + run + ["--out", out], capsys)
     assert_refused(outcome, names)
     assert trained == []
     assert snapshot(out) == before
@@ -89,8 +91,17 @@ IMAGE_CASES = {
     "a critical class that is not a folder": (lambda r: None, {"positive": "tumor"}, "--param positive"),
     "a negative class that is not a folder": (lambda r: None, {"negative": "healthy"}, "--param negative"),
     "channels=2": (lambda r: None, {"channels": "2"}, "--param channels=2"),
+    "a NaN float TIFF": (lambda r: Image.fromarray(np.full((8, 8), np.nan, np.float32)).save(r / "train/pos/nan.tif"),
+                         {}, "nan.tif has NaN or infinite pixels"),
+    "an infinite float TIFF": (lambda r: Image.fromarray(np.full((8, 8), np.inf, np.float32)).save(r / "val/neg/inf.tif"),
+                               {}, "inf.tif has NaN or infinite pixels"),
+    "a val class that train lacks": (lambda r: write_images(r, "val", "cyst", 2, shape=(8, 8)), {},
+                                     "class folders that"),
     "val with none of the classes": (
-        lambda r: [p.rename(r / "val" / f"other{p.name}") for p in sorted((r / "val").iterdir())], {}, "has none of the class folders"),
+        lambda r: [p.rename(r / "val" / f"other{p.name}") for p in sorted((r / "val").iterdir())], {},
+        "train lacks (otherneg, otherpos)"),
+    "an empty val folder": (lambda r: [[f.unlink() for f in p.iterdir()] + [p.rmdir()] for p in (r / "val").iterdir()],
+                            {}, "has none of the class folders"),
 }
 
 
@@ -100,6 +111,39 @@ def test_a_bad_image_folder_is_refused_naming_the_file(tmp_path, out, capsys, tr
     damage(root)
     param = [item for key, value in {"positive": "pos", **params}.items() for item in ("--param", f"{key}={value}")]
     refused(["--dataset", "imagefolder", "--data-dir", root] + param, out, capsys, trained, names)
+
+
+def test_file_and_class_names_that_are_not_utf8_train(tmp_path, out, capsys):
+    """A class folder and a file named in latin-1 bytes: listed, checksummed and recorded (issue 27.5)."""
+    root = images(tmp_path / "data")
+    for split in ("train", "val", "test"):
+        os.rename(root / split / "neg", os.fsencode(root / split) + b"/n\xe9g")
+    os.rename(root / "train" / "pos" / "pos000.png", os.fsencode(root / "train" / "pos") + b"/\xe9t\xe9.png")
+    outcome = invoke(run_main, ["--dataset", "imagefolder", "--data-dir", root, "--param", "positive=pos"] + RUN
+                     + ["--out", out], capsys)
+    assert outcome.code == 0, outcome.err
+    record = json.loads(Path(outcome.out.splitlines()[-1]).read_text())
+    assert record["status"] == "complete" and record["dataset"]["negative_class"] == os.fsdecode(b"n\xe9g")
+
+
+DATA_DIR_CASES = {
+    "--data-dir is a file": (lambda d: (d.write_text("x"), ["--data-dir", d])[1], "is a file, not a folder"),
+    "--data-dir is a symlink loop": (lambda d: (loop(d), ["--data-dir", d])[1], "broken or looping symbolic link"),
+    "a folder named like the npz": (lambda d: ((d / "pneumoniamnist.npz").mkdir(parents=True), ["--data-dir", d])[1],
+                                    "pneumoniamnist.npz is there but is not a readable file"),
+}
+
+
+@pytest.mark.parametrize("make, names", DATA_DIR_CASES.values(), ids=DATA_DIR_CASES.keys())
+def test_a_data_folder_that_is_not_one_says_what_is_there(tmp_path, out, capsys, trained, make, names):
+    argv = make(tmp_path / "data")
+    refused(["--dataset", "pneumoniamnist"] + argv, out, capsys, trained, names, run=MEDMNIST_RUN)
+
+
+def test_critbench_data_naming_a_file_says_so(tmp_path, out, capsys, trained, monkeypatch):
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("CRITBENCH_DATA", str(tmp_path / "file"))
+    refused(["--dataset", "pneumoniamnist"], out, capsys, trained, "CRITBENCH_DATA", run=MEDMNIST_RUN)
 
 
 HOLDOUT_CASES = {

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.core.records import RECORD_VERSION, save_record
+from benchmarks.core.records import RECORD_VERSION
+from benchmarks.core.storage import save_record
 from reports import build, report
 from reports.build import main
 from tests.bad_input.conftest import assert_refused, invoke, snapshot

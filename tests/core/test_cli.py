@@ -15,7 +15,7 @@ TINY_ARGS = ["--epochs", "1", "--width", "0.125", "--size", "8", "--device", "cp
 
 
 @pytest.mark.parametrize("argv,expected", [
-    (["--dataset", "mnist", "--method", "bce"], "unknown dataset 'mnist'; valid: adrenalmnist3d, breastmnist"),
+    (["--dataset", "mnist", "--method", "bce"], "unknown dataset 'mnist'; valid: adrenalmnist3d, bloodmnist, breastmnist"),
     (["--dataset", "synthetic2d", "--method", "svm"], "unknown method 'svm'; valid: "),
     (["--dataset", "synthetic2d", "--method", "alm", "--param", "delta"], "--param expects key=value"),
     (["--dataset", "synthetic2d", "--method", "alm", "--param", "gamma=1"], "unknown parameter 'gamma'"),

@@ -1,4 +1,4 @@
-"""The CPUs a run may use (`records.available_cpus`): the affinity mask capped by a cgroup CPU quota,
+"""The CPUs a run may use (`machine.available_cpus`): the affinity mask capped by a cgroup CPU quota,
 and runs never start more compute threads than that (issue 15, contention)."""
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import sys
 import pytest
 import torch
 
-from benchmarks.core import records
+from benchmarks.core import machine
 from benchmarks.core.config import RunConfig
 from benchmarks.engine import pipeline
+from benchmarks.engine.resolve import resolve_config
 from tests.conftest import TINY
 
 
@@ -29,17 +30,17 @@ def test_cgroup_cpu_limit_reads_v1_and_v2_quotas(tmp_path, files, expected):
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
-    assert records.cgroup_cpu_limit(tmp_path) == expected
+    assert machine.cgroup_cpu_limit(tmp_path) == expected
 
 
 def test_available_cpus_is_the_affinity_mask_capped_by_the_quota(monkeypatch):
     mask = len(os.sched_getaffinity(0))
-    monkeypatch.setattr(records, "cgroup_cpu_limit", lambda: None)
-    assert records.available_cpus() == mask
-    monkeypatch.setattr(records, "cgroup_cpu_limit", lambda: 1)
-    assert records.available_cpus() == 1
-    monkeypatch.setattr(records, "cgroup_cpu_limit", lambda: mask + 8)
-    assert records.available_cpus() == mask
+    monkeypatch.setattr(machine, "cgroup_cpu_limit", lambda: None)
+    assert machine.available_cpus() == mask
+    monkeypatch.setattr(machine, "cgroup_cpu_limit", lambda: 1)
+    assert machine.available_cpus() == 1
+    monkeypatch.setattr(machine, "cgroup_cpu_limit", lambda: mask + 8)
+    assert machine.available_cpus() == mask
 
 
 def test_a_run_uses_no_more_threads_than_available_cpus(monkeypatch):
@@ -49,7 +50,7 @@ def test_a_run_uses_no_more_threads_than_available_cpus(monkeypatch):
     torch.set_num_threads(2)
     monkeypatch.setattr(pipeline, "available_cpus", lambda: 1)
     try:
-        record = pipeline.run_benchmark(RunConfig("synthetic2d", "bce", **TINY), progress=False)
+        record = pipeline.run_benchmark(resolve_config(RunConfig("synthetic2d", "bce", **TINY)), progress=False)
         assert torch.get_num_threads() == 1
         assert record["env"]["device_name"].endswith("1 thread)")
     finally:
@@ -63,7 +64,7 @@ def test_commands_wait_passively_unless_told_otherwise(preset, expected):
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     if preset:
         env["OMP_WAIT_POLICY"] = preset
-    code = ("import benchmarks, sys; from benchmarks.core.records import base_environment; "
+    code = ("import benchmarks, sys; from benchmarks.core.machine import base_environment; "
             "sys.stdout.write(base_environment()['omp_wait_policy'])")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout == expected

@@ -8,7 +8,9 @@ import torch
 
 from benchmarks.core.config import RunConfig
 from benchmarks.core.metrics import calibration, expected_calibration_error, operating_points, validation_thresholds
-from benchmarks.core.records import json_safe, record_problem
+from benchmarks.core.records import record_problem
+from benchmarks.core.storage import json_safe
+from benchmarks.engine.device import resolve_device
 from benchmarks.engine.pipeline import run_benchmark
 from benchmarks.engine.resolve import load_dataset, resolve_config
 from benchmarks.engine.trainer import Trainer
@@ -94,7 +96,7 @@ def test_a_run_with_random_test_labels_chooses_the_same_thresholds():
     dataset = load_dataset(config)
     random_labels = torch.randint(0, 2, (len(dataset.test),), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
     shuffled = dataclasses.replace(dataset, test=Split(dataset.test.x, random_labels))
-    runs = [Trainer(config, data, progress=False).fit() for data in (dataset, shuffled)]
+    runs = [Trainer(config, data, resolve_device(config.device), progress=False).fit() for data in (dataset, shuffled)]
     thresholds = [{kind: {level: point["threshold"] for level, point in levels.items()}
                    for kind, levels in run["operating_points"].items()} for run in runs]
     assert thresholds[0] == thresholds[1]

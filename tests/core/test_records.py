@@ -7,20 +7,25 @@ import json
 import pytest
 
 from benchmarks.core.config import RunConfig
-from benchmarks.core.records import (RECORD_VERSION, read_record, record_path, record_problem, record_state,
-                                     save_record, write_problem)
+from benchmarks.core import records
+from benchmarks.core.records import RECORD_VERSION, FailureRecord, RunRecord, failure_record, record_problem
+from benchmarks.core.storage import read_record, record_path, record_state, save_record, write_problem
 from benchmarks.engine.pipeline import run_benchmark
+from benchmarks.engine.resolve import resolve_config
 from benchmarks.sweep.plan import make_plan
 from benchmarks.sweep.suite import expand, load_suite
 from tests.conftest import TINY, write_suite
-from tests.reports.record_fixture import V1_RECORD, current_record, edited
+from tests.reports.record_fixture import REMOVE, V1_RECORD, current_record, edited
 
 
 def test_a_fresh_record_and_older_ones_pass_the_check():
     """What the pipeline writes today passes its own reader's check (else a suite would re-run it for
-    ever), and so do version 1 records, which may lack the split md5s and the finish time."""
-    fresh = json.loads(json.dumps(run_benchmark(RunConfig("synthetic2d", "alm", **TINY), progress=False)))
+    ever), and so do version 1 records, which may lack the split md5s and the finish time. Every key
+    of the record is declared by its type (ALM's report adds none)."""
+    record = run_benchmark(resolve_config(RunConfig("synthetic2d", "alm", **TINY)), progress=False, command="run it")
+    fresh = json.loads(json.dumps(record))
     assert fresh["record_version"] == RECORD_VERSION and record_problem(fresh) is None
+    assert set(fresh) == set(RunRecord.__annotations__) and fresh["command"] == "run it"
     assert record_problem(json.loads(V1_RECORD.read_text())) is None
     assert record_problem(current_record()) is None
 
@@ -29,6 +34,31 @@ def test_a_fresh_record_and_older_ones_pass_the_check():
                                   "dataset.split_md5", "finished_at", "dataset.splits.test.n"])
 def test_a_record_missing_a_key_is_not_complete(path):
     assert record_problem(edited(current_record(), path)) == f"missing {path}"
+
+
+@pytest.mark.parametrize("value, problem", [
+    (REMOVE, "missing trained_on"),
+    ("yesterday", 'trained_on is "yesterday", not an integer'),
+    (None, "trained_on is null, not an integer"),
+])
+def test_a_field_declared_in_the_record_type_is_checked_by_its_path(monkeypatch, value, problem):
+    """A new field is declared once, in the record's type: from then on a record missing it or
+    holding the wrong type is reported by its key path, like every field of the nested types."""
+
+    class Extended(RunRecord):
+        trained_on: int
+
+    monkeypatch.setattr(records, "RunRecord", Extended)
+    record = current_record()
+    assert record_problem(record if value is REMOVE else {**record, "trained_on": value}) == problem
+    assert record_problem({**record, "trained_on": 3}) is None
+    assert record_problem(edited({**record, "trained_on": 3}, "test.auc", "0.9")) == 'test.auc is "0.9", not a number or null'
+
+
+def test_a_failure_record_holds_the_keys_of_its_type():
+    failure = failure_record(RunConfig("synthetic2d", "bce"), "x", RuntimeError("boom"), 1.0, command="run it")
+    assert list(failure) == list(FailureRecord.__annotations__)
+    assert failure["failure"] == "crashed" and failure["reason"] == "RuntimeError: boom"
 
 
 def test_version_1_may_lack_what_version_2_requires():

@@ -6,6 +6,7 @@ import torch
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
 from benchmarks.engine.pipeline import run_benchmark
+from benchmarks.engine.resolve import resolve_config
 from datasets import create_dataset
 from datasets.base import seeded_generator
 from datasets.subsample import imbalance_index
@@ -66,7 +67,7 @@ def test_vesselmnist3d_at_1_to_100_seeded():
 
 def test_imbalance_then_subset_in_a_run_record():
     config = RunConfig(dataset="synthetic2d", method="bce", imbalance=20, batch_size=32, **TINY)
-    record = run_benchmark(config, progress=False)
+    record = run_benchmark(resolve_config(config), progress=False)
     assert record["config"]["imbalance"] == 20
     assert record["dataset"]["splits"]["train"] == {"n": 252, "positives": 12}
     assert record["dataset"]["imbalance_positives"]["kept"] == 12

@@ -2,7 +2,7 @@
 and the paired difference between two methods keeps its sign (issue 15; the measured table on real
 data is in docs/speed.md, "Precision: fp32 vs bf16").
 
-The task: synthetic2d at 28 px (feature maps of side >= trainer.CPU_BF16_MIN_SIDE, so the forced
+The task: synthetic2d at 28 px (feature maps of side >= device.CPU_BF16_MIN_SIDE, so the forced
 bf16 path really trains in bf16), width 0.125, batch 32, 4 epochs; bce learns it (test AUC 0.76,
 1.0, 1.0 on seeds 0-2), aucm (PESG, lr 0.1) clearly less (0.60, 0.95, 0.94).
 
@@ -22,9 +22,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-import benchmarks.engine.trainer as train_module
+import benchmarks.engine.device as device_module
 from benchmarks.core.config import RunConfig
 from benchmarks.engine.pipeline import run_benchmark
+from benchmarks.engine.resolve import resolve_config
 from reports.stats import delong_paired_test
 
 TOLERANCE = 0.04  # max |test AUC bf16 - fp32| of one run (measured max 0.018: module docstring)
@@ -39,10 +40,10 @@ def records() -> dict[tuple[str, str], dict]:
     torch.set_num_threads(1)  # the thread count the tolerance was measured with (module docstring)
     try:
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(train_module, "cpu_has_bf16_units", lambda: True)
+            patch.setattr(device_module, "cpu_has_bf16_units", lambda: True)
             for method in METHODS:
                 for amp in (True, False):
-                    record = run_benchmark(RunConfig(method=method, amp=amp, **TASK), progress=False)
+                    record = run_benchmark(resolve_config(RunConfig(method=method, amp=amp, **TASK)), progress=False)
                     out[method, record["config"]["precision"]] = record
     finally:
         torch.set_num_threads(threads)

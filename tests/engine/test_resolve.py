@@ -1,19 +1,25 @@
 """Resolving a config: recipe defaults filled in, a method preset's run settings, registry checks."""
+import collections
 import dataclasses
 import re
+import sys
 
 import pytest
 import torch
 
-from benchmarks import leaderboard
+from benchmarks import leaderboard, run
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
-from benchmarks.core.records import BF16_CPU_FLAGS, base_environment, run_id
-from benchmarks.engine import trainer as trainer_module
+from benchmarks.core.identity import run_id
+from benchmarks.core.machine import BF16_CPU_FLAGS, base_environment
+from benchmarks.engine import device as device_module
+from benchmarks.engine.device import precision_reason, resolve_device
 from benchmarks.engine.pipeline import run_benchmark
-from benchmarks.engine.resolve import precision_reason, resolve_config
+from benchmarks.engine import resolve
+from benchmarks.engine.resolve import resolve_config
 from benchmarks.engine.trainer import Trainer
 from datasets import create_dataset
+from tests.conftest import TINY
 
 
 def test_the_recipe_defaults_are_filled_in():
@@ -69,15 +75,15 @@ def test_the_precision_is_decided_once_and_is_part_of_the_run_identity(monkeypat
     autocast (CUDA, an AMX CPU) are two runs with two ids; a resolved config keeps its precision
     wherever it is re-resolved (a worker of another machine class trains what was planned)."""
     config = RunConfig(dataset="synthetic2d", method="bce", device="cpu", size=28)
-    monkeypatch.setattr(trainer_module, "cpu_has_bf16_units", lambda: True)
+    monkeypatch.setattr(device_module, "cpu_has_bf16_units", lambda: True)
     bf16 = resolve_config(config)
     assert bf16.precision == "bf16-autocast" and resolve_config(dataclasses.replace(config, amp=False)).precision == "fp32"
-    monkeypatch.setattr(trainer_module, "cpu_has_bf16_units", lambda: False)
+    monkeypatch.setattr(device_module, "cpu_has_bf16_units", lambda: False)
     fp32 = resolve_config(config)
     assert fp32.precision == "fp32" and run_id(fp32, "m") != run_id(bf16, "m")
     assert resolve_config(bf16).precision == "bf16-autocast"  # planned elsewhere: kept
     assert resolve_config(dataclasses.replace(config, device="cuda")).precision == "bf16-autocast"
-    trained = Trainer(resolve_config(bf16), create_dataset("synthetic2d", size=8), progress=False)
+    trained = Trainer(resolve_config(bf16), create_dataset("synthetic2d", size=8), resolve_device("cpu"), progress=False)
     assert trained.precision == "bf16-autocast"  # honoured although this "CPU" has no bf16 units
     with pytest.raises(CritBenchError, match="unknown precision 'fp16'"):
         resolve_config(dataclasses.replace(config, precision="fp16"))
@@ -92,15 +98,15 @@ def test_the_precision_is_decided_once_and_is_part_of_the_run_identity(monkeypat
 def test_bf16_on_every_cpu_with_native_bf16(flags, expected, monkeypatch):
     """Issue 15: a CPU with AVX512_BF16 and no AMX trains in bf16 autocast (+ channels-last) like an
     AMX CPU; the flags found are in every record's env.cpu_bf16_flags."""
-    monkeypatch.setattr(trainer_module, "bf16_cpu_flags", lambda: flags)
+    monkeypatch.setattr(device_module, "bf16_cpu_flags", lambda: flags)
     assert resolve_config(RunConfig(dataset="synthetic2d", method="bce", device="cpu", size=28)).precision == expected
 
 
 def test_without_cpu_flags_torchs_amx_check_decides(monkeypatch):
-    monkeypatch.setattr(trainer_module, "bf16_cpu_flags", lambda: None)
+    monkeypatch.setattr(device_module, "bf16_cpu_flags", lambda: None)
     for amx in (True, False):
         monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
-        assert trainer_module.cpu_has_bf16_units() is amx
+        assert device_module.cpu_has_bf16_units() is amx
 
 
 def test_every_record_names_the_bf16_flags_of_its_cpu():
@@ -114,14 +120,14 @@ def test_every_record_names_the_bf16_flags_of_its_cpu():
     (2, 8, "medmnist", 1),  # the tests' tiny config: 8 -> 4 -> 2 -> 1
 ])
 def test_smallest_conv_side_is_traced_from_the_backbone(dims, size, stem, side):
-    assert trainer_module.smallest_conv_side(dims, size, "resnet18", stem, 0.125) == side
+    assert device_module.smallest_conv_side(dims, size, "resnet18", stem, 0.125) == side
 
 
 def test_cpu_bf16_only_where_every_convolution_sees_a_side_of_3(monkeypatch):
     """oneDNN's bf16 weight gradients are garbage for tiny feature maps on AVX512_BF16 CPUs
     (docs/speed.md): on a CPU, such configs train in fp32; the recipes (28 px, MedMNIST stem)
     keep bf16, and CUDA is not affected."""
-    monkeypatch.setattr(trainer_module, "cpu_has_bf16_units", lambda: True)
+    monkeypatch.setattr(device_module, "cpu_has_bf16_units", lambda: True)
 
     def precision(**fields):
         return resolve_config(RunConfig(dataset="synthetic3d", method="bce", width=0.125, **fields)).precision
@@ -130,8 +136,10 @@ def test_cpu_bf16_only_where_every_convolution_sees_a_side_of_3(monkeypatch):
     assert precision(size=28, stem="standard", device="cpu") == "fp32"
     assert precision(size=8, device="cpu") == "fp32"
     assert precision(size=8, device="cuda") == "bf16-autocast"
-    assert trainer_module.precision_choice(True, "cpu", lambda: trainer_module.CPU_BF16_MIN_SIDE)[0] == "bf16-autocast"
-    assert trainer_module.precision_choice(True, "cpu", lambda: trainer_module.CPU_BF16_MIN_SIDE - 1)[0] == "fp32"
+    cpu = resolve_config(RunConfig(dataset="synthetic3d", method="bce", width=0.125, size=28, device="cpu"))
+    for side, expected in ((device_module.CPU_BF16_MIN_SIDE, "bf16-autocast"), (device_module.CPU_BF16_MIN_SIDE - 1, "fp32")):
+        monkeypatch.setattr(device_module, "smallest_conv_side", lambda *backbone: side)
+        assert device_module.precision_choice(cpu)[0] == expected
 
 
 @pytest.mark.parametrize("flags, fields, expected", [
@@ -143,19 +151,47 @@ def test_cpu_bf16_only_where_every_convolution_sees_a_side_of_3(monkeypatch):
 ])
 def test_every_record_says_why_it_trained_in_its_precision(flags, fields, expected, monkeypatch):
     """Issue 15: where a CPU keeps fp32, the record says why (env.precision_reason)."""
-    monkeypatch.setattr(trainer_module, "bf16_cpu_flags", lambda: flags)
+    monkeypatch.setattr(device_module, "bf16_cpu_flags", lambda: flags)
     config = resolve_config(RunConfig(dataset="synthetic2d", method="bce", width=0.125, **{"device": "cpu", **fields}))
     assert config.precision == expected[0] and re.fullmatch(expected[1] + ".*", precision_reason(config))
 
 
 def test_a_precision_given_in_the_config_is_reported_as_given(monkeypatch):
-    monkeypatch.setattr(trainer_module, "bf16_cpu_flags", lambda: [])
+    monkeypatch.setattr(device_module, "bf16_cpu_flags", lambda: [])
     config = resolve_config(RunConfig(dataset="synthetic2d", method="bce", device="cpu", size=28, precision="bf16-autocast"))
     assert precision_reason(config).startswith("given in the config, not chosen on this machine (this CPU has no native bf16")
 
 
 def test_the_reason_is_in_the_record(monkeypatch):
-    monkeypatch.setattr(trainer_module, "bf16_cpu_flags", lambda: [])
-    record = run_benchmark(RunConfig(dataset="synthetic2d", method="bce", device="cpu", size=8, width=0.125, epochs=1),
-                           progress=False)
+    monkeypatch.setattr(device_module, "bf16_cpu_flags", lambda: [])
+    config = resolve_config(RunConfig(dataset="synthetic2d", method="bce", device="cpu", size=8, width=0.125, epochs=1))
+    record = run_benchmark(config, progress=False)
     assert record["env"]["precision"] == "fp32" and record["env"]["precision_reason"].startswith("this CPU has no native bf16")
+
+
+def test_one_run_resolves_its_config_and_its_device_once(tmp_path, monkeypatch):
+    """`python -m benchmarks.run`: the command resolves the config, the pipeline the device, once
+    each; `run_benchmark` and the trainer take them resolved. Every module holding either function
+    gets the counting one, so a second call from anywhere is seen."""
+    calls = collections.Counter()
+
+    def counted(function):
+        def call(*args, **kwargs):
+            calls[function.__name__] += 1
+            return function(*args, **kwargs)
+        return call
+
+    functions = (resolve.resolve_config, device_module.resolve_device)
+    for module in [module for name, module in sys.modules.items() if name.startswith("benchmarks")]:
+        for function in functions:
+            if getattr(module, function.__name__, None) is function:
+                monkeypatch.setattr(module, function.__name__, counted(function))
+    argv = ["--dataset", "synthetic2d", "--method", "alm", "--epochs", "1", "--width", "0.125", "--size", "8",
+            "--device", "cpu", "--quiet", "--out", str(tmp_path)]
+    assert run.main(argv) == 0
+    assert calls == {"resolve_config": 1, "resolve_device": 1}
+
+
+def test_run_benchmark_takes_a_resolved_config():
+    with pytest.raises(ValueError, match="resolved config"):
+        run_benchmark(RunConfig(dataset="synthetic2d", method="bce", **TINY), progress=False)

@@ -18,9 +18,10 @@ from benchmarks.core.errors import CritBenchError
 from benchmarks.engine import checkpoint as checkpoint_module
 from benchmarks.engine import pipeline
 from benchmarks.engine.checkpoint import RunCheckpoint, checkpoint_path, remove_checkpoint
+from benchmarks.engine.device import resolve_device
 from benchmarks.engine.pipeline import run_benchmark
 from benchmarks.engine.resolve import load_dataset, resolve_config
-from benchmarks.engine.trainer import EarlyStopping, Progress, Trainer
+from benchmarks.engine.trainer import EarlyStopping, Trainer, TrainingCursor
 from benchmarks.methods import get_method, list_methods
 from benchmarks.methods.loss_methods import LossMethod
 from tests.conftest import TINY
@@ -56,8 +57,8 @@ class Preempted(BaseException):
 
 
 def config(method: str, **changes) -> RunConfig:
-    return RunConfig(dataset="synthetic2d", method=method,
-                     **{**TINY, "epochs": EPOCHS, "params": STATES.get(method, {}), **changes})
+    return resolve_config(RunConfig(dataset="synthetic2d", method=method,
+                                    **{**TINY, "epochs": EPOCHS, "params": STATES.get(method, {}), **changes}))
 
 
 # Patience 1 with a learning rate too small to improve: stops after epoch 3, one stale epoch after the kill.
@@ -139,10 +140,10 @@ def test_each_kind_of_state_resumes_to_the_same_record(run, tmp_path, monkeypatc
 
 
 def test_resuming_restores_the_random_generators():
-    tiny = resolve_config(config("bce"))
-    trainer = Trainer(tiny, load_dataset(tiny), progress=False)
+    tiny = config("bce")
+    trainer = Trainer(tiny, load_dataset(tiny), resolve_device(tiny.device), progress=False)
     buffer = io.BytesIO()
-    torch.save(trainer.checkpoint_state(Progress(EarlyStopping(0), EarlyStopping(0))), buffer)
+    torch.save(trainer.checkpoint_state(TrainingCursor(EarlyStopping(0), EarlyStopping(0))), buffer)
     draws = torch.rand(3), torch.rand(3, generator=trainer.gen)
     buffer.seek(0)
     trainer.load_checkpoint_state(torch.load(buffer, weights_only=True), "buffer")

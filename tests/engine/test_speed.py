@@ -9,9 +9,10 @@ import json
 import pytest
 import torch
 
-import benchmarks.engine.trainer as train_module
+import benchmarks.engine.device as device_module
 from benchmarks import speed
 from benchmarks.core.config import RunConfig
+from benchmarks.engine.device import resolve_device
 from benchmarks.engine.resolve import resolve_config
 from benchmarks.engine.trainer import Trainer
 from benchmarks.sweep.suite import load_suite
@@ -19,17 +20,17 @@ from datasets import create_dataset
 from tests.conftest import TINY_SUITE, write_suite
 
 STEPS, BATCH = 4, 32
-BF16_SIZE = 28  # feature maps of side >= trainer.CPU_BF16_MIN_SIDE, so a bf16 CPU trains in bf16 (8 px would not)
+BF16_SIZE = 28  # feature maps of side >= device.CPU_BF16_MIN_SIDE, so a bf16 CPU trains in bf16 (8 px would not)
 
 
 def fast_and_plain_losses(dims: int, monkeypatch) -> tuple[list[float], list[float], Trainer]:
     """Losses of `STEPS` Trainer steps on the fast path (bf16 autocast + channels-last, forced on
     even where the CPU lacks AMX) and of a plain fp32 loop from the same weights and batches."""
-    monkeypatch.setattr(train_module, "cpu_has_bf16_units", lambda: True)
+    monkeypatch.setattr(device_module, "cpu_has_bf16_units", lambda: True)
     dataset = create_dataset(f"synthetic{dims}d", size=BF16_SIZE)
     config = resolve_config(RunConfig(dataset=f"synthetic{dims}d", method="bce", batch_size=BATCH, size=BF16_SIZE,
                                       width=0.125, device="cpu", epochs=10))
-    trainer = Trainer(config, dataset, progress=False)
+    trainer = Trainer(config, dataset, resolve_device(config.device), progress=False)
     model = copy.deepcopy(trainer.model).to(memory_format=torch.contiguous_format)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)  # the bce recipe: Adam 1e-3, no decay
     train = trainer.data["train"]
@@ -62,16 +63,16 @@ def test_fast_path_matches_plain_fp32_loop(dims, monkeypatch):
 
 
 def test_no_amp_is_plain_fp32(monkeypatch):
-    monkeypatch.setattr(train_module, "cpu_has_bf16_units", lambda: True)
+    monkeypatch.setattr(device_module, "cpu_has_bf16_units", lambda: True)
     config = resolve_config(RunConfig(dataset="synthetic2d", method="bce", size=8, width=0.125, device="cpu", amp=False))
-    trainer = Trainer(config, create_dataset("synthetic2d", size=8), progress=False)
+    trainer = Trainer(config, create_dataset("synthetic2d", size=8), resolve_device(config.device), progress=False)
     assert trainer.memory_format == torch.contiguous_format
     with trainer.autocast():
         assert not torch.is_autocast_enabled("cpu")
 
 
 def test_speed_script_writes_table_and_json(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(train_module, "cpu_has_bf16_units", lambda: True)  # a bf16 CPU: 8 px still trains fp32
+    monkeypatch.setattr(device_module, "cpu_has_bf16_units", lambda: True)  # a bf16 CPU: 8 px still trains fp32
     out = tmp_path / "speed.json"
     code = speed.main(["--device", "cpu", "--cases", "2d-28", "3d-28", "--steps", "1", "--repeats", "2",
                        "--warmup", "0", "--width", "0.125", "--size", "8", "--batch-size", "4",
@@ -118,9 +119,9 @@ def test_evaluation_logits_are_fp32_on_the_bf16_path(monkeypatch):
     """Validation and test logits come from an fp32 forward pass even when training uses bf16
     autocast: bf16 keeps 8 significant bits, so a bf16 head collapses distinct samples onto ties
     (624 PneumoniaMNIST test logits gave ~495 distinct values) and AUC would rank rounded scores."""
-    monkeypatch.setattr(train_module, "cpu_has_bf16_units", lambda: True)
+    monkeypatch.setattr(device_module, "cpu_has_bf16_units", lambda: True)
     config = resolve_config(RunConfig(dataset="synthetic2d", method="bce", size=BF16_SIZE, width=0.125, device="cpu"))
-    trainer = Trainer(config, create_dataset("synthetic2d", size=BF16_SIZE), progress=False)
+    trainer = Trainer(config, create_dataset("synthetic2d", size=BF16_SIZE), resolve_device(config.device), progress=False)
     assert trainer.precision == "bf16-autocast"
     scores = trainer.predict("test")
     trainer.model.eval()

@@ -9,9 +9,10 @@ from benchmarks.core.config import RunConfig
 from benchmarks.engine.resolve import resolve_config
 from benchmarks.core.errors import CritBenchError, DivergedError
 from benchmarks.methods.loss_methods import LossMethod
-from benchmarks.core.records import save_record
+from benchmarks.core.storage import save_record
 from benchmarks.engine.pipeline import run_benchmark
 from benchmarks.engine.resolve import load_dataset
+from benchmarks.engine.device import resolve_device
 from benchmarks.engine.trainer import EarlyStopping, Trainer
 from tests.conftest import TINY
 
@@ -46,7 +47,7 @@ def test_early_stopping_follows_the_alm_paper_rule():
 
 def test_snapshot_is_a_copy_not_an_alias():
     config = tiny()
-    trainer = Trainer(config, load_dataset(config), progress=False)
+    trainer = Trainer(config, load_dataset(config), resolve_device(config.device), progress=False)
     snapshot = trainer.snapshot(0, "train")
     before = {k: v.clone() for k, v in snapshot["model"].items()}
     trainer.train_epoch()
@@ -64,7 +65,7 @@ def test_test_split_is_scored_once_after_training_with_the_best_checkpoint(monke
 
     monkeypatch.setattr(Trainer, "score", spy)
     config = tiny(epochs=4)
-    trainer = Trainer(config, load_dataset(config), progress=False)
+    trainer = Trainer(config, load_dataset(config), resolve_device(config.device), progress=False)
     result = trainer.fit()
     assert calls.count("test") == 1 and calls[-1] == "test"
     best = max(result["history"], key=lambda h: h["val_auc"])
@@ -89,7 +90,7 @@ def test_non_finite_loss_raises_diverged(monkeypatch):
     monkeypatch.setattr(LossMethod, "loss", lambda self, logits, y, index: logits.sum() * math.nan)
     config = tiny()
     with pytest.raises(DivergedError, match="epoch 1"):
-        Trainer(config, load_dataset(config), progress=False).fit()
+        Trainer(config, load_dataset(config), resolve_device(config.device), progress=False).fit()
 
 
 def test_record_is_complete_strict_json(tmp_path):

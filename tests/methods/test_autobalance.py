@@ -16,6 +16,7 @@ from benchmarks.core.errors import CritBenchError
 from benchmarks.engine.pipeline import run_benchmark
 from benchmarks.engine.resolve import load_dataset, resolve_config
 from benchmarks.engine.trainer import Trainer
+from benchmarks.engine.device import resolve_device
 from benchmarks.methods import TrainContext, create_method, resolve_params
 from benchmarks.methods.autobalance import (RETRAIN_LOWER, SEARCH_LOWER, SEARCH_UPPER, balanced_bce, hypergradient,
                                             neumann_inverse_hvp, parametric_bce)
@@ -328,8 +329,8 @@ def test_retraining_starts_from_the_initial_weights_with_every_sample_and_fixed_
 
 
 def test_record_history_carries_the_loss_parameters_per_epoch(tmp_path):
-    record = run_benchmark(RunConfig(dataset="synthetic2d", method="autobalance", **TINY,
-                                     params={"iter_interval": 4}), progress=False)
+    record = run_benchmark(resolve_config(RunConfig(dataset="synthetic2d", method="autobalance", **TINY,
+                                                    params={"iter_interval": 4})), progress=False)
     assert record["status"] == "complete" and record["best_stage"] == "retrain"
     assert [h["stage"] for h in record["history"]] == ["search", "retrain"]
     for entry in record["history"]:
@@ -349,7 +350,7 @@ def loss_parameter_history(randomize: tuple[str, ...]) -> list[dict]:
         split = getattr(dataset, name)
         labels = torch.randperm(len(split), generator=gen) < len(split) // 2  # random, both classes
         setattr(dataset, name, Split(split.x, labels.to(torch.uint8)))
-    history = Trainer(config, dataset, progress=False).fit()["history"]
+    history = Trainer(config, dataset, resolve_device(config.device), progress=False).fit()["history"]
     return [{k: entry[k] for k in LOSS_PARAMETERS + ["upper_steps", "train_loss"]} for entry in history]
 
 
@@ -368,7 +369,7 @@ def test_runs_on_every_dataset(dataset, tmp_path, monkeypatch):
     source = stand_in(dataset, tmp_path, monkeypatch)
     config = RunConfig(dataset=dataset, method="autobalance", epochs=2, width=0.125, batch_size=16, device="cpu",
                        patience=0, **source.run_kwargs())
-    record = run_benchmark(config, progress=False)
+    record = run_benchmark(resolve_config(config), progress=False)
     assert record["status"] == "complete", record.get("reason")
     assert all(math.isfinite(v) for v in record["autobalance"]["loss_parameters"].values())
     assert record["history"][0]["upper_steps"] >= 1

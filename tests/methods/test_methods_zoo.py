@@ -21,6 +21,7 @@ from benchmarks.methods.presets import ALM_BASE, ALM_CONFIGS, ALM_SETTINGS, AUCM
 from benchmarks.engine.pipeline import run_benchmark
 from benchmarks.engine.resolve import load_dataset
 from benchmarks.engine.trainer import Trainer
+from benchmarks.engine.device import resolve_device
 from benchmarks.methods.sampling import KINDS, Sampling, epoch_order
 from models3d import create_model
 from tests.conftest import TINY
@@ -64,7 +65,7 @@ def test_every_method_takes_finite_steps(name):
 
 @pytest.mark.parametrize("name", ["s_fl", "alm+ldam", "aucm_ce", "rate_constrained"])
 def test_end_to_end_run_on_synthetic(name, tmp_path):
-    record = run_benchmark(RunConfig(dataset="synthetic2d", method=name, **TINY), progress=False)
+    record = run_benchmark(resolve_config(RunConfig(dataset="synthetic2d", method=name, **TINY)), progress=False)
     assert record["status"] == "complete" and 0 <= record["test"]["auc"] <= 1
     assert record["config"]["method"] == name
 
@@ -200,8 +201,8 @@ def test_aucm_ce_declares_a_bce_then_an_aucm_stage():
 
 
 def test_trainer_runs_stages_and_selects_only_from_selectable_ones():
-    record = run_benchmark(RunConfig(dataset="synthetic2d", method="aucm_ce", **{**TINY, "epochs": 4}),
-                           progress=False)
+    config = resolve_config(RunConfig(dataset="synthetic2d", method="aucm_ce", **{**TINY, "epochs": 4}))
+    record = run_benchmark(config, progress=False)
     assert [h["stage"] for h in record["history"]] == ["bce", "bce", "aucm", "aucm"]
     assert record["best_stage"] == "aucm" and record["best_epoch"] in (3, 4)
 
@@ -211,7 +212,7 @@ def test_aucm_ce_record_holds_aucm_epochs_when_stage_1_stops_early():
     supplies the selected checkpoint."""
     config = RunConfig(dataset="synthetic2d", method="aucm_ce", params={"pretrain_lr": "1e-12"},
                        **{**TINY, "epochs": 12, "patience": 1})
-    record = run_benchmark(config, progress=False)
+    record = run_benchmark(resolve_config(config), progress=False)
     stages = [h["stage"] for h in record["history"]]
     assert stages.count("bce") < 6 and "aucm" in stages and record["best_stage"] == "aucm"
     assert record["history"][record["best_epoch"] - 1]["stage"] == "aucm"
@@ -252,7 +253,7 @@ def test_aucm_ce_stage_2_starts_from_the_last_stage_1_weights_with_a_fresh_head(
     the head (`if not any(part in k.split(".") for part in _HEAD_PARTS)`), then `for attr in ("fc",
     "linear"): ... head.reset_parameters()`."""
     config = resolve_config(RunConfig(dataset="synthetic2d", method="aucm_ce", **{**TINY, "epochs": 4}))
-    trainer = Trainer(config, load_dataset(config), progress=False)
+    trainer = Trainer(config, load_dataset(config), resolve_device(config.device), progress=False)
     weights = {}
     begin_stage, end_epoch = trainer.method.begin_stage, trainer.method.end_epoch
 
@@ -368,8 +369,8 @@ def test_run_config_checks_sampler_and_augment():
 
 
 def test_sampler_and_augment_reach_training(tmp_path):
-    record = run_benchmark(RunConfig(dataset="synthetic3d", method="bce", sampler="undersample",
-                                     augment="scale+flip", **{**TINY, "size": 8}), progress=False)
+    record = run_benchmark(resolve_config(RunConfig(dataset="synthetic3d", method="bce", sampler="undersample",
+                                                    augment="scale+flip", **{**TINY, "size": 8})), progress=False)
     assert record["config"]["sampler"] == "undersample" and math.isfinite(record["history"][0]["train_loss"])
 
 
@@ -384,6 +385,7 @@ def test_rate_constraint_multiplier_and_report():
     report = method.report({"val": (y.numpy(), torch.tensor([1.0, 2.0, -1.0, 1.0]).numpy())})["constraint"]
     assert report["threshold"] == 0.0 and report["min_tpr"] == 0.9
     assert report["val"] == {"tpr": 1.0, "fpr": 0.5, "satisfied": True}
-    record = run_benchmark(RunConfig(dataset="synthetic2d", method="rate_constrained", **TINY), progress=False)
+    config = resolve_config(RunConfig(dataset="synthetic2d", method="rate_constrained", **TINY))
+    record = run_benchmark(config, progress=False)
     assert set(record["constraint"]) >= {"val", "test", "threshold", "min_tpr"}
     assert isinstance(record["constraint"]["val"]["satisfied"], bool)

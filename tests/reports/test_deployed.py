@@ -11,7 +11,7 @@ import pytest
 from scipy.stats import binom
 
 from benchmarks.core.metrics import calibration, operating_points
-from benchmarks.core.records import save_record
+from benchmarks.core.storage import save_record
 from reports.deployed import LEADERBOARD_POINT, rates, run_points
 from reports.report import build_report
 from reports.runs import load_runs

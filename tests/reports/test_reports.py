@@ -24,6 +24,7 @@ from benchmarks.core.metrics import binary_metrics
 from benchmarks.core.identity import stable_hash
 from benchmarks.core.storage import save_record, write_json_atomic
 from benchmarks.engine.pipeline import run_benchmark
+from benchmarks.engine.resolve import resolve_config
 from benchmarks.methods import resolve_params
 from datasets import get_dataset_entry
 from reports.build import main
@@ -86,7 +87,7 @@ def fabricate(real: dict, dataset: str, size: int, imbalance, n_test: int, seed:
 def runs_dir(tmp_path_factory) -> Path:
     """One real synthetic2d run, records derived from it for 4 dataset columns, a failure and junk files."""
     root = tmp_path_factory.mktemp("runs")
-    real = run_benchmark(RunConfig(dataset="synthetic2d", method="bce", seed=0, **TINY), progress=False)
+    real = run_benchmark(resolve_config(RunConfig(dataset="synthetic2d", method="bce", seed=0, **TINY)), progress=False)
     save_record(real, root / "real")
     for dataset, size, imbalance, n_test, seeds, shared, methods in FABRICATED:
         for method, rows in methods.items():
@@ -397,7 +398,8 @@ def test_records_written_before_the_layout_renovation_are_still_read(tmp_path):
 def test_a_run_page_shows_and_plots_the_method_state(tmp_path):
     """An alm run's history carries mu and its multipliers per epoch: the run page tabulates them
     and embeds a schedule figure with a panel for lr and one for each state entry."""
-    record = run_benchmark(RunConfig(dataset="synthetic2d", method="alm", seed=0, **{**TINY, "epochs": 3}), progress=False)
+    config = resolve_config(RunConfig(dataset="synthetic2d", method="alm", seed=0, **{**TINY, "epochs": 3}))
+    record = run_benchmark(config, progress=False)
     save_record(record, tmp_path / "runs")
     html = build_report(tmp_path / "runs", tmp_path / "report.html").read_text()
     (run,) = load_runs(tmp_path / "runs").runs
@@ -483,8 +485,8 @@ def test_seeds_holding_out_different_test_images_are_never_pooled(tmp_path):
     shutil.rmtree(tmp_path / "data" / "test")
     kwargs = {**stand_in.run_kwargs(), **TINY, "size": 16, "epochs": 1}
     for seed in (0, 1, 2):
-        save_record(run_benchmark(RunConfig(dataset="imagefolder", method="bce", seed=seed, **kwargs), progress=False),
-                    tmp_path / "runs")
+        config = resolve_config(RunConfig(dataset="imagefolder", method="bce", seed=seed, **kwargs))
+        save_record(run_benchmark(config, progress=False), tmp_path / "runs")
     runs = load_runs(tmp_path / "runs").runs
     assert len({tuple(run.y_true) for run in runs}) == 1  # the same labels: the old fingerprint pooled them
     (summary,) = build_leaderboard(load_runs(tmp_path / "runs")).datasets

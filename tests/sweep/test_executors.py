@@ -15,7 +15,7 @@ from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
 from benchmarks.sweep.executors import (RayExecutor, RunTask, TaskResult, WorkerPoolExecutor, collect, create_executor,
                                         local_slots, start_local_ray)
-from benchmarks.core.records import record_path
+from benchmarks.core.storage import record_path
 from benchmarks.sweep.plan import make_plan
 from benchmarks.sweep.suite import expand, load_suite
 from tests.conftest import TINY_SUITE, write_suite

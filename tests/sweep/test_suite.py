@@ -17,9 +17,10 @@ import pytest
 from benchmarks import leaderboard, run
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
-from benchmarks.core.records import record_path, record_state, run_id
+from benchmarks.core.identity import run_id
+from benchmarks.core.storage import record_path, record_state
 from benchmarks.sweep.executors import RunTask, TaskResult
-from benchmarks.sweep.progress import Progress
+from benchmarks.sweep.progress import SuiteProgress
 from benchmarks.sweep.suite import derive_seed, expand, load_suite, parse_seeds, parse_suite, select
 from tests.reports.record_fixture import current_record
 from tests.conftest import TINY_SUITE, write_suite
@@ -302,7 +303,7 @@ def test_complete_records_are_recognized_by_content(tmp_path):
 
 def test_progress_counts_and_eta():
     stream = io.StringIO()
-    progress = Progress(4, stream=stream)
+    progress = SuiteProgress(4, stream=stream)
     progress.start -= 60
     progress.started(RunTask(RunConfig("synthetic2d", "bce"), "id1", "synthetic2d / bce / seed 0", "/tmp"))
     progress.finished(TaskResult("id1", "synthetic2d / bce / seed 0", "complete", "/tmp/id1.json"))

@@ -76,13 +76,13 @@ def test_a_trial_training_never_reaches_the_test_split(monkeypatch):
     seen = {}
     real = pipeline.Trainer
 
-    def spy(config, dataset, **kwargs):
+    def spy(config, dataset, device, **kwargs):
         seen["dataset"] = dataset
-        return real(config, dataset, **kwargs)
+        return real(config, dataset, device, **kwargs)
 
     monkeypatch.setattr(pipeline, "Trainer", spy)
-    config = RunConfig(dataset="synthetic2d", method="bce", epochs=1, width=0.125, size=8, device="cpu",
-                       max_train_samples=64)
+    config = resolve.resolve_config(RunConfig(dataset="synthetic2d", method="bce", epochs=1, width=0.125, size=8,
+                                              device="cpu", max_train_samples=64))
     record = pipeline.run_benchmark(config, progress=False, selection=Fold(3, 1, seed=0))
     assert seen["dataset"].test is seen["dataset"].val
     assert record["kind"] == "trial_fit" and record["run_id"].endswith("-gcv3s0-fold1")
