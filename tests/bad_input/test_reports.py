@@ -85,7 +85,7 @@ ODD_RECORDS = [
     ("label as text", changed("test_scores.y_true.1", "1"), 'test_scores.y_true[1] is "1", not 0 or 1'),
     ("no history", removed("history"), "missing history"),
     ("history an object", changed("history", {}), "history is an object, not a list"),
-    ("history entry a number", changed("history.0", 5), "history[0] is a number, not an object"),
+    ("history entry a number", changed("history.0", 5), "history[0] is 5, not an object"),
     ("history without epoch", removed("history.1.epoch"), "missing history[1].epoch"),
     ("history loss as text", changed("history.0.train_loss", "low"), 'history[0].train_loss is "low"'),
     ("history state an object", changed("history.0.mu", {"a": 1}), "history[0].mu is an object"),
