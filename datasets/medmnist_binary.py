@@ -54,10 +54,12 @@ def label_names(flag: str) -> list[str]:
 
 def is_multilabel(flag: str) -> bool:
     """Whether a sample of `flag` can carry several labels (ChestMNIST)."""
+    """Whether a sample of `flag` can carry several labels (ChestMNIST)."""
     return INFO[flag]["task"].startswith("multi-label")
 
 
 def dims_of(flag: str) -> int:
+    """3 for the `*3d` datasets, else 2."""
     """3 for the `*3d` datasets, else 2."""
     return 3 if flag.endswith("3d") else 2
 
@@ -68,6 +70,7 @@ def size_suffix(size: int) -> str:
 
 
 def npz_name(flag: str, size: int) -> str:
+    """The official file name: `<flag>.npz` at 28 px, `<flag>_<size>.npz` otherwise."""
     """The official file name: `<flag>.npz` at 28 px, `<flag>_<size>.npz` otherwise."""
     return f"{flag}{size_suffix(size)}.npz"
 
@@ -109,6 +112,7 @@ def locate_npz(flag: str, size: int, data_dir: Path | None, download: bool = Tru
 
 def verify_md5(path: Path, expected: str) -> str:
     """The file's md5; CritBenchError (delete it, download it again) unless it is `expected`."""
+    """The file's md5; CritBenchError (delete it, download it again) unless it is `expected`."""
     actual = file_md5(path)
     if actual != expected:
         raise CritBenchError(
@@ -120,6 +124,7 @@ def verify_md5(path: Path, expected: str) -> str:
 
 def expected_md5(flag: str, size: int) -> str:
     """medmnist INFO's md5 of the `.npz` of `flag` at side `size`."""
+    """medmnist INFO's md5 of the `.npz` of `flag` at side `size`."""
     return INFO[flag][f"MD5{size_suffix(size)}"]
 
 
@@ -130,6 +135,7 @@ def checked_npz(flag: str, request: LoadRequest) -> tuple[Path, str]:
 
 
 def fingerprint_medmnist(flag: str, request: LoadRequest) -> str:
+    """The `source_md5` `load_medmnist` would record: the verified md5 of the `.npz`, without loading it."""
     """The `source_md5` `load_medmnist` would record: the verified md5 of the `.npz`, without loading it."""
     return checked_npz(flag, request)[1]
 
@@ -195,6 +201,9 @@ def load_medmnist(flag: str, request: LoadRequest) -> BinaryDataset:
     """MedMNIST dataset `flag` at `--size` from its official `.npz` (located, downloaded when absent,
     md5-verified), official splits, labels made binary: the critical class (`--param critical` or the
     dataset's default) against the rest."""
+    """MedMNIST dataset `flag` at `--size` from its official `.npz` (located, downloaded when absent,
+    md5-verified), official splits, labels made binary: the critical class (`--param critical` or the
+    dataset's default) against the rest."""
     choice = critical_choice(flag, request.params)
     path, md5 = checked_npz(flag, request)
     with np.load(path) as npz:
@@ -223,6 +232,7 @@ def load_medmnist(flag: str, request: LoadRequest) -> BinaryDataset:
 
 
 def describe_default(flag: str) -> str:
+    """The `--list` note on the critical class of `flag`: its default, or that one must be chosen."""
     """The `--list` note on the critical class of `flag`: its default, or that one must be chosen."""
     default = CRITICAL_DEFAULTS.get(flag)
     if default is None:

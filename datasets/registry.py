@@ -41,6 +41,9 @@ class LoadRequest:
 
 @dataclass(frozen=True)
 class DatasetEntry:
+    """A registered dataset: its loader and what can be checked without loading it (dims, sizes,
+    `--param` keys, protocol defaults, stand-in, fingerprint)."""
+
     name: str
     loader: Callable[[LoadRequest], BinaryDataset]
     dims: int
@@ -113,8 +116,10 @@ def register_dataset(name: str, *, dims: int, sizes: tuple[int, ...], descriptio
 
 
 def list_datasets() -> list[str]:
+    """The registered dataset names, sorted."""
     return DATASETS.names()
 
 
 def get_dataset_entry(name: str) -> DatasetEntry:
+    """The registry entry of dataset `name`; CritBenchError listing the valid names for an unknown one."""
     return DATASETS.get(name)
