@@ -206,8 +206,11 @@ def ensemble_entry(cell: Cell | None) -> Entry:
 
 
 def mean_rank(board: Leaderboard, row: RowKey, source: str) -> Value:
+    """The row's mean test-AUC rank over the datasets where it was ranked, and on how many of them."""
     rank, ranked = board.mean_rank(row, source)
     total = len(board.datasets)
+    if rank is None:  # a variant not selected on validation on any dataset
+        return Value()
     return Value(number(rank, 2), rank, best=board.is_best_rank(row, source),
                  suffix="" if ranked == total else f"({ranked}/{total})")
 
