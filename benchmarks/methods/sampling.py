@@ -23,8 +23,8 @@ import torch
 
 from benchmarks.core.errors import CritBenchError
 
-SAMPLERS = ("none", "weighted", "oversample", "undersample")
-KINDS = SAMPLERS + ("dual",)
+SAMPLERS = ("none", "weighted", "oversample", "undersample")  # the batch samplers `--sampler` offers
+KINDS = SAMPLERS + ("dual",)  # and the one that methods composing their own batches ask for (`Method.sampling`)
 
 
 @dataclass(frozen=True)
