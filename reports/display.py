@@ -26,6 +26,11 @@ def signed(value) -> str:
     return f"{value:+.{DECIMALS}f}"
 
 
+def percent_of(part, whole) -> str:
+    """`part` as a percentage of `whole`, one decimal: "20.0%" ("—%" of nothing)."""
+    return f"{round(100 * part / whole, 1)}%" if whole else "—%"
+
+
 def interval_text(low, high) -> str:
     """A confidence interval as "[low, high]"."""
     return f"[{number(low)}, {number(high)}]"

@@ -262,4 +262,5 @@ def leaderboard_table(board: Leaderboard, published: dict[str, DatasetReferences
     blocks = (Block("seeds", BLOCK_TITLES["seeds"], (*seeds, *published_rows(board, published))),
               Block("ensemble", BLOCK_TITLES["ensemble"], tuple(ensemble), NO_ENSEMBLE))
     level = LEADERBOARD_POINT[1]
-    return LeaderboardTable(tuple(Column(d.key, d.shared_test_set) for d in board.datasets), METRICS, RATES, level, blocks, explanation(level))
+    columns = tuple(Column(d.key, d.shared_test_set) for d in board.datasets)
+    return LeaderboardTable(columns, METRICS, RATES, level, blocks, explanation(level))

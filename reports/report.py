@@ -15,7 +15,7 @@ from benchmarks.core.metrics import ECE_BINS, METRICS, metric_label
 from benchmarks.core.phases import timed
 from benchmarks.core.storage import write_text_atomic
 from reports.deployed import run_points
-from reports.display import mean_pm_std, number, p_value, signed
+from reports.display import mean_pm_std, number, p_value, percent_of, signed
 from reports.figures import roc_figure, row_colors, schedule_figure, training_figure
 from reports.leaderboard import BASELINE, Leaderboard, build_leaderboard
 from reports.leaderboard_table import LeaderboardTable, leaderboard_table
@@ -52,8 +52,8 @@ def value_text(value) -> str:
 def template_environment() -> Environment:
     env = Environment(loader=PackageLoader("reports", "templates"), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(num=number, pm=mean_pm_std, pvalue=p_value, signed=signed, flatten=flatten, metric_rows=metric_rows,
-                       value=value_text, run_points=run_points)
+    env.filters.update(num=number, pm=mean_pm_std, pvalue=p_value, signed=signed, percent_of=percent_of,
+                       flatten=flatten, metric_rows=metric_rows, value=value_text, run_points=run_points)
     return env
 
 
@@ -69,10 +69,12 @@ def render_report(loaded: Loaded, runs_dir: Path) -> tuple[str, Leaderboard, Lea
                               "training": Markup(training_figure(d, colors))} for d in board.datasets}
     published = published_comparisons(board)
     table = leaderboard_table(board, published)
+    counts = {"runs": len(loaded.runs), "datasets": len(board.datasets), "rows": len(board.rows),
+              "failed": sum(not failure.retried for failure in loaded.failures), "skipped": len(loaded.skipped)}
     schedules = {run.anchor: Markup(schedule_figure(run, colors[row])) for d in board.datasets
                  for row, cell in d.cells.items() for run in cell.runs}
     html = template_environment().get_template("report.html.j2").render(
-        board=board, table=table, metrics=METRICS, calibration_labels=CALIBRATION_LABELS, colors=colors,
+        board=board, table=table, counts=counts, metrics=METRICS, calibration_labels=CALIBRATION_LABELS, colors=colors,
         figures=figures, schedules=schedules, published=published, baseline=BASELINE,
         n_bootstrap=N_BOOTSTRAP, level=LEVEL_TEXT, significance=SIGNIFICANCE,
         runs_dir=str(runs_dir), searches=(searches := load_searches(runs_dir)),
