@@ -146,7 +146,7 @@ def test_bad_suites_are_clear_errors(data, message):
 
 
 def test_suite_files_and_cli_errors(tmp_path, capsys):
-    with pytest.raises(CritBenchError, match="built-in: full, quick"):
+    with pytest.raises(CritBenchError, match="built-in: alm_dose, full, quick"):
         load_suite("nonexistent")
     bad = write_suite(tmp_path, "seeds = [0\n", "broken")
     with pytest.raises(CritBenchError, match="not valid TOML"):
