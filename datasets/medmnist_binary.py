@@ -54,12 +54,10 @@ def label_names(flag: str) -> list[str]:
 
 def is_multilabel(flag: str) -> bool:
     """Whether a sample of `flag` can carry several labels (ChestMNIST)."""
-    """Whether a sample of `flag` can carry several labels (ChestMNIST)."""
     return INFO[flag]["task"].startswith("multi-label")
 
 
 def dims_of(flag: str) -> int:
-    """3 for the `*3d` datasets, else 2."""
     """3 for the `*3d` datasets, else 2."""
     return 3 if flag.endswith("3d") else 2
 
@@ -70,7 +68,6 @@ def size_suffix(size: int) -> str:
 
 
 def npz_name(flag: str, size: int) -> str:
-    """The official file name: `<flag>.npz` at 28 px, `<flag>_<size>.npz` otherwise."""
     """The official file name: `<flag>.npz` at 28 px, `<flag>_<size>.npz` otherwise."""
     return f"{flag}{size_suffix(size)}.npz"
 
@@ -112,7 +109,6 @@ def locate_npz(flag: str, size: int, data_dir: Path | None, download: bool = Tru
 
 def verify_md5(path: Path, expected: str) -> str:
     """The file's md5; CritBenchError (delete it, download it again) unless it is `expected`."""
-    """The file's md5; CritBenchError (delete it, download it again) unless it is `expected`."""
     actual = file_md5(path)
     if actual != expected:
         raise CritBenchError(
@@ -123,7 +119,6 @@ def verify_md5(path: Path, expected: str) -> str:
 
 
 def expected_md5(flag: str, size: int) -> str:
-    """medmnist INFO's md5 of the `.npz` of `flag` at side `size`."""
     """medmnist INFO's md5 of the `.npz` of `flag` at side `size`."""
     return INFO[flag][f"MD5{size_suffix(size)}"]
 
@@ -136,7 +131,6 @@ def checked_npz(flag: str, request: LoadRequest) -> tuple[Path, str]:
 
 def fingerprint_medmnist(flag: str, request: LoadRequest) -> str:
     """The `source_md5` `load_medmnist` would record: the verified md5 of the `.npz`, without loading it."""
-    """The `source_md5` `load_medmnist` would record: the verified md5 of the `.npz`, without loading it."""
     return checked_npz(flag, request)[1]
 
 
@@ -146,8 +140,9 @@ def critical_choice(flag: str, params: dict) -> CriticalChoice:
 
 
 def write_npz(flag: str, folder: Path, size: int = 28, n: int = 16, seed: int = 0) -> Path:
-    """A MedMNIST-format file of random images in `flag`'s channels and label layout: every label in
-    every split (multi-label: each finding present and absent), critical-class images darker."""
+    """A MedMNIST-format file of random images in `flag`'s channels and label layout: labels
+    alternate (multi-class: every other sample in the default critical class, the rest cycling
+    through the labels; multi-label: each finding present and absent), critical-class images darker."""
     rng = np.random.default_rng(seed)
     n_classes, channels = len(INFO[flag]["label"]), INFO[flag]["n_channels"]
     shape = (size,) * dims_of(flag) + ((channels,) if channels == 3 else ())
@@ -160,6 +155,8 @@ def write_npz(flag: str, folder: Path, size: int = 28, n: int = 16, seed: int = 
             darker = labels[:, 0] == 1
         else:
             labels = (np.arange(n) % n_classes).reshape(-1, 1)
+            if n_classes > 2:
+                labels[::2] = critical[0]  # half critical, the rest cycling through the labels
             darker = np.isin(labels[:, 0], critical)
         images = rng.integers(0, 255, (n,) + shape, dtype=np.uint8)
         images[darker] //= 2
@@ -172,9 +169,9 @@ def write_npz(flag: str, folder: Path, size: int = 28, n: int = 16, seed: int = 
 
 def stand_in_medmnist(flag: str, folder: Path) -> StandIn:
     """A 28 px stand-in file; INFO is patched to expect its md5 (it cannot match the real one). A
-    dataset without a default critical class trains its label 0 (`--param critical=0`)."""
+    dataset without a default critical class trains its label 1 (`--param critical=1`)."""
     path = write_npz(flag, folder, size=28)
-    params = {} if flag in CRITICAL_DEFAULTS else {PARAM: "0"}
+    params = {} if flag in CRITICAL_DEFAULTS else {PARAM: "1"}
     return StandIn(data_dir=folder, stem="standard", params=params, patches=((INFO[flag], "MD5", file_md5(path)),))
 
 
@@ -198,9 +195,6 @@ def other_classes(names: list[str], critical: tuple[int, ...]) -> str:
 
 
 def load_medmnist(flag: str, request: LoadRequest) -> BinaryDataset:
-    """MedMNIST dataset `flag` at `--size` from its official `.npz` (located, downloaded when absent,
-    md5-verified), official splits, labels made binary: the critical class (`--param critical` or the
-    dataset's default) against the rest."""
     """MedMNIST dataset `flag` at `--size` from its official `.npz` (located, downloaded when absent,
     md5-verified), official splits, labels made binary: the critical class (`--param critical` or the
     dataset's default) against the rest."""
@@ -232,7 +226,6 @@ def load_medmnist(flag: str, request: LoadRequest) -> BinaryDataset:
 
 
 def describe_default(flag: str) -> str:
-    """The `--list` note on the critical class of `flag`: its default, or that one must be chosen."""
     """The `--list` note on the critical class of `flag`: its default, or that one must be chosen."""
     default = CRITICAL_DEFAULTS.get(flag)
     if default is None:
