@@ -30,6 +30,7 @@ def resolve_config(config: RunConfig) -> RunConfig:
         raise CritBenchError(f"unknown --sampler {config.sampler!r}; valid: {', '.join(SAMPLERS)}")
     create_augmentation(config.augment, entry.dims)  # validates the name
     dataset_params = {**config.dataset_params, **{k: v for k, v in config.params.items() if k in entry.params}}
+    entry.validate_params(dataset_params)  # e.g. an unknown critical class, before any data is read
     method_values = {k: v for k, v in config.params.items() if k not in entry.params}
     method = canonical_name(config.method, method_values)
     params = resolve_params(method, method_values)
