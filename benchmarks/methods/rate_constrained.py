@@ -83,12 +83,30 @@ class RateConstrainedMethod(Method):
                                                          dual_optimizers=dual)
         self.dual = dual
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, decay_epochs(ctx.epochs), 0.1)
+        self._activity = torch.zeros(5, device=ctx.device)  # this epoch's sums, see `activity`
 
     def loss(self, logits, y, index):
         state = self.cmp.compute_cmp_state(logits, y)
         primal = state.compute_primal_lagrangian().lagrangian
         dual = state.compute_dual_lagrangian().lagrangian  # gradient w.r.t. the multiplier: the true violation
+        with torch.no_grad():  # summed on the device: no host sync per step
+            observed = state.observed_constraints[self.cmp.tpr]
+            has_pos = (y.sum() > 0).float()
+            self._activity += torch.stack([observed.strict_violation.sum(), observed.violation.sum(), has_pos,
+                                           (primal - state.loss).detach(), state.loss.detach()]).float()
         return primal + dual
+
+    def activity(self) -> dict:
+        """Whether the constraint acts, over this epoch's batches with a positive: the mean true
+        violation min_tpr - TPR at the threshold, its sigmoid proxy, and the Lagrangian term
+        (multiplier x proxy violation) over the objective (both summed over the steps)."""
+        strict, proxy, batches, term, objective = self._activity.tolist()
+        return {"violation_mean": strict / max(batches, 1.0), "proxy_violation_mean": proxy / max(batches, 1.0),
+                "term_to_loss": term / objective if objective else 0.0}
+
+    def state_summary(self):
+        """The multiplier at the epoch's end and the epoch's `activity`."""
+        return {"multiplier": self.multiplier(), **self.activity()}
 
     def after_step(self):
         self.cooper.dual_step()
@@ -96,6 +114,7 @@ class RateConstrainedMethod(Method):
 
     def end_epoch(self, epoch, val_auc):
         self.scheduler.step()
+        self._activity.zero_()
 
     def multiplier(self) -> float:
         return float(self.cmp.tpr.multiplier.weight.detach()[0])

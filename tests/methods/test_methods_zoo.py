@@ -382,6 +382,15 @@ def test_rate_constraint_multiplier_and_report():
     method.loss(logits, y, None).backward()
     method.after_step()
     assert method.multiplier() == pytest.approx(0.5 * (0.9 - 0.5))  # one ascent step on the true violation
+    proxy = 0.9 - (torch.sigmoid(torch.tensor(-1.0)) + torch.sigmoid(torch.tensor(2.0))).item() / 2
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits.detach(), y).item()
+    # the term in the epoch's loss used the multiplier before this step's ascent: 0
+    assert method.state_summary() == {"multiplier": pytest.approx(0.2), "violation_mean": pytest.approx(0.4),
+                                      "proxy_violation_mean": pytest.approx(proxy), "term_to_loss": 0.0}
+    method.loss(logits, y, None)
+    assert method.activity()["term_to_loss"] == pytest.approx(0.2 * proxy / (2 * bce))  # summed over both steps
+    method.end_epoch(0, 0.5)
+    assert method.activity() == {"violation_mean": 0.0, "proxy_violation_mean": 0.0, "term_to_loss": 0.0}
     report = method.report({"val": (y.numpy(), torch.tensor([1.0, 2.0, -1.0, 1.0]).numpy())})["constraint"]
     assert report["threshold"] == 0.0 and report["min_tpr"] == 0.9
     assert report["val"] == {"tpr": 1.0, "fpr": 0.5, "satisfied": True}
