@@ -212,6 +212,9 @@ class AutoBalanceMethod(Method):
     description = ("AutoBalance (Li et al., NeurIPS 2021; ucr-optml/AutoBalance): bilevel search of per-class "
                    "logit multipliers/offsets on a held-out 20% of train, then retraining with them")
     Params = AutoBalanceParams
+    search_space = {"lr": "log:1e-2..1e-1", "weight_decay": [1e-5, 1e-4, 1e-3], "up_lr": "log:1e-3..1e-1"}
+    search_space_source = ("no reference grid: ucr-optml/AutoBalance's configs fix low_lr 0.1, up_lr 0.01 and "
+                           "weight decay 1e-4; lr one decade up to 0.1, up_lr and weight decay one decade either side")
     needs_double_backward = True  # Hessian-vector products: `Method.skip` refuses --compile
 
     def __init__(self, model: torch.nn.Module, params: AutoBalanceParams, ctx: TrainContext):
@@ -230,8 +233,9 @@ class AutoBalanceMethod(Method):
         self.stage, self.stage_length, self.epoch, self.step = "search", 1, 0, 0
         self.upper_due, self.upper_steps = False, 0
 
-    def stages(self):
-        share = self.params.search_fraction
+    @classmethod
+    def stage_plan(cls, params):
+        share = params.search_fraction
         return Stage("search", share, selectable=False), Stage("retrain", 1 - share)
 
     def begin_stage(self, stage, epochs):

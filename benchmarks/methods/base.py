@@ -122,6 +122,17 @@ def parse_params(cls: type[MethodParams], values: dict) -> MethodParams:
     return params
 
 
+def split_epochs(method: str, stages: tuple[Stage, ...], epochs: int) -> list[int]:
+    """Epochs of each stage: `share` x epochs rounded down (at least 1), the last the rest;
+    CritBenchError when `epochs` leaves a stage none."""
+    counts = [max(1, math.floor(stage.share * epochs)) for stage in stages[:-1]]
+    if epochs - sum(counts) < 1:
+        raise CritBenchError(f"--method {method} trains in {len(stages)} stages "
+                             f"({', '.join(s.name for s in stages)}): needs --epochs >= {sum(counts) + 1}, "
+                             f"got {epochs}")
+    return counts + [epochs - sum(counts)]
+
+
 class Method:
     """Base class. Subclasses set `description` and `Params` (`@register_method` sets `name`) and
     build `self.optimizer`: in `__init__`, or per stage in `begin_stage`."""
@@ -134,6 +145,11 @@ class Method:
     score_is_probability_logit = False
     default_base: str | None = None  # the base loss it trains (benchmarks.methods.losses), if it has one
     wraps_base = False  # whether it wraps any base loss: `NAME+BASE` names it over base loss BASE
+    # What an equal-budget search varies (a suite's `tune = { mode = "equal" }`), in the `--space`
+    # syntax of benchmarks.sweep.tuning: a list is a categorical grid, "[int:][log:]LOW..HIGH" a range;
+    # and where those values come from (the reference's own grid, or why a modest range stands in).
+    search_space: dict[str, list | str] = {}
+    search_space_source = ""
 
     def __init__(self, model: torch.nn.Module, params: MethodParams, ctx: TrainContext):
         self.model, self.params, self.ctx = model, params, ctx
@@ -145,6 +161,10 @@ class Method:
         if config.compile and cls.needs_double_backward:
             return (f"--method {cls.name} differentiates its loss twice, which torch.compile does not support; "
                     f"drop --compile")
+        try:
+            split_epochs(cls.name, cls.stage_plan(cls.build_params(config.params)), config.epochs)
+        except CritBenchError as error:
+            return str(error)
         return None
 
     @classmethod
@@ -164,18 +184,19 @@ class Method:
         return {"head": params.get("head", "linear"), "head_scale": params.get("head_scale", 30.0),
                 "max_norm": params.get("max_norm", 0.0)}
 
-    def stages(self) -> tuple[Stage, ...]:
-        """The training stages, in order; one stage spanning every epoch unless overridden."""
+    @classmethod
+    def stage_plan(cls, params: MethodParams) -> tuple[Stage, ...]:
+        """The training stages with hyperparameters `params`, in order; one stage spanning every
+        epoch unless overridden. Known before the run is built, so `skip` checks --epochs."""
         return (Stage(),)
 
+    def stages(self) -> tuple[Stage, ...]:
+        """This run's training stages (`stage_plan` of its hyperparameters)."""
+        return self.stage_plan(self.params)
+
     def stage_epochs(self) -> list[int]:
-        """Epochs of each stage: `share` x epochs rounded down (at least 1), the last the rest."""
-        stages, epochs = self.stages(), self.ctx.epochs
-        counts = [max(1, math.floor(stage.share * epochs)) for stage in stages[:-1]]
-        if epochs - sum(counts) < 1:
-            raise CritBenchError(f"{self.name} trains in {len(stages)} stages "
-                                 f"({', '.join(s.name for s in stages)}): needs --epochs >= {sum(counts) + 1}")
-        return counts + [epochs - sum(counts)]
+        """Epochs of each stage (`split_epochs`)."""
+        return split_epochs(self.name, self.stages(), self.ctx.epochs)
 
     def begin_stage(self, stage: Stage, epochs: int) -> None:
         """Called by the trainer before the first epoch of each stage, which lasts `epochs`."""

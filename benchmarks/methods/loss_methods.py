@@ -16,6 +16,11 @@ from benchmarks.methods.registry import register_method
 from benchmarks.methods.presets import ALM_RUN, ALM_SETTINGS, loss_preset
 
 OPTIMIZERS = ("adam", "sgd")
+# The optimizer's share of every loss method's search space (its base loss adds its own).
+OPTIMIZER_SPACE = {"lr": "log:1e-4..1e-2", "weight_decay": [0.0, 1e-5, 1e-4]}
+OPTIMIZER_SOURCE = ("lr and weight_decay: no reference grid; lr one decade either side of the MedMNIST v2 "
+                    "recipe's Adam 1e-3 (MedMNIST/experiments train_and_eval_pytorch.py), weight decay off "
+                    "(the recipe) or small")
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,8 @@ class LossMethod(Method):
     Params = LossParams
     default_base = "bce"
     uses_alm = False  # whether presets carry ALM's mu0 and delta
+    search_space = OPTIMIZER_SPACE
+    search_space_source = OPTIMIZER_SOURCE
 
     @classmethod
     def build_params(cls, values: dict) -> LossParams:
@@ -101,6 +108,8 @@ class LossMethod(Method):
 for _base in list_losses():
     register_method(_base)(type(f"LossMethod_{_base}", (LossMethod,), {
         "default_base": _base,
+        "search_space": {**OPTIMIZER_SPACE, **get_loss(_base).search_space},
+        "search_space_source": f"{get_loss(_base).search_space_source}; {OPTIMIZER_SOURCE}",
         "description": loss_description(_base) + ("; MedMNIST v2 recipe (Adam 1e-3, lr x0.1 at 50%/75%)"
                                                  if _base == "bce" else ""),
     }))

@@ -28,6 +28,7 @@ from benchmarks.core.errors import CritBenchError
 from benchmarks.core.registry import Registry
 
 WEIGHTINGS = ("ins", "isns", "ens")
+ALM_BASELINES = "salusanga/alm-dnn configs/baseline/"  # the ALM paper's baseline grids, one JSON per value
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,10 @@ class BaseLoss:
     name = ""
     head: str | None = None  # the model head it needs (models3d.create_model); None: the linear single logit
     probability = False  # whether it scores sigmoid(logit) against the label, so the logit is a log-odds
+    # The values of its hyperparameters an equal-budget search tries (the `--space` syntax of
+    # benchmarks.sweep.tuning) and their source; its method adds the optimizer's (loss_methods.py).
+    search_space: dict[str, list | str] = {}
+    search_space_source = "no hyperparameter of its own"
 
     def __init__(self, counts: ClassCounts):
         """A loss without hyperparameters or class weights ignores `counts`."""
@@ -169,6 +174,9 @@ class SymmetricFocal(BaseLoss):
         utils/custom_losses.py (`SymBCEFocalLoss`).
     """
 
+    search_space = {"gamma": [0.5, 1.0, 2.0]}
+    search_space_source = f"{ALM_BASELINES}baseline_s_FL_g05/_g1/_g2.json (the ALM paper's grid)"
+
     def __init__(self, counts: ClassCounts, gamma: float = 0.5):
         _check_nonnegative(gamma=gamma)
         self.gamma = gamma
@@ -194,6 +202,9 @@ class AsymmetricFocal(BaseLoss):
         (`AsymBCEFocalLoss`).
     """
 
+    search_space = {"gamma": [0.5, 1.0, 2.0]}
+    search_space_source = f"{ALM_BASELINES}baseline_a_FL_g05/_g1/_g2.json (the ALM paper's grid)"
+
     def __init__(self, counts: ClassCounts, gamma: float = 1.0):
         _check_nonnegative(gamma=gamma)
         self.gamma = gamma
@@ -218,6 +229,9 @@ class SymmetricMargin(BaseLoss):
         (`SymBCELargeMargin`).
     """
 
+    search_space = {"margin": [0.5, 2.0, 4.0]}
+    search_space_source = f"{ALM_BASELINES}baseline_s_LM_m05/_m2/_m4.json (the ALM paper's grid)"
+
     def __init__(self, counts: ClassCounts, margin: float = 0.5):
         _check_nonnegative(margin=margin)
         self.margin = margin
@@ -241,6 +255,9 @@ class AsymmetricMargin(BaseLoss):
         (`AsymBCELargeMargin`).
     """
 
+    search_space = {"margin": [0.5, 2.0, 4.0]}
+    search_space_source = f"{ALM_BASELINES}baseline_a_LM_m05/_m2/_m4.json (the ALM paper's grid)"
+
     def __init__(self, counts: ClassCounts, margin: float = 0.5):
         _check_nonnegative(margin=margin)
         self.margin = margin
@@ -263,6 +280,9 @@ class WeightedBCE(BaseLoss):
         Sangalli et al., NeurIPS 2021; reference code salusanga/alm-dnn, utils/custom_losses.py
         (`WeightedBCE`, built with `c * ratio_pos_train`).
     """
+
+    search_space = {"c": [0.333, 0.666, 1.0]}
+    search_space_source = f"{ALM_BASELINES}baseline_WBCE_1_3/_2_3/_1.json (the ALM paper's grid: c 0.333, 0.666, 1)"
 
     def __init__(self, counts: ClassCounts, c: float = 1 / 3):
         if not c > 0:
@@ -292,6 +312,9 @@ class ClassBalancedBCE(BaseLoss):
         baseline, salusanga/alm-dnn utils/custom_losses.py (`ClassBalancedBCE`).
     """
 
+    search_space = {"beta": [0.99, 0.999, 0.9999]}
+    search_space_source = f"{ALM_BASELINES}baseline_cb_BCE_99/_999/_9999.json (the ALM paper's grid)"
+
     def __init__(self, counts: ClassCounts, beta: float = 0.99, weighting: str = "ens", normalize: bool = True):
         self.negative, self.positive = class_weights(weighting, counts, beta, normalize)
 
@@ -314,6 +337,10 @@ class Focal(BaseLoss):
         Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017; reference code
         pytorch/vision, torchvision/ops/focal_loss.py (`sigmoid_focal_loss`, called here).
     """
+
+    search_space = {"gamma": "0.0..3.0", "alpha": [0.25, 0.5, 0.75, -1.0]}
+    search_space_source = ("no reference grid: torchvision's sigmoid_focal_loss documents its defaults only "
+                           "(alpha 0.25, gamma 2); gamma from 0 (BCE) to 3, alpha 0.25, 0.5, 0.75 or -1 (off)")
 
     def __init__(self, counts: ClassCounts, alpha: float = 0.25, gamma: float = 2.0):
         _check_nonnegative(gamma=gamma)
@@ -418,6 +445,10 @@ class LDAM(BaseLoss):
         NeurIPS 2019; reference code kaidic/LDAM-DRW, losses.py (`LDAMLoss`) and cifar_train.py
         (DRW's `per_cls_weights`); as a baseline, salusanga/alm-dnn utils/custom_losses.py.
     """
+
+    search_space = {"max_margin": "0.1..1.0", "drw": [False, True]}
+    search_space_source = ("no reference grid: kaidic/LDAM-DRW cifar_train.py fixes max_m=0.5 and compares "
+                           "train_rule None and DRW; max_margin 0.1..1.0 around 0.5, DRW off or on")
 
     def __init__(self, counts: ClassCounts, max_margin: float = 0.5, scale: float = 30.0, drw: bool = False,
                  drw_start: float = 0.8):

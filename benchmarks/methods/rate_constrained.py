@@ -67,6 +67,10 @@ class MinTPR(cooper.ConstrainedMinimizationProblem):
 class RateConstrainedMethod(Method):
     description = "minimize BCE (or a smooth FPR) s.t. TPR >= min_tpr (0.95) with proxy constraints (cooper-optim)"
     Params = RateParams
+    search_space = {"lr": "log:1e-4..1e-2", "weight_decay": [0.0, 1e-5, 1e-4], "dual_lr": "log:5e-3..5e-1"}
+    search_space_source = ("no reference grid (cooper-optim's examples set the dual step per problem): lr and "
+                           "weight decay as the loss methods', dual_lr one decade either side of 0.05; min_tpr "
+                           "is the task's target, not tuned")
 
     @property
     def score_is_probability_logit(self) -> bool:
