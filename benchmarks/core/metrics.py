@@ -16,6 +16,18 @@ Calibration (`calibration`): the Brier score and the expected calibration error 
 equal-width bins of sigmoid(score), for methods whose score is a probability logit
 (`Method.score_is_probability_logit`).
 
+Two-way partial AUC (`pauc_two_way`, the region SOTA-s optimizes): with ROC(f) the TPR at FPR f,
+the curve `roc_curve` draws (straight segments between its points, diagonal across ties, as
+`roc_auc_score` integrates it),
+
+    pauc_two_way = 1 / ((1 - alpha) beta) * integral over f in [0, beta] of max(ROC(f) - alpha, 0) df,
+
+the area of the ROC region with FPR in [0, beta] and TPR in [alpha, 1], over that region's area:
+1 for a perfect ranking, 0 when TPR never reaches alpha at FPR <= beta. alpha = `TWO_WAY_MIN_TPR`,
+beta = `TWO_WAY_MAX_FPR`. Without ties it equals LibAUC's `pauc_roc_score(max_fpr=beta,
+min_tpr=alpha)` (the AUC of the lowest-scored (1 - alpha) n_pos positives against the highest-scored
+beta n_neg negatives) when those counts are whole. Average precision (`ap`) is scikit-learn's.
+
 `fpr_at_tpr_alm_paper` is a different estimator, the one of Sangalli et al.'s released code, kept
 only to compare with that paper's tables (see `alm_paper_fpr_at_tpr`); it is never a leaderboard
 column.
@@ -27,11 +39,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import expit
-from sklearn.metrics import brier_score_loss, roc_auc_score, roc_curve
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score, roc_curve
 
 FPR_LEVELS = (0.01, 0.05, 0.1)
 TPR_LEVELS = (0.9, 0.95, 0.98)
 PARTIAL_FPR = 0.1
+# The two-way pAUC's region: LibAUC's SOTA-s recipe evaluates it at these levels
+# (examples/trainer_recipes/image_trainer/config_tpauc_Cifar10.yaml: `max_fpr: 0.3`, `min_tpr: 0.7`).
+TWO_WAY_MIN_TPR, TWO_WAY_MAX_FPR = 0.7, 0.3
 ECE_BINS = 15
 
 
@@ -45,6 +60,24 @@ def tpr_at_fpr(fpr: np.ndarray, tpr: np.ndarray, level: float) -> float:
 
 def fpr_at_tpr(fpr: np.ndarray, tpr: np.ndarray, level: float) -> float:
     return float(fpr[tpr >= level - 1e-12].min())
+
+
+def two_way_partial_auc(fpr: np.ndarray, tpr: np.ndarray, min_tpr: float, max_fpr: float) -> float:
+    """The normalized ROC area with FPR in [0, `max_fpr`] and TPR in [`min_tpr`, 1] (module
+    docstring), from `roc_curve`'s points. Written here because scikit-learn has no two-way pAUC
+    (LibAUC's estimator selects samples instead of integrating the curve; see the module docstring).
+    Each segment is cut at FPR = `max_fpr`; the integral of the positive part of a linear function
+    over width w from y0 to y1 is w (y0 + y1) / 2 when both are >= 0, w max(y0, y1)^2 / (2 |y1 - y0|)
+    when the segment crosses 0, and 0 otherwise."""
+    start, stop = fpr[:-1], np.minimum(fpr[1:], max_fpr)
+    kept = stop > start  # vertical segments and those beyond max_fpr have no width
+    x0, x1, width = start[kept], fpr[1:][kept], (stop - start)[kept]
+    y0 = tpr[:-1][kept] - min_tpr
+    y1 = y0 + (tpr[1:][kept] - min_tpr - y0) * width / (x1 - x0)
+    crossing = (y0 < 0) != (y1 < 0)
+    rise = np.where(crossing, np.abs(y1 - y0), 1.0)  # > 0 wherever it divides
+    area = np.where(crossing, width * np.maximum(y0, y1) ** 2 / (2 * rise), width * np.maximum(y0 + y1, 0) / 2)
+    return float(area.sum() / ((1 - min_tpr) * max_fpr))
 
 
 def alm_paper_fpr_at_tpr(y_true, y_score, level: float) -> float:
@@ -73,7 +106,8 @@ def alm_paper_fpr_at_tpr(y_true, y_score, level: float) -> float:
 
 
 def binary_metrics(y_true, y_score, threshold: float = 0.0) -> dict:
-    """AUC, TPR at fixed FPR, FPR at fixed TPR, standardized pAUC (FPR <= 0.1) and accuracy.
+    """AUC, TPR at fixed FPR, FPR at fixed TPR, standardized pAUC (FPR <= 0.1), two-way pAUC,
+    average precision and accuracy.
 
     `y_score` are logits (so `threshold=0` is probability 0.5). Non-finite scores give NaN metrics
     rather than an exception, so a diverged model is never mistaken for a good one."""
@@ -87,6 +121,8 @@ def binary_metrics(y_true, y_score, threshold: float = 0.0) -> dict:
             "fpr_at_tpr": {_key(t): nan for t in TPR_LEVELS},
             "fpr_at_tpr_alm_paper": {_key(t): nan for t in TPR_LEVELS},
             f"spauc_{_key(PARTIAL_FPR)}": nan,
+            "pauc_two_way": nan,
+            "ap": nan,
             "acc": nan,
         }
     fpr, tpr, _ = roc_curve(y_true, y_score, drop_intermediate=False)
@@ -96,6 +132,8 @@ def binary_metrics(y_true, y_score, threshold: float = 0.0) -> dict:
         "fpr_at_tpr": {_key(t): fpr_at_tpr(fpr, tpr, t) for t in TPR_LEVELS},
         "fpr_at_tpr_alm_paper": {_key(t): alm_paper_fpr_at_tpr(y_true, y_score, t) for t in TPR_LEVELS},
         f"spauc_{_key(PARTIAL_FPR)}": float(roc_auc_score(y_true, y_score, max_fpr=PARTIAL_FPR)),
+        "pauc_two_way": two_way_partial_auc(fpr, tpr, TWO_WAY_MIN_TPR, TWO_WAY_MAX_FPR),
+        "ap": float(average_precision_score(y_true, y_score)),
         "acc": float(((y_score >= threshold) == y_true).mean()),
     }
 
@@ -175,7 +213,9 @@ METRICS = (
 # Labels of every key of `binary_metrics` (`tpr_at_fpr.0.1` -> "TPR@FPR=0.1"), for per-run tables.
 METRIC_LABELS = {"auc": "AUC", "tpr_at_fpr": "TPR@FPR={}", "fpr_at_tpr": "FPR@TPR={}",
                  "fpr_at_tpr_alm_paper": "FPR@TPR={} (ALM paper's estimator, for comparison only)",
-                 "spauc_0.1": "standardized pAUC (FPR≤0.1)", "acc": "accuracy (logit ≥ 0)"}
+                 "spauc_0.1": "standardized pAUC (FPR≤0.1)",
+                 "pauc_two_way": f"two-way pAUC (TPR≥{TWO_WAY_MIN_TPR:g}, FPR≤{TWO_WAY_MAX_FPR:g})",
+                 "ap": "average precision", "acc": "accuracy (logit ≥ 0)"}
 
 
 def metric_label(key: str) -> str:

@@ -84,6 +84,8 @@ class Metrics(TypedDict, extra_items=MetricValue):
     """A split's metrics (`benchmarks.core.metrics.binary_metrics`)."""
 
     auc: float | None
+    pauc_two_way: NotRequired[float | None]  # two-way partial AUC (TPR >= 0.7, FPR <= 0.3)
+    ap: NotRequired[float | None]  # average precision
 
 
 class HistoryEntry(TypedDict, extra_items=float | bool | str | None):
