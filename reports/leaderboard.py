@@ -4,7 +4,9 @@ A dataset column is (name, size, imbalance, max train samples, dataset parameter
 source data): two image folders never share a column, and their labels name the folder and md5 when
 they would read alike. A method row is the method plus every setting that takes several values among
 that method's runs on one dataset (e.g. `alm(delta=0.5)`), so sweeps form separate rows while
-per-dataset recipe defaults do not.
+per-dataset recipe defaults do not. Runs with the values a search selected on validation (a suite's
+`tune`, benchmarks.tune) form their method's tuned row ("alm (tuned)"); where a method has one on a
+dataset, its preset row is shown beside it but not ranked, and the tuned bce row is the baseline.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from reports.runs import Loaded, Run, slug
 from reports.settings import DECIMALS, N_BOOTSTRAP
 from reports.stats import (Interval, PairedTest, bootstrap_auc_samples, delong_covariance, normal_interval,
                            percentile_interval, z_test)
+from reports.tuning import mark_budget, selected_mark, shown_params
 
 BASELINE = "bce"
 
@@ -86,38 +89,47 @@ def name_origins(by_dataset: dict[DatasetKey, list[Run]]) -> dict[DatasetKey, li
 
 @dataclass(frozen=True)
 class RowKey:
-    """A method row: the method and the settings that distinguish it from the method's other rows."""
+    """A method row: the method, the settings that distinguish it from the method's other rows, and
+    whether its runs use the values a search selected on validation (`tuned`, "alm (tuned)")."""
 
     method: str
     settings: tuple = ()
+    tuned: bool = False
 
     @property
     def label(self) -> str:
-        if not self.settings:
-            return self.method
-        return f"{self.method}({', '.join(f'{k}={format_value(v)}' for k, v in self.settings)})"
+        label = self.method
+        if self.settings:
+            label += f"({', '.join(f'{k}={format_value(v)}' for k, v in self.settings)})"
+        return f"{label} (tuned)" if self.tuned else label
 
     def sort_key(self):
-        """The baseline first, then methods by name, then settings (numbers numerically)."""
+        """The baseline first, then methods by name, each preset before tuned, then settings (numbers numerically)."""
         values = tuple((0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v)) for _, v in self.settings)
-        return (self.method != BASELINE, self.method, values)
+        return (self.method != BASELINE, self.method, self.tuned, values)
 
 
 def row_keys(runs: list[Run]) -> dict[str, RowKey]:
-    """run_id -> RowKey; a setting splits a method's rows if it varies among its runs on one dataset."""
-    varying: dict[str, set[str]] = {}
+    """run_id -> RowKey; a setting splits a method's rows if it varies among its runs on one dataset
+    (its tuned runs, `selected_mark`, apart from its others: the search's choice is one row)."""
+    varying: dict[tuple[str, bool], set[str]] = {}
     values: dict[tuple, dict[str, set]] = {}
     for run in runs:
-        seen = values.setdefault((run.method, DatasetKey.of(run)), {})
+        seen = values.setdefault((run.method, is_tuned(run), DatasetKey.of(run)), {})
         for name, value in run.settings().items():
             seen.setdefault(name, set()).add(json.dumps(value, sort_keys=True))
-    for (method, _), seen in values.items():
-        varying.setdefault(method, set()).update(name for name, vals in seen.items() if len(vals) > 1)
+    for (method, tuned, _), seen in values.items():
+        varying.setdefault((method, tuned), set()).update(name for name, vals in seen.items() if len(vals) > 1)
     keys = {}
     for run in runs:
-        settings = run.settings()
-        keys[run.run_id] = RowKey(run.method, tuple((k, settings.get(k)) for k in sorted(varying[run.method])))
+        settings, tuned = run.settings(), is_tuned(run)
+        keys[run.run_id] = RowKey(run.method, tuple((k, settings.get(k)) for k in sorted(varying[run.method, tuned])),
+                                  tuned)
     return keys
+
+
+def is_tuned(run: Run) -> bool:
+    return selected_mark(run.record) is not None
 
 
 def mean_std(values: list[float]) -> tuple[float, float | None]:
@@ -143,6 +155,8 @@ class Cell:
     # For one of several variants (sweep values) of a method on a dataset: whether a validation-only
     # rule (highest mean validation AUC) selects it. None for a method with one row.
     selected: bool | None = None
+    # A preset row whose method also has a tuned row on this dataset: shown beside it, not ranked.
+    superseded: bool = False
     # Test TPR and FPR at each run's validation-chosen thresholds, by (kind, level) (reports.deployed),
     # and the test calibration (mean, std): only the operating points and keys the records carry.
     deployed: dict[tuple[str, str], dict[str, Rate]] = field(default_factory=dict)
@@ -150,8 +164,19 @@ class Cell:
 
     @property
     def competes(self) -> bool:
-        """Whether the cell takes part in bold marks and ranks (a variant only when selected on validation)."""
-        return self.selected is not False
+        """Whether the cell takes part in bold marks and ranks (a variant only when selected on
+        validation; a preset row not where its method has a tuned row)."""
+        return self.selected is not False and not self.superseded
+
+    @property
+    def tuning(self) -> dict | None:
+        """The search that chose a tuned row's values (its runs' `selected_mark`), None for other rows."""
+        return next((mark for mark in map(selected_mark, (run.record for run in self.runs)) if mark), None)
+
+    @property
+    def chosen(self) -> str:
+        """A tuned row's selected values ("lr=0.001, delta=0.25") and search budget, "" for other rows."""
+        return f"{shown_params(self.tuning['params'])} ({mark_budget(self.tuning)})" if self.tuning else ""
 
 
 @dataclass
@@ -277,9 +302,9 @@ def mark_best_and_rank(cells: dict[RowKey, Cell], source: str) -> None:
 def select_variants(cells: dict[RowKey, Cell]) -> None:
     """Among the rows of one method (its sweep variants), mark the one with the highest mean
     validation AUC as selected and the others as not: the test split never chooses a variant."""
-    by_method: dict[str, list[RowKey]] = {}
+    by_method: dict[tuple[str, bool], list[RowKey]] = {}
     for row in cells:
-        by_method.setdefault(row.method, []).append(row)
+        by_method.setdefault((row.method, row.tuned), []).append(row)
     for variants in by_method.values():
         if len(variants) < 2:
             continue
@@ -298,7 +323,10 @@ def summarize_dataset(key: DatasetKey, runs: list[Run], rows: dict[str, RowKey])
         if run.usable:
             test_sets.setdefault(run.test_set, []).append(run)
     cells = {row: Cell(cell_runs[row]) for row in sorted(cell_runs, key=RowKey.sort_key)}
-    baseline = next((row for row in cells if row.method == BASELINE), None)
+    tuned = {row.method for row in cells if row.tuned}
+    for row, cell in cells.items():
+        cell.superseded = not row.tuned and row.method in tuned
+    baseline = next((row for row in sorted(cells, key=lambda row: not row.tuned) if row.method == BASELINE), None)
     summary = DatasetSummary(key, runs, cells, test_sets, baseline)
     for row, cell in cells.items():
         cell.seeds = {m.key: mean_std([run.metric(m) for run in cell.runs]) for m in METRICS}

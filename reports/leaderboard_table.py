@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from benchmarks.core.metrics import METRICS, Metric
 from reports.deployed import LEADERBOARD_POINT, RATES, Rate
 from reports.display import interval_text, mean_pm_std, number
-from reports.leaderboard import Cell, DatasetKey, DatasetSummary, Leaderboard, RowKey
+from reports.leaderboard import BASELINE, Cell, DatasetKey, DatasetSummary, Leaderboard, RowKey
 from reports.published import DatasetReferences, Reference
 from reports.settings import LEVEL_TEXT, N_BOOTSTRAP
+from reports.tuning import tuned_rows_text
 
 BLOCK_TITLES = {"seeds": "Mean ± std over seeds", "ensemble": "Seed ensemble: mean test logit over seeds, then scored"}
 NO_ENSEMBLE = ("No dataset has a test set shared by all its seeds (e.g. synthetic data draws one per seed), "
@@ -263,4 +264,13 @@ def leaderboard_table(board: Leaderboard, published: dict[str, DatasetReferences
               Block("ensemble", BLOCK_TITLES["ensemble"], tuple(ensemble), NO_ENSEMBLE))
     level = LEADERBOARD_POINT[1]
     columns = tuple(Column(d.key, d.shared_test_set) for d in board.datasets)
-    return LeaderboardTable(columns, METRICS, RATES, level, blocks, explanation(level))
+    return LeaderboardTable(columns, METRICS, RATES, level, blocks, explanation(level) + tuned_explanation(board))
+
+
+def tuned_explanation(board: Leaderboard) -> tuple[Fragment, ...]:
+    """The tuned rows' protocol, budget and chosen values, where the board has tuned rows."""
+    tuned = [(d.key.label, row.label, cell.tuning) for d in board.datasets for row, cell in d.cells.items()
+             if cell.tuning]
+    if not tuned:
+        return ()
+    return Fragment(" "), Fragment("Rows marked (tuned)", "strong"), Fragment(" " + tuned_rows_text(tuned, BASELINE))

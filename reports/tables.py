@@ -60,7 +60,8 @@ def seeds_csv_row(table: LeaderboardTable, column: Column, row: Row, entry: Entr
     cell = entry.stats
     line = {**dataset_columns(column.key), "method": row.label, "kind": "seeds", "n_seeds": entry.n_seeds,
             "rank": entry.rank, "mean_rank": row.mean_rank.mean, "mean_rank_best": row.mean_rank.best,
-            "val_auc_mean": cell.val_auc[0], "val_auc_std": cell.val_auc[1], "selected_on_validation": cell.selected}
+            "val_auc_mean": cell.val_auc[0], "val_auc_std": cell.val_auc[1], "selected_on_validation": cell.selected,
+            "tuned_values": cell.chosen}
     for metric, value in zip(table.metrics, entry.metrics):
         line.update({f"{metric.key}_mean": value.mean, f"{metric.key}_std": value.std, f"{metric.key}_best": value.best})
     line["pooled_auc_estimate"] = "seed ensemble" if column.shared_test_set else "mean of per-seed test sets"

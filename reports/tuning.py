@@ -2,7 +2,8 @@
 under a runs folder, from its `search.json`: the objective per trial (validation only), the chosen
 parameters, the budget, and the selected configuration's runs (whose test results the leaderboard
 shows; no test number exists for any other trial). Trial records are not run records: the report
-neither counts nor skips them."""
+neither counts nor skips them. A selected configuration's run records carry the search's mark
+(`selected_mark`), from which the leaderboard makes its tuned rows and says their budget and values."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,7 +38,8 @@ class SearchSection:
         selection = f"stratified {search['folds']}-fold CV over train+val" if search["folds"] else "the validation split"
         space = ", ".join(f"{name} in {spec}" for name, spec in search["space"].items())
         return (f"{self.summary['objective']} ({self.summary['direction']}) on {selection}; {search['sampler']} sampler, "
-                f"pruner {search['pruner']}; budget {self.summary['budget']} trials; {space}")
+                f"pruner {search['pruner']}; budget {self.summary['budget']} trials of {search['config']['epochs']} "
+                f"epochs; {space}")
 
     @property
     def trials(self) -> list[dict]:
@@ -72,3 +74,32 @@ def budgets(sections: list[SearchSection]) -> str:
                                                                if s.summary["search"]["folds"] else "validation split")
                           for s in sections)
     return "; ".join(found) + (" each" if len(found) == 1 else " (budgets differ between searches)")
+
+
+def selected_mark(record: dict) -> dict | None:
+    """The `tuning` mark of a run record whose values a search selected (benchmarks.sweep.search
+    .mark_selected: study, trial, objective, chosen params, trials, budget, epochs per trial, folds),
+    else None."""
+    mark = record.get("tuning")
+    return mark if isinstance(mark, dict) and mark.get("selected") else None
+
+
+def mark_budget(mark: dict) -> str:
+    """A selected run's search budget, e.g. "20 trials of 10 epochs, 5-fold CV" (epochs where the mark has them)."""
+    epochs = f" of {mark['epochs']} epoch{'s' if mark['epochs'] != 1 else ''}" if mark.get("epochs") else ""
+    return f"{mark['budget']} trials{epochs}, " + (f"{mark['folds']}-fold CV" if mark.get("folds") else "validation split")
+
+
+def tuned_rows_text(tuned: list[tuple[str, str, dict]], baseline: str) -> str:
+    """What the leaderboard says of its tuned rows, from (dataset label, row label, `selected_mark`):
+    the protocol, the budget (once when every search had the same) and the chosen values."""
+    found = list(dict.fromkeys(mark_budget(mark) for _, _, mark in tuned))
+    budget = f"{found[0]}, each" if len(found) == 1 else f"{'; '.join(found)} (budgets differ between searches)"
+    objectives = ", ".join(dict.fromkeys(mark["objective"] for _, _, mark in tuned))
+    by_dataset: dict[str, list[str]] = {}
+    for dataset, row, mark in tuned:
+        by_dataset.setdefault(dataset, []).append(f"{row} {shown_params(mark['params'])}")
+    chosen = ". ".join(f"{dataset}: {'; '.join(rows)}" for dataset, rows in by_dataset.items())
+    return (f"ran with the hyperparameters a search selected on validation data only ({objectives}; budget {budget}); "
+            f"where a method has a tuned row its preset row is shown beside it but does not compete for bold or "
+            f"ranks, and the tuned {baseline} row is the baseline. Chosen values on {chosen}.")

@@ -232,15 +232,20 @@ class SuiteSearch:
 
 
 def suite_searches(suite: Suite, machine: dict | None, out: Path) -> list[SuiteSearch]:
-    """The searches of every method with `tune` on every dataset setting that runs it, checked."""
+    """The searches of every method with `tune` on every dataset setting that runs it, checked; under
+    the suite's `tune` (equal budget), of every method, each over its declared space with the same
+    trials and epochs per trial."""
     searches = []
     for setting, method in cells(suite):
-        if method.tune:
+        table = suite.tune.method_table(method.name) if suite.tune else method.tune
+        if table:
             config = setting_config(suite, setting, method, {}, machine)
-            config = dataclasses.replace(config, seed=derive_seed(config, 0))  # the leaderboard's seed index 0
+            # the leaderboard's seed index 0, and the budget's epochs per trial where it sets them
+            config = dataclasses.replace(config, seed=derive_seed(config, 0),
+                                         epochs=suite.tune.epochs if suite.tune and suite.tune.epochs else config.epochs)
             where = f"suite {suite.name}, {setting.label} / {method.name}"
             folder = Path(out) / "tuning" / re.sub(r"[^A-Za-z0-9_.+-]+", "-", f"{setting.label}-{method.name}")
-            searches.append(SuiteSearch((setting.label, method.name), suite_search(config, method.tune, where), folder))
+            searches.append(SuiteSearch((setting.label, method.name), suite_search(config, table, where), folder))
     return searches
 
 
@@ -250,8 +255,9 @@ def tune_suite(searches: list[SuiteSearch], executor, fingerprints, command: str
     tuned = {}
     with executor_session(executor):
         for entry in searches:
-            print(f"tuning {entry.key[0]} / {entry.key[1]}: {entry.search.budget} trials, "
-                  f"{f'{entry.search.folds}-fold CV' if entry.search.folds else 'validation split'}, in {entry.folder}",
+            print(f"tuning {entry.key[0]} / {entry.key[1]}: {entry.search.budget} trials of {entry.search.config.epochs} "
+                  f"epochs, {f'{entry.search.folds}-fold CV' if entry.search.folds else 'validation split'}, "
+                  f"in {entry.folder}",
                   file=sys.stderr, flush=True)
             entry.study = select_configuration(entry.search, entry.storage, "search", executor,
                                                check_writable_dir(entry.folder / "trials", "the trials folder"),
@@ -267,7 +273,7 @@ def record_suite_searches(searches: list[SuiteSearch], runs: list, out: Path, fi
         params = selected_trial(entry.study).params
         ids = [run_id(run.config, fingerprints.of(run.config)) for run in runs
                if run.dataset_label == entry.key[0] and run.config.method == entry.search.config.method
-               and run.variant == params]
+               and run.tuned and run.variant == params]
         record_search(entry.search, entry.study, entry.storage, entry.folder, out, ids)
 
 
@@ -306,4 +312,6 @@ def mark_selected(out: Path, run_ids: list[str], summary: dict) -> None:
                                                           "value": summary["selected"]["value"],
                                                           "params": summary["selected"]["params"],
                                                           "trials": len(summary["trials"]),
-                                                          "budget": summary["budget"]}})
+                                                          "budget": summary["budget"],
+                                                          "epochs": summary["search"]["config"]["epochs"],
+                                                          "folds": summary["search"]["folds"]}})

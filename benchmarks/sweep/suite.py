@@ -6,6 +6,9 @@ A suite file (see `benchmarks/sweep/suites/*.toml`) has these parts, all optiona
     extends = "full"                    # start from another suite ([run], [slurm], [ray] merge)
     description = "..."
     seeds = [0, 1, 2]                   # seed indices, or "0-2"
+    tune = { mode = "equal", trials = 20, epochs = 10 }   # every method searched with the same budget
+                                        #   over its declared space, then its seeds run tuned beside
+                                        #   its preset runs (benchmarks/sweep/tuning.py, docs/tuning.md)
     [run]                               # RunConfig fields shared by every run (epochs, width, ...)
     [[datasets]]                        # one per dataset setting: name, RunConfig overrides
     name = "cifar10"                    #   (imbalance, size, model, ...), `params` (dataset
@@ -35,6 +38,7 @@ from benchmarks.core.config import RunConfig, check_field
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.identity import run_id, stable_hash
 from benchmarks.engine.resolve import resolve_config
+from benchmarks.sweep.tuning import EqualBudget, equal_budget
 from benchmarks.methods import list_methods
 from datasets import list_datasets
 
@@ -44,7 +48,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
-SUITE_KEYS = {"description", "seeds", "run", "datasets", "methods", "slurm", "ray"}
+SUITE_KEYS = {"description", "seeds", "run", "datasets", "methods", "slurm", "ray", "tune"}
 MERGED_TABLES = ("run", "slurm", "ray")  # merged key by key with an `extends`ed suite's
 RUN_FIELDS = {f.name for f in dataclasses.fields(RunConfig)} - {"dataset", "method", "seed", "params"}
 DATASET_KEYS = RUN_FIELDS - {"dataset_params"} | {"name", "params", "recipes", "methods", "seeds"}
@@ -93,6 +97,7 @@ class Suite:
     description: str = ""
     slurm: dict = field(default_factory=dict)
     ray: dict = field(default_factory=dict)
+    tune: EqualBudget | None = None  # the top-level `tune`: every method tuned with the same budget
 
 
 @dataclass(frozen=True)
@@ -103,11 +108,13 @@ class PlannedRun:
     dataset_label: str
     seed_index: int
     variant: dict = field(default_factory=dict)  # the swept hyperparameter values
+    tuned: bool = False  # with the values a search selected on validation
 
     @property
     def label(self) -> str:
         swept = "".join(f" {key}={value}" for key, value in self.variant.items())
-        return f"{self.dataset_label} / {self.config.method}{swept} / seed {self.seed_index}"
+        method = f"{self.config.method} (tuned)" if self.tuned else self.config.method
+        return f"{self.dataset_label} / {method}{swept} / seed {self.seed_index}"
 
 
 def list_suites() -> list[str]:
@@ -192,7 +199,11 @@ def parse_suite(name: str, data: dict) -> Suite:
         if unknown:
             raise CritBenchError(f"suite {name} dataset #{index + 1}: methods {', '.join(sorted(unknown))} are not "
                                  f"among the suite's [[methods]] ({', '.join(m.name for m in methods)})")
-    return Suite(name=name, datasets=tuple(datasets), methods=tuple(methods),
+    tune = equal_budget(data["tune"], f"suite {name}") if "tune" in data else None
+    if tune and any(method.tune for method in methods):
+        raise CritBenchError(f"suite {name}: the suite's tune gives every method the same budget; remove the own "
+                             f"tune table of {', '.join(m.name for m in methods if m.tune)}")
+    return Suite(name=name, datasets=tuple(datasets), methods=tuple(methods), tune=tune,
                  seeds=parse_seeds(data.get("seeds", [0])), run=dict(data.get("run", {})),
                  description=data.get("description", ""), slurm=dict(data.get("slurm", {})),
                  ray=dict(data.get("ray", {})))
@@ -306,24 +317,42 @@ def expand(suite: Suite, machine: dict | None = None, tuned: dict | None = None)
     """Every run of the grid, dataset-major (dataset setting, seed, method), configs resolved.
 
     `machine` sets fields that are not part of a run's identity (device, data_dir). `tuned` maps
-    (dataset label, method name) to the parameters a search selected for a method with `tune`, or
-    to None while the search has not selected (those runs are left out); a method absent from it
-    runs with its own parameters. Invalid values anywhere in the grid raise CritBenchError before
-    anything runs."""
+    (dataset label, method name) to the parameters a search selected, or to None while the search
+    has not selected (those runs are left out): see `method_runs`. Invalid values anywhere in the
+    grid raise CritBenchError before anything runs."""
     runs, tuned = [], tuned or {}
     for setting in suite.datasets:
         for index in setting.seeds or suite.seeds:
             for method in suite.methods:
-                key = (setting.label, method.name)
-                if setting.methods is not None and method.name not in setting.methods or \
-                        key in tuned and tuned[key] is None:
+                if setting.methods is not None and method.name not in setting.methods:
                     continue
-                for variant in [tuned[key]] if key in tuned else method.variants():
+                key = (setting.label, method.name)
+                for variant, selected in method_runs(suite, method, tuned.get(key), key in tuned):
                     config = setting_config(suite, setting, method, variant, machine)
                     config = dataclasses.replace(config, seed=derive_seed(config, index))
-                    runs.append(PlannedRun(config, setting.label, index, variant))
+                    runs.append(PlannedRun(config, setting.label, index, variant, selected))
+    runs = _selected_once(runs)
     _check_distinct(runs)
     return runs
+
+
+def method_runs(suite: Suite, method: MethodSetting, selected: dict | None, searched: bool) -> list[tuple[dict, bool]]:
+    """(parameters, tuned) of each run of `method` on a dataset setting and seed. Without a search,
+    its sweep variants (`[{}]`: its preset). A method with its own `tune` runs the selected
+    parameters alone; under the suite's `tune` (equal budget) they run beside its preset, so the
+    report compares the two. `selected` is None while the search has not selected."""
+    preset = [(variant, False) for variant in method.variants()]
+    if not searched:
+        return preset
+    chosen = [] if selected is None else [(selected, True)]
+    return preset + chosen if suite.tune else chosen
+
+
+def _selected_once(runs: list[PlannedRun]) -> list[PlannedRun]:
+    """A preset run whose configuration its search selected is the tuned run: one training, one
+    record (marked tuned), so the preset row of that method and dataset shows no separate run."""
+    chosen = {run_id(run.config, None) for run in runs if run.tuned}
+    return [run for run in runs if run.tuned or run_id(run.config, None) not in chosen]
 
 
 def run_fields(values: dict) -> dict:

@@ -7,7 +7,9 @@
   a trial's trainings never see the test split (`benchmarks.engine.pipeline.validation_only`);
 - the objective (`OBJECTIVES`), averaged over folds;
 - the study: Optuna's grid, random or TPE sampler, a median pruner on per-epoch validation AUC, any
-  Optuna storage (a SQLite file by default), resumed with `load_if_exists`.
+  Optuna storage (a SQLite file by default), resumed with `load_if_exists`;
+- a suite's equal budget (`tune = { mode = "equal", trials = 20, epochs = 10 }`): every method searched
+  with the same trials and epochs per trial over its own declared space (`Method.search_space`).
 
 Running it (trials through the executors, the selection, the records) is `benchmarks.sweep.search`.
 """
@@ -27,7 +29,7 @@ from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.identity import stable_hash
 from benchmarks.engine.resolve import resolve_config
-from benchmarks.methods import resolve_params
+from benchmarks.methods import get_method, resolve_params
 from datasets import BinaryDataset, Split
 from datasets.base import content_groups
 
@@ -333,3 +335,59 @@ def suite_search(config: RunConfig, table: dict, where: str) -> Search:
                       seed=table.get("seed", 0))
     except CritBenchError as error:
         raise CritBenchError(f"{where}: tune: {error}") from None
+
+
+TUNE_MODES = ("equal",)
+SUITE_BUDGET_KEYS = {"mode", "trials", "epochs", "cv", "objective", "sampler", "pruner", "seed"}
+
+
+@dataclass(frozen=True)
+class EqualBudget:
+    """A suite's `tune = { mode = "equal", ... }`: every method of the suite gets `trials` trials of
+    `epochs` epochs each (None: the run's own), on validation only (`cv` folds where given), over its
+    declared `search_space`; its preset runs still run beside the tuned ones."""
+
+    trials: int = 20
+    epochs: int | None = None
+    cv: int | None = None
+    objective: str = "val_auc"
+    sampler: str = "tpe"
+    pruner: str = "median"
+    seed: int = 0
+
+    def method_table(self, method: str) -> dict:
+        """The per-method `tune` table (as `suite_search` reads it) of `method`: this budget, its space."""
+        return {"trials": self.trials, "cv": self.cv, "objective": self.objective, "sampler": self.sampler,
+                "pruner": self.pruner, "seed": self.seed, "space": declared_space(method)}
+
+
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def equal_budget(table, where: str) -> EqualBudget:
+    """A suite's top-level `tune` table, checked before anything trains (the rest of it, objective,
+    sampler, pruner and cv, is checked by `Search` when the searches are made, also before training)."""
+    if not isinstance(table, dict):
+        raise CritBenchError(f"{where}: tune must be a table, e.g. tune = {{ mode = \"equal\", trials = 20 }}; "
+                             f"got {table!r}")
+    unknown = set(table) - SUITE_BUDGET_KEYS
+    if unknown:
+        raise CritBenchError(f"{where}: unknown tune key(s) {', '.join(sorted(unknown))}; "
+                             f"valid: {', '.join(sorted(SUITE_BUDGET_KEYS))}")
+    if table.get("mode") not in TUNE_MODES:
+        raise CritBenchError(f"{where}: unknown tune mode {table.get('mode')!r}; valid: {', '.join(TUNE_MODES)} "
+                             f"(every method gets the same trials and epochs per trial)")
+    for key in ("trials", "epochs"):
+        if key in table and not _positive_int(table[key]):
+            raise CritBenchError(f"{where}: tune.{key} must be an integer >= 1, got {table[key]!r}")
+    return EqualBudget(**{key: value for key, value in table.items() if key != "mode"})
+
+
+def declared_space(method: str) -> dict:
+    """The search space `method` declares (`Method.search_space`); CritBenchError if it has none."""
+    space = get_method(method).search_space
+    if not space:
+        raise CritBenchError(f"method {method} declares no search_space, so a suite's tune = equal cannot tune it; "
+                             f"declare one on its class (benchmarks/methods)")
+    return dict(space)
