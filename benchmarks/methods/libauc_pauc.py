@@ -343,6 +343,19 @@ class PDSCAMethod(LibAUCMethod):
                     "k": [1, 2, 4]}
     search_space_source = f"{SEARCH_SPACES} CompositionalAUCLossSpace"
 
+    def __init__(self, model: torch.nn.Module, params: PDSCAParams, ctx: TrainContext):
+        super().__init__(model, params, ctx)
+        self.alpha_grad = None  # see `loss`
+
+    def loss(self, logits, y, index):
+        # PDSCA steps as on an AUCM batch once `alpha` has a gradient; alpha is no optimizer
+        # parameter, so nothing clears it: the method holds it, and a resumed run steps the same way.
+        self.criterion.alpha.grad = self.alpha_grad
+        return super().loss(logits, y, index)
+
+    def after_step(self):
+        self.alpha_grad = self.criterion.alpha.grad
+
     def build_loss(self):
         p = self.params
         return CompositionalAUCLoss(margin=p.margin, k=p.k, version=p.version, device=self.ctx.device)
