@@ -1,8 +1,10 @@
 """`python -m reports.build --runs DIR --out report.html`: one self-contained, offline HTML report.
 
 Reads every complete run record under DIR (recursively), lists the failure records, and writes the
-report plus `leaderboard.csv` and `leaderboard.md` next to it (reports/report.py). Every file it
-cannot use is skipped with one line on stderr naming it and why, and counted in the report.
+report plus `leaderboard.csv`, `leaderboard.md` and `leaderboard.tex` next to it (reports/report.py).
+Every file it cannot use is skipped with one line on stderr naming it and why, and counted in the
+report. On stderr it then prints the leaderboard, a verdict per dataset and what to run next; the
+last stdout line is the report's path.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 from benchmarks.core.cli import ArgumentParser, fail
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.storage import write_problem
-from reports.report import report_outputs, write_report
+from reports.report import PLOTLY_MODES, report_outputs, write_report
 from reports.runs import load_runs
 
 
@@ -31,8 +33,16 @@ def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="python -m reports.build", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", required=True, type=Path, help="folder holding run records (searched recursively)")
     parser.add_argument("--out", default=Path("report.html"), type=Path,
-                        help="HTML file to write (default report.html); leaderboard.csv/.md go beside it")
+                        help="HTML file to write (default report.html); leaderboard.csv/.md/.tex go beside it")
+    add_plotly_argument(parser)
     return parser
+
+
+def add_plotly_argument(parser) -> None:
+    """--plotly (also `benchmarks.leaderboard`'s)."""
+    parser.add_argument("--plotly", choices=PLOTLY_MODES, default="embed",
+                        help="embed: plotly.js inside the HTML (default; works offline, ~5 MB); "
+                             "cdn: loaded from cdn.plot.ly when the report opens (~0.3 MB + the records)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         loaded = load_runs(args.runs)
         loaded.report_skipped()
-        path = write_report(loaded, args.runs, args.out)
+        path = write_report(loaded, args.runs, args.out, args.plotly, summary=sys.stderr)
     except CritBenchError as error:
         return fail(str(error))
     except OSError as error:
@@ -52,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return fail("interrupted (Ctrl-C); no file is left half-written: rerun the same command", code=130)
     skipped = f"; skipped files: {len(loaded.skipped)} (listed above)" if loaded.skipped else ""
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB), leaderboard.csv and leaderboard.md{skipped}", file=sys.stderr)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB), leaderboard.csv, .md and .tex{skipped}", file=sys.stderr)
     print(path)
     return 0
 

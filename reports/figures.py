@@ -13,12 +13,14 @@ import numpy as np
 from plotly.colors import qualitative
 from sklearn.metrics import auc as area, roc_curve
 
+from reports.deployed import LEADERBOARD_POINT
 from reports.leaderboard import DatasetSummary, RowKey
 from reports.runs import Run
 
 PALETTE = qualitative.Safe  # colour-blind safe
 FPR_LINE, TPR_LINE = 0.1, 0.95  # the operating points of the leaderboard
-AXIS = dict(gridcolor="#e8eaee", zeroline=False, linecolor="#c8ccd4", ticks="outside", tickcolor="#c8ccd4")
+AXIS = dict(gridcolor="#e8eaee", zeroline=False, linecolor="#c8ccd4", ticks="outside", tickcolor="#c8ccd4",
+            automargin=True)  # room for long tick labels (0.0005) beside the axis title
 LAYOUT = dict(font=dict(family="system-ui, sans-serif", size=12, color="#1d2330"), paper_bgcolor="white",
               plot_bgcolor="white", margin=dict(l=60, r=20, t=30, b=50), height=420, hovermode="closest",
               legend=dict(orientation="h", y=-0.2, x=0))
@@ -59,6 +61,7 @@ def roc_figure(summary: DatasetSummary, colors: dict[RowKey, str]) -> str:
                          legendgroup=row.label, hovertemplate=hover))
         data.append(dict(type="scatter", mode="lines", x=_values(np.maximum(fpr, floor)), y=_values(tpr), line=line,
                          name=name, legendgroup=row.label, showlegend=False, hovertemplate=hover, xaxis="x2", yaxis="y2"))
+        data += deployed_markers(summary, row, colors[row], floor)
     data.append(dict(type="scatter", mode="lines", x=[0, 1], y=[0, 1], name="chance", hoverinfo="skip",
                      line=dict(color="#bbb", dash="dot", width=1)))
     title = dict(xref="paper", yref="paper", y=1.0, yanchor="bottom", showarrow=False, font=dict(size=13))
@@ -74,6 +77,20 @@ def roc_figure(summary: DatasetSummary, colors: dict[RowKey, str]) -> str:
                      dict(title, x=0.77, text=f"Low-FPR region ({negatives} test negatives)")],
     )
     return to_json(dict(data=data, layout=layout))
+
+
+def deployed_markers(summary: DatasetSummary, row: RowKey, color: str, floor: float) -> list[dict]:
+    """The row's validation-chosen operating point (the leaderboard's: val TPR >= 0.95), as test FPR
+    and TPR means over seeds, on both ROC panels: where the deployed model lands, not the curve's best."""
+    rates = summary.cells[row].deployed.get(LEADERBOARD_POINT)
+    if not rates:
+        return []
+    fpr, tpr = rates["fpr"].mean, rates["tpr"].mean
+    hover = (f"{row.label}: threshold chosen on validation (TPR ≥ {LEADERBOARD_POINT[1]})<br>"
+             f"test FPR {fpr:.4f}, TPR {tpr:.4f} (mean over seeds)<extra></extra>")
+    marker = dict(color=color, symbol="diamond", size=11, line=dict(width=1.5, color="#1d2330"))
+    return [dict(type="scatter", mode="markers", x=[x], y=[tpr], marker=marker, legendgroup=row.label, showlegend=False,
+                 hovertemplate=hover, **axes) for x, axes in ((fpr, {}), (max(fpr, floor), dict(xaxis="x2", yaxis="y2")))]
 
 
 def training_figure(summary: DatasetSummary, colors: dict[RowKey, str]) -> str:
@@ -97,14 +114,33 @@ def training_figure(summary: DatasetSummary, colors: dict[RowKey, str]) -> str:
                          hovertemplate=f"{row.label}: selected epoch %{{x}}<br>val AUC %{{y:.4f}}<extra></extra>"))
     last = max((len(run.record["history"]) for run in summary.runs), default=1)
     layout = dict(LAYOUT, margin=dict(LAYOUT["margin"], t=15),
-                  xaxis=dict(AXIS, title=dict(text="epoch"), tick0=1, dtick=max(1, math.ceil(last / 10))),
+                  xaxis=dict(AXIS, title=dict(text="epoch"), **epoch_axis([last])),
                   yaxis=dict(AXIS, title=dict(text="validation AUC")))
     return to_json(dict(data=data, layout=layout))
 
 
+def epoch_axis(epochs: list[int]) -> dict:
+    """An x axis of whole epochs: at most about ten ticks, never at epoch 1.5."""
+    return dict(tick0=1, dtick=max(1, math.ceil(max(epochs, default=1) / 10)), tickformat="d")
+
+
+def value_axis(values: list) -> dict:
+    """A y axis for one schedule: booleans as no/yes, positive values on a log axis when they span
+    two decades or more or stay constant (a linear axis around one value draws 1e-4 at "0"), others
+    linear with significant-digit ticks."""
+    if values and all(isinstance(v, bool) for v in values if v is not None):
+        return dict(range=[-0.3, 1.3], tickvals=[0, 1], ticktext=["no", "yes"], fixedrange=True)
+    positive = [v for v in values if v is not None and v > 0]
+    if positive and len(positive) == sum(v is not None for v in values):
+        if max(positive) / min(positive) >= 100 or max(positive) == min(positive):
+            return dict(type="log", tickformat="~g")
+    return dict(type="linear", tickformat="~g")
+
+
 def schedule_figure(run: Run, color: str) -> str:
     """One panel per schedule of a run, against the epoch: the learning rate and every method-state
-    entry of its history (booleans as 0/1), so a reader can check each schedule from the record."""
+    entry of its history, so a reader can check each schedule from the record. Numbers are steps
+    (a value holds for its epoch); booleans (ALM's mu_frozen) are markers on a no/yes axis."""
     history = run.record["history"]
     keys = ["lr", *(key for key in run.state_keys if not any(isinstance(h.get(key), str) for h in history))]
     epochs = [h["epoch"] for h in history]
@@ -113,16 +149,21 @@ def schedule_figure(run: Run, color: str) -> str:
     height = (1 - gap * (len(keys) - 1)) / len(keys)
     data, layout = [], dict(LAYOUT, height=120 + 110 * len(keys), showlegend=False, margin=dict(LAYOUT["margin"], t=10))
     for index, key in enumerate(keys):
-        values = [None if h.get(key) is None else float(h[key]) for h in history]
+        raw = [h.get(key) for h in history]
+        boolean = all(isinstance(v, bool) for v in raw if v is not None)
+        values = [None if v is None else (int(v) if boolean else float(v)) for v in raw]
         axis = "" if index == 0 else str(index + 1)
         top = 1 - index * (height + gap)
-        positive = [v for v in values if v is not None]
-        log = bool(positive) and min(positive) > 0 and max(positive) / min(positive) >= 100
-        data.append(dict(type="scatter", mode="lines+markers", x=epochs, y=values, xaxis=f"x{axis}", yaxis=f"y{axis}",
-                         line=dict(color=color, width=1.5, shape="hv"), marker=dict(size=4), text=stages,
-                         hovertemplate=f"epoch %{{x}} (%{{text}})<br>{key} %{{y:.4g}}<extra></extra>"))
-        layout[f"xaxis{axis}"] = dict(AXIS, anchor=f"y{axis}", **({"matches": "x"} if index else {}),
+        shown = "%{customdata}" if boolean else "%{y:.4g}"
+        trace = dict(type="scatter", mode="markers" if boolean else "lines+markers", x=epochs, y=values,
+                     xaxis=f"x{axis}", yaxis=f"y{axis}", line=dict(color=color, width=1.5, shape="hv"),
+                     marker=dict(size=7 if boolean else 4, color=color), text=stages,
+                     hovertemplate=f"epoch %{{x}} (%{{text}})<br>{key} {shown}<extra></extra>")
+        if boolean:
+            trace["customdata"] = ["—" if v is None else ("yes" if v else "no") for v in raw]
+        data.append(trace)
+        layout[f"xaxis{axis}"] = dict(AXIS, anchor=f"y{axis}", **epoch_axis(epochs), **({"matches": "x"} if index else {}),
                                       **({"title": dict(text="epoch")} if index == len(keys) - 1 else {}))
-        layout[f"yaxis{axis}"] = dict(AXIS, domain=[max(0, top - height), top], type="log" if log else "linear",
-                                      title=dict(text=key))
+        layout[f"yaxis{axis}"] = dict(AXIS, domain=[max(0, top - height), top], title=dict(text=key),
+                                      **value_axis(raw if boolean else values))
     return to_json(dict(data=data, layout=layout))

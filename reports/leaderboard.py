@@ -1,8 +1,10 @@
 """Run records -> leaderboard: group by dataset x method row, aggregate seeds.
 
 A dataset column is (name, size, imbalance, max train samples, dataset parameters, the md5 of the
-source data): two image folders never share a column, and their labels name the folder and md5 when
-they would read alike. A method row is the method plus every setting that takes several values among
+source data, the training budget: epochs, width, stem): two image folders never share a column, and
+their labels name the folder and md5 when they would read alike; runs of different budgets never
+share a column either (nor bold marks), and their labels name the budget fields that differ. A
+method row is the method plus every setting that takes several values among
 that method's runs on one dataset (e.g. `alm(delta=0.5)`), so sweeps form separate rows while
 per-dataset recipe defaults do not. Runs with the values a search selected on validation (a suite's
 `tune`, benchmarks.tune) form their method's tuned row ("alm (tuned)"); where a method has one on a
@@ -21,13 +23,17 @@ from scipy.stats import rankdata
 from benchmarks.core.config import MACHINE_PARAMS
 from benchmarks.core.metrics import METRICS, Metric, binary_metrics
 from reports.deployed import Rate, calibration_means, cell_rates
-from reports.runs import Loaded, Run, slug
+from reports.runs import BUDGET_FIELDS, Loaded, Run, slug
 from reports.settings import DECIMALS, N_BOOTSTRAP
 from reports.stats import (Interval, PairedTest, bootstrap_auc_samples, delong_covariance, normal_interval,
                            percentile_interval, z_test)
 from reports.tuning import mark_budget, selected_mark, shown_params
 
 BASELINE = "bce"
+# Suites whose runs are smoke tests of the pipeline, not results (quick.toml: "not a benchmark"):
+# their columns say so.
+SMOKE_SUITES = ("quick",)
+BUDGET_LABELS = {"epochs": "{} epochs", "width": "width {}", "stem": "{} stem"}
 
 
 def format_value(value) -> str:
@@ -42,7 +48,10 @@ class DatasetKey:
     max_train_samples: int | None
     params: tuple
     source_md5: str | None  # the data's content (None: generated, so name and parameters determine it)
+    budget: tuple = ()  # (field, value) of every BUDGET_FIELDS: runs of different budgets never share a column
     origin: str = field(default="", compare=False)  # shown when another column's label would read alike
+    shown_budget: tuple = field(default=(), compare=False)  # the budget fields that differ between its dataset's columns
+    smoke: str = field(default="", compare=False)  # the smoke suite (SMOKE_SUITES) that ran all its runs
 
     @classmethod
     def of(cls, run: Run) -> "DatasetKey":
@@ -50,7 +59,7 @@ class DatasetKey:
         return cls(c["dataset"], c.get("size"), c.get("imbalance"), c.get("max_train_samples"),
                    tuple(sorted((k, format_value(v)) for k, v in (c.get("dataset_params") or {}).items()
                                 if k not in MACHINE_PARAMS)),
-                   run.record["dataset"]["source_md5"])
+                   run.record["dataset"]["source_md5"], tuple(run.budget().items()))
 
     @property
     def label(self) -> str:
@@ -62,6 +71,10 @@ class DatasetKey:
         if self.max_train_samples:
             parts.append(f"≤{self.max_train_samples} train")
         parts += [f"{k}={v}" for k, v in self.params]
+        budget = dict(self.budget)
+        parts += [BUDGET_LABELS[name].format(format_value(budget[name])) for name in self.shown_budget]
+        if self.smoke:
+            parts.append(f"smoke test ({self.smoke} suite)")
         return " · ".join(parts) + (f" ({self.origin})" if self.origin else "")
 
     @property
@@ -70,7 +83,25 @@ class DatasetKey:
 
     def sort_key(self):
         return (self.name, self.imbalance or 0, self.size or 0, self.max_train_samples or 0, self.params,
-                self.source_md5 or "")
+                self.source_md5 or "", tuple(format_value(value) for _, value in self.budget))
+
+
+def name_budgets(by_dataset: dict[DatasetKey, list[Run]]) -> dict[DatasetKey, list[Run]]:
+    """The same columns, each naming the budget fields that differ between the columns of its data
+    ("vesselmnist3d · 28px · 3 epochs" beside "... · 2 epochs"), and smoke-test columns as such."""
+    differing: dict[DatasetKey, set[str]] = {}
+    for key in by_dataset:
+        differing.setdefault(replace(key, budget=()), set())
+    for base in differing:
+        budgets = [dict(key.budget) for key in by_dataset if replace(key, budget=()) == base]
+        differing[base] = {name for name in BUDGET_FIELDS if len({json.dumps(b.get(name)) for b in budgets}) > 1}
+    out = {}
+    for key, runs in by_dataset.items():
+        shown = tuple(name for name in BUDGET_FIELDS if name in differing[replace(key, budget=())])
+        suites = {run.suite for run in runs}
+        smoke = suites.pop() if len(suites) == 1 and suites <= set(SMOKE_SUITES) else ""
+        out[replace(key, shown_budget=shown, smoke=smoke)] = runs
+    return out
 
 
 def name_origins(by_dataset: dict[DatasetKey, list[Run]]) -> dict[DatasetKey, list[Run]]:
@@ -377,6 +408,6 @@ def build_leaderboard(loaded: Loaded) -> Leaderboard:
     by_dataset: dict[DatasetKey, list[Run]] = {}
     for run in loaded.runs:
         by_dataset.setdefault(DatasetKey.of(run), []).append(run)
-    by_dataset = name_origins(by_dataset)
+    by_dataset = name_origins(name_budgets(by_dataset))
     datasets = [summarize_dataset(key, by_dataset[key], rows) for key in sorted(by_dataset, key=DatasetKey.sort_key)]
     return Leaderboard(datasets, sorted(set(rows.values()), key=RowKey.sort_key), loaded)

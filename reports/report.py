@@ -1,14 +1,15 @@
 """The HTML report of a runs folder: one self-contained offline file (plotly.js embedded once from
-the plotly package; no network address anywhere), with `leaderboard.csv` and `leaderboard.md`
-beside it."""
+the plotly package; no network address anywhere), or a small one loading plotly.js from its CDN
+(`plotly="cdn"`), with `leaderboard.csv`, `leaderboard.md` and `leaderboard.tex` beside it."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TextIO
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
-from plotly.offline import get_plotlyjs
+from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.metrics import ECE_BINS, METRICS, metric_label
@@ -22,9 +23,12 @@ from reports.leaderboard_table import LeaderboardTable, leaderboard_table
 from reports.published import DatasetReferences, published_comparisons
 from reports.runs import Loaded, load_runs
 from reports.settings import LEVEL_TEXT, N_BOOTSTRAP, SIGNIFICANCE
-from reports.tables import write_csv, write_markdown
+from reports.tables import write_csv, write_latex, write_markdown
+from reports.terminal import summary_text
 from reports.tuning import budgets, load_searches
+from reports.verdicts import Verdict, verdicts
 
+PLOTLY_MODES = ("embed", "cdn")  # plotly.js inside the file (offline, ~4.7 MB) or from cdn.plot.ly (needs network)
 CALIBRATION_LABELS = (("brier", "Brier score"), (f"ece_{ECE_BINS}", f"expected calibration error ({ECE_BINS} equal-width bins)"))
 
 
@@ -57,8 +61,17 @@ def template_environment() -> Environment:
     return env
 
 
-def render_report(loaded: Loaded, runs_dir: Path) -> tuple[str, Leaderboard, LeaderboardTable, dict[str, DatasetReferences]]:
-    """The report's HTML, the leaderboard it shows, its table and its published comparisons."""
+def plotly_script(plotly: str) -> Markup:
+    """The <script> element that loads plotly.js: embedded, or the URL plotly's own
+    `to_html(include_plotlyjs="cdn")` writes, for the installed version."""
+    if plotly == "cdn":
+        return Markup(f'<script src="https://cdn.plot.ly/plotly-{get_plotlyjs_version()}.min.js" charset="utf-8"></script>')
+    return Markup(f"<script>{get_plotlyjs()}</script>")
+
+
+def render_report(loaded: Loaded, runs_dir: Path, plotly: str = "embed") -> tuple[str, Leaderboard, LeaderboardTable,
+                                                                               dict[str, DatasetReferences], list[Verdict]]:
+    """The report's HTML, the leaderboard it shows, its table, its published comparisons and verdicts."""
     if not loaded.runs and not loaded.failures:
         skipped = f" (skipped files: {len(loaded.skipped)})" if loaded.skipped else ""
         raise CritBenchError(f"no usable run records (*.json) under {runs_dir}{skipped}; write some with "
@@ -71,36 +84,45 @@ def render_report(loaded: Loaded, runs_dir: Path) -> tuple[str, Leaderboard, Lea
     table = leaderboard_table(board, published)
     counts = {"runs": len(loaded.runs), "datasets": len(board.datasets), "rows": len(board.rows),
               "failed": sum(not failure.retried for failure in loaded.failures), "skipped": len(loaded.skipped)}
+    found = verdicts(board)
     schedules = {run.anchor: Markup(schedule_figure(run, colors[row])) for d in board.datasets
                  for row, cell in d.cells.items() for run in cell.runs}
     html = template_environment().get_template("report.html.j2").render(
         board=board, table=table, counts=counts, metrics=METRICS, calibration_labels=CALIBRATION_LABELS, colors=colors,
         figures=figures, schedules=schedules, published=published, baseline=BASELINE,
+        verdicts={verdict.anchor: verdict for verdict in found}, plotly=plotly,
         n_bootstrap=N_BOOTSTRAP, level=LEVEL_TEXT, significance=SIGNIFICANCE,
         runs_dir=str(runs_dir), searches=(searches := load_searches(runs_dir)),
         search_budgets=budgets(searches) if searches else "",
-        plotly_js=Markup(get_plotlyjs()),
+        plotly_script=plotly_script(plotly),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
-    return html, board, table, published
+    return html, board, table, published, found
 
 
 def report_outputs(out_html: Path) -> list[Path]:
-    """Every file a report writes: leaderboard.csv, leaderboard.md and the HTML, in writing order."""
+    """Every file a report writes: leaderboard.csv, .md, .tex and the HTML, in writing order."""
     out_html = Path(out_html)
-    return [out_html.parent / "leaderboard.csv", out_html.parent / "leaderboard.md", out_html]
+    return [out_html.parent / f"leaderboard.{suffix}" for suffix in ("csv", "md", "tex")] + [out_html]
 
 
-def write_report(loaded: Loaded, runs_dir: Path, out_html: Path) -> Path:
-    """Write the HTML report of `loaded`, plus leaderboard.csv/.md beside it, each atomically."""
-    html, board, table, published = render_report(loaded, Path(runs_dir))
-    csv_path, markdown_path, out_html = report_outputs(out_html)
+def write_report(loaded: Loaded, runs_dir: Path, out_html: Path, plotly: str = "embed",
+                 summary: TextIO | None = None) -> Path:
+    """Write the HTML report of `loaded`, plus leaderboard.csv/.md/.tex beside it, each atomically;
+    print the leaderboard and the verdicts to `summary` when given (the commands' terminal)."""
+    html, board, table, published, found = render_report(loaded, Path(runs_dir), plotly)
+    csv_path, markdown_path, latex_path, out_html = report_outputs(out_html)
     out_html.parent.mkdir(parents=True, exist_ok=True)
     write_csv(table, board, published, csv_path)
     write_markdown(table, board, published, markdown_path)
-    return write_text_atomic(out_html, html)
+    write_latex(table, latex_path)
+    path = write_text_atomic(out_html, html)
+    if summary is not None:
+        print(summary_text(table, found, board, Path(runs_dir), path), file=summary, flush=True)
+    return path
 
 
 @timed("report")
-def build_report(runs_dir: Path, out_html: Path) -> Path:
-    """Write the HTML report of every record under `runs_dir`, plus leaderboard.csv/.md beside it."""
-    return write_report(load_runs(runs_dir), runs_dir, out_html)
+def build_report(runs_dir: Path, out_html: Path, plotly: str = "embed", summary: TextIO | None = None) -> Path:
+    """Write the HTML report of every record under `runs_dir`, plus leaderboard.csv/.md/.tex beside
+    it; print the leaderboard, verdicts and next steps to `summary` when given."""
+    return write_report(load_runs(runs_dir), runs_dir, out_html, plotly, summary)

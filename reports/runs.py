@@ -7,6 +7,7 @@ import hashlib
 import math
 import os
 import re
+import shlex
 import sys
 from dataclasses import dataclass
 from functools import cached_property
@@ -22,7 +23,10 @@ from benchmarks.core.storage import is_failure_record, read_record, record_files
 from reports.tuning import is_trial_record
 
 DATASET_FIELDS = ("dataset", "size", "imbalance", "max_train_samples", "dataset_params")
-NOT_ROW_FIELDS = {*DATASET_FIELDS, *MACHINE_FIELDS, "method", "seed", "params"}
+# The training budget: where it differs between runs of one dataset it splits the dataset's column
+# (reports/leaderboard.py), so that runs of different budgets are never compared (or pooled).
+BUDGET_FIELDS = ("epochs", "width", "stem")
+NOT_ROW_FIELDS = {*DATASET_FIELDS, *BUDGET_FIELDS, *MACHINE_FIELDS, "method", "seed", "params"}
 
 
 def slug(text: str) -> str:
@@ -96,6 +100,26 @@ class Run:
         if held_out:
             digest.update("\n".join(map(str, held_out)).encode())
         return digest.hexdigest()
+
+    @property
+    def suite(self) -> str | None:
+        """The suite whose leaderboard command ran it (`--suite NAME` of the recorded command)."""
+        try:
+            words = shlex.split(self.record.get("command") or "")
+        except ValueError:  # a hand-edited command with unbalanced quotes
+            return None
+        if "benchmarks.leaderboard" not in words:
+            return None
+        for index, word in enumerate(words):
+            if word.startswith("--suite="):
+                return word.removeprefix("--suite=")
+            if word == "--suite" and index + 1 < len(words):
+                return words[index + 1]
+        return "full"  # the leaderboard's default suite
+
+    def budget(self) -> dict:
+        """The run's training budget (BUDGET_FIELDS) as recorded."""
+        return {name: self.config.get(name) for name in BUDGET_FIELDS}
 
     @property
     def usable(self) -> bool:

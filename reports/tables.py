@@ -1,12 +1,16 @@
-"""leaderboard.csv and leaderboard.md: the leaderboard table (reports/leaderboard_table.py) as a tidy
-CSV (one line per dataset x method row x kind, with the raw values and further statistics, and one
-per skipped record file) and as Markdown tables, plus the published comparisons."""
+"""leaderboard.csv, leaderboard.md and leaderboard.tex: the leaderboard table
+(reports/leaderboard_table.py) as a tidy CSV (one line per dataset x method row x kind, with the raw
+values and further statistics, and one per skipped record file), as Markdown tables plus the
+published comparisons, and as one LaTeX table (pandas' Styler).
+
+The Markdown is written here, not by pandas' `to_markdown`, which needs the `tabulate` package and
+cannot bold single cells."""
 from __future__ import annotations
 
-import csv
-import io
 import math
 from pathlib import Path
+
+import pandas as pd
 
 from benchmarks.core.storage import write_text_atomic
 from reports.deployed import CALIBRATION_KEYS, POINTS, RATES
@@ -45,7 +49,8 @@ def _csv_value(value):
 
 def dataset_columns(key: DatasetKey) -> dict:
     return {"dataset": key.name, "imbalance": key.imbalance, "size": key.size,
-            "max_train_samples": key.max_train_samples, "data_md5": key.source_md5}
+            "max_train_samples": key.max_train_samples, **dict(key.budget), "smoke_suite": key.smoke or None,
+            "data_md5": key.source_md5}
 
 
 def skipped_csv_rows(board: Leaderboard) -> list[dict]:
@@ -53,10 +58,24 @@ def skipped_csv_rows(board: Leaderboard) -> list[dict]:
     return [{"kind": "skipped", "file": str(path), "reason": why} for path, why in board.loaded.skipped]
 
 
+def pooled_columns(column: Column, cell: Cell) -> dict:
+    """The pooled AUC with its DeLong and bootstrap CIs and the paired DeLong test against the
+    baseline: statistics of the seed-ensembled scores where the seeds share a test set (so they go
+    on the seed_ensemble line), of the per-seed test sets otherwise (on the seeds line)."""
+    line = {"pooled_auc_estimate": "seed ensemble" if column.shared_test_set else "mean of per-seed test sets",
+            "pooled_auc": cell.delong.auc if cell.delong else None}
+    for name, interval in (("delong", cell.delong), ("bootstrap", cell.bootstrap)):
+        line[f"pooled_auc_{name}_low"] = interval.low if interval else None
+        line[f"pooled_auc_{name}_high"] = interval.high if interval else None
+    test = cell.vs_baseline
+    line[f"auc_diff_vs_{BASELINE}"], line[f"p_vs_{BASELINE}"] = (test.diff, test.p) if test else (None, None)
+    return line
+
+
 def seeds_csv_row(table: LeaderboardTable, column: Column, row: Row, entry: Entry) -> dict:
     """A method row's mean over seeds on one dataset: the table's values raw with their bold marks,
-    then its cell's further statistics (pooled AUC and its CIs, the paired test against the
-    baseline, every operating point, calibration)."""
+    then its cell's further statistics (the pooled AUC where the seeds have no shared test set,
+    every operating point, calibration)."""
     cell = entry.stats
     line = {**dataset_columns(column.key), "method": row.label, "kind": "seeds", "n_seeds": entry.n_seeds,
             "rank": entry.rank, "mean_rank": row.mean_rank.mean, "mean_rank_best": row.mean_rank.best,
@@ -64,23 +83,19 @@ def seeds_csv_row(table: LeaderboardTable, column: Column, row: Row, entry: Entr
             "tuned_values": cell.chosen}
     for metric, value in zip(table.metrics, entry.metrics):
         line.update({f"{metric.key}_mean": value.mean, f"{metric.key}_std": value.std, f"{metric.key}_best": value.best})
-    line["pooled_auc_estimate"] = "seed ensemble" if column.shared_test_set else "mean of per-seed test sets"
-    line["pooled_auc"] = cell.delong.auc if cell.delong else None
-    for name, interval in (("delong", cell.delong), ("bootstrap", cell.bootstrap)):
-        line[f"pooled_auc_{name}_low"] = interval.low if interval else None
-        line[f"pooled_auc_{name}_high"] = interval.high if interval else None
-    test = cell.vs_baseline
-    line[f"auc_diff_vs_{BASELINE}"], line[f"p_vs_{BASELINE}"] = (test.diff, test.p) if test else (None, None)
+    if not column.shared_test_set:
+        line.update(pooled_columns(column, cell))
     return {**line, **deployed_columns(cell)}
 
 
 def ensemble_csv_row(table: LeaderboardTable, column: Column, row: Row, entry: Entry) -> dict:
-    """A method row's seed ensemble on one dataset: the table's values raw with their bold marks."""
+    """A method row's seed ensemble on one dataset: the table's values raw with their bold marks,
+    and the pooled AUC's statistics, which are the ensemble's."""
     line = {**dataset_columns(column.key), "method": row.label, "kind": "seed_ensemble", "n_seeds": entry.n_seeds,
             "rank": entry.rank, "mean_rank": row.mean_rank.mean, "mean_rank_best": row.mean_rank.best}
     for metric, value in zip(table.metrics, entry.metrics):
         line.update({f"{metric.key}_mean": value.mean, f"{metric.key}_best": value.best})
-    return line
+    return {**line, **pooled_columns(column, entry.stats)}
 
 
 def method_csv_rows(table: LeaderboardTable) -> list[dict]:
@@ -121,13 +136,10 @@ def published_csv_rows(table: LeaderboardTable, published: dict[str, DatasetRefe
 
 
 def write_csv(table: LeaderboardTable, board: Leaderboard, published: dict[str, DatasetReferences], path: Path) -> Path:
+    """Columns in order of first appearance; a line without a column leaves it empty."""
     rows = method_csv_rows(table) + published_csv_rows(table, published) + skipped_csv_rows(board)
-    columns = list(dict.fromkeys(name for line in rows for name in line))
-    text = io.StringIO(newline="")
-    writer = csv.DictWriter(text, fieldnames=columns)
-    writer.writeheader()
-    writer.writerows({k: _csv_value(v) for k, v in line.items()} for line in rows)
-    return write_text_atomic(path, text.getvalue())
+    frame = pd.DataFrame([{k: _csv_value(v) for k, v in line.items()} for line in rows], dtype=object)
+    return write_text_atomic(path, frame.to_csv(index=False, lineterminator="\r\n"))
 
 
 def markdown_text(fragments: list[Fragment]) -> str:
@@ -201,3 +213,36 @@ def write_markdown(table: LeaderboardTable, board: Leaderboard, published: dict[
                    path: Path) -> Path:
     text = markdown(table, len(board.loaded.skipped)) + "\n" + published_markdown(board, published) + "\n"
     return write_text_atomic(path, text)
+
+
+LATEX_SYMBOLS = {" · ": ", ", "±": r"$\pm$", "≤": r"$\le$", "≥": r"$\ge$", "—": "--"}
+
+
+def latex(table: LeaderboardTable) -> str:
+    """The leaderboard as one LaTeX table (booktabs rules): a row per table row, a column group per
+    dataset with every metric and the test rates at the validation-chosen threshold; the best of a
+    column within its block in bold."""
+    names = [m.label for m in table.metrics] + [f"test {rate.upper()} at val thr." for rate in table.rates]
+    columns = pd.MultiIndex.from_tuples([(column.key.label, name) for column in table.columns for name in names])
+    labels, texts, bold = [], [], []
+    for row in table.rows:
+        values = [value for entry in row.entries for value in (*entry.metrics, *entry.deployed)]
+        labels.append(row.label + (" (selected on val)" if row.selected else "") + ROW_SUFFIX[row.kind])
+        texts.append(["—" if value is None or value.missing else value.text for value in values])
+        bold.append(["textbf:--rwrap;" if value is not None and value.best else "" for value in values])
+    frame = pd.DataFrame(texts, index=labels, columns=columns)
+    marks = pd.DataFrame(bold, index=labels, columns=columns)
+    styler = frame.style.format(escape="latex").format_index(escape="latex", axis=0).format_index(escape="latex", axis=1)
+    caption = (f"Test metrics of the checkpoint with the best validation AUC, mean ± std over seeds (seed ensemble: "
+               f"the mean test logit over seeds, scored). Test TPR and FPR at val thr.: at each run's threshold "
+               f"chosen on validation for TPR ≥ {table.level}. Bold: best of its column within its block.")
+    text = styler.apply(lambda _: marks, axis=None).to_latex(
+        hrules=True, multicol_align="c", column_format="l" + "r" * len(columns), caption=caption,
+        label="tab:critbench-leaderboard", position_float="centering")
+    for symbol, command in LATEX_SYMBOLS.items():
+        text = text.replace(symbol, command)
+    return "% CritBench leaderboard (python -m reports.build); needs \\usepackage{booktabs}\n" + text
+
+
+def write_latex(table: LeaderboardTable, path: Path) -> Path:
+    return write_text_atomic(path, latex(table))

@@ -26,4 +26,9 @@
   }
   window.addEventListener("hashchange", openTarget);
   openTarget();
+  // Pinned titles (dataset groups, blocks) start right of the sticky method column.
+  document.querySelectorAll(".leaderboard-wrap").forEach(function (wrap) {
+    var method = wrap.querySelector("th.method");
+    if (method) { wrap.style.setProperty("--method-width", method.offsetWidth + "px"); }
+  });
 })();

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.stats
-from plotly.offline import get_plotlyjs
+from plotly.offline import get_plotlyjs, get_plotlyjs_version
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
@@ -37,7 +37,7 @@ from tests.conftest import TINY
 from tests.reports.record_fixture import current_record, edited
 
 CHROMIUM = Path("/usr/bin/chromium")
-QUALITY = {"bce": 1.0, "aucm": 1.3, "alm": 1.6}  # separation of the fabricated logits
+QUALITY = {"bce": 1.0, "aucm": 1.3, "alm": 1.6, "focal": 1.1}  # separation of the fabricated logits
 # (dataset, size, imbalance, test n, seeds, shared test set, {method: [param overrides per row]})
 FABRICATED = [
     ("pneumoniamnist", 28, None, 240, (0, 1, 2), True, {"bce": [{}], "aucm": [{}], "alm": [{"delta": 0.25}, {"delta": 0.5}]}),
@@ -205,12 +205,15 @@ def test_leaderboard_numbers_match_the_records(report, runs_dir):
     ensemble = {name: np.mean([r["test_scores"]["y_score"] for r in runs], axis=0) for name, runs in (("bce", bce), ("alm", alm))}
     assert float(pneumonia["alm(delta=0.5)", "seed_ensemble"]["auc_mean"]) == pytest.approx(roc_auc_score(y, ensemble["alm"]), abs=1e-5)
     test = delong_paired_test(y, ensemble["alm"], ensemble["bce"])
-    line = pneumonia["alm(delta=0.5)", "seeds"]
+    # the pooled AUC, its CIs and the paired test are the seed ensemble's, so they sit on its line
+    line = pneumonia["alm(delta=0.5)", "seed_ensemble"]
     assert float(line["auc_diff_vs_bce"]) == pytest.approx(test.diff, abs=1e-5)
     assert float(line["p_vs_bce"]) == pytest.approx(test.p, rel=1e-4)
+    assert float(line["pooled_auc"]) == pytest.approx(float(line["auc_mean"]), abs=1e-5)
     assert float(line["pooled_auc_delong_low"]) < float(line["pooled_auc"]) < float(line["pooled_auc_delong_high"])
     assert line["pooled_auc_estimate"] == "seed ensemble"
-    assert float(line["rank"]) == 1.0  # the best-separated fabricated method
+    assert pneumonia["alm(delta=0.5)", "seeds"]["pooled_auc"] == ""
+    assert float(pneumonia["alm(delta=0.5)", "seeds"]["rank"]) == 1.0  # the best-separated fabricated method
     synthetic = [r for r in rows if r["dataset"] == "synthetic2d"]
     assert {r["kind"] for r in synthetic} == {"seeds"}  # a test set per seed: no ensemble
     assert {r["pooled_auc_estimate"] for r in synthetic} == {"mean of per-seed test sets"}
@@ -314,8 +317,23 @@ def test_cli(runs_dir, tmp_path, capsys):
     assert main(["--runs", str(tmp_path / "empty"), "--out", str(tmp_path / "r.html")]) == 2
     assert "no usable run records" in capsys.readouterr().err
     assert main(["--runs", str(runs_dir / "real"), "--out", str(tmp_path / "out" / "r.html")]) == 0
-    assert capsys.readouterr().out.strip() == str(tmp_path / "out" / "r.html")
-    assert {p.name for p in (tmp_path / "out").iterdir()} == {"r.html", "leaderboard.csv", "leaderboard.md"}
+    out, err = capsys.readouterr()
+    assert out.strip() == str(tmp_path / "out" / "r.html")
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {"r.html", "leaderboard.csv", "leaderboard.md", "leaderboard.tex"}
+    # the terminal gets the leaderboard, the dataset's verdict and what to run next
+    assert "synthetic2d · 8px\n  method seeds test AUC" in err and "\n  bce    1 " in err
+    assert "verdict: only bce ran here: nothing to compare with it" in err
+    assert f"next:\n  - open the report in a browser: {tmp_path / 'out' / 'r.html'}" in err
+    assert "--seeds 0-4" in err and f"load_runs('{runs_dir / 'real'}')" in err
+
+
+def test_plotly_from_the_cdn_on_request(runs_dir, tmp_path):
+    """--plotly cdn: one <script src> at cdn.plot.ly for the installed plotly.js, nothing embedded."""
+    assert main(["--runs", str(runs_dir / "real"), "--out", str(tmp_path / "r.html"), "--plotly", "cdn"]) == 0
+    html = (tmp_path / "r.html").read_text()
+    sources = re.findall(r'<script src="([^"]+)"', html)
+    assert sources == [f"https://cdn.plot.ly/plotly-{get_plotlyjs_version()}.min.js"]
+    assert get_plotlyjs()[:500] not in html and len(html) < 1_000_000
 
 
 def test_building_a_report_does_not_import_torch():

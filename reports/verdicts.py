@@ -1,0 +1,127 @@
+"""One sentence per dataset: who wins on the critical class, as a deployed model would be used.
+
+At the leaderboard's operating point (each run's threshold chosen on validation for TPR >= 0.95,
+then applied to test), the method row with the lowest mean test FPR is compared with the baseline
+on the same test negatives: the paired difference in test FPR, with a bootstrap CI and a p-value.
+Written here because no library pairs two classifiers' rates at their own thresholds; the
+resampling and the normal test are reports/stats.py's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from reports.deployed import LEADERBOARD_POINT, hits, threshold
+from reports.display import interval_text, number, p_value
+from reports.leaderboard import BASELINE, Cell, DatasetSummary, Leaderboard, RowKey
+from reports.settings import N_BOOTSTRAP, SIGNIFICANCE
+from reports.stats import bootstrap_mean_samples, percentile_interval, z_test
+
+
+@dataclass(frozen=True)
+class FprDifference:
+    """Test FPR of a row minus the baseline's, at each run's validation-chosen threshold, paired on
+    the same test negatives: its mean, percentile-bootstrap CI and two-sided p-value."""
+
+    diff: float
+    low: float
+    high: float
+    p: float
+    seeds: int
+
+
+def negative_hits(cell: Cell, test_set: str, seeds: set[int]) -> np.ndarray | None:
+    """Per test negative, the share of the cell's runs (of `seeds`, on `test_set`) calling it positive
+    at their own validation-chosen threshold."""
+    found = []
+    for run in cell.runs:
+        cut = threshold(run, *LEADERBOARD_POINT)
+        if run.seed in seeds and run.test_set == test_set and run.usable and cut is not None:
+            found.append(hits(run, cut)["fpr"])
+    return np.mean(found, axis=0) if found else None
+
+
+def seeds_with_point(cell: Cell, test_set: str) -> set[int]:
+    return {run.seed for run in cell.runs
+            if run.test_set == test_set and run.usable and threshold(run, *LEADERBOARD_POINT) is not None}
+
+
+def fpr_difference(summary: DatasetSummary, row: RowKey, seed: int = 0) -> FprDifference | None:
+    """The paired test-FPR difference of `row` vs the baseline over the seeds both have on each test
+    set (an ensemble of more seeds would differ by itself); test sets combine as in
+    reports.leaderboard.pooled_estimates: the mean of their differences, variances added."""
+    cell, base = summary.cells[row], summary.cells[summary.baseline]
+    means, variances, samples, seeds = [], [], [], set()
+    for index, test_set in enumerate(summary.test_sets):
+        common = seeds_with_point(cell, test_set) & seeds_with_point(base, test_set)
+        if not common:
+            continue
+        d = negative_hits(cell, test_set, common) - negative_hits(base, test_set, common)
+        means.append(float(d.mean()))
+        variances.append(float(d.var(ddof=1)) / len(d) if len(d) > 1 else 0.0)
+        samples.append(bootstrap_mean_samples(d, N_BOOTSTRAP, seed + index))
+        seeds |= common
+    if not means:
+        return None
+    diff = float(np.mean(means))
+    interval = percentile_interval(diff, np.mean(samples, axis=0))
+    _, _, p = z_test(diff, sum(variances) / len(means) ** 2)
+    return FprDifference(diff, interval.low, interval.high, p, len(seeds))
+
+
+def lowest_fpr_row(summary: DatasetSummary) -> RowKey | None:
+    """The competing non-baseline row with the lowest mean test FPR at the leaderboard's point."""
+    candidates = [(cell.deployed[LEADERBOARD_POINT]["fpr"].mean, row) for row, cell in summary.cells.items()
+                  if row != summary.baseline and cell.competes and LEADERBOARD_POINT in cell.deployed]
+    return min(candidates, key=lambda item: item[0])[1] if candidates else None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A dataset's one-line verdict, and the comparison behind it (None where there is none)."""
+
+    dataset: str  # the column's label
+    anchor: str
+    text: str
+    row: RowKey | None = None
+    difference: FprDifference | None = None
+
+
+def verdict(summary: DatasetSummary) -> Verdict:
+    level = LEADERBOARD_POINT[1]
+    where = f"on the critical class ({summary.facts.get('critical_class')}), at the val-chosen TPR ≥ {level} threshold"
+    label, anchor = summary.key.label, summary.key.anchor
+    if summary.baseline is None:
+        return Verdict(label, anchor, f"no {BASELINE} runs here, so no comparison with the baseline")
+    if len(summary.cells) == 1:
+        return Verdict(label, anchor, f"only {BASELINE} ran here: nothing to compare with it")
+    row = lowest_fpr_row(summary)
+    difference = fpr_difference(summary, row) if row is not None else None
+    if difference is None:
+        return Verdict(label, anchor, f"{where}: the records carry no validation-chosen operating points to compare")
+    return Verdict(label, anchor, f"{where}: {row.label} {change_text(difference)}{tpr_note(summary.cells[row])}",
+                   row, difference)
+
+
+def change_text(d: FprDifference) -> str:
+    """"lowers test FPR vs bce by 0.120 [0.050, 0.190], p = 0.002, over 3 paired seeds"."""
+    if d.diff < 0:
+        change = f"lowers test FPR vs {BASELINE} by {number(-d.diff)} {interval_text(-d.high, -d.low)}"
+    elif d.diff > 0:
+        change = f"raises test FPR vs {BASELINE} by {number(d.diff)} {interval_text(d.low, d.high)}"
+    else:
+        change = f"has the test FPR of {BASELINE}"
+    significance = "" if d.p < SIGNIFICANCE else ", not significant"
+    return f"{change}, p = {p_value(d.p)}{significance}, over {d.seeds} paired seed{'s' if d.seeds > 1 else ''}"
+
+
+def tpr_note(cell: Cell) -> str:
+    """A warning where the row's test TPR misses the validation target it was chosen for."""
+    level = LEADERBOARD_POINT[1]
+    tpr = cell.deployed[LEADERBOARD_POINT]["tpr"].mean
+    return f"; its test TPR {number(tpr)} misses {level}" if tpr < float(level) else ""
+
+
+def verdicts(board: Leaderboard) -> list[Verdict]:
+    return [verdict(summary) for summary in board.datasets]
