@@ -15,6 +15,8 @@ from benchmarks.methods import get_method, list_methods, resolve_params
 from benchmarks.methods.losses import get_loss, list_losses, loss_hyperparameters
 from benchmarks.sweep.suite import expand, load_suite
 from benchmarks.sweep.tuning import parse_space, space_items, tunable_params
+from reports.leaderboard import RowKey, build_leaderboard
+from reports.runs import load_runs
 from tests.conftest import TINY_SUITE, write_suite
 
 # conftest's bce + alm suite (width 0.125, size 8, cpu, 1 epoch), one seed, 64 train samples, with
@@ -120,5 +122,8 @@ def test_an_equal_budget_suite_runs_end_to_end_and_reports_preset_and_tuned_rows
     lines = [line for line in csv.DictReader((out / "leaderboard.csv").open()) if line["kind"] == "seeds"]
     ranks = {line["method"]: line["rank"] for line in lines}
     assert ranks["bce"] == ranks["alm"] == "" and {ranks["bce (tuned)"], ranks["alm (tuned)"]} <= {"1", "1.5", "2"}
+    (dataset,) = build_leaderboard(load_runs(out)).datasets
+    assert dataset.baseline == RowKey("bce", tuned=True)  # the paired tests compare with the tuned bce
+    assert dataset.cells[RowKey("bce")].vs_baseline is not None
     chosen = {line["method"]: line["tuned_values"] for line in lines}
     assert chosen["bce"] == "" and "mu0=" in chosen["alm (tuned)"] and "2 trials of 1 epoch" in chosen["alm (tuned)"]
