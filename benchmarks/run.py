@@ -5,18 +5,23 @@ The record's path is the last line of stdout; progress goes to stderr.
 from __future__ import annotations
 
 from benchmarks.core.console import interruptible, interrupted  # first: Ctrl-C while importing torch is one line
+import math
 import shlex
 import sys
+from pathlib import Path
 
 from benchmarks.core.cli import ArgumentParser, fail, parse_key_values
 from benchmarks.core.outputs import check_writable_dir, save_record_safely
 from benchmarks.core.config import MODEL, RunConfig, default
 from benchmarks.core.errors import CritBenchError
+from benchmarks.core.identity import run_id
+from benchmarks.core.storage import record_path, record_state
 from benchmarks.engine.checkpoint import remove_checkpoint, run_checkpoint_dir
 from benchmarks.engine.pipeline import run_benchmark
 from benchmarks.engine.resolve import resolve_config
 from benchmarks.methods import get_method, list_methods, resolve_params
 from benchmarks.methods.sampling import SAMPLERS
+from benchmarks.sweep.plan import DataFingerprints
 from datasets import get_dataset_entry, list_datasets
 from models3d import STEMS, list_models
 
@@ -50,6 +55,8 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--out", default="runs", help="folder for the JSON record (default runs/)")
     parser.add_argument("--device", default=default("device"), help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--force", action="store_true",
+                        help="train again even when --out holds this run's complete record (default: skip it)")
     return parser
 
 
@@ -85,6 +92,28 @@ def config_from_args(args) -> RunConfig:
     )
 
 
+def below_chance_warning(record: dict) -> str:
+    """Why a run's validation AUC can sit below 0.5: measured on VesselMNIST3D (128 train volumes,
+    ResNet-18 3D, one epoch = 4 steps) the eval-mode logits were nearly constant (std 0.03, val AUC
+    0.30) while the same weights scored 0.66 with batch statistics and 0.73 with the batch-norm
+    running statistics re-estimated over train: after k steps PyTorch's running statistics
+    (momentum 0.1) hold only 1 - 0.9^k of the data's. docs/failure-modes.md explains it."""
+    steps = len(record["history"]) * math.ceil(record["dataset"]["splits"]["train"]["n"] / record["config"]["batch_size"])
+    return (f"warning: validation AUC {record['val']['auc']:.3f} is below chance. After about {steps} optimizer steps "
+            f"the batch-norm running statistics hold only {1 - 0.9 ** steps:.0%} of the data's, so evaluation "
+            f"scores can be near-constant and even inverted: train longer (--epochs) before reading this as a "
+            f"method's result")
+
+
+def finished_record(config: RunConfig, out: Path) -> Path | None:
+    """The complete record of `config`'s run in `out`, if there is one. Its run id needs the data's
+    checksum, which is computed only when `out` holds a record of the same dataset, method and seed."""
+    if not any(out.glob(f"{config.dataset}-{config.method}-s{config.seed}-*.json")):
+        return None
+    identity = run_id(config, DataFingerprints().of(config))
+    return record_path(out, identity) if record_state(out, identity) == "complete" else None
+
+
 def main(argv=None) -> int:
     """Train one run (resumed from its last finished epoch when a checkpoint is left) and write its record.
 
@@ -99,6 +128,11 @@ def main(argv=None) -> int:
             config = resolve_config(config_from_args(args))
             out = check_writable_dir(args.out, "--out")  # before training, not after
             checkpoints = run_checkpoint_dir(out)
+            finished = None if args.force else finished_record(config, out)
+            if finished:
+                print(f"already complete, not retrained (add --force to train it again): {finished}", file=sys.stderr)
+                print(finished)
+                return 0
             command = "python -m benchmarks.run " + shlex.join(sys.argv[1:] if argv is None else argv)
             record = run_benchmark(config, progress=not args.quiet, checkpoint_dir=checkpoints, command=command)
         except CritBenchError as error:
@@ -120,6 +154,8 @@ def main(argv=None) -> int:
         print(f"test AUC {test['auc']:.4f}  TPR@FPR=0.1 {test['tpr_at_fpr']['0.1']:.3f}  "
               f"FPR@TPR=0.95 {test['fpr_at_tpr']['0.95']:.3f}  best epoch {record['best_epoch']}  "
               f"{record['seconds']:.1f}s", file=sys.stderr)
+        if record["val"]["auc"] < 0.5:
+            print(below_chance_warning(record), file=sys.stderr)
     if path is not None:
         print(path)
     return 0 if record["status"] == "complete" and not warning else 1
