@@ -58,13 +58,12 @@ class AUCMMethod(Method):
 
     description = "AUC maximization: libauc AUCMLoss (margin 1) + PESG (lr 0.1, decays at 50%/75%), 20% positives per batch"
     Params = AUCMParams
-    search_space = {"lr": "log:1e-2..1e-1", "margin": [0.6, 0.8, 1.0], "epoch_decay": "log:1e-4..5e-2",
-                    "weight_decay": [1e-5, 1e-4, 1e-3]}
-    search_space_source = ("LibAUC publishes no AUCM grid: margin 0.6/0.8/1.0 is its suggested margin set "
-                           "(libauc 2.0.1 losses/auc.py, practical tips); epoch_decay 'tuned in the same range' "
-                           "as weight_decay (AUCMLoss tips), here spanning its recipes' 2e-3 (PESG default), "
-                           "3e-3 (CIFAR-10 example) and 0.05 (DAM-on-MedMNIST, presets.py); weight_decay the "
-                           "recipes' 1e-5, 1e-4, 1e-3; lr one decade up to PESG's default 0.1")
+    # LibAUC's own search space of AUCM + PESG (libauc 2.0.1 trainer/config/spaces.py, AUCMLossSpace):
+    # "lr": (0.0001, 0.1) log, "epoch_decay": (0.0, 0.01), "weight_decay": (0.0, 0.0002),
+    # "momentum": (0.8, 0.99), "margin": [0.6, 0.8, 1.0].
+    search_space = {"lr": "log:1e-4..1e-1", "epoch_decay": "0.0..0.01", "weight_decay": "0.0..2e-4",
+                    "momentum": "0.8..0.99", "margin": [0.6, 0.8, 1.0]}
+    search_space_source = "Optimization-AI/LibAUC libauc/trainer/config/spaces.py AUCMLossSpace (LibAUC's own)"
 
     @classmethod
     def build_params(cls, values: dict) -> AUCMParams:

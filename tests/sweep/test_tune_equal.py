@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 import torch
+from libauc.trainer.config.spaces import AUCMLossSpace
 
 from benchmarks import leaderboard
 from benchmarks.methods import get_method, list_methods, resolve_params
@@ -19,6 +21,7 @@ from reports.leaderboard import RowKey, build_leaderboard
 from reports.runs import load_runs
 from tests.conftest import TINY_SUITE, write_suite
 
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "tuning.md"
 # conftest's bce + alm suite (width 0.125, size 8, cpu, 1 epoch), one seed, 64 train samples, with
 # the equal budget: 2 trials of 1 epoch each on the validation split.
 EQUAL_SUITE = ('tune = { mode = "equal", trials = 2, epochs = 1 }\n'
@@ -60,6 +63,29 @@ def test_alm_space_is_the_alm_paper_grid():
     assert space["mu0"] == [10.0 ** -k for k in range(2, 10)]
     assert space["delta"] == [0.0, 0.1, 0.25, 0.5, 1.0]
     assert get_method("alm+s_fl").search_space == space
+
+
+def test_aucm_space_is_libauc_own():
+    """libauc 2.0.1 trainer/config/spaces.py, AUCMLossSpace: `"lr" : {"val": (0.0001, 0.1), ... "log": True}`,
+    `"epoch_decay" : {"val" : (0.0, 0.01)`, `"weight_decay" : {"val" : (0.0, 0.0002)`, `"momentum" :
+    {"val" : (0.8, 0.99)`, `"margin" : {"val" : [0.6, 0.8, 1.0]`."""
+    reference = {**AUCMLossSpace.optimizer["space"], **AUCMLossSpace.loss["space"]}
+    space = parse_space(space_items(get_method("aucm").search_space), "aucm")
+    assert set(space) == set(reference)
+    for name, dimension in space.items():
+        wanted = reference[name]["val"]
+        if isinstance(wanted, list):
+            assert list(dimension.values) == wanted
+        else:
+            assert (dimension.low, dimension.high, dimension.log) == (*wanted, bool(reference[name].get("log")))
+
+
+def test_the_docs_list_every_method_space():
+    """docs/tuning.md's table has a row per registered method naming each parameter of its space."""
+    rows = {line.split("|")[1].strip(" `"): line for line in DOCS.read_text().splitlines() if line.startswith("| `")}
+    for method in list_methods():
+        assert method in rows, f"docs/tuning.md lists no search space of {method}"
+        assert all(f"`{name}`" in rows[method] for name in get_method(method).search_space), rows[method]
 
 
 def test_a_selected_preset_is_one_run_in_the_tuned_row(tmp_path):
