@@ -4,8 +4,9 @@ Stop it at any moment and rerun the same command to resume.
 
 Each run writes `<out>/<run_id>.json` when complete, or `<out>/<run_id>.failed.json` (reason and
 traceback) when it crashed or diverged. A rerun skips complete runs and retries failed ones unless
---no-retry-failed. Progress goes to stderr; the last stdout line is the report's path (or the
-output folder with --no-report).
+--no-retry-failed. Progress goes to stderr, and at the end the leaderboard, a verdict per dataset
+and what to run next; the last stdout line is the report's path (or the output folder with
+--no-report).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from benchmarks.sweep.plan import DataFingerprints, describe_plan, make_plan
 from benchmarks.sweep.progress import SuiteProgress, duration
 from benchmarks.sweep.suite import Suite, expand, list_suites, load_suite, parse_seeds, select
 from benchmarks.sweep.search import SearchFailed, record_suite_searches, suite_searches, tune_suite
+from reports.build import add_plotly_argument
 from reports.report import build_report
 
 
@@ -46,6 +48,7 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the suite's, else auto)")
     parser.add_argument("--report", metavar="FILE.html", help="HTML report to write at the end (default <out>/report.html)")
     parser.add_argument("--no-report", action="store_true", help="do not build the report")
+    add_plotly_argument(parser)
     parser.add_argument("--no-retry-failed", action="store_true", help="skip runs that failed before instead of retrying them")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and the runs still to do; train nothing")
     parser.add_argument("--runs-per-device", type=int, default=1, metavar="N",
@@ -64,14 +67,22 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
-def split_names(text: str | None) -> list[str] | None:
-    return [name.strip() for name in text.split(",") if name.strip()] if text else None
+def split_names(text: str | None, flag: str) -> list[str] | None:
+    """`"a, b,a"` -> ["a", "b"]; None when the flag is not given; CritBenchError when it names
+    nothing (`--methods ,` must not run the whole suite)."""
+    if text is None:
+        return None
+    names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    if not names:
+        raise CritBenchError(f"{flag} {text!r} names nothing; give comma-separated names, or leave {flag} out "
+                             f"to run all of the suite's")
+    return names
 
 
 def suite_from_args(args) -> Suite:
     suite = load_suite(args.suite)
     run = {"epochs": args.epochs} if args.epochs is not None else {}
-    return select(suite, datasets=split_names(args.datasets), methods=split_names(args.methods),
+    return select(suite, datasets=split_names(args.datasets, "--datasets"), methods=split_names(args.methods, "--methods"),
                   seeds=parse_seeds(args.seeds) if args.seeds else None, run=run)
 
 
@@ -161,7 +172,7 @@ def main(argv=None) -> int:
         print(out)
         return code
     try:
-        print(build_report(out, html))
+        print(build_report(out, html, plotly=args.plotly, summary=sys.stderr))
     except CritBenchError as error:
         return fail(str(error), code=1)
     except Exception as error:  # the records are safe; only the report is missing

@@ -246,14 +246,15 @@ def test_missing_data_is_reported_once_and_skipped(tmp_path, capsys, monkeypatch
 
 def test_leaderboard_builds_the_report_at_the_end(tmp_path, capsys, monkeypatch):
     calls = []
-    monkeypatch.setattr(leaderboard, "build_report", lambda runs_dir, out_html: calls.append((runs_dir, out_html)) or out_html)
+    monkeypatch.setattr(leaderboard, "build_report",
+                        lambda runs_dir, out_html, **options: calls.append((runs_dir, out_html)) or out_html)
     suite, out = write_suite(tmp_path), tmp_path / "runs"
     args = ["--suite", str(suite), "--out", str(out), "--seeds", "0", "--methods", "bce"]
     assert leaderboard.main(args + ["--report", str(tmp_path / "r.html")]) == 0
     assert calls == [(out, tmp_path / "r.html")]
     assert capsys.readouterr().out.strip().splitlines()[-1] == str(tmp_path / "r.html")
 
-    def broken(runs_dir, out_html):
+    def broken(runs_dir, out_html, **options):
         raise OSError("disk full (simulated)")
 
     monkeypatch.setattr(leaderboard, "build_report", broken)

@@ -1,0 +1,134 @@
+"""What a first report must get right: runs of different budgets in separate columns (never bold
+across them), smoke suites labelled, the per-dataset verdict's paired test-FPR difference, the
+LaTeX table, and the records as pandas DataFrames."""
+from __future__ import annotations
+
+import math
+import sys
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from benchmarks import leaderboard
+from benchmarks.core.metrics import binary_metrics, operating_points
+from benchmarks.core.storage import save_record
+from reports import load_runs as load_frames
+from reports.leaderboard import build_leaderboard
+from reports.report import build_report
+from reports.runs import load_runs
+from reports.verdicts import verdicts
+from tests.conftest import write_suite
+from tests.reports.record_fixture import current_record
+
+
+def run_record(method: str, seed: int, quality: float, epochs: int = 2, command: str | None = None) -> dict:
+    """The fixture record as a run of `method`/`seed`/`epochs` with scores separated by `quality`,
+    and operating points chosen on validation scores drawn like its test scores."""
+    record = current_record(f"synthetic2d-{method}-s{seed}-e{epochs}{seed:08d}")
+    y = np.array(record["test_scores"]["y_true"])
+    rng = np.random.default_rng([seed, epochs, sum(map(ord, method))])
+    scores = quality * y + rng.normal(0, 1, len(y))
+    val_y = np.concatenate([y, y])
+    val_scores = quality * val_y + rng.normal(0, 1, len(val_y))
+    record["config"].update(method=method, seed=seed, epochs=epochs)
+    record.update(test=binary_metrics(y, scores), val=binary_metrics(val_y, val_scores),
+                  test_scores={"y_true": y.tolist(), "y_score": scores.tolist()},
+                  operating_points=operating_points(val_y, val_scores, y, scores))
+    if command:
+        record["command"] = command
+    return record
+
+
+def test_runs_of_different_epochs_never_share_a_column(tmp_path):
+    """The issue's case: alm for 3 epochs and aucm for 2 on the same data were one column, and aucm
+    took the bold. Each budget is its own column, labelled with the field that differs."""
+    for record in (run_record("bce", 0, 1.0), run_record("aucm", 0, 2.0), run_record("alm", 0, 1.0, epochs=3)):
+        save_record(record, tmp_path / "runs")
+    board = build_leaderboard(load_runs(tmp_path / "runs"))
+    columns = {d.key.label: sorted(row.method for row in d.cells) for d in board.datasets}
+    assert columns == {"synthetic2d · 8px · 2 epochs": ["aucm", "bce"], "synthetic2d · 8px · 3 epochs": ["alm"]}
+    two = board.datasets[0]
+    assert {row.method for row, cell in two.cells.items() if "auc" in cell.best} == {"aucm"}
+    build_report(tmp_path / "runs", tmp_path / "report.html")
+    lines = (tmp_path / "leaderboard.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    epochs = {line.split(",")[header.index("method")]: line.split(",")[header.index("epochs")] for line in lines[1:]}
+    assert epochs == {"bce": "2", "aucm": "2", "alm": "3"}
+
+
+def test_a_smoke_suite_is_labelled_as_such(tmp_path, capsys):
+    quick = "python -m benchmarks.leaderboard --suite quick --out runs/quick"
+    for record in (run_record("bce", 0, 1.0, command=quick), run_record("alm", 0, 2.0, command=quick)):
+        save_record(record, tmp_path / "runs")
+    (summary,) = build_leaderboard(load_runs(tmp_path / "runs")).datasets
+    assert summary.key.label == "synthetic2d · 8px · smoke test (quick suite)"
+    build_report(tmp_path / "runs", tmp_path / "report.html", summary=sys.stderr)
+    err = capsys.readouterr().err
+    assert "columns marked 'smoke test' check the pipeline, they are not results" in err
+    assert "`python -m benchmarks.leaderboard --suite quick --seeds 0-4`" in err  # 1 seed: more seeds, same suite
+
+
+def test_the_verdict_is_the_paired_test_fpr_difference_at_the_validation_threshold(tmp_path):
+    """Per test negative, alm's false positive minus bce's (each at its own threshold chosen on
+    validation for TPR >= 0.95): their mean is the FPR difference, and p is the normal test of it."""
+    bce, alm = run_record("bce", 0, 0.5), run_record("alm", 0, 3.0)
+    for record in (bce, alm):
+        save_record(record, tmp_path / "runs")
+    (verdict,) = verdicts(build_leaderboard(load_runs(tmp_path / "runs")))
+    y = np.array(bce["test_scores"]["y_true"])
+    hits = {name: (np.array(r["test_scores"]["y_score"]) >= r["operating_points"]["min_tpr"]["0.95"]["threshold"])[y == 0]
+            for name, r in (("bce", bce), ("alm", alm))}
+    d = hits["alm"].astype(float) - hits["bce"]
+    assert verdict.difference.diff == pytest.approx(d.mean())
+    assert verdict.difference.p == pytest.approx(2 * norm.sf(abs(d.mean()) / (d.std(ddof=1) / math.sqrt(len(d)))))
+    assert verdict.difference.low < d.mean() < verdict.difference.high and verdict.difference.seeds == 1
+    assert d.mean() < 0 and verdict.text.startswith(
+        f"on the critical class (blob), at the val-chosen TPR ≥ 0.95 threshold: alm lowers test FPR vs bce by "
+        f"{-d.mean():.3f} [")
+
+
+def test_latex_table_beside_csv_and_markdown(tmp_path):
+    for record in (run_record("bce", 0, 1.0), run_record("alm", 0, 2.0), run_record("bce", 1, 1.0), run_record("alm", 1, 2.0)):
+        save_record(record, tmp_path / "runs")
+    build_report(tmp_path / "runs", tmp_path / "report.html")
+    tex = (tmp_path / "leaderboard.tex").read_text()
+    assert "\\toprule" in tex and "\\multicolumn{5}{c}{synthetic2d, 8px}" in tex
+    alm = next(line for line in tex.splitlines() if line.startswith("alm &"))
+    assert alm.count("\\textbf{") >= 1 and "$\\pm$" in alm and "±" not in tex
+
+
+def test_load_runs_gives_a_table_of_runs_and_one_of_epochs(tmp_path):
+    records = [run_record("bce", 0, 1.0), run_record("alm", 1, 2.0, epochs=3)]
+    for record in records:
+        save_record(record, tmp_path / "runs")
+    (tmp_path / "runs" / "broken.json").write_text("{")
+    runs, epochs = load_frames(tmp_path / "runs")
+    runs = runs.set_index("run_id")
+    for record in records:
+        line = runs.loc[record["run_id"]]
+        assert (line["method"], line["seed"], line["epochs"]) == (record["config"]["method"], record["config"]["seed"],
+                                                                  record["config"]["epochs"])
+        assert line["test.auc"] == record["test"]["auc"] and line["val.auc"] == record["val"]["auc"]
+        assert line["params.delta"] == record["config"]["params"]["delta"]
+        history = epochs[epochs["run_id"] == record["run_id"]]
+        assert history["epoch"].tolist() == [h["epoch"] for h in record["history"]]
+        assert history["val_auc"].tolist() == [h["val_auc"] for h in record["history"]]
+    assert list(epochs.columns[:4]) == ["run_id", "dataset", "method", "seed"]
+    (tmp_path / "empty").mkdir()
+    no_runs, no_epochs = load_frames(tmp_path / "empty")
+    assert no_runs.empty and no_epochs.empty and list(no_epochs.columns) == ["run_id", "dataset", "method", "seed"]
+
+
+def test_the_leaderboard_ends_with_the_table_verdicts_and_next_steps(tmp_path, capsys):
+    """`python -m benchmarks.leaderboard` prints its leaderboard and verdicts on stderr, then the
+    report's path as the last stdout line."""
+    suite, out = write_suite(tmp_path), tmp_path / "runs"
+    assert leaderboard.main(["--suite", str(suite), "--out", str(out), "--seeds", "0"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip().splitlines()[-1] == str(out / "report.html")
+    err = captured.err.split("complete records in")[1]  # what follows the suite's closing line
+    assert "\nsynthetic2d · 8px\n  method seeds test AUC" in err
+    assert "\n  bce " in err and "\n  alm " in err and "\n  verdict: " in err
+    assert "next:\n  - open the report in a browser:" in err
+    assert f"`python -m benchmarks.leaderboard --suite {suite} --seeds 0-4`" in err
