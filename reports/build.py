@@ -41,8 +41,8 @@ def build_parser() -> ArgumentParser:
 def add_plotly_argument(parser) -> None:
     """--plotly (also `benchmarks.leaderboard`'s)."""
     parser.add_argument("--plotly", choices=PLOTLY_MODES, default="embed",
-                        help="embed: plotly.js inside the HTML (default; works offline, ~5 MB); "
-                             "cdn: loaded from cdn.plot.ly when the report opens (~0.3 MB + the records)")
+                        help="embed: plotly.js inside the HTML (default; works offline); cdn: loaded from "
+                             "cdn.plot.ly when the report opens (a file smaller by plotly.js's ~4.8 MB)")
 
 
 def main(argv: list[str] | None = None) -> int:
