@@ -1,0 +1,115 @@
+"""A method's response to one hyperparameter (ALM's mu0, say): the runs of one dataset, method and
+seed that differ only in that value, with their validation and test metrics and whether the
+method's penalty acted (the per-epoch activity figures its records carry).
+
+    python -m reports.dose_response --runs results/validation results/alm_dose --method alm --param mu0
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.core.cli import fail
+from benchmarks.core.errors import CritBenchError
+from reports.display import number
+from reports.runs import Run, load_runs
+
+# (history key, column label, how an epoch series becomes one number)
+ACTIVITY = (
+    ("mu", "final mu", "last"),
+    ("multiplier_max", "max multiplier", "max"),
+    ("violated_pair_share", "violated pairs (mean)", "mean"),
+    ("term_to_loss", "term / loss (mean)", "mean"),
+    ("term_to_loss", "term / loss (max)", "max"),
+)
+# What must agree between the runs of one response (the machine's fields, device and precision, need not)
+PROTOCOL = ("dataset", "dataset_params", "size", "imbalance", "max_train_samples", "seed", "epochs", "batch_size",
+            "patience", "model", "stem", "width", "sampler", "augment")
+SUMMARIES = {"last": lambda values: values[-1], "max": max, "mean": lambda values: sum(values) / len(values)}
+
+
+@dataclass(frozen=True)
+class DosePoint:
+    """One run of a dose-response: the hyperparameter's value and what it gave."""
+
+    value: float
+    run: Run
+
+    def metrics(self) -> dict[str, float]:
+        test = self.run.record["test"]
+        return {"val AUC": self.run.val_auc, "test AUC": test["auc"],
+                "test FPR@TPR=0.95": test["fpr_at_tpr"]["0.95"], "test TPR@FPR=0.1": test["tpr_at_fpr"]["0.1"],
+                "epochs": len(self.run.record["history"]), "best epoch": self.run.record["best_epoch"]}
+
+    def activity(self) -> dict[str, float]:
+        """Each `ACTIVITY` figure over the run's epochs (NaN where the record predates it)."""
+        history = self.run.record["history"]
+        out = {}
+        for key, label, how in ACTIVITY:
+            values = [epoch[key] for epoch in history if isinstance(epoch.get(key), (int, float))]
+            out[label] = SUMMARIES[how](values) if values else math.nan
+        return out
+
+
+def dose_points(runs: list[Run], method: str, param: str) -> dict[tuple[str, int], list[DosePoint]]:
+    """Per (dataset, seed): the `method` runs that agree on everything but `param`, by its value.
+
+    Runs whose other settings (budget, other params, dataset settings) differ from the group's
+    are left out, so a point never mixes two protocols."""
+    groups: dict[tuple, list[DosePoint]] = {}
+    for run in runs:
+        if run.method != method or param not in run.config["params"]:
+            continue
+        protocol = tuple(repr(run.config.get(key)) for key in PROTOCOL)
+        params = repr(sorted((k, v) for k, v in run.config["params"].items() if k != param))
+        groups.setdefault((protocol, params), []).append(DosePoint(float(run.config["params"][param]), run))
+    out: dict[tuple[str, int], list[DosePoint]] = {}
+    for points in groups.values():
+        if len({p.value for p in points}) > 1:
+            first = points[0].run.config
+            out[(first["dataset"], first["seed"])] = sorted(points, key=lambda p: p.value)
+    return out
+
+
+def markdown(points: list[DosePoint], param: str) -> str:
+    """The dose-response as a Markdown table, one row per value."""
+    metric_names = list(points[0].metrics())
+    activity_names = [label for _, label, _ in ACTIVITY]
+    lines = ["| " + " | ".join([param, *metric_names, *activity_names]) + " |",
+             "|" + "---|" * (1 + len(metric_names) + len(activity_names))]
+    for point in points:
+        metrics = [number(v) if isinstance(v, float) else str(v) for v in point.metrics().values()]
+        activity = ["—" if math.isnan(v) else f"{v:.3g}" for v in point.activity().values()]
+        lines.append("| " + " | ".join([f"{point.value:g}", *metrics, *activity]) + " |")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m reports.dose_response", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", nargs="+", required=True, metavar="DIR", help="folders of run records")
+    parser.add_argument("--method", required=True, help="the method whose runs differ in --param")
+    parser.add_argument("--param", required=True, help="the hyperparameter, e.g. mu0")
+    return parser
+
+
+def main(argv=None) -> int:
+    """Print one Markdown dose-response table per dataset and seed."""
+    args = build_parser().parse_args(argv)
+    try:
+        runs = [run for folder in args.runs for run in load_runs(Path(folder)).runs]
+    except CritBenchError as error:
+        return fail(str(error))
+    found = dose_points(runs, args.method, args.param)
+    if not found:
+        return fail(f"no {args.method} runs that differ only in {args.param} under {', '.join(args.runs)}; "
+                    f"a dose-response needs at least two values of it with everything else equal")
+    for (dataset, seed), points in found.items():
+        print(f"{dataset}, seed {seed}, {args.method} by {args.param}:\n\n{markdown(points, args.param)}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
