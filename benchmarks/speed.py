@@ -90,6 +90,7 @@ SUITE_PHASES = {
 # options of each mode: given in the other mode, they are refused rather than ignored
 STEP_OPTIONS = ("--cases", "--steps", "--repeats", "--warmup", "--workers", "--method", "--compile", "--no-amp", "--width",
                 "--size", "--batch-size")
+SPEED_DIR = Path("speed")  # the default folder of the timings: not runs/, which holds run records
 SUITE_OPTIONS = ("--datasets", "--methods", "--seeds", "--epochs", "--data-dir", "--out", "--no-cache", "--runs-per-device")
 RUN_PHASES = ("load", "setup", "train", "eval", "checkpoint", "record")  # inside a run: in a worker process with a pool
 
@@ -227,7 +228,8 @@ def format_table(report: dict) -> str:
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.splitlines()[0])
     parser.add_argument("--device", help="auto (CUDA if available), cpu, cuda or cuda:N (default auto; --suite: the suite's)")
-    parser.add_argument("--json", help="output file (default runs/speed-<cpu|cuda>.json; --suite: runs/speed-suite-<suite>.json)")
+    parser.add_argument("--json", help=f"output file (default {SPEED_DIR}/speed-<cpu|cuda>.json; --suite: "
+                                       f"{SPEED_DIR}/speed-suite-<suite>.json)")
     step = parser.add_argument_group("the training step (without --suite)")
     step.add_argument("--cases", nargs="+", metavar="CASE",
                         help=f"any of {', '.join(CASES)} (default: all on CUDA, {', '.join(CPU_DEFAULT_CASES)} on CPU)")
@@ -315,14 +317,14 @@ def time_suite(args, command: str, imports: float | None) -> int:
     complete record; 1: some have not, e.g. data unavailable; 2: bad input, nothing run)."""
     started, load_start = time.perf_counter(), os.getloadavg()
     env = base_environment()  # its started_at is the suite's
-    json_path = check_writable_file(args.json or f"runs/speed-suite-{Path(args.suite).stem}.json", "--json")
+    json_path = check_writable_file(args.json or SPEED_DIR / f"speed-suite-{Path(args.suite).stem}.json", "--json")
     device = resolve_device(args.device or "auto")
     with tempfile.TemporaryDirectory(prefix="critbench-speed-") as scratch:
         out = Path(args.out or Path(scratch) / "runs")
         if out.is_dir() and any(out.iterdir()):
             raise CritBenchError(f"--out {out} is not empty: its complete runs would be skipped, not timed; "
                                  f"give a new or empty folder")
-        suite = suite_without_cache(args.suite, leaderboard.split_names(args.datasets) or [], Path(scratch)) \
+        suite = suite_without_cache(args.suite, leaderboard.split_names(args.datasets, "--datasets") or [], Path(scratch)) \
             if args.no_cache else args.suite
         flags = {"--suite": suite, "--datasets": args.datasets, "--methods": args.methods, "--seeds": args.seeds,
                  "--epochs": args.epochs, "--data-dir": args.data_dir, "--device": args.device, "--out": out,
@@ -428,7 +430,7 @@ def main(argv=None) -> int:
     except CritBenchError as error:
         return fail(str(error))
     print(format_table(report))
-    path = write_json_atomic(Path(args.json or f"runs/speed-{device.type}.json"), report)
+    path = write_json_atomic(Path(args.json or SPEED_DIR / f"speed-{device.type}.json"), report)
     print(f"written {path}", file=sys.stderr)
     return 0
 

@@ -43,10 +43,15 @@ def prepare_checkpoint_dir(checkpoint_dir) -> None:
 
 
 def remove_checkpoint(checkpoint_dir, run_id: str) -> None:
-    """Delete run `run_id`'s checkpoint and the temporary files of writers killed mid-write."""
+    """Delete run `run_id`'s checkpoint and the temporary files of writers killed mid-write, then
+    the folder if nothing else is in it (a run training beside it keeps it: write_atomic recreates it)."""
     path = checkpoint_path(checkpoint_dir, run_id)
     for file in [path, *path.parent.glob(f".{path.name}.*.tmp")]:
         file.unlink(missing_ok=True)
+    try:
+        path.parent.rmdir()
+    except OSError:  # not empty, or already gone
+        pass
 
 
 def attribute_state(owner, skip: tuple[str, ...] = ()) -> dict:

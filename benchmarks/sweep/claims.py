@@ -60,9 +60,14 @@ class Claim:
                 pass
 
     def release(self) -> None:
+        """Give up the claim; the claims folder goes too once it holds no other claim."""
         self._stop.set()
         if read_claim(self.path).get("token") == self.owner["token"]:
             self.path.unlink(missing_ok=True)
+        try:
+            self.path.parent.rmdir()
+        except OSError:  # another run's claim is in it, or it is gone
+            pass
 
     def __enter__(self) -> Claim:
         return self
@@ -89,15 +94,25 @@ def is_stale(path: Path, holder: dict) -> bool:
     return age > STALE_S or (same_host and isinstance(holder.get("pid"), int) and not _alive(holder["pid"]))
 
 
+def create_exclusive(path: Path) -> int:
+    """Create `path` exclusively (O_EXCL), and its folder, again if a releasing claim removed the
+    (then empty) folder between the two."""
+    while True:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+        except FileNotFoundError:
+            continue
+
+
 def claim_run(out_dir, identity: str) -> tuple[Claim | None, dict]:
     """(Claim, {}) when this process may train run `identity`; (None, holder) while another live
     process holds it. A stale claim is taken over."""
     path = claim_path(out_dir, identity)
-    path.parent.mkdir(parents=True, exist_ok=True)
     owner = {"host": socket.gethostname(), "pid": os.getpid(), "token": uuid.uuid4().hex, "claimed_at": utc_now()}
     text = json.dumps(owner)
     try:
-        handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+        handle = create_exclusive(path)
     except FileExistsError:
         holder = read_claim(path)
         if not is_stale(path, holder):

@@ -132,3 +132,4 @@ def test_the_leaderboard_ends_with_the_table_verdicts_and_next_steps(tmp_path, c
     assert "\n  bce " in err and "\n  alm " in err and "\n  verdict: " in err
     assert "next:\n  - open the report in a browser:" in err
     assert f"`python -m benchmarks.leaderboard --suite {suite} --seeds 0-4`" in err
+    assert not (out / ".claims").exists() and not (out / "checkpoints").exists()  # emptied, then removed
