@@ -1,8 +1,14 @@
-"""A suite's progress on stderr, one line per event (runs of a leaderboard, trials of a search)."""
+"""A suite's progress on stderr (runs of a leaderboard, trials of a search): one line per event,
+which is what a log file or a Slurm output keeps, and on a terminal a tqdm bar beneath them with
+the elapsed time and the ETA between events. The lines are printed through tqdm so that they never
+tear the bar. Both ETAs are the elapsed time per finished run times the runs left (the bar's with
+smoothing=0), parallel executors included; the lines compute theirs, as the bar is off in logs."""
 from __future__ import annotations
 
 import sys
 import time
+
+from tqdm import tqdm
 
 from benchmarks.sweep.executors import RunTask, TaskResult
 
@@ -13,18 +19,22 @@ def duration(seconds: float) -> str:
 
 
 class SuiteProgress:
-    """Runs done / total, the run, elapsed, ETA (elapsed time per finished run so far, times the
-    runs left: parallel executors included)."""
+    """Runs (or trials: `unit`) done / total, the run, elapsed, ETA; every result in `results`
+    (in the order they finished) and by status in `outcomes`."""
 
-    def __init__(self, total: int, stream=None):
+    def __init__(self, total: int, stream=None, unit: str = "run"):
         self.total, self.done = total, 0
         self.outcomes: dict[str, list[TaskResult]] = {status: [] for status in
                                                       ("complete", "failed", "rescued", "claimed", "elsewhere")}
+        self.results: list[TaskResult] = []
         self.stream = stream or sys.stderr
         self.start = time.monotonic()
+        self.bar = tqdm(total=total, file=self.stream, unit=unit, smoothing=0, leave=False, dynamic_ncols=True,
+                        disable=not (hasattr(self.stream, "isatty") and self.stream.isatty()))
 
     def _print(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+        tqdm.write(text, file=self.stream)
+        self.stream.flush()
 
     def started(self, task: RunTask) -> None:
         self._print(f"[{self.done + 1}/{self.total}] running {task.label}  ({task.run_id})")
@@ -32,6 +42,7 @@ class SuiteProgress:
     def finished(self, result: TaskResult) -> None:
         self.done += 1
         self.outcomes[result.status].append(result)
+        self.results.append(result)
         elapsed = time.monotonic() - self.start
         eta = elapsed / self.done * (self.total - self.done)
         status = {"complete": "done", "failed": f"FAILED ({(result.reason or '')[:200]})",
@@ -39,3 +50,6 @@ class SuiteProgress:
                   "claimed": f"skipped, {result.reason}", "elsewhere": f"skipped, {result.reason}"}[result.status]
         self._print(f"[{self.done}/{self.total}] {status}: {result.label}  "
                     f"elapsed {duration(elapsed)}, ETA {duration(eta)}")
+        self.bar.update(1)
+        if self.done >= self.total:
+            self.bar.close()

@@ -183,12 +183,13 @@ def run_search(search: Search, study: optuna.Study, storage: str, executor, out:
     """Ask, run (through `executor`, `parallel` trials at a time) and tell trials until the budget is
     finished; trial records go to `out`. Returns how many interrupted trials were asked again."""
     recovered = recover_interrupted(study)
+    progress = SuiteProgress(max(0, search.budget - finished(study)), unit="trial")  # counts trials over the search
     while (left := search.budget - finished(study)) > 0:
         trials = [study.ask() for _ in range(min(parallel, left))]
         tasks = [trial_task(search, study, storage, trial, out, base_id, command) for trial in trials]
-        progress = SuiteProgress(len(tasks))
+        batch = len(progress.results)
         executor.run(tasks, progress, work=run_trial)
-        results = {result.run_id: result for outcome in progress.outcomes.values() for result in outcome}
+        results = {result.run_id: result for result in progress.results[batch:]}
         for trial, task in zip(trials, tasks):
             tell(study, trial, results[task.run_id])
     return recovered
