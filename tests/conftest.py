@@ -9,13 +9,16 @@ import torch
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
-SHARED_DATA = Path(os.environ.get("CRITBENCH_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+# The real data (medmnist/, cifar10-jpg/): $CRITBENCH_SHARED_DATA, else the $CRITBENCH_DATA the commands
+# read (the tests themselves never see it: _no_env_data_dir), else ../shared/data beside the clone.
+SHARED_DATA = Path(os.environ.get("CRITBENCH_SHARED_DATA") or os.environ.get("CRITBENCH_DATA")
+                   or Path(__file__).resolve().parents[2] / "shared" / "data")
 MEDMNIST_DIR = SHARED_DATA / "medmnist"
 CIFAR10_DIR = SHARED_DATA / "cifar10-jpg"
 
 
 def needs(path: Path):
-    """Skip marker for tests that need a real file or folder from ../shared/data."""
+    """Skip marker for tests that need a real file or folder from SHARED_DATA."""
     return pytest.mark.skipif(not path.exists(), reason=f"{path} is absent")
 
 

@@ -1,4 +1,5 @@
-"""Short runs on the real files in ../shared/data (skipped when absent)."""
+"""Short runs on the real files in tests.conftest.SHARED_DATA: $CRITBENCH_SHARED_DATA, else
+$CRITBENCH_DATA, else ../shared/data (skipped when absent)."""
 import json
 import subprocess
 import sys
