@@ -156,8 +156,8 @@ def explanation(level: str) -> tuple[Fragment, ...]:
                  "is "), Fragment("selected on validation", "emphasis"), Fragment(" (marked ✓)", only="markdown"),
         Fragment(", and only that one competes for bold and ranks, so no variant is chosen on test. Mean rank: rank of "
                  "the mean test AUC on each dataset (1 = best), averaged over datasets. "),
-        Fragment("The small numbered ", only="html"), Fragment("runs 1 2 3", "seedlink", "html"),
-        Fragment(" links open each seed's run record (numbered by seed, the same numbers for every method of a "
+        Fragment("The small numbers after ", only="html"), Fragment("runs", "seedlink", "html"),
+        Fragment(" link to each seed's run record (numbered by seed, the same numbers for every method of a "
                  "dataset). ", only="html"),
         Fragment("Seed ensemble", "strong"),
         Fragment(" rows score the mean test logit over the seeds (as in Sangalli et al. 2021); they need a test set "
