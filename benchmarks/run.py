@@ -12,7 +12,7 @@ from pathlib import Path
 
 from benchmarks.core.cli import ArgumentParser, fail, parse_key_values
 from benchmarks.core.outputs import check_writable_dir, save_record_safely
-from benchmarks.core.config import MODEL, RunConfig, default
+from benchmarks.core.config import MODEL, TASKS, RunConfig, default
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.identity import run_id
 from benchmarks.core.storage import record_path, record_state
@@ -49,6 +49,9 @@ def build_parser() -> ArgumentParser:
                         help="fp32 everywhere (default: bf16 autocast on CUDA and on CPUs with AMX, AVX512_BF16 or AVX-NE-CONVERT)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (off by default; see docs/speed.md)")
     parser.add_argument("--sampler", default=default("sampler"), help=f"batch sampling: {', '.join(SAMPLERS)}")
+    parser.add_argument("--task", default=default("task"), choices=TASKS,
+                        help="binary: the critical class vs the rest (default); multiclass: a K-way head on every "
+                             "label, the critical class scored by its probability (docs/datasets.md)")
     parser.add_argument("--augment", help="+-joined crop, crop_flip, flip, rotate, scale, or none (default: the dataset's)")
     parser.add_argument("--param", action="append", metavar="KEY=VALUE", help="method or dataset hyperparameter; repeatable")
     parser.add_argument("--data-dir", help="folder with the data (default $CRITBENCH_DATA, else ~/.medmnist)")
@@ -87,7 +90,8 @@ def config_from_args(args) -> RunConfig:
         dataset=args.dataset, method=args.method, seed=args.seed, epochs=args.epochs,
         batch_size=args.batch_size, size=args.size, imbalance=args.imbalance,
         max_train_samples=args.max_train_samples, patience=args.patience, model=args.model,
-        stem=args.stem, width=args.width, amp=args.amp, sampler=args.sampler, augment=args.augment, params=params, device=args.device,
+        stem=args.stem, width=args.width, amp=args.amp, sampler=args.sampler, task=args.task, augment=args.augment,
+        params=params, device=args.device,
         data_dir=args.data_dir, compile=args.compile,
     )
 

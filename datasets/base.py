@@ -2,6 +2,7 @@
 boundary of file reads, checksums, exact duplicates, seeds, binary labels, held-out splits)."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,16 +16,23 @@ SPLITS = ("train", "val", "test")
 
 @dataclass
 class Split:
-    """Images as uint8 `(N, C, *spatial)` and labels as uint8 `(N,)`, 1 = the critical class."""
+    """Images as uint8 `(N, C, *spatial)` and labels as uint8 `(N,)`, 1 = the critical class.
+
+    `classes`, where the data has labels beyond the binary task (`--task multiclass`), are every
+    sample's label index, uint8 `(N,)`, or for multi-label data its findings, uint8 0/1 `(N, K)`."""
 
     x: torch.Tensor
     y: torch.Tensor
+    classes: torch.Tensor | None = None
 
     def __post_init__(self):
         if self.x.dtype != torch.uint8 or self.y.dtype != torch.uint8:
             raise TypeError("Split tensors must be uint8")
         if self.x.shape[0] != self.y.shape[0] or self.y.ndim != 1:
             raise ValueError(f"images {tuple(self.x.shape)} and labels {tuple(self.y.shape)} disagree")
+        if self.classes is not None and (self.classes.dtype != torch.uint8 or self.classes.shape[0] != self.y.shape[0]):
+            raise ValueError(f"class labels {tuple(self.classes.shape)} ({self.classes.dtype}) do not fit labels "
+                             f"{tuple(self.y.shape)}: they must be uint8, one row per sample")
 
     def __len__(self) -> int:
         return self.y.shape[0]
@@ -34,10 +42,11 @@ class Split:
         return int(self.y.sum())
 
     def take(self, index: torch.Tensor) -> "Split":
-        return Split(self.x[index], self.y[index])
+        return Split(self.x[index], self.y[index], None if self.classes is None else self.classes[index])
 
     def md5(self) -> str:
-        """md5 of the split's image and label bytes: which samples, in which order."""
+        """md5 of the split's image and binary label bytes: which samples, in which order (the same in
+        both task framings, so a report compares them on one test set)."""
         digest = hashlib.md5(self.x.contiguous().numpy().tobytes())
         digest.update(self.y.contiguous().numpy().tobytes())
         return digest.hexdigest()
@@ -46,8 +55,18 @@ class Split:
         """Each sample's image md5 (exact copies share it)."""
         return [hashlib.md5(sample.tobytes()).digest() for sample in self.x.contiguous().numpy()]
 
-    def summary(self) -> dict:
-        return {"n": len(self), "positives": self.positives}
+    def class_counts(self) -> list[int]:
+        """Samples per class (multi-label: per finding)."""
+        if self.classes.ndim == 2:
+            return self.classes.sum(0, dtype=torch.int64).tolist()
+        return torch.bincount(self.classes.long(), minlength=0).tolist()
+
+    def summary(self, num_classes: int | None = None) -> dict:
+        """n and positives; with `num_classes`, the samples per class too."""
+        if num_classes is None:
+            return {"n": len(self), "positives": self.positives}
+        counts = self.class_counts()
+        return {"n": len(self), "positives": self.positives, "class_counts": counts + [0] * (num_classes - len(counts))}
 
 
 def copies_across_splits(splits: dict[str, Split]) -> dict[str, int]:
@@ -77,6 +96,15 @@ class BinaryDataset:
     std: tuple[float, ...] = (0.5,)
     augment: str | None = None
     notes: dict = field(default_factory=dict)
+    # Where the splits carry `classes` (`--task multiclass`): the label names in index order, and
+    # whether a sample may have several (multi-label, ChestMNIST), and the critical class's indices.
+    class_names: list[str] | None = None
+    multilabel: bool = False
+    critical_labels: tuple[int, ...] = ()
+
+    @property
+    def num_classes(self) -> int | None:
+        return None if self.class_names is None else len(self.class_names)
 
     @property
     def in_channels(self) -> int:
@@ -92,9 +120,26 @@ class BinaryDataset:
         for split in self.splits.values():
             digest.update(split.x.contiguous().numpy().tobytes())
             digest.update(split.y.contiguous().numpy().tobytes())
+            if split.classes is not None:
+                digest.update(split.classes.contiguous().numpy().tobytes())
         return digest.hexdigest()
 
+    def framed(self, task: str) -> "BinaryDataset":
+        """The dataset a `task` run trains on: `binary` drops the class labels (the binary task's
+        tensors, record and checksums are those of every run before --task); `multiclass` keeps
+        them and refuses a dataset without any."""
+        if task == "binary":
+            return dataclasses.replace(self, class_names=None, multilabel=False, critical_labels=(),
+                                       **{name: Split(split.x, split.y) for name, split in self.splits.items()})
+        if self.class_names is None or any(split.classes is None for split in self.splits.values()):
+            raise CritBenchError(f"{self.name} has no class labels beyond its binary task, which --task multiclass "
+                                 f"trains; run it with --task binary")
+        return self
+
     def record(self) -> dict:
+        classes = {} if self.class_names is None else {
+            "class_names": list(self.class_names), "multilabel": self.multilabel,
+            "critical_labels": list(self.critical_labels)}
         return {
             "name": self.name,
             "dims": self.dims,
@@ -103,11 +148,12 @@ class BinaryDataset:
             "source_md5": self.source_md5,
             "tensor_md5": self.tensor_md5(),
             "shape": list(self.train.x.shape[1:]),
-            "splits": {name: split.summary() for name, split in self.splits.items()},
+            "splits": {name: split.summary(self.num_classes) for name, split in self.splits.items()},
             # which samples each split holds: a report pools seeds only over identical test sets
             "split_md5": {name: split.md5() for name, split in self.splits.items()},
             "copies_across_splits": copies_across_splits(self.splits),
             **self.notes,
+            **classes,
         }
 
 

@@ -1,5 +1,6 @@
 """Every MedMNIST dataset (`medmnist.INFO`: 12 2D, 6 3D, every size), read from the official `.npz`
-files, as a binary task: the critical class (`datasets.critical`) against the rest.
+files, as a binary task: the critical class (`datasets.critical`) against the rest; the splits keep
+every label too (`Split.classes`), which `--task multiclass` trains.
 
 Metadata, URLs and checksums come from `medmnist.INFO`; the download uses torchvision's
 `download_url` as medmnist does. The `.npz` is read directly because medmnist's Dataset class
@@ -197,7 +198,7 @@ def other_classes(names: list[str], critical: tuple[int, ...]) -> str:
 def load_medmnist(flag: str, request: LoadRequest) -> BinaryDataset:
     """MedMNIST dataset `flag` at `--size` from its official `.npz` (located, downloaded when absent,
     md5-verified), official splits, labels made binary: the critical class (`--param critical` or the
-    dataset's default) against the rest."""
+    dataset's default) against the rest, with every label kept as the splits' `classes`."""
     choice = critical_choice(flag, request.params)
     path, md5 = checked_npz(flag, request)
     with np.load(path) as npz:
@@ -210,7 +211,9 @@ def load_medmnist(flag: str, request: LoadRequest) -> BinaryDataset:
             images = images.permute(0, 3, 1, 2)
         else:
             images = images.unsqueeze(1)
-        splits[split] = Split(images.contiguous(), binary_targets(arrays[f"{split}_labels"], critical, is_multilabel(flag)))
+        labels = arrays[f"{split}_labels"]
+        classes = torch.from_numpy(labels if is_multilabel(flag) else labels.reshape(-1)).to(torch.uint8)
+        splits[split] = Split(images.contiguous(), binary_targets(labels, critical, is_multilabel(flag)), classes)
     names = label_names(flag)
     # one critical label keeps the record's critical_label as it has always been
     label = {"critical_label": critical[0]} if len(critical) == 1 else {}
@@ -221,6 +224,9 @@ def load_medmnist(flag: str, request: LoadRequest) -> BinaryDataset:
         negative_class=other_classes(names, critical),
         source_md5=md5,
         notes={"source_file": path.name, **label, **choice.record()},
+        class_names=names,
+        multilabel=is_multilabel(flag),
+        critical_labels=critical,
         **splits,
     )
 
@@ -242,6 +248,7 @@ for _flag in INFO:
                     f"{describe_default(_flag)}",
         params={PARAM: PARAM_HELP},
         check_params=partial(critical_choice, _flag),
+        class_labels="multi-label" if is_multilabel(_flag) else "multi-class",
         stand_in=partial(stand_in_medmnist, _flag),
         fingerprint=partial(fingerprint_medmnist, _flag),
     )(partial(load_medmnist, _flag))

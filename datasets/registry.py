@@ -57,6 +57,7 @@ class DatasetEntry:
     patience: int = 0  # early-stopping patience of the dataset's protocol (0: never stop, MedMNIST v2)
     machine_params: frozenset[str] = frozenset()  # `params` naming paths on this machine: not in a run's identity
     check_params: Callable[[dict], object] | None = None  # refuses bad `params` before any data is read
+    class_labels: str | None = None  # the labels --task multiclass trains: "multi-class", "multi-label" (None: binary only)
 
     def validate_params(self, params: dict) -> None:
         """CritBenchError for `--param` values this dataset cannot load (e.g. an unknown critical
@@ -80,13 +81,15 @@ class DatasetEntry:
 
 
 DATASETS: Registry[DatasetEntry] = Registry("dataset")
+CLASS_LABELS = ("multi-class", "multi-label")
 
 
 def register_dataset(name: str, *, dims: int, sizes: tuple[int, ...], description: str,
                      default_imbalance: float | None = None, params: dict | None = None,
                      size_range: tuple[int, int] | None = None, stand_in: Callable[[Path], StandIn] | None = None,
                      fingerprint: Callable[[LoadRequest], str] | None = None, patience: int = 0,
-                     machine_params: tuple[str, ...] = (), check_params: Callable[[dict], object] | None = None):
+                     machine_params: tuple[str, ...] = (), check_params: Callable[[dict], object] | None = None,
+                     class_labels: str | None = None):
     """Decorator registering `loader(request) -> BinaryDataset` under `name`.
 
     `params` names the `--param` keys the adapter reads (key -> help text). `sizes[0]` is the
@@ -100,7 +103,11 @@ def register_dataset(name: str, *, dims: int, sizes: tuple[int, ...], descriptio
     `machine_params` are the `params` that only say where files are on this machine (a cache
     folder, the labels file): they never change the tensors, whose content the fingerprint
     checks, so they stay out of a run's identity. `check_params(params)` raises CritBenchError for
-    values the loader would refuse, so a run or suite refuses them before any data is read."""
+    values the loader would refuse, so a run or suite refuses them before any data is read.
+    `class_labels` says what the splits' `classes` hold for `--task multiclass`: "multi-class"
+    (one label per sample) or "multi-label" (several findings); None: the binary task only."""
+    if class_labels not in (None, *CLASS_LABELS):
+        raise ValueError(f"dataset {name}: class_labels must be one of {CLASS_LABELS} or None, got {class_labels!r}")
     unknown = set(machine_params) - set(params or {})
     if unknown:
         raise ValueError(f"dataset {name}: machine_params {sorted(unknown)} are not among its params")
@@ -108,7 +115,7 @@ def register_dataset(name: str, *, dims: int, sizes: tuple[int, ...], descriptio
     def add(loader):
         DATASETS.register(name)(
             DatasetEntry(name, loader, dims, sizes, description, default_imbalance, dict(params or {}), size_range,
-                         stand_in, fingerprint, patience, frozenset(machine_params), check_params)
+                         stand_in, fingerprint, patience, frozenset(machine_params), check_params, class_labels)
         )
         return loader
 

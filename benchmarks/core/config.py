@@ -23,6 +23,9 @@ MACHINE_FIELDS = ("device", "data_dir", "compile")
 MACHINE_PARAMS = ("cache_dir", "csv")  # = the union of the datasets' DatasetEntry.machine_params (a test checks it)
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 PRECISIONS = ("bf16-autocast", "fp32")
+# The task framings (docs/datasets.md): the critical class against the rest, or a K-way head on
+# every label with the critical class scored by its probability.
+TASKS = ("binary", "multiclass")
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class RunConfig:
     amp: bool = True  # bf16 autocast where the device has native bf16; False: fp32 everywhere
     precision: str | None = None  # resolved from amp and the device: "bf16-autocast" or "fp32"
     sampler: str = "none"
+    task: str = "binary"  # TASKS; in a run's identity only when not binary, so binary run ids keep their value
     augment: str | None = None  # None: the dataset's default
     params: dict = field(default_factory=dict)  # method hyperparameters (dataset keys are moved out by resolve)
     dataset_params: dict = field(default_factory=dict)
@@ -57,6 +61,8 @@ class RunConfig:
     def identity(self) -> dict:
         """The fields that determine the result (machine-specific fields and parameters removed)."""
         identity = {k: v for k, v in self.to_dict().items() if k not in MACHINE_FIELDS}
+        if self.task == default("task"):  # the framing every run had before --task existed
+            del identity["task"]
         identity["dataset_params"] = {k: v for k, v in self.dataset_params.items() if k not in MACHINE_PARAMS}
         return identity
 
@@ -75,7 +81,7 @@ SEED_LIMIT = 2**32  # numpy's and CUDA's generators keep 32 bits: larger seeds w
 # BatchNorm cannot train on a batch of one. Width's upper range is models3d.check_backbone's.
 NUMBERS = {"seed": (int, 0), "epochs": (int, 1), "batch_size": (int, 2), "size": (int, 1), "imbalance": (float, 0),
            "max_train_samples": (int, 2), "patience": (int, 0), "width": (float, 0)}
-TEXTS = ("dataset", "method", "model", "stem", "sampler", "augment", "device", "data_dir")
+TEXTS = ("dataset", "method", "model", "stem", "sampler", "task", "augment", "device", "data_dir")
 SWITCHES = ("amp", "compile")
 
 
@@ -110,6 +116,8 @@ def check_values(config: RunConfig) -> None:
         check_field(name, getattr(config, name))
     if config.precision not in (None, *PRECISIONS):
         raise CritBenchError(f"unknown precision {config.precision!r}; valid: {', '.join(PRECISIONS)}")
+    if config.task not in TASKS:
+        raise CritBenchError(f"unknown --task {config.task!r}; valid: {', '.join(TASKS)}")
     if not DEVICE_PATTERN.fullmatch(config.device):
         raise CritBenchError(f"unknown --device {config.device!r}; valid: auto, cpu, cuda, cuda:N")
 

@@ -16,6 +16,10 @@ Calibration (`calibration`): the Brier score and the expected calibration error 
 equal-width bins of sigmoid(score), for methods whose score is a probability logit
 (`Method.score_is_probability_logit`).
 
+Multi-class runs (`--task multiclass`) add, on every label, what MedMNIST v2 reports (`class_metrics`:
+ACC and AUC as `medmnist.evaluator` computes them), the balanced accuracy and each class's recall,
+and the test confusion matrix (`confusion`).
+
 Two-way partial AUC (`pauc_two_way`, the region SOTA-s optimizes): with ROC(f) the TPR at FPR f,
 the curve `roc_curve` draws (straight segments between its points, diagonal across ties, as
 `roc_auc_score` integrates it),
@@ -39,7 +43,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import expit
-from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score, roc_curve
+from sklearn.metrics import (accuracy_score, average_precision_score, balanced_accuracy_score, brier_score_loss,
+                             confusion_matrix, recall_score, roc_auc_score, roc_curve)
 
 FPR_LEVELS = (0.01, 0.05, 0.1)
 TPR_LEVELS = (0.9, 0.95, 0.98)
@@ -188,6 +193,70 @@ def calibration(y_true, y_score, bins: int = ECE_BINS) -> dict:
     probability = expit(y_score)
     return {"brier": float(brier_score_loss(y_true, probability)),
             f"ece_{bins}": expected_calibration_error(y_true, probability, bins)}
+
+
+def medmnist_task(num_classes: int, multilabel: bool) -> str:
+    """The `task` of medmnist's INFO that its evaluator branches on."""
+    return "multi-label, binary-class" if multilabel else "binary-class" if num_classes == 2 else "multi-class"
+
+
+def medmnist_auc(classes: np.ndarray, probabilities: np.ndarray, multilabel: bool) -> float:
+    """MedMNIST v2's AUC, as `medmnist.evaluator.getAUC` computes it (tests compare the two; medmnist
+    itself imports torch, which this module may not): two classes, the AUC of the last column;
+    otherwise the unweighted mean over the classes (findings) of the one-vs-rest AUC. NaN where a
+    class (finding) has no positive or no negative in the split, which getAUC cannot score."""
+    num_classes = probabilities.shape[1]
+    if medmnist_task(num_classes, multilabel) == "binary-class":
+        columns = [(classes == 1, probabilities[:, -1])]
+    else:
+        columns = [(classes[:, k] if multilabel else classes == k, probabilities[:, k]) for k in range(num_classes)]
+    if any(len(np.unique(truth)) < 2 for truth, _ in columns):
+        return math.nan
+    return float(np.mean([roc_auc_score(truth, score) for truth, score in columns]))
+
+
+def medmnist_acc(classes: np.ndarray, probabilities: np.ndarray, multilabel: bool) -> float:
+    """MedMNIST v2's ACC, as `medmnist.evaluator.getACC`: the argmax's accuracy; two classes, the last
+    column's probability > 0.5; multi-label, the mean over the findings of the accuracy of p > 0.5."""
+    task = medmnist_task(probabilities.shape[1], multilabel)
+    if task == "multi-label, binary-class":
+        return float(np.mean([accuracy_score(classes[:, k], probabilities[:, k] > 0.5) for k in range(classes.shape[1])]))
+    if task == "binary-class":
+        return float(accuracy_score(classes, probabilities[:, -1] > 0.5))
+    return float(accuracy_score(classes, probabilities.argmax(1)))
+
+
+def class_metrics(classes, probabilities, multilabel: bool) -> dict:
+    """On a split's class labels (label indices `(N,)`, or multi-label findings `(N, K)`) and each
+    class's probability `(N, K)`: MedMNIST v2's `acc` and `auc` (`medmnist_acc`, `medmnist_auc`), the
+    `balanced_accuracy` and each class's `recall` of the predicted class (argmax; multi-label: each
+    finding's p > 0.5, its balanced accuracy averaged over the findings), NaN for a class without
+    samples. NaN everywhere for non-finite probabilities."""
+    classes, probabilities = np.asarray(classes, dtype=np.int64), np.asarray(probabilities, dtype=np.float64)
+    num_classes = probabilities.shape[1]
+    if not np.isfinite(probabilities).all():
+        return {"acc": math.nan, "auc": math.nan, "balanced_accuracy": math.nan, "recall": [math.nan] * num_classes}
+    if multilabel:
+        predicted = probabilities > 0.5
+        recall = [float(recall_score(classes[:, k], predicted[:, k], zero_division=np.nan)) for k in range(num_classes)]
+        balanced = float(np.mean([balanced_accuracy_score(classes[:, k], predicted[:, k]) for k in range(num_classes)]))
+    else:
+        predicted = probabilities.argmax(1)
+        recall = recall_score(classes, predicted, labels=list(range(num_classes)), average=None, zero_division=np.nan)
+        recall = [float(value) for value in recall]
+        balanced = float(balanced_accuracy_score(classes, predicted))  # the mean recall of the classes present
+    return {"acc": medmnist_acc(classes, probabilities, multilabel), "auc": medmnist_auc(classes, probabilities, multilabel),
+            "balanced_accuracy": balanced, "recall": recall}
+
+
+def confusion(classes, probabilities) -> list[list[int]] | None:
+    """The confusion matrix of the argmax class (rows: true label, columns: predicted), scikit-learn's;
+    None for non-finite probabilities."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if not np.isfinite(probabilities).all():
+        return None
+    labels = list(range(probabilities.shape[1]))
+    return confusion_matrix(np.asarray(classes, dtype=np.int64), probabilities.argmax(1), labels=labels).tolist()
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ class Since:
 class SplitCount(TypedDict):
     n: int
     positives: int
+    class_counts: NotRequired[list[int]]  # samples per class (--task multiclass)
 
 
 class Splits(TypedDict):
@@ -114,6 +115,23 @@ class TestScores(TypedDict):
     y_score: list[float | None]
 
 
+class ClassMetrics(TypedDict):
+    """A split's metrics on every label (`benchmarks.core.metrics.class_metrics`)."""
+
+    acc: float | None  # MedMNIST v2's ACC
+    auc: float | None  # MedMNIST v2's AUC
+    balanced_accuracy: float | None
+    recall: list[float | None]  # per class, in the dataset's class_names order
+
+
+class ClassResults(TypedDict):
+    """A --task multiclass run's results on every label, of the selected checkpoint."""
+
+    val: ClassMetrics
+    test: ClassMetrics
+    confusion_matrix: list[list[int]] | None  # test; rows true label, columns predicted (None: multi-label)
+
+
 class FitResult(TypedDict):
     """What `Trainer.fit` returns, the body of a run record (a method's `report` adds its own keys).
     NotRequired: keys records of older CritBench versions lack."""
@@ -128,6 +146,7 @@ class FitResult(TypedDict):
     operating_points: NotRequired[OperatingPoints]
     calibration: NotRequired[Calibration | None]  # None: the method's score is no probability logit
     test_scores: TestScores
+    multiclass: NotRequired[ClassResults]  # --task multiclass only
 
 
 class RunRecord(FitResult):

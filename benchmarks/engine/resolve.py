@@ -10,7 +10,7 @@ from benchmarks.engine.augment import create_augmentation
 from benchmarks.engine.device import precision_choice
 from benchmarks.methods import canonical_name, get_method, resolve_params
 from benchmarks.methods.sampling import SAMPLERS
-from datasets import BinaryDataset, create_dataset, get_dataset_entry
+from datasets import BinaryDataset, create_dataset, get_dataset_entry, list_datasets
 from models3d import check_backbone
 
 
@@ -31,6 +31,9 @@ def resolve_config(config: RunConfig) -> RunConfig:
     create_augmentation(config.augment, entry.dims)  # validates the name
     dataset_params = {**config.dataset_params, **{k: v for k, v in config.params.items() if k in entry.params}}
     entry.validate_params(dataset_params)  # e.g. an unknown critical class, before any data is read
+    if config.task == "multiclass" and entry.class_labels is None:
+        raise CritBenchError(f"dataset {config.dataset} has no class labels beyond its binary task; --task multiclass "
+                             f"needs one that has: {', '.join(multiclass_datasets())}")
     method_values = {k: v for k, v in config.params.items() if k not in entry.params}
     method = canonical_name(config.method, method_values)
     params = resolve_params(method, method_values)
@@ -53,6 +56,11 @@ def resolve_config(config: RunConfig) -> RunConfig:
     return dataclasses.replace(resolved, precision=config.precision or precision_choice(resolved)[0])
 
 
+def multiclass_datasets() -> list[str]:
+    """The registered datasets with class labels for --task multiclass."""
+    return [name for name in list_datasets() if get_dataset_entry(name).class_labels is not None]
+
+
 def is_resolved(config: RunConfig) -> bool:
     """Whether `config` went through resolve_config: the defaults it fills (model, batch size,
     patience, precision) are all set."""
@@ -60,7 +68,8 @@ def is_resolved(config: RunConfig) -> bool:
 
 
 def load_dataset(config: RunConfig) -> BinaryDataset:
-    """The dataset of a resolved config, with its train-only imbalance and subsetting applied."""
+    """The dataset of a resolved config, with its train-only imbalance and subsetting applied, in the
+    config's task framing (`BinaryDataset.framed`)."""
     return create_dataset(config.dataset, size=config.size, data_dir=config.data_dir, seed=config.seed,
                           imbalance=config.imbalance, max_train_samples=config.max_train_samples,
-                          params=config.dataset_params)
+                          params=config.dataset_params).framed(config.task)

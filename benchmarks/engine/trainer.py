@@ -22,7 +22,8 @@ from benchmarks.core.errors import CritBenchError, DivergedError
 from benchmarks.core.phases import timed
 from benchmarks.core.records import FitResult
 from benchmarks.methods import Stage, TrainContext, create_method, get_method
-from benchmarks.core.metrics import binary_metrics, calibration, operating_points
+from benchmarks.core.metrics import binary_metrics, calibration, class_metrics, confusion, operating_points
+from benchmarks.methods.multiclass import ClassContext
 from benchmarks.methods.sampling import epoch_order
 from datasets import BinaryDataset
 from models3d import create_model
@@ -84,12 +85,19 @@ class TrainingCursor:
 
 
 class DeviceSplit:
-    """A split resident on the training device: uint8 images, float labels."""
+    """A split resident on the training device: uint8 images, float binary labels, and the targets
+    the method trains on: the binary labels, or with class labels (`--task multiclass`) the label
+    indices (long) or multi-label findings (float)."""
 
     def __init__(self, split, device: torch.device):
         self.x = split.x.to(device)
         self.y = split.y.to(device=device, dtype=torch.float32)
         self.y_numpy = split.y.numpy().astype(np.int64)
+        self.classes = None if split.classes is None else split.classes.numpy().astype(np.int64)
+        if split.classes is None:
+            self.targets = self.y
+        else:
+            self.targets = split.classes.to(device=device, dtype=torch.float32 if split.classes.ndim == 2 else torch.long)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -115,12 +123,16 @@ class Trainer:
             torch.backends.cudnn.benchmark = True
         # channels-last feeds cuDNN's and oneDNN's (AMX) fastest convolutions (docs/speed.md)
         self.memory_format = (torch.channels_last if dataset.dims == 2 else torch.channels_last_3d) if cuda or bf16 else torch.contiguous_format
+        outputs = {} if dataset.num_classes is None else {"num_outputs": dataset.num_classes}  # a K-way head
         self.model = create_model(dataset.dims, dataset.in_channels, arch=config.model, stem=config.stem,
-                                  width=config.width, **get_method(config.method).model_options(config.params),
+                                  width=config.width, **outputs, **get_method(config.method).model_options(config.params),
                                   ).to(self.device, memory_format=self.memory_format)
         train = self.data["train"]
         ctx = TrainContext(dims=dataset.dims, epochs=config.epochs, device=self.device, n_train=len(train),
                            train_positive_rate=float(train.y.mean()), batch_size=config.batch_size)
+        if dataset.num_classes is not None:
+            ctx = ClassContext(**vars(ctx), class_sizes=tuple(dataset.train.summary(dataset.num_classes)["class_counts"]),
+                               critical=dataset.critical_labels, multilabel=dataset.multilabel)
         self.method = create_method(config.method, self.model, config.params, ctx)
         self.stage_epochs = self.method.stage_epochs()  # fails early when --epochs is too small
         self.autocast = (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
@@ -151,7 +163,7 @@ class Trainer:
         train = self.data["train"]
         with self.autocast():
             outputs = self.forward(self.batch(train.x[index], train=True)).squeeze(1)
-        loss = self.method.loss(outputs.float(), train.y[index], index)
+        loss = self.method.loss(outputs.float(), train.targets[index], index)
         self.method.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.method.optimizer.step()
@@ -159,20 +171,28 @@ class Trainer:
         self.method.after_step()
         return loss.detach()
 
-    @torch.inference_mode()
     def predict(self, split: str) -> np.ndarray:
-        """The method's score (`Method.score`: the logit, LDAM's cos_1) of every sample of `split`,
-        as float64 on the CPU.
+        """The method's score (`Method.score`: the logit, LDAM's cos_1, the critical class's log-odds)
+        of every sample of `split`, as float64 on the CPU."""
+        return self.predict_classes(split)[0]
+
+    @torch.inference_mode()
+    def predict_classes(self, split: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """`predict`'s scores, and with class labels each class's probability (`(N, K)` float32;
+        None without).
 
         Always in fp32, also when training uses bf16 autocast: bf16 logits keep 8 significant bits,
         so distinct samples tie and AUC (early stopping included) would be computed on rounded scores."""
         self.model.eval()
         data, size = self.data[split], self.config.batch_size * EVAL_BATCH_FACTOR.get(self.device.type, 1)
-        outputs = []
+        outputs, probabilities = [], []
         for start in range(0, len(data), size):
             batch_outputs = self.forward(self.batch(data.x[start:start + size], train=False)).squeeze(1).float()
             outputs.append(self.method.score(batch_outputs))
-        return torch.cat(outputs).cpu().numpy().astype(np.float64)
+            if data.classes is not None:
+                probabilities.append(self.method.probabilities(batch_outputs))
+        scores = torch.cat(outputs).cpu().numpy().astype(np.float64)
+        return scores, torch.cat(probabilities).cpu().numpy() if probabilities else None
 
     @timed("eval")
     def score(self, split: str) -> tuple[dict, np.ndarray]:
@@ -292,6 +312,7 @@ class Trainer:
         val_metrics, val_scores = self.score("val")
         test_metrics, test_scores = self.score("test")
         val_y, test_y = self.data["val"].y_numpy, self.data["test"].y_numpy
+        classes = {} if self.dataset.num_classes is None else {"multiclass": self.class_results()}
         return FitResult(
             history=progress.history,
             best_epoch=best["epoch"],
@@ -304,5 +325,16 @@ class Trainer:
             calibration={"val": calibration(val_y, val_scores), "test": calibration(test_y, test_scores)}
             if self.method.score_is_probability_logit else None,
             test_scores={"y_true": test_y.tolist(), "y_score": test_scores.tolist()},
+            **classes,
             **self.method.report({"val": (val_y, val_scores), "test": (test_y, test_scores)}),
         )
+
+    def class_results(self) -> dict:
+        """What MedMNIST v2 reports (ACC, AUC) with balanced accuracy and per-class recall on val and
+        test, and the test confusion matrix (multi-class data), of the selected checkpoint."""
+        results = {}
+        for split in ("val", "test"):
+            probabilities = self.predict_classes(split)[1]
+            results[split] = class_metrics(self.data[split].classes, probabilities, self.dataset.multilabel)
+        results["confusion_matrix"] = None if self.dataset.multilabel else confusion(self.data["test"].classes, probabilities)
+        return results

@@ -121,8 +121,12 @@ class ALMMethod(LossMethod):
     def loss(self, outputs, y, index):
         score = self.score(outputs)
         q = ranking_violations(score, y, self.params.delta)
+        return self.constrained(self.base_loss(outputs, y), score, q, y, index)
+
+    def constrained(self, base, score, q, y, index):
+        """`base` plus the ALM term of the violations `q` of `score` by the batch `index` (`y` 1 for
+        the constrained samples); the step's violations wait for `after_step`, the epoch's activity is summed."""
         self._pending = (index, q.detach())
-        base = self.base_loss(outputs, y)
         penalty = alm_penalty(q, self.multipliers[index], self.mu, y)
         with torch.no_grad():  # summed on the device: no host sync per step
             pairs = y.sum() * (1 - y).sum()

@@ -141,6 +141,7 @@ class Method:
     description = ""
     Params: type[MethodParams] = MethodParams
     needs_double_backward = False  # differentiates its loss twice: torch.compile cannot run it (`skip`)
+    tasks: tuple[str, ...] = ("binary",)  # the --task framings it trains (`skip` refuses the others)
     # Whether `score` is a logit trained as the log-odds of the positive class (calibration is reported)
     score_is_probability_logit = False
     default_base: str | None = None  # the base loss it trains (benchmarks.methods.losses), if it has one
@@ -158,6 +159,9 @@ class Method:
     def skip(cls, config: RunConfig) -> str | None:
         """Why this method cannot run `config` (what is wrong and what to do), or None when it can;
         asked by `resolve_config` before any data is loaded, as benchopt asks its solvers."""
+        if config.task not in cls.tasks:
+            return (f"--method {cls.name} trains --task {' or '.join(cls.tasks)}, not --task {config.task}; the methods "
+                    f"for --task {config.task}: {', '.join(methods_for_task(config.task))}")
         if config.compile and cls.needs_double_backward:
             return (f"--method {cls.name} differentiates its loss twice, which torch.compile does not support; "
                     f"drop --compile")
@@ -240,3 +244,14 @@ class Method:
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what `state_dict` returned."""
+
+
+def methods_for_task(task: str) -> list[str]:
+    """The registered methods (the subclasses `register_method` named; NAME+BASE aside) that train `task`."""
+    found, todo = set(), [Method]
+    while todo:
+        cls = todo.pop()
+        todo += cls.__subclasses__()
+        if cls.name and "+" not in cls.name and task in cls.tasks:
+            found.add(cls.name)
+    return sorted(found)

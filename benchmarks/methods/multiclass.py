@@ -1,0 +1,359 @@
+"""Methods of the multi-class framing (`--task multiclass`): a K-way head trained on every label, the
+critical class scored by its probability (docs/methods.md, "The multi-class framing").
+
+The score the run ranks (`critical_logit`) is the log-odds of the critical class: with softmax
+outputs z and the critical labels C, log sum_{k in C} e^{z_k} - log sum_{k not in C} e^{z_k}, so that
+its sigmoid is the critical class's softmax probability (calibration and the 0.5 threshold keep
+their meaning). Where outputs are scored one by one by their sigmoid (multi-label data, AUCM), it
+is the log-odds of "any critical output", 1 - prod_{k in C} (1 - sigmoid(z_k)): the critical
+output's own logit when C is one label.
+
+Every method trains with the MedMNIST v2 recipe (Adam lr 1e-3, lr x0.1 at 50% and 75% of the
+epochs) except `maucm`, which follows LibAUC's own ChestMNIST recipe.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from libauc.losses import mAUCMLoss
+from libauc.optimizers import PESG
+from torchvision.ops import sigmoid_focal_loss
+
+from benchmarks.core.config import RunConfig
+from benchmarks.core.errors import CritBenchError
+from benchmarks.methods.alm import ALMMethod, ALMParams, MuSchedule, ranking_violations
+from benchmarks.methods.base import Method, MethodParams, TrainContext, adam, decay_epochs
+from benchmarks.methods.losses import WEIGHTINGS
+from benchmarks.methods.registry import register_method
+from datasets import get_dataset_entry
+
+
+@dataclass(frozen=True)
+class ClassContext(TrainContext):
+    """A multi-class run's context: the training samples per class (multi-label: per finding), the
+    critical class's label indices, and whether a sample may carry several labels."""
+
+    class_sizes: tuple[int, ...] = ()
+    critical: tuple[int, ...] = ()
+    multilabel: bool = False
+
+
+def critical_logit(outputs: torch.Tensor, critical: tuple[int, ...], independent: bool) -> torch.Tensor:
+    """The critical class's log-odds from `(B, K)` outputs (module docstring): softmax outputs, or
+    `independent` sigmoid outputs."""
+    chosen = torch.zeros(outputs.shape[1], dtype=torch.bool, device=outputs.device)
+    chosen[list(critical)] = True
+    if independent:
+        none = F.softplus(outputs[:, chosen]).sum(1)  # -log prod (1 - sigmoid(z_k))
+        return none + torch.log(-torch.expm1(-none))  # log((1 - P(none)) / P(none))
+    return torch.logsumexp(outputs[:, chosen], 1) - torch.logsumexp(outputs[:, ~chosen], 1)
+
+
+def critical_members(targets: torch.Tensor, critical: tuple[int, ...]) -> torch.Tensor:
+    """Float 1 where a sample belongs to the critical class: its label (multi-class `(B,)` targets)
+    or any finding (multi-label `(B, K)`) among `critical`."""
+    index = torch.tensor(critical, device=targets.device)
+    if targets.ndim == 2:
+        return targets[:, index].amax(1).float()
+    return torch.isin(targets, index).float()
+
+
+def class_weights(scheme: str, sizes: tuple[int, ...], beta: float = 0.9999, normalize: bool = True) -> torch.Tensor:
+    """Per-class weights `ins` 1/n, `isns` 1/sqrt(n) or `ens` (1 - beta) / (1 - beta^n) (Cui et al.
+    2019, effective number), scaled to sum to K unless `normalize` is off: richardaecn/class-balanced-
+    loss's `weights = weights / np.sum(weights) * num_classes`; for K = 2 the binary
+    `losses.class_weights`."""
+    if scheme not in WEIGHTINGS:
+        raise CritBenchError(f"unknown class weighting {scheme!r}; valid: {', '.join(WEIGHTINGS)}")
+    if scheme == "ens" and not 0 <= beta < 1:
+        raise CritBenchError(f"beta must be in [0, 1), got {beta}")
+    if min(sizes) < 1:
+        raise CritBenchError(f"class weights need every class in train; the training samples per class are {list(sizes)}")
+    n = torch.tensor(sizes, dtype=torch.float64)
+    raw = {"ins": 1 / n, "isns": 1 / n.sqrt(), "ens": (1 - beta) / (1 - beta ** n)}[scheme]
+    return (raw * len(sizes) / raw.sum() if normalize else raw).float()
+
+
+@dataclass(frozen=True)
+class ClassParams(MethodParams):
+    lr_decay: bool = True  # lr x0.1 at 50% and 75% of the epochs (the MedMNIST v2 recipe)
+
+
+class MulticlassMethod(Method):
+    """A K-way head trained on every label with Adam and the MedMNIST v2 step schedule; subclasses
+    give `objective(outputs, targets)`. Targets are label indices `(B,)` (long), or for multi-label
+    data findings `(B, K)` (float)."""
+
+    tasks = ("multiclass",)
+    Params = ClassParams
+    score_is_probability_logit = True  # sigmoid(score) is the critical class's probability
+    multilabel_support = True  # whether it trains multi-label data (ChestMNIST)
+    sigmoid_outputs = False  # outputs scored one by one by their sigmoid also on multi-class data
+
+    @classmethod
+    def skip(cls, config: RunConfig) -> str | None:
+        if not cls.multilabel_support and get_dataset_entry(config.dataset).class_labels == "multi-label":
+            return (f"--method {cls.name} is a softmax loss over one label per sample; {config.dataset} is multi-label: "
+                    f"use ce, focal_ce, maucm or alm_ce")
+        return super().skip(config)
+
+    def __init__(self, model: torch.nn.Module, params: ClassParams, ctx: ClassContext):
+        super().__init__(model, params, ctx)
+        self.optimizer = self.build_optimizer()
+        milestones = decay_epochs(ctx.epochs) if params.lr_decay else []
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones, 0.1)
+
+    def build_optimizer(self) -> torch.optim.Optimizer:
+        return adam(self.model.parameters(), self.ctx, lr=self.params.lr, weight_decay=self.params.weight_decay)
+
+    @property
+    def independent(self) -> bool:
+        """Whether the outputs are scored one by one by their sigmoid (not by the softmax)."""
+        return self.ctx.multilabel or self.sigmoid_outputs
+
+    def score(self, outputs):
+        return critical_logit(outputs, self.ctx.critical, self.independent)
+
+    def probabilities(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Each class's probability (MedMNIST's evaluator scores these): softmax or sigmoid."""
+        return torch.sigmoid(outputs) if self.independent else torch.softmax(outputs, 1)
+
+    def loss(self, outputs, targets, index):
+        return self.objective(outputs, targets)
+
+    def objective(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def end_epoch(self, epoch, val_auc):
+        self.scheduler.step()
+
+
+@register_method("ce")
+class CrossEntropy(MulticlassMethod):
+    """Softmax cross-entropy; on multi-label data BCE per output (MedMNIST v2, MedMNIST/experiments
+    MedMNIST2D/train_and_eval_pytorch.py: `nn.CrossEntropyLoss()`, multi-label `nn.BCEWithLogitsLoss()`)."""
+
+    description = ("softmax cross-entropy over every label (BCE per finding on multi-label data); MedMNIST v2 recipe "
+                   "(Adam 1e-3, lr x0.1 at 50%/75%)")
+
+    def objective(self, outputs, targets):
+        if self.ctx.multilabel:
+            return F.binary_cross_entropy_with_logits(outputs, targets)
+        return F.cross_entropy(outputs, targets)
+
+
+@dataclass(frozen=True)
+class ClassBalancedParams(ClassParams):
+    beta: float = 0.9999  # Cui et al.'s CIFAR choice (richardaecn/class-balanced-loss cifar_im_trainval_cb.sh)
+    weighting: str = "ens"
+
+    def validate(self) -> None:
+        super().validate()
+        class_weights(self.weighting, (1, 1), self.beta)
+
+
+@register_method("cb_ce")
+class ClassBalancedCE(MulticlassMethod):
+    """Class-balanced softmax cross-entropy: mean over the batch of w_y CE (Cui et al. 2019).
+
+    richardaecn/class-balanced-loss src/cifar_main.py: `tf.losses.softmax_cross_entropy(one_hot_labels,
+    logits, weights=...)` with each sample's class weight, whose default reduction averages w_i CE_i
+    over the samples (not over the weights, as `F.cross_entropy(weight=...)` would)."""
+
+    description = "class-balanced softmax cross-entropy (Cui et al. 2019): weighting ens (beta), ins or isns"
+    Params = ClassBalancedParams
+    multilabel_support = False
+
+    def __init__(self, model, params: ClassBalancedParams, ctx: ClassContext):
+        super().__init__(model, params, ctx)
+        self.weights = class_weights(params.weighting, ctx.class_sizes, params.beta).to(ctx.device)
+
+    def objective(self, outputs, targets):
+        return (self.weights[targets] * F.cross_entropy(outputs, targets, reduction="none")).mean()
+
+
+@dataclass(frozen=True)
+class FocalParams(ClassParams):
+    gamma: float = 1.0  # kaidic/LDAM-DRW cifar_train.py: `FocalLoss(weight=per_cls_weights, gamma=1)`
+
+    def validate(self) -> None:
+        super().validate()
+        if self.gamma < 0:
+            raise CritBenchError(f"gamma must be >= 0, got {self.gamma}")
+
+
+@register_method("focal_ce")
+class FocalCE(MulticlassMethod):
+    """Softmax focal loss as kaidic/LDAM-DRW losses.py: mean of (1 - p_t)^gamma CE with p_t = exp(-CE);
+    on multi-label data torchvision's sigmoid focal loss per output (no alpha)."""
+
+    description = "softmax focal loss (1 - p_t)^gamma CE (Lin et al. 2017, as kaidic/LDAM-DRW); sigmoid per finding on multi-label data"
+    Params = FocalParams
+
+    def objective(self, outputs, targets):
+        if self.ctx.multilabel:
+            return sigmoid_focal_loss(outputs, targets, alpha=-1, gamma=self.params.gamma, reduction="mean")
+        ce = F.cross_entropy(outputs, targets, reduction="none")
+        return ((1 - torch.exp(-ce)) ** self.params.gamma * ce).mean()
+
+
+@dataclass(frozen=True)
+class LDAMParams(ClassParams):
+    max_margin: float = 0.5  # LDAMLoss(cls_num_list, max_m=0.5, weight=None, s=30)
+    scale: float = 30.0
+    drw: bool = False  # deferred re-weighting (LDAM-DRW)
+    drw_start: float = 0.8  # cifar_train.py: `idx = epoch // 160` of 200 epochs
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.max_margin > 0 or not self.scale > 0 or not 0 <= self.drw_start <= 1:
+            raise CritBenchError(f"ldam_ce needs max_margin > 0, scale > 0, 0 <= drw_start <= 1; got "
+                                 f"{self.max_margin}, {self.scale}, {self.drw_start}")
+
+
+@register_method("ldam_ce")
+class LDAMCE(MulticlassMethod):
+    """LDAM over K classes on a cosine head (Cao et al. 2019, kaidic/LDAM-DRW losses.py `LDAMLoss`):
+    margins m_k = C n_k^(-1/4), the largest `max_margin`, subtracted from the true class's cosine,
+    cross-entropy of `scale` x the cosines. The head outputs `scale` x cosine (models3d's cosine
+    head), so the loss subtracts `scale` x m_y. DRW (cifar_train.py `train_rule == 'DRW'`): from
+    `drw_start` x epochs on, class weights (1 - 0.9999) / (1 - 0.9999^n_k) normalized to sum to K."""
+
+    description = "LDAM (Cao et al. 2019) over every label on a cosine head; --param drw=true for LDAM-DRW"
+    Params = LDAMParams
+    multilabel_support = False
+
+    @classmethod
+    def model_options(cls, params: dict) -> dict:
+        return {**super().model_options(params), "head": "cosine", "head_scale": params["scale"]}
+
+    def __init__(self, model, params: LDAMParams, ctx: ClassContext):
+        super().__init__(model, params, ctx)
+        margins = torch.tensor(ctx.class_sizes, dtype=torch.float64) ** -0.25
+        self.margins = (margins * params.max_margin / margins.max()).float().to(ctx.device)
+        self.drw_weights = class_weights("ens", ctx.class_sizes, 0.9999).to(ctx.device) if params.drw else None
+        self.reweighting = False
+
+    def objective(self, outputs, targets):
+        shifted = outputs - self.params.scale * F.one_hot(targets, outputs.shape[1]) * self.margins
+        return F.cross_entropy(shifted, targets, weight=self.drw_weights if self.reweighting else None)
+
+    def end_epoch(self, epoch, val_auc):
+        super().end_epoch(epoch, val_auc)
+        self.reweighting = self.drw_weights is not None and epoch + 1 >= int(self.params.drw_start * self.ctx.epochs)
+
+    def state_summary(self):
+        return {"drw": self.reweighting} if self.drw_weights is not None else {}
+
+    def state_dict(self):
+        return {"reweighting": self.reweighting}
+
+    def load_state_dict(self, state):
+        self.reweighting = state["reweighting"]
+
+
+# LibAUC's ChestMNIST recipe, examples/trainer_recipes/image_trainer/config_auc_ChestMNIST.yaml:
+# `loss: MultiLabelAUCMLoss`, `margin: 1.0`, `optimizer: PESG`, `lr: 0.1`, `weight_decay: 1.0e-5`,
+# `epoch_decay: 3.0e-3`, `momentum: 0.9`, `decay_epochs: [0.5, 0.75]` (its 20% sampling rate is
+# a multi-label DualSampler, not used here: the run's --sampler draws the batches).
+@dataclass(frozen=True)
+class MAUCMParams(ClassParams):
+    lr: float = 0.1
+    weight_decay: float = 1e-5
+    margin: float = 1.0
+    epoch_decay: float = 3e-3
+    momentum: float = 0.9
+
+
+@register_method("maucm")
+class MultiLabelAUCM(MulticlassMethod):
+    """LibAUC's mAUCMLoss (one AUC-margin loss per class, one-vs-rest) on sigmoid outputs, optimized
+    by PESG; multi-class labels become one-hot targets. lr / 10 and the regularizer's reference
+    point reset at 50% and 75% of the epochs (`update_regularizer`), as LibAUC's recipes."""
+
+    description = "LibAUC mAUCMLoss (one-vs-rest AUC margin per class) + PESG (lr 0.1), LibAUC's ChestMNIST recipe"
+    Params = MAUCMParams
+    sigmoid_outputs = True
+
+    def build_optimizer(self):
+        self.aucm = mAUCMLoss(margin=self.params.margin, num_labels=len(self.ctx.class_sizes), device=self.ctx.device)
+        return PESG(self.model.parameters(), loss_fn=self.aucm, lr=self.params.lr, margin=self.params.margin,
+                    epoch_decay=self.params.epoch_decay, weight_decay=self.params.weight_decay,
+                    momentum=self.params.momentum, verbose=False, device=self.ctx.device)
+
+    def __init__(self, model, params: MAUCMParams, ctx: ClassContext):
+        super().__init__(model, params, ctx)
+        self.scheduler = None  # PESG decays its own lr with the regularizer reset
+        self.decays = decay_epochs(ctx.epochs) if params.lr_decay else []
+
+    def objective(self, outputs, targets):
+        if not self.ctx.multilabel:
+            targets = F.one_hot(targets, outputs.shape[1]).float()
+        return self.aucm(torch.sigmoid(outputs), targets)
+
+    def end_epoch(self, epoch, val_auc):
+        if epoch + 1 in self.decays:
+            self.optimizer.update_regularizer(decay_factor=10)
+
+    def state_dict(self):
+        return {name: value.detach().clone() for name, value in self.aucm.state_dict().items()}
+
+    def load_state_dict(self, state):
+        self.aucm.load_state_dict(state)
+
+
+@dataclass(frozen=True)
+class ALMCriticalParams(ClassParams):
+    delta: float = 0.25  # the binary ALM's defaults (benchmarks/methods/alm.py ALMParams)
+    mu0: float = 1e-4
+    rho: float = 2.0
+    mu_max: float = 0.0  # 0 = the paper's cap
+
+    def validate(self) -> None:
+        super().validate()
+        if self.delta < 0 or not self.mu0 > 0 or not self.rho >= 1 or self.mu_max < 0:
+            raise CritBenchError(f"alm_ce needs delta >= 0, mu0 > 0, rho >= 1, mu_max >= 0; got delta={self.delta}, "
+                                 f"mu0={self.mu0}, rho={self.rho}, mu_max={self.mu_max}")
+
+    cap = ALMParams.cap  # mu's cap, as the binary ALM's
+
+
+@register_method("alm_ce")
+class ALMCritical(CrossEntropy):
+    """CritBench's extension of the ALM constraint to the multi-class framing (not the ALM paper's
+    own multi-class formulas): cross-entropy over every label (as `ce`) plus, on the critical
+    class's score s = `critical_logit`, the binary ALM's ranking constraint: for each critical
+    sample i of a batch, q_i = sum over the batch's other samples j of max(0, delta - (s_i - s_j)),
+    added as (lambda_i q_i + mu/2 q_i^2) / (|critical| |other|), lambda_i += mu q_i after every step,
+    mu on the binary ALM's schedule (`alm.MuSchedule`)."""
+
+    description = ("CritBench's extension of ALM (Sangalli et al. 2021) to --task multiclass: cross-entropy plus the "
+                   "ranking constraint on the critical class's score (every critical sample above every other by delta)")
+    Params = ALMCriticalParams
+    # The constraint's state and bookkeeping are the binary ALM's own (benchmarks/methods/alm.py).
+    mu = ALMMethod.mu
+    constrained = ALMMethod.constrained
+    activity = ALMMethod.activity
+    after_step = ALMMethod.after_step
+    state_summary = ALMMethod.state_summary
+    state_dict = ALMMethod.state_dict
+    load_state_dict = ALMMethod.load_state_dict
+
+    def __init__(self, model, params: ALMCriticalParams, ctx: ClassContext):
+        super().__init__(model, params, ctx)
+        self.multipliers = torch.zeros(ctx.n_train, device=ctx.device)
+        self.schedule = MuSchedule(params.mu0, params.rho, params.cap())
+        self._pending = None
+        self._activity = torch.zeros(6, device=ctx.device)
+
+    def loss(self, outputs, targets, index):
+        score, members = self.score(outputs), critical_members(targets, self.ctx.critical)
+        q = ranking_violations(score, members, self.params.delta)
+        return self.constrained(self.objective(outputs, targets), score, q, members, index)
+
+    def end_epoch(self, epoch, val_auc):
+        super().end_epoch(epoch, val_auc)
+        self.schedule.end_epoch(epoch, val_auc)
+        self._activity.zero_()
