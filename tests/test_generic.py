@@ -11,11 +11,16 @@ import pytest
 from benchmarks.core.config import RunConfig
 from benchmarks.engine.pipeline import run_benchmark
 from benchmarks.engine.resolve import resolve_config
+from benchmarks.core.records import record_problem
 from benchmarks.methods import list_methods
+from benchmarks.methods.base import methods_for_task
 from datasets import create_dataset, dataset_fingerprint, get_dataset_entry, list_datasets
 
 CORE_METHODS = ("bce", "aucm", "alm")
-EVERY_METHOD = {(d, m) for d in ("synthetic2d", "synthetic3d") for m in list_methods()}
+# Every method on the synthetic pair of its task framing: binary on synthetic2d/3d, multi-class
+# (--task multiclass) on synthetic2d_mc/3d_mc.
+EVERY_METHOD = {(d, m) for d in ("synthetic2d", "synthetic3d") for m in methods_for_task("binary")} | \
+    {(d, m) for d in ("synthetic2d_mc", "synthetic3d_mc") for m in methods_for_task("multiclass")}
 PAIRS = sorted(EVERY_METHOD | {(d, m) for d in list_datasets() for m in CORE_METHODS})
 
 
@@ -31,15 +36,20 @@ def stand_in(name, folder, monkeypatch):
 def test_dataset_and_method_train_and_score(dataset, method, tmp_path, monkeypatch):
     source = stand_in(dataset, tmp_path, monkeypatch)
     epochs = 2 if (dataset, method) in EVERY_METHOD else 1  # 2: a multi-stage method (aucm_ce) needs an epoch per stage
+    task = "multiclass" if method in methods_for_task("multiclass") else "binary"
     config = RunConfig(dataset=dataset, method=method, epochs=epochs, width=0.125, batch_size=16,
-                       device="cpu", patience=0, **source.run_kwargs())
+                       device="cpu", patience=0, task=task, **source.run_kwargs())
     record = run_benchmark(resolve_config(config), progress=False)
     test = record["dataset"]["splits"]["test"]
-    assert record["status"] == "complete"
+    assert record["status"] == "complete" and record_problem(record) is None
     assert len(record["test_scores"]["y_score"]) == test["n"]
     assert sum(record["test_scores"]["y_true"]) == test["positives"]
     assert all(math.isfinite(s) for s in record["test_scores"]["y_score"])
     assert 0.0 <= record["test"]["auc"] <= 1.0
+    if task == "multiclass":  # what MedMNIST v2 reports, on every label, and the test confusion matrix
+        classes = record["multiclass"]
+        assert 0.0 <= classes["test"]["acc"] <= 1.0 and 0.0 <= classes["test"]["auc"] <= 1.0
+        assert sum(map(sum, classes["confusion_matrix"])) == test["n"] == sum(test["class_counts"])
 
 
 @pytest.mark.parametrize("dataset", list_datasets())

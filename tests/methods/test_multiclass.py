@@ -1,0 +1,194 @@
+"""The multi-class framing (--task multiclass): its losses against their references, the critical
+class's score, the MedMNIST metrics against medmnist's evaluator, the refusals, the run id, and a
+DermaMNIST run planned without data and trained on a stand-in file."""
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from medmnist import INFO
+from medmnist.evaluator import getACC, getAUC
+
+from benchmarks.core.config import RunConfig
+from benchmarks.core.errors import CritBenchError
+from benchmarks.core.identity import run_id
+from benchmarks.core.metrics import class_metrics, medmnist_task
+from benchmarks.core.records import record_problem
+from benchmarks.engine.pipeline import run_benchmark
+from benchmarks.engine.resolve import resolve_config
+from benchmarks.methods import create_method
+from benchmarks.methods.alm import alm_penalty
+from benchmarks.methods.losses import ClassCounts, class_weights as binary_class_weights
+from benchmarks.methods.multiclass import ClassContext, class_weights, critical_logit
+from datasets.base import file_md5
+from datasets.medmnist_binary import write_npz
+from models3d import create_model
+
+CPU = torch.device("cpu")
+SIZES = (50, 20, 10, 5)
+
+
+def context(critical=(3,), multilabel=False, epochs=10):
+    return ClassContext(dims=2, epochs=epochs, device=CPU, n_train=sum(SIZES), train_positive_rate=SIZES[3] / sum(SIZES),
+                        batch_size=8, class_sizes=SIZES, critical=critical, multilabel=multilabel)
+
+
+def method(name, values=None, **ctx):
+    model = create_model(2, 1, width=0.125, num_outputs=len(SIZES))
+    return create_method(name, model, values or {}, context(**ctx))
+
+
+def batch(seed=0, n=12):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(n, len(SIZES), generator=gen), torch.randint(0, len(SIZES), (n,), generator=gen)
+
+
+class ReferenceLDAMLoss(torch.nn.Module):
+    """kaidic/LDAM-DRW losses.py `LDAMLoss`, line by line, on the CPU (`torch.cuda.FloatTensor` -> float):
+
+        m_list = 1.0 / np.sqrt(np.sqrt(cls_num_list))
+        m_list = m_list * (max_m / np.max(m_list))
+        index = torch.zeros_like(x, dtype=torch.uint8)
+        index.scatter_(1, target.data.view(-1, 1), 1)
+        batch_m = torch.matmul(self.m_list[None, :], index_float.transpose(0,1))
+        x_m = x - batch_m.view((-1, 1))
+        output = torch.where(index, x_m, x)
+        return F.cross_entropy(self.s*output, target, weight=self.weight)"""
+
+    def __init__(self, cls_num_list, max_m=0.5, weight=None, s=30):
+        super().__init__()
+        m_list = 1.0 / np.sqrt(np.sqrt(cls_num_list))
+        m_list = m_list * (max_m / np.max(m_list))
+        self.m_list, self.s, self.weight = torch.FloatTensor(m_list), s, weight
+
+    def forward(self, x, target):
+        index = torch.zeros_like(x, dtype=torch.uint8)
+        index.scatter_(1, target.data.view(-1, 1), 1)
+        batch_m = torch.matmul(self.m_list[None, :], index.float().transpose(0, 1)).view((-1, 1))
+        output = torch.where(index.bool(), x - batch_m, x)
+        return F.cross_entropy(self.s * output, target, weight=self.weight)
+
+
+def reference_drw_weights(cls_num_list, beta=0.9999):
+    """kaidic/LDAM-DRW cifar_train.py, DRW: `effective_num = 1.0 - np.power(betas[idx], cls_num_list)`,
+    `per_cls_weights = (1.0 - betas[idx]) / np.array(effective_num)`,
+    `per_cls_weights = per_cls_weights / np.sum(per_cls_weights) * len(cls_num_list)`."""
+    weights = (1.0 - beta) / (1.0 - np.power(beta, cls_num_list))
+    return torch.FloatTensor(weights / np.sum(weights) * len(cls_num_list))
+
+
+@pytest.mark.parametrize("drw", [False, True])
+def test_ldam_is_kaidics_ldam_loss_on_the_cosines(drw):
+    ldam = method("ldam_ce", {"drw": drw, "drw_start": 0.5})
+    cosines, target = torch.rand(12, len(SIZES)) * 2 - 1, batch()[1]
+    ldam.optimizer.step()  # (no gradients: nothing moves) so that the schedule may step
+    for epoch in range(5):  # DRW switches on at epoch 5 of 10
+        ldam.end_epoch(epoch, 0.5)
+    reference = ReferenceLDAMLoss(list(SIZES), weight=reference_drw_weights(SIZES) if drw else None)
+    torch.testing.assert_close(ldam.objective(30 * cosines, target), reference(cosines, target))
+
+
+def test_focal_is_kaidics_focal_loss():
+    """kaidic/LDAM-DRW losses.py: `p = torch.exp(-input_values)`, `loss = (1 - p) ** gamma * input_values`,
+    `return loss.mean()` over `F.cross_entropy(input, target, reduction='none')`."""
+    outputs, target = batch()
+    ce = F.cross_entropy(outputs, target, reduction="none")
+    expected = ((1 - torch.exp(-ce)) ** 2.0 * ce).mean()
+    torch.testing.assert_close(method("focal_ce", {"gamma": 2.0}).objective(outputs, target), expected)
+
+
+def test_class_balanced_ce_averages_each_samples_weighted_loss():
+    """Hand-computed: two samples of classes 0 and 3, ins weights 1/n scaled to sum to K = 4."""
+    raw = torch.tensor([1 / 50, 1 / 20, 1 / 10, 1 / 5])
+    weights = raw * 4 / raw.sum()
+    outputs, target = torch.tensor([[2.0, 0, 0, 0], [0, 0, 0, 1.0]]), torch.tensor([0, 3])
+    e = torch.exp(torch.tensor([2.0, 1.0]))
+    ce0, ce3 = -torch.log(e / (e + 3))  # the true class's logit 2 (sample 1) and 1 (sample 2), the others 0
+    expected = (weights[0] * ce0 + weights[3] * ce3) / 2
+    torch.testing.assert_close(method("cb_ce", {"weighting": "ins"}).objective(outputs, target), expected)
+
+
+@pytest.mark.parametrize("scheme", ["ins", "isns", "ens"])
+def test_two_class_weights_are_the_binary_ones(scheme):
+    negative, positive = binary_class_weights(scheme, ClassCounts(n_pos=7, n_neg=93), beta=0.99)
+    torch.testing.assert_close(class_weights(scheme, (93, 7), beta=0.99), torch.tensor([negative, positive]))
+
+
+def test_the_critical_score_is_the_log_odds_of_the_critical_probability():
+    outputs = batch()[0]
+    probability = torch.softmax(outputs, 1)[:, [1, 3]].sum(1)
+    torch.testing.assert_close(torch.sigmoid(critical_logit(outputs, (1, 3), False)), probability)
+    torch.testing.assert_close(critical_logit(outputs, (2,), True), outputs[:, 2])  # one sigmoid output: its logit
+    either = 1 - (1 - torch.sigmoid(outputs[:, 0])) * (1 - torch.sigmoid(outputs[:, 1]))
+    torch.testing.assert_close(torch.sigmoid(critical_logit(outputs, (0, 1), True)), either)
+
+
+def test_alm_ce_is_cross_entropy_plus_the_binary_alm_term_on_the_critical_score():
+    alm = method("alm_ce", {"delta": 0.5, "mu0": 0.1})
+    outputs, target = batch()
+    members = (target == 3).float()
+    score = critical_logit(outputs, (3,), False)
+    hinge = torch.relu(0.5 - (score[:, None] - score[None, :])) * (1 - members)[None, :]
+    q = hinge.sum(1) * members
+    expected = F.cross_entropy(outputs, target) + alm_penalty(q, torch.zeros(12), 0.1, members)
+    torch.testing.assert_close(alm.loss(outputs, target, torch.arange(12)), expected)
+    alm.after_step()
+    torch.testing.assert_close(alm.multipliers[:12], 0.1 * q)
+
+
+@pytest.mark.parametrize("num_classes,multilabel", [(4, False), (2, False), (3, True)])
+def test_medmnist_metrics_are_medmnists_evaluator(num_classes, multilabel):
+    rng = np.random.default_rng(0)
+    probabilities = rng.random((40, num_classes))
+    if multilabel:
+        classes = (rng.random((40, num_classes)) < 0.4).astype(np.int64)
+    else:
+        probabilities /= probabilities.sum(1, keepdims=True)
+        classes = np.arange(40) % num_classes
+    task = medmnist_task(num_classes, multilabel)
+    metrics = class_metrics(classes, probabilities, multilabel)
+    assert metrics["acc"] == pytest.approx(getACC(classes, probabilities, task))
+    assert metrics["auc"] == pytest.approx(getAUC(classes, probabilities, task))
+    assert len(metrics["recall"]) == num_classes
+
+
+def test_binary_run_ids_leave_the_task_out_and_multiclass_ones_keep_it():
+    binary = RunConfig(dataset="synthetic2d_mc", method="ce")
+    assert "task" not in binary.identity()
+    multiclass = RunConfig(dataset="synthetic2d_mc", method="ce", task="multiclass")
+    assert multiclass.identity()["task"] == "multiclass" and run_id(binary, "x") != run_id(multiclass, "x")
+
+
+@pytest.mark.parametrize("dataset,method,task,message", [
+    ("synthetic2d_mc", "bce", "multiclass", "--method bce trains --task binary, not --task multiclass; the methods for "
+                                            "--task multiclass: alm_ce, cb_ce, ce, focal_ce, ldam_ce, maucm"),
+    ("synthetic2d_mc", "ce", "binary", "--method ce trains --task multiclass, not --task binary"),
+    ("synthetic2d", "ce", "multiclass", "dataset synthetic2d has no class labels beyond its binary task"),
+    ("chestmnist", "ldam_ce", "multiclass", "chestmnist is multi-label: use ce, focal_ce, maucm or alm_ce"),
+    ("synthetic2d_mc", "ce", "multi", "unknown --task 'multi'; valid: binary, multiclass"),
+])
+def test_a_framing_a_method_or_dataset_cannot_train_is_refused_before_any_data(dataset, method, task, message, tmp_path):
+    config = RunConfig(dataset=dataset, method=method, task=task, data_dir=str(tmp_path / "absent"),
+                       params={"critical": "pneumothorax"} if dataset == "chestmnist" else {})
+    with pytest.raises(CritBenchError, match=re.escape(message)):
+        resolve_config(config)
+
+
+def test_dermamnist_plans_without_data_and_trains_on_a_stand_in(tmp_path, monkeypatch):
+    absent = RunConfig(dataset="dermamnist", method="alm_ce", task="multiclass", data_dir=str(tmp_path / "absent"))
+    assert resolve_config(absent).task == "multiclass"  # planned: nothing read
+    monkeypatch.setitem(INFO["dermamnist"], "MD5", file_md5(write_npz("dermamnist", tmp_path, n=28)))
+    tiny = dict(epochs=1, width=0.125, batch_size=8, stem="standard", device="cpu", data_dir=str(tmp_path))
+    record = run_benchmark(resolve_config(RunConfig(dataset="dermamnist", method="ce", task="multiclass", **tiny)),
+                           progress=False)
+    record = json.loads(json.dumps(record))
+    assert record["status"] == "complete" and record_problem(record) is None
+    assert record["dataset"]["critical_class"] == "melanoma" and record["dataset"]["critical_labels"] == [4]
+    assert len(record["dataset"]["class_names"]) == 7 and len(record["multiclass"]["confusion_matrix"]) == 7
+    assert {"acc", "auc", "balanced_accuracy", "recall"} <= set(record["multiclass"]["test"])
+    assert {"auc", "tpr_at_fpr", "fpr_at_tpr"} <= set(record["test"])  # the critical class, as in the binary framing
+    binary = run_benchmark(resolve_config(RunConfig(dataset="dermamnist", method="bce", **tiny)), progress=False)
+    assert binary["dataset"]["critical_class"] == "melanoma" and "multiclass" not in binary
+    assert binary["dataset"]["split_md5"]["test"] == record["dataset"]["split_md5"]["test"]  # one test set, both framings
