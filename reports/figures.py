@@ -133,7 +133,7 @@ def value_axis(values: list) -> dict:
     positive = [v for v in values if v is not None and v > 0]
     if positive and len(positive) == sum(v is not None for v in values):
         if max(positive) / min(positive) >= 100 or max(positive) == min(positive):
-            return dict(type="log", tickformat="~g")
+            return dict(type="log", tickformat="~g", dtick=1)  # a label per decade
     return dict(type="linear", tickformat="~g")
 
 
@@ -147,7 +147,8 @@ def schedule_figure(run: Run, color: str) -> str:
     stages = [h.get("stage", "") for h in history]
     gap = 0.06
     height = (1 - gap * (len(keys) - 1)) / len(keys)
-    data, layout = [], dict(LAYOUT, height=120 + 110 * len(keys), showlegend=False, margin=dict(LAYOUT["margin"], t=10))
+    data, layout = [], dict(LAYOUT, height=120 + 120 * len(keys), showlegend=False, margin=dict(LAYOUT["margin"], t=25))
+    names = []  # each panel's name above it: a vertical axis title would be longer than the panel
     for index, key in enumerate(keys):
         raw = [h.get(key) for h in history]
         boolean = all(isinstance(v, bool) for v in raw if v is not None)
@@ -164,6 +165,8 @@ def schedule_figure(run: Run, color: str) -> str:
         data.append(trace)
         layout[f"xaxis{axis}"] = dict(AXIS, anchor=f"y{axis}", **epoch_axis(epochs), **({"matches": "x"} if index else {}),
                                       **({"title": dict(text="epoch")} if index == len(keys) - 1 else {}))
-        layout[f"yaxis{axis}"] = dict(AXIS, domain=[max(0, top - height), top], title=dict(text=key),
-                                      **value_axis(raw if boolean else values))
+        layout[f"yaxis{axis}"] = dict(AXIS, domain=[max(0, top - height), top], **value_axis(raw if boolean else values))
+        names.append(dict(text=f"<b>{key}</b>", xref="paper", yref="paper", x=0, y=top, xanchor="left",
+                          yanchor="bottom", showarrow=False, font=dict(size=12)))
+    layout["annotations"] = names
     return to_json(dict(data=data, layout=layout))

@@ -425,8 +425,11 @@ def test_a_run_page_shows_and_plots_the_method_state(tmp_path):
     assert "<th>mu</th>" in html
     script = html.split(f'data-plot="schedule-{run.anchor}" data-lazy>')[1].split("</script>")[0]
     figure = json.loads(script)
-    titles = [axis["title"]["text"] for name, axis in figure["layout"].items() if name.startswith("yaxis")]
+    titles = [note["text"].removeprefix("<b>").removesuffix("</b>") for note in figure["layout"]["annotations"]]
     assert titles == ["lr", *run.state_keys]
+    assert [trace["mode"] for trace in figure["data"]][titles.index("mu_frozen")] == "markers"  # a boolean: no line
+    assert figure["layout"][f"yaxis{titles.index('mu_frozen') + 1}"]["ticktext"] == ["no", "yes"]
+    assert figure["layout"]["xaxis"]["tickformat"] == "d" and figure["layout"]["xaxis"]["dtick"] == 1  # whole epochs
     mu = figure["data"][titles.index("mu")]["y"]
     assert mu == [epoch["mu"] for epoch in record["history"]]
 
