@@ -20,6 +20,7 @@ from benchmarks.engine.checkpoint import remove_checkpoint, run_checkpoint_dir
 from benchmarks.engine.pipeline import run_benchmark
 from benchmarks.engine.resolve import resolve_config
 from benchmarks.methods import get_method, list_methods, resolve_params
+from benchmarks.methods.base import methods_for_task
 from benchmarks.methods.sampling import SAMPLERS
 from benchmarks.sweep.plan import DataFingerprints
 from datasets import get_dataset_entry, list_datasets
@@ -69,6 +70,10 @@ def listing() -> str:
         entry = get_dataset_entry(name)
         lines.append(f"  {name:16s} {entry.description}")
         lines += [f"  {'':16s}   --param {key}: {text}" for key, text in entry.params.items()]
+    lines.append("tasks (--task):")
+    lines.append(f"  {'binary':16s} the critical class vs the rest (default): {', '.join(methods_for_task('binary'))}")
+    lines.append(f"  {'multiclass':16s} a K-way head on every label, the critical class scored by its probability: "
+                 f"{', '.join(methods_for_task('multiclass'))}")
     lines.append("methods:")
     for name in list_methods():
         defaults = ", ".join(f"{k}={v}" for k, v in resolve_params(name, {}).items())
