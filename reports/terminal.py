@@ -50,11 +50,11 @@ def next_steps(board: Leaderboard, runs_dir: Path, report: Path) -> list[str]:
     suite = suites.pop() if len(suites) == 1 else None
     rerun = f"python -m benchmarks.leaderboard --suite {suite}" if suite else "python -m benchmarks.leaderboard"
     steps = [f"open the report in a browser: {report}"]
+    seeds = min((len({run.seed for run in d.runs}) for d in board.datasets), default=0)
     if any(d.key.smoke for d in board.datasets):
         steps.append(f"columns marked 'smoke test' check the pipeline, they are not results: for results run "
-                     f"`python -m benchmarks.leaderboard --suite full` (see docs/leaderboards.md for its time)")
-    seeds = min((len({run.seed for run in d.runs}) for d in board.datasets), default=0)
-    if 0 < seeds < 3:
+                     f"`python -m benchmarks.leaderboard --suite full --dry-run` first, to see its runs")
+    elif 0 < seeds < 3:
         steps.append(f"{seeds} seed{'s' if seeds > 1 else ''} on some dataset: intervals are wide; add seeds with "
                      f"`{rerun} --seeds 0-4` and the same --out (finished runs are kept)")
     failed = sum(not failure.retried for failure in board.loaded.failures)
