@@ -279,6 +279,8 @@ class MultiLabelAUCM(MulticlassMethod):
 
     def build_optimizer(self):
         self.aucm = mAUCMLoss(margin=self.params.margin, num_labels=len(self.ctx.class_sizes), device=self.ctx.device)
+        # a, b and alpha are plain tensors, not in mAUCMLoss's state_dict: named here, a checkpoint keeps them
+        self.loss_variables = (self.aucm.a, self.aucm.b, self.aucm.alpha)
         return PESG(self.model.parameters(), loss_fn=self.aucm, lr=self.params.lr, margin=self.params.margin,
                     epoch_decay=self.params.epoch_decay, weight_decay=self.params.weight_decay,
                     momentum=self.params.momentum, verbose=False, device=self.ctx.device)
@@ -298,10 +300,12 @@ class MultiLabelAUCM(MulticlassMethod):
             self.optimizer.update_regularizer(decay_factor=10)
 
     def state_dict(self):
-        return {name: value.detach().clone() for name, value in self.aucm.state_dict().items()}
+        return {"loss_variables": [value.detach().clone() for value in self.loss_variables]}
 
     def load_state_dict(self, state):
-        self.aucm.load_state_dict(state)
+        with torch.no_grad():  # in place: PESG holds these tensors
+            for current, saved in zip(self.loss_variables, state["loss_variables"]):
+                current.copy_(saved)
 
 
 @dataclass(frozen=True)

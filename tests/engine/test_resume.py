@@ -57,8 +57,10 @@ class Preempted(BaseException):
 
 
 def config(method: str, **changes) -> RunConfig:
-    return resolve_config(RunConfig(dataset="synthetic2d", method=method,
-                                    **{**TINY, "epochs": EPOCHS, "params": STATES.get(method, {}), **changes}))
+    """A multi-class method runs on synthetic2d_mc with --task multiclass."""
+    task = get_method(method).tasks[0]
+    return resolve_config(RunConfig(dataset="synthetic2d_mc" if task == "multiclass" else "synthetic2d", method=method,
+                                    task=task, **{**TINY, "epochs": EPOCHS, "params": STATES.get(method, {}), **changes}))
 
 
 # Patience 1 with a learning rate too small to improve: stops after epoch 3, one stale epoch after the kill.
