@@ -30,6 +30,7 @@ def load_request(name: str, *, size: int | None = None, data_dir=None, seed: int
     """`name`'s registry entry and the request its adapter gets (default size, size validated)."""
     entry = get_dataset_entry(name)
     size = entry.check_size(size)
+    entry.validate_params(dict(params or {}))  # every load (a run, an export, a fingerprint) checks its --params
     return entry, LoadRequest(size=size, data_dir=resolve_data_dir(data_dir), seed=seed, params=dict(params or {}))
 
 

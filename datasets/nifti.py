@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
@@ -90,6 +91,16 @@ def is_number(value: str) -> bool:
         return False
 
 
+def latin1_named(path: Path) -> Path | None:
+    """The file whose name is `path`'s name in latin-1 bytes (a file named on an older system),
+    when that exists and `path` itself does not; None otherwise."""
+    try:
+        other = path.with_name(os.fsdecode(path.name.encode("latin-1")))
+    except UnicodeEncodeError:  # a character latin-1 has not: no such file
+        return None
+    return other if other != path and os.path.lexists(other) else None
+
+
 def read_table(path: Path) -> list[dict]:
     """The CSV's rows as dicts with `path` (absolute Path), `label`, `split` (or None), `line`."""
     if not path.is_file():
@@ -126,6 +137,9 @@ def read_table(path: Path) -> list[dict]:
         seen[volume] = line
         if not volume.is_file():
             problem = f"is a folder ({volume}), not a NIfTI file" if volume.is_dir() else f"not found at {volume}"
+            if latin1 := latin1_named(path.parent / name):
+                problem = (f"not found at {volume}, but {os.fsencode(latin1.name)!r} is there: its name is "
+                           f"latin-1 bytes, not UTF-8; rename it to UTF-8 (e.g. convmv -f latin1 -t utf8)")
             raise CritBenchError(f"{where}: volume {name} {problem}")
         table.append({"path": volume, "name": name, "label": label, "split": split, "line": line})
     return table
@@ -409,8 +423,8 @@ def load_nifti(request: LoadRequest) -> BinaryDataset:
         index = source.parts[split]
         positives = int(y[index].sum())
         if positives in (0, len(index)):
-            kind = "positives" if positives == 0 else "negatives"
-            raise CritBenchError(f"{csv_path}: the {split} split has no {kind} (label {positive}) among its {len(index)} "
+            kind = f"positives (label {positive})" if positives == 0 else f"negatives (labels other than {positive})"
+            raise CritBenchError(f"{csv_path}: the {split} split has no {kind} among its {len(index)} "
                                  f"files; every split needs both classes: move some rows, or drop the split column")
         splits[split] = Split(images[index].contiguous(), y[index].contiguous())
     channels = reference[0]

@@ -60,8 +60,13 @@ class DatasetEntry:
     class_labels: str | None = None  # the labels --task multiclass trains: "multi-class", "multi-label" (None: binary only)
 
     def validate_params(self, params: dict) -> None:
-        """CritBenchError for `--param` values this dataset cannot load (e.g. an unknown critical
-        class), raised while a run is planned, before any data is read."""
+        """CritBenchError for `--param` keys this dataset does not read (a typo such as `val_fration`
+        would silently keep the default and still change the run id) and values it cannot load
+        (e.g. an unknown critical class), raised while a run is planned, before any data is read."""
+        unknown = sorted(set(params) - set(self.params))
+        if unknown:
+            raise CritBenchError(f"dataset {self.name} has no --param {', '.join(unknown)}; valid: "
+                                 f"{', '.join(sorted(self.params)) or 'none'}")
         if self.check_params is not None:
             self.check_params(params)
 

@@ -7,6 +7,7 @@ The Markdown is written here, not by pandas' `to_markdown`, which needs the `tab
 cannot bold single cells."""
 from __future__ import annotations
 
+import html
 import math
 from pathlib import Path
 
@@ -142,8 +143,14 @@ def write_csv(table: LeaderboardTable, board: Leaderboard, published: dict[str, 
     return write_text_atomic(path, frame.to_csv(index=False, lineterminator="\r\n"))
 
 
+def markdown_escape(text: str) -> str:
+    """`text` from the records (a class or parameter name in a label) as literal Markdown: no raw
+    HTML (`<`, `>`, `&` as entities) and no table-cell break (`|` escaped)."""
+    return html.escape(str(text), quote=False).replace("|", "\\|")
+
+
 def markdown_text(fragments: list[Fragment]) -> str:
-    return "".join(MARKDOWN_STYLES.get(part.style, "{}").format(part.text) for part in fragments)
+    return "".join(MARKDOWN_STYLES.get(part.style, "{}").format(markdown_escape(part.text)) for part in fragments)
 
 
 def markdown_cell(value: Value | None) -> str:
@@ -155,14 +162,14 @@ def markdown_cell(value: Value | None) -> str:
 
 
 def row_label(row: Row) -> str:
-    label = f"*{row.label}*" if row.kind == "published" else row.label
+    label = f"*{markdown_escape(row.label)}*" if row.kind == "published" else markdown_escape(row.label)
     return label + (" ✓" if row.selected else "") + ROW_SUFFIX[row.kind]
 
 
 def markdown_section(title: str, table: LeaderboardTable, cells, ranked: bool = False) -> list[str]:
     """One Markdown table, methods x datasets: `cells(entry)` is the Value of a row on a dataset; a
     row without any (a column that does not apply to it) is left out."""
-    header = [column.key.label for column in table.columns] + (["mean rank", "seeds"] if ranked else [])
+    header = [markdown_escape(column.key.label) for column in table.columns] + (["mean rank", "seeds"] if ranked else [])
     out = [f"## {title}", "", "| method | " + " | ".join(header) + " |", "|---|" + "---|" * len(header)]
     for row in table.rows:
         values = [cells(entry) for entry in row.entries]
@@ -198,12 +205,12 @@ def published_markdown(board: Leaderboard, published: dict[str, DatasetReference
         refs = published.get(dataset.key.anchor)
         if refs is None:
             continue
-        out += [f"### {dataset.key.label}", "", "| row | seeds | test AUC | published | verdict | source |", "|---|---|---|---|---|---|"]
+        out += [f"### {markdown_escape(dataset.key.label)}", "", "| row | seeds | test AUC | published | verdict | source |", "|---|---|---|---|---|---|"]
         for ref in refs.references:
             out.append(f"| *{ref.label}* (published) | {ref.n_seeds or '—'} | {reference_auc(ref)} | | | {ref.source} |")
         for c in refs.comparisons:
             ci = f" {interval_text(c.interval.low, c.interval.high)}" if c.interval else ""
-            out.append(f"| {c.row.label} | {c.n} | {number(c.mean)}{ci} | {number(c.reference.auc)} ({c.reference.label}) "
+            out.append(f"| {markdown_escape(c.row.label)} | {c.n} | {number(c.mean)}{ci} | {number(c.reference.auc)} ({c.reference.label}) "
                        f"| {c.verdict} | |")
         out.append("")
     return "\n".join(out) if len(out) > 4 else ""

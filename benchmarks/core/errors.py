@@ -5,6 +5,10 @@ class CritBenchError(Exception):
     """A problem with the user's input or environment, reported as one line (exit code 2)."""
 
 
+class UnknownParameter(CritBenchError):
+    """A `--param` key the method does not have; the caller may add what else is valid (the dataset's keys)."""
+
+
 class DataUnavailableError(CritBenchError):
     """A dataset's files are missing and could not be downloaded."""
 

@@ -35,7 +35,10 @@ def record_path(out_dir, identity: str, failed: bool = False) -> Path:
 
 def write_atomic(path, write) -> Path:
     """Call `write(binary_stream)` on a temporary file in the same folder, fsync, then rename: never
-    a half-written file, whatever kills the writer.
+    a half-written file, whatever kills the writer. A write the file system refuses (a full disk, a
+    file-size limit) raises its OSError, also where `write` wraps it in another exception: torch.save's
+    zip writer raises `RuntimeError: [enforce fail at inline_container.cc] unexpected pos`, keeping
+    the stream's OSError only as the exception's context.
 
     The file gets the permissions of a plain `open` (0666 less the umask), so results in a shared
     folder are readable by the group (mkstemp alone would make them 0600)."""
@@ -51,8 +54,10 @@ def write_atomic(path, write) -> Path:
         os.umask(umask)
         os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, Exception) and not isinstance(error, OSError) and isinstance(error.__context__, OSError):
+            raise error.__context__ from error
         raise
     return path
 

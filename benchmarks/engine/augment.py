@@ -112,4 +112,9 @@ def create_augmentation(spec: str | None, dims: int) -> Augmentation | None:
             valid = [n for n, (_, _, d) in OPS.items() if dims in d]
             raise CritBenchError(f"unknown {dims}D augmentation {name!r} in {spec!r}; valid: none or "
                                  f"+-joined {', '.join(valid)}")
+    basic = [part for name in names for part in (("crop", "flip") if name == "crop_flip" else (name,))]
+    repeated = sorted({name for name in basic if basic.count(name) > 1})
+    if repeated:
+        raise CritBenchError(f"--augment {spec} applies {', '.join(repeated)} twice (crop_flip is crop+flip); "
+                             f"name each operation once")
     return Augmentation(names)

@@ -32,7 +32,8 @@ def checkpoint_path(checkpoint_dir, run_id: str) -> Path:
 
 def save_atomic(path: Path, payload: dict) -> None:
     """`torch.save`, atomically: a kill at any moment leaves the previous file or the new one.
-    Readable by the group, like the records."""
+    Readable by the group, like the records. A write the file system refuses (a full disk, a
+    file-size limit) raises its OSError (`write_atomic`)."""
     write_atomic(path, lambda stream: torch.save(payload, stream))
 
 

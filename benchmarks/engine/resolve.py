@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from benchmarks.core.config import BATCH_SIZE, MODEL, RunConfig, check_values
-from benchmarks.core.errors import CritBenchError
+from benchmarks.core.errors import CritBenchError, UnknownParameter
 from benchmarks.engine.augment import create_augmentation
 from benchmarks.engine.device import precision_choice
 from benchmarks.methods import canonical_name, get_method, resolve_params
@@ -36,9 +36,14 @@ def resolve_config(config: RunConfig) -> RunConfig:
                              f"needs one that has: {', '.join(multiclass_datasets())}")
     method_values = {k: v for k, v in config.params.items() if k not in entry.params}
     method = canonical_name(config.method, method_values)
-    params = resolve_params(method, method_values)
+    try:
+        params = resolve_params(method, method_values)
+    except UnknownParameter as error:  # a --param is either the method's or the dataset's: name both
+        raise UnknownParameter(f"{error} for method {method}, and "
+                               f"{', '.join(sorted(entry.params)) or 'none'} for dataset {config.dataset}") from None
     recipe = get_method(method).run_overrides(params)  # a preset's model and batch size
-    reason = get_method(method).skip(config)  # what the method cannot run, e.g. --compile with double backward
+    reason = get_method(method).skip(dataclasses.replace(config, params=params))  # e.g. --compile with double
+    # backward, or too few --epochs for its stages
     if reason:
         raise CritBenchError(reason)
     model = config.model or recipe.get("model", MODEL)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from benchmarks.core.config import RunConfig
-from benchmarks.core.errors import CritBenchError
+from benchmarks.core.errors import CritBenchError, UnknownParameter
 from benchmarks.methods.losses import ClassCounts
 from benchmarks.methods.sampling import Sampling
 
@@ -111,7 +111,7 @@ def parse_params(cls: type[MethodParams], values: dict) -> MethodParams:
     converted = {}
     for key, value in values.items():
         if key not in fields:
-            raise CritBenchError(f"unknown parameter {key!r}; valid: {', '.join(sorted(fields))}")
+            raise UnknownParameter(f"unknown parameter {key!r}; valid: {', '.join(sorted(fields))}")
         try:
             converted[key] = _cast(fields[key], value)
         except (ValueError, OverflowError) as error:

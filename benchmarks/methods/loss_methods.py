@@ -65,7 +65,14 @@ class LossMethod(Method):
         preset = str(values.get("preset", ""))
         if preset:
             values = {**loss_preset(preset, base, cls.uses_alm), **values}
-        return parse_params(_with_loss_fields(cls.Params, base), {**values, "base": base})
+        params = parse_params(_with_loss_fields(cls.Params, base), {**values, "base": base})
+        own_head, defaults = get_loss(base).head, cls.Params()
+        ignored = [f"{key}={getattr(params, key)}" for key in ("head", "head_scale")
+                   if getattr(params, key) != getattr(defaults, key)]
+        if own_head and ignored:
+            raise CritBenchError(f"base loss {base} trains its own head ({own_head}), which --param "
+                                 f"{' '.join(ignored)} would not change (only the run id); drop it")
+        return params
 
     @classmethod
     def run_overrides(cls, params: dict) -> dict:

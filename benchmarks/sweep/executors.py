@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
+import math
 import multiprocessing
 import os
 import sys
@@ -35,13 +36,19 @@ from benchmarks.engine.pipeline import run_benchmark
 from benchmarks.sweep.claims import claim_path, claim_run, describe
 
 EXECUTORS = ("local", "ray", "slurm")
-RAY_OPTIONS = {"address", "max_retries", "cpus", "gpus"}
+# Each executor option: (its type, its least value); a suite's [ray] / [slurm] table and the
+# --ray-* / --slurm-* flags are checked against these, whichever executor runs.
+RAY_OPTIONS = {"address": (str, None), "max_retries": (int, 0), "cpus": (float, 0), "gpus": (float, 0)}
 # Ray's switch between a single-machine instance, whose processes all listen on 127.0.0.1, and a
 # cluster node, which listens on the machine's network address (Ray's default on Linux). Read from
 # the environment when ray is imported (ray._private.ray_constants.ENABLE_RAY_CLUSTER); the
 # processes Ray starts inherit it.
 RAY_LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-SLURM_OPTIONS = {"cluster", "partition", "gpus", "cpus", "mem_gb", "time_min", "parallel", "folder"}
+SLURM_OPTIONS = {"cluster": (str, None), "partition": (str, None), "gpus": (int, 0), "cpus": (int, 1),
+                 "mem_gb": (float, 0), "time_min": (int, 1), "parallel": (int, 1), "folder": (str, None)}
+SLURM_CLUSTERS = ("slurm", "local")
+OPTION_FLAGS = {"ray": {"address": "--ray-address"}, "slurm": {
+    **{key: f"--slurm-{key.replace('_', '-')}" for key in SLURM_OPTIONS}, "time_min": "--slurm-time"}}
 
 
 @dataclass(frozen=True)
@@ -283,10 +290,29 @@ def _gpu_ids() -> list[str]:
     return visible.split(",")[:count] if visible else [str(i) for i in range(count)]
 
 
-def _check_options(kind: str, options: dict, valid: set) -> dict:
-    unknown = set(options) - valid
+def check_options(kind: str, options: dict, valid: dict) -> dict:
+    """`options` (a suite's [ray] or [slurm] table, the CLI's values on top), refused with
+    CritBenchError for an unknown key or a value of the wrong type or range (`gpus = "two"`):
+    checked for every executor, so a typo shows with the local one too."""
+    unknown = set(options) - set(valid)
     if unknown:
-        raise CritBenchError(f"unknown {kind} option(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(valid))}")
+        raise CritBenchError(f"unknown {kind} option(s) {', '.join(sorted(unknown))} (the suite's [{kind}] table); "
+                             f"valid: {', '.join(sorted(valid))}")
+    for key, value in options.items():
+        kind_of, least = valid[key]
+        if kind_of is str:
+            good, wanted = isinstance(value, str) and value.strip() != "", "a non-empty string"
+        else:
+            number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            good = number and (kind_of is float or value == int(value)) and (value > least if kind_of is float
+                                                                             else value >= least)
+            wanted = f"an integer >= {least}" if kind_of is int else f"a number > {least}"
+        if key == "cluster" and good and value not in SLURM_CLUSTERS:
+            good, wanted = False, f"one of {', '.join(SLURM_CLUSTERS)}"
+        if not good:
+            flag = OPTION_FLAGS[kind].get(key)
+            raise CritBenchError(f"{kind} option {key} = {value!r} must be {wanted} (the suite's [{kind}] table"
+                                 f"{' or ' + flag if flag else ''})")
     return options
 
 
@@ -305,11 +331,12 @@ def create_executor(name: str, *, out_dir: Path, device: str = "auto", ray: dict
     own process: a 28 px ResNet18 uses a small part of a modern GPU."""
     if isinstance(runs_per_device, bool) or not isinstance(runs_per_device, int) or runs_per_device < 1:
         raise CritBenchError(f"--runs-per-device must be an integer >= 1, got {runs_per_device!r}")
+    ray, slurm = check_options("ray", ray or {}, RAY_OPTIONS), check_options("slurm", slurm or {}, SLURM_OPTIONS)
     if name == "local":
         slots = local_slots(device, runs_per_device)
         return WorkerPoolExecutor(slots) if len(slots) > 1 else LocalExecutor(progress=progress)
     if name == "ray":
-        options = dict(_check_options("ray", ray or {}, RAY_OPTIONS))
+        options = dict(ray)
         if device == "cpu":
             options.setdefault("gpus", 0)
         return RayExecutor(**options, runs_per_device=runs_per_device)
@@ -317,7 +344,7 @@ def create_executor(name: str, *, out_dir: Path, device: str = "auto", ray: dict
         raise CritBenchError(f"--runs-per-device works with the local and ray executors; a {name} job has its own "
                              f"devices (ask for fewer GPUs per run with --slurm-gpus)")
     if name == "slurm":
-        options = dict(_check_options("slurm", slurm or {}, SLURM_OPTIONS))
+        options = dict(slurm)
         folder = Path(options.pop("folder", None) or Path(out_dir) / "slurm_logs")
         return SlurmExecutor(folder, **options)
     raise CritBenchError(f"unknown executor {name!r}; valid: {', '.join(EXECUTORS)}")

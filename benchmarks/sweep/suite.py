@@ -122,22 +122,26 @@ def list_suites() -> list[str]:
 
 
 def parse_seeds(text) -> tuple[int, ...]:
-    """`"0-2"` -> (0, 1, 2); `"0,3"` -> (0, 3); a list of ints passes through."""
+    """`"0-2"` -> (0, 1, 2); `"0,3"` -> (0, 3); a list of ints passes through. The count is checked
+    against MAX_SEEDS on the ranges, before any is expanded (`0-99999999999` is refused at once)."""
     if isinstance(text, list):
-        items = text
+        ranges = [range(item, item + 1) if isinstance(item, int) and not isinstance(item, bool) else None
+                  for item in text]
     else:
-        items = []
+        ranges = []
         for part in str(text).split(","):
             low, dash, high = part.strip().partition("-")
             try:
-                items += list(range(int(low), int(high) + 1)) if dash else [int(low)]
+                ranges.append(range(int(low), int(high) + 1) if dash else range(int(low), int(low) + 1))
             except ValueError:
                 raise CritBenchError(f"seeds must look like 0-2 or 0,1,4; got {text!r}") from None
-    if not items or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in items):
-        raise CritBenchError(f"seeds must be non-negative integers, like 0-2 or 0,1,4; got {text!r}")
-    if len(items) > MAX_SEEDS:
-        raise CritBenchError(f"seeds {text!r} asks for {len(items)} seeds; at most {MAX_SEEDS} per suite")
-    return tuple(dict.fromkeys(items))
+    if not ranges or any(span is None or not span or span.start < 0 for span in ranges):
+        raise CritBenchError(f"seeds must be non-negative integers, like 0-2 or 0,1,4 (a range low-high with "
+                             f"low <= high); got {text!r}")
+    count = sum(len(span) for span in ranges)
+    if count > MAX_SEEDS:
+        raise CritBenchError(f"seeds {text!r} asks for {count} seeds; at most {MAX_SEEDS} per suite")
+    return tuple(dict.fromkeys(seed for span in ranges for seed in span))
 
 
 def _check_keys(where: str, table: dict, valid: set) -> None:
@@ -156,8 +160,10 @@ def _dataset_setting(where: str, table: dict) -> DatasetSetting:
         if not isinstance(table.get(key, {}), dict):
             raise CritBenchError(f"{where}: {key} must be a table, got {table[key]!r}")
     methods = table.get("methods")
-    if methods is not None and (not isinstance(methods, list) or not all(isinstance(m, str) for m in methods)):
-        raise CritBenchError(f"{where}: methods must be a list of method names, got {methods!r}")
+    if methods is not None and (not isinstance(methods, list) or not methods or
+                                not all(isinstance(m, str) for m in methods)):
+        raise CritBenchError(f"{where}: methods must be a non-empty list of method names (leave it out to run all "
+                             f"the suite's methods), got {methods!r}")
     return DatasetSetting(table["name"], rest, dict(table.get("params", {})), dict(table.get("recipes", {})),
                           tuple(methods) if methods is not None else None,
                           parse_seeds(table["seeds"]) if "seeds" in table else None)
@@ -226,7 +232,7 @@ def read_suite_file(path: Path, depth: int = 0) -> dict:
     """The TOML document, with `extends = "other"` resolved: the other suite's keys, replaced by
     this file's, except the [run], [slurm] and [ray] tables, which are merged key by key."""
     try:
-        data = tomllib.loads(path.read_bytes().decode("utf-8"))
+        data = tomllib.loads(path.read_bytes().decode("utf-8-sig"))  # some editors write a byte-order mark
     except OSError as error:
         raise CritBenchError(f"cannot read suite file {path}: {error.strerror or error}") from None
     except UnicodeDecodeError as error:
@@ -237,6 +243,9 @@ def read_suite_file(path: Path, depth: int = 0) -> dict:
     base_name = data.pop("extends", None)
     if base_name is None:
         return data
+    if not isinstance(base_name, str) or not base_name.strip():
+        raise CritBenchError(f"suite file {path}: extends must be one suite's name or .toml path (a string), "
+                             f"got {base_name!r}")
     if depth > 8:
         raise CritBenchError(f"suite file {path}: `extends` goes around in a circle")
     beside = path.parent / base_name  # a file next to this one, else a built-in name or a path

@@ -62,7 +62,7 @@ BAD_SUITES = [
     (edit('name = "synthetic2d"', 'name = "mnist"'), "unknown dataset 'mnist'"),
     (edit('name = "synthetic2d"', 'name = "synthetic2d"\nparams = 3'), "suite tiny dataset #1: params must be a table"),
     (edit('name = "synthetic2d"', 'name = "synthetic2d"\nrecipes = 3'), "suite tiny dataset #1: recipes must be a table"),
-    (edit('name = "synthetic2d"', 'name = "synthetic2d"\nmethods = "bce"'), "methods must be a list of method names"),
+    (edit('name = "synthetic2d"', 'name = "synthetic2d"\nmethods = "bce"'), "methods must be a non-empty list of method names"),
     (edit('name = "synthetic2d"', 'name = "synthetic2d"\nmethods = ["svm"]'), "methods svm are not among the suite's"),
     (edit('name = "alm"', 'name = "alm"\nparams = { delta = "x" }'), "suite tiny, synthetic2d / alm: parameter delta='x'"),
     (edit('name = "alm"', 'name = "alm"\nparams = { delta = nan }'), "delta=nan is not a valid float (expected a finite"),

@@ -1,0 +1,78 @@
+"""Suite and planning inputs that used to crash or be silently accepted (issue 27 items 2, 3, 4, 6,
+7, 10 and the half ones): each is refused by `python -m benchmarks.leaderboard` with one line (exit
+2) before anything trains, and the finished record in `--out` is untouched."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from benchmarks.leaderboard import main
+from benchmarks.sweep.suite import MAX_SEEDS, parse_seeds
+from tests.bad_input.conftest import assert_refused, invoke, snapshot  # and the `out` fixture
+from tests.conftest import TINY_SUITE, write_suite
+
+
+def edit(old: str, new: str) -> str:
+    assert old in TINY_SUITE
+    return TINY_SUITE.replace(old, new, 1)
+
+
+SLURM = TINY_SUITE + "\n[slurm]\n"
+RAY = TINY_SUITE + "\n[ray]\n"
+
+# (suite text, extra flags, what the one line names)
+REFUSED = [
+    ("extends = 5\n" + TINY_SUITE, [], "extends must be one suite's name or .toml path (a string), got 5"),
+    ('extends = ["quick"]\n' + TINY_SUITE, [], "extends must be one suite's name or .toml path (a string)"),
+    (edit('name = "synthetic2d"', 'name = "synthetic2d"\nmethods = []'), [],
+     "methods must be a non-empty list of method names (leave it out to run all"),
+    (SLURM + 'gpus = "two"', [], "slurm option gpus = 'two' must be an integer >= 0 (the suite's [slurm] table"),
+    (SLURM + "gpus = 1.5", [], "slurm option gpus = 1.5 must be an integer >= 0"),
+    (SLURM + "mem_gb = -4", [], "slurm option mem_gb = -4 must be a number > 0"),
+    (SLURM + 'cluster = "lokal"', [], "slurm option cluster = 'lokal' must be one of slurm, local"),
+    (SLURM + 'partiton = "gpu"', [], "unknown slurm option(s) partiton"),  # a typo, with the local executor
+    (RAY + 'adress = "auto"', [], "unknown ray option(s) adress"),
+    (RAY + "cpus = 0", [], "ray option cpus = 0 must be a number > 0"),
+    (TINY_SUITE, ["--slurm-gpus", "-1"], "slurm option gpus = -1 must be an integer >= 0 (the suite's [slurm] "
+                                          "table or --slurm-gpus)"),
+    (TINY_SUITE, ["--slurm-time", "0"], "or --slurm-time)"),
+    (edit('name = "synthetic2d"', 'name = "synthetic2d"\nparams = { n_trian = 64 }'), [],
+     "dataset synthetic2d has no --param n_trian; valid: n_train"),
+    (TINY_SUITE, ["--methods", ","], "--methods ',' names nothing"),
+    (TINY_SUITE, ["--datasets", " , "], "--datasets ' , ' names nothing"),
+    (TINY_SUITE, ["--methods", ""], "--methods '' names nothing"),
+    (TINY_SUITE.replace('name = "alm"', 'name = "aucm_ce"'), [],
+     "--method aucm_ce trains in 2 stages (bce, aucm): needs --epochs >= 2, got 1"),
+    (TINY_SUITE.replace('name = "alm"', 'name = "autobalance"'), [],
+     "--method autobalance trains in 2 stages (search, retrain): needs --epochs >= 2, got 1"),
+    (TINY_SUITE.replace('name = "alm"', 'name = "ldam"\nparams = { head = "cosine" }'), [],
+     "base loss ldam trains its own head (cosine_pair), which --param head=cosine would not change"),
+]
+
+
+@pytest.mark.parametrize("text,flags,names", REFUSED, ids=[f"case{index}" for index in range(len(REFUSED))])
+def test_a_bad_suite_or_flag_is_refused_at_planning(text, flags, names, tmp_path, out, capsys, trained):
+    before = snapshot(out)
+    outcome = invoke(main, ["--suite", write_suite(tmp_path, text), "--out", out, "--dry-run", *flags], capsys)
+    assert_refused(outcome, names)
+    assert trained == [] and snapshot(out) == before
+
+
+def test_a_huge_seed_range_is_refused_before_it_is_expanded(tmp_path, out, capsys):
+    """`0-99999999999` took 5.6 GB and 33 s (or died) when the range was listed before the cap."""
+    started = time.perf_counter()
+    outcome = invoke(main, ["--suite", write_suite(tmp_path), "--out", out, "--dry-run", "--seeds", "0-99999999999"],
+                     capsys)
+    assert_refused(outcome, f"asks for 100000000000 seeds; at most {MAX_SEEDS} per suite")
+    assert time.perf_counter() - started < 5
+    with pytest.raises(Exception, match="asks for 1001 seeds"):
+        parse_seeds(f"0-499,500-{MAX_SEEDS}")  # counted over the ranges, as they add up
+    assert parse_seeds("3,0-2,2") == (3, 0, 1, 2)
+
+
+def test_a_suite_file_with_a_byte_order_mark_reads(tmp_path, out, capsys):
+    suite = tmp_path / "bom.toml"
+    suite.write_bytes(b"\xef\xbb\xbf" + TINY_SUITE.encode())
+    outcome = invoke(main, ["--suite", suite, "--out", out, "--dry-run"], capsys)
+    assert outcome.code == 0 and "4 runs" in outcome.err, outcome.err
