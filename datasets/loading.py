@@ -36,8 +36,9 @@ def load_request(name: str, *, size: int | None = None, data_dir=None, seed: int
 
 def create_dataset(name: str, *, size: int | None = None, data_dir=None, seed: int = 0,
                    imbalance: float | None = None, max_train_samples: int | None = None,
-                   params: dict | None = None) -> BinaryDataset:
-    """Load `name`, then apply train-only imbalance injection and stratified subsetting (seeded)."""
+                   params: dict | None = None, task: str = "binary") -> BinaryDataset:
+    """Load `name`, then apply train-only imbalance injection and stratified subsetting (seeded), in
+    the `task` framing (`BinaryDataset.framed`: binary drops the class labels)."""
     entry, request = load_request(name, size=size, data_dir=data_dir, seed=seed, params=params)
     dataset = entry.loader(request)
     gen = seeded_generator(seed)
@@ -46,7 +47,7 @@ def create_dataset(name: str, *, size: int | None = None, data_dir=None, seed: i
         inject_imbalance(dataset, ratio, gen)
     if max_train_samples is not None:
         subset_train(dataset, max_train_samples, gen)
-    return check_splits(dataset)
+    return check_splits(dataset).framed(task)
 
 
 def dataset_fingerprint(name: str, *, size: int | None = None, data_dir=None, seed: int = 0,

@@ -77,4 +77,4 @@ def load_dataset(config: RunConfig) -> BinaryDataset:
     config's task framing (`BinaryDataset.framed`)."""
     return create_dataset(config.dataset, size=config.size, data_dir=config.data_dir, seed=config.seed,
                           imbalance=config.imbalance, max_train_samples=config.max_train_samples,
-                          params=config.dataset_params).framed(config.task)
+                          params=config.dataset_params, task=config.task)
