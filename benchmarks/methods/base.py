@@ -169,6 +169,18 @@ class Method:
             split_epochs(cls.name, cls.stage_plan(cls.build_params(config.params)), config.epochs)
         except CritBenchError as error:
             return str(error)
+        fixed, defaults = cls.fixed_head(config.params), MethodParams()
+        ignored = [f"{key}={config.params[key]}" for key in ("head", "head_scale")
+                   if config.params.get(key, getattr(defaults, key)) != getattr(defaults, key)]
+        if fixed and ignored:
+            return (f"--method {cls.name} trains its own head ({fixed}), which --param {' '.join(ignored)} would not "
+                    f"change (only the run id); drop it")
+        return None
+
+    @classmethod
+    def fixed_head(cls, params: dict) -> str | None:
+        """The head this method always trains with the resolved `params` (its --param head and
+        head_scale do not apply, so `skip` refuses them), or None when it trains the one they choose."""
         return None
 
     @classmethod

@@ -65,14 +65,12 @@ class LossMethod(Method):
         preset = str(values.get("preset", ""))
         if preset:
             values = {**loss_preset(preset, base, cls.uses_alm), **values}
-        params = parse_params(_with_loss_fields(cls.Params, base), {**values, "base": base})
-        own_head, defaults = get_loss(base).head, cls.Params()
-        ignored = [f"{key}={getattr(params, key)}" for key in ("head", "head_scale")
-                   if getattr(params, key) != getattr(defaults, key)]
-        if own_head and ignored:
-            raise CritBenchError(f"base loss {base} trains its own head ({own_head}), which --param "
-                                 f"{' '.join(ignored)} would not change (only the run id); drop it")
-        return params
+        return parse_params(_with_loss_fields(cls.Params, base), {**values, "base": base})
+
+    @classmethod
+    def fixed_head(cls, params: dict) -> str | None:
+        """The head of a base loss that needs its own (LDAM: cosine_pair), else None."""
+        return get_loss(params.get("base", cls.default_base)).head
 
     @classmethod
     def run_overrides(cls, params: dict) -> dict:
@@ -81,7 +79,7 @@ class LossMethod(Method):
     @classmethod
     def model_options(cls, params: dict) -> dict:
         options = super().model_options(params)
-        head = get_loss(params.get("base", cls.default_base)).head
+        head = cls.fixed_head(params)
         return {**options, "head": head} if head else options
 
     def __init__(self, model: torch.nn.Module, params: LossParams, ctx: TrainContext):

@@ -226,8 +226,12 @@ class LDAMCE(MulticlassMethod):
     multilabel_support = False
 
     @classmethod
+    def fixed_head(cls, params: dict) -> str | None:
+        return "cosine"  # scaled by its own `scale`
+
+    @classmethod
     def model_options(cls, params: dict) -> dict:
-        return {**super().model_options(params), "head": "cosine", "head_scale": params["scale"]}
+        return {**super().model_options(params), "head": cls.fixed_head(params), "head_scale": params["scale"]}
 
     def __init__(self, model, params: LDAMParams, ctx: ClassContext):
         super().__init__(model, params, ctx)

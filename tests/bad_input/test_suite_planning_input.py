@@ -47,7 +47,7 @@ REFUSED = [
     (TINY_SUITE.replace('name = "alm"', 'name = "autobalance"'), [],
      "--method autobalance trains in 2 stages (search, retrain): needs --epochs >= 2, got 1"),
     (TINY_SUITE.replace('name = "alm"', 'name = "ldam"\nparams = { head = "cosine" }'), [],
-     "base loss ldam trains its own head (cosine_pair), which --param head=cosine would not change"),
+     "--method ldam trains its own head (cosine_pair), which --param head=cosine would not change"),
 ]
 
 
