@@ -45,12 +45,16 @@ def parse_labels(text: str, names: list[str], dataset: str) -> tuple[int, ...]:
     for part in str(text).split("+"):
         part = part.strip()
         if part.isdigit() and int(part) < len(names):
-            chosen.add(int(part))
+            index = int(part)
         elif part.lower() in lowered:
-            chosen.add(lowered.index(part.lower()))
+            index = lowered.index(part.lower())
         else:
             raise CritBenchError(f"{dataset}: --param {PARAM}={text}: {part!r} is not one of its labels; valid (index or "
                                  f"name, several joined by '+'): {label_list(names)}")
+        if index in chosen:  # `0+0` would train as `0` under another run id
+            raise CritBenchError(f"{dataset}: --param {PARAM}={text} names label {index} {names[index]!r} twice; "
+                                 f"name each label once")
+        chosen.add(index)
     if len(chosen) == len(names):
         raise CritBenchError(f"{dataset}: --param {PARAM}={text} names every label, which leaves no other class; "
                              f"choose a subset of: {label_list(names)}")

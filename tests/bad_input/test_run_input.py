@@ -29,6 +29,8 @@ REFUSED = [
     (SYNTHETIC + ["--method", "bce", "--param", "n_trian=64"],
      "unknown parameter 'n_trian'; valid: base, head, head_scale, lr, lr_decay, max_norm, momentum, optimizer, preset, "
      "weight_decay for method bce, and n_train for dataset synthetic2d"),
+    (["--dataset", "synthetic2d_mc", "--method", "bce", "--param", "critical=1+LOW BLOB"],
+     "synthetic2d_mc: --param critical=1+LOW BLOB names label 1 'low blob' twice; name each label once"),
     (SYNTHETIC + ["--method", "bce", "--augment", "crop+crop"], "--augment crop+crop applies crop twice"),
     (SYNTHETIC + ["--method", "bce", "--augment", "crop_flip+flip"], "--augment crop_flip+flip applies flip twice"),
 ]
