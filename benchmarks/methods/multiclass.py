@@ -24,7 +24,9 @@ from torchvision.ops import sigmoid_focal_loss
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
 from benchmarks.methods.alm import ALMMethod, ALMParams, MuSchedule, ranking_violations
+from benchmarks.methods.aucm import AUCMMethod
 from benchmarks.methods.base import Method, MethodParams, TrainContext, adam, decay_epochs
+from benchmarks.methods.loss_methods import OPTIMIZER_SOURCE, OPTIMIZER_SPACE
 from benchmarks.methods.losses import WEIGHTINGS
 from benchmarks.methods.registry import register_method
 from datasets import get_dataset_entry
@@ -90,6 +92,8 @@ class MulticlassMethod(Method):
     Params = ClassParams
     score_is_probability_logit = True  # sigmoid(score) is the critical class's probability
     multilabel_support = True  # whether it trains multi-label data (ChestMNIST)
+    search_space = OPTIMIZER_SPACE  # the binary loss methods' optimizer space (loss_methods.py)
+    search_space_source = OPTIMIZER_SOURCE
     sigmoid_outputs = False  # outputs scored one by one by their sigmoid also on multi-class data
 
     @classmethod
@@ -165,6 +169,9 @@ class ClassBalancedCE(MulticlassMethod):
     description = "class-balanced softmax cross-entropy (Cui et al. 2019): weighting ens (beta), ins or isns"
     Params = ClassBalancedParams
     multilabel_support = False
+    search_space = {**OPTIMIZER_SPACE, "beta": [0.99, 0.999, 0.9999], "weighting": ["ens", "ins", "isns"]}
+    search_space_source = ("no reference grid: beta two to four nines up to the default 0.9999, and the three "
+                           f"weightings; {OPTIMIZER_SOURCE}")
 
     def __init__(self, model, params: ClassBalancedParams, ctx: ClassContext):
         super().__init__(model, params, ctx)
@@ -191,6 +198,8 @@ class FocalCE(MulticlassMethod):
 
     description = "softmax focal loss (1 - p_t)^gamma CE (Lin et al. 2017, as kaidic/LDAM-DRW); sigmoid per finding on multi-label data"
     Params = FocalParams
+    search_space = {**OPTIMIZER_SPACE, "gamma": "0.0..3.0"}
+    search_space_source = f"no reference grid: kaidic/LDAM-DRW fixes gamma=1; gamma from 0 (CE) to 3; {OPTIMIZER_SOURCE}"
 
     def objective(self, outputs, targets):
         if self.ctx.multilabel:
@@ -224,6 +233,9 @@ class LDAMCE(MulticlassMethod):
     description = "LDAM (Cao et al. 2019) over every label on a cosine head; --param drw=true for LDAM-DRW"
     Params = LDAMParams
     multilabel_support = False
+    search_space = {**OPTIMIZER_SPACE, "max_margin": "0.1..1.0", "drw": [False, True]}
+    search_space_source = ("no reference grid: kaidic/LDAM-DRW cifar_train.py fixes max_m=0.5 and compares train_rule "
+                           f"None and DRW; max_margin 0.1..1.0 around 0.5, DRW off or on; {OPTIMIZER_SOURCE}")
 
     @classmethod
     def fixed_head(cls, params: dict) -> str | None:
@@ -280,6 +292,8 @@ class MultiLabelAUCM(MulticlassMethod):
     description = "LibAUC mAUCMLoss (one-vs-rest AUC margin per class) + PESG (lr 0.1), LibAUC's ChestMNIST recipe"
     Params = MAUCMParams
     sigmoid_outputs = True
+    search_space = AUCMMethod.search_space  # the binary aucm's, whose parameters mAUCM shares
+    search_space_source = AUCMMethod.search_space_source
 
     def build_optimizer(self):
         self.aucm = mAUCMLoss(margin=self.params.margin, num_labels=len(self.ctx.class_sizes), device=self.ctx.device)
@@ -340,6 +354,8 @@ class ALMCritical(CrossEntropy):
     description = ("CritBench's extension of ALM (Sangalli et al. 2021) to --task multiclass: cross-entropy plus the "
                    "ranking constraint on the critical class's score (every critical sample above every other by delta)")
     Params = ALMCriticalParams
+    search_space = ALMMethod.search_space  # the binary alm's: lr, weight_decay, mu0, delta
+    search_space_source = ALMMethod.search_space_source
     # The constraint's state and bookkeeping are the binary ALM's own (benchmarks/methods/alm.py).
     mu = ALMMethod.mu
     constrained = ALMMethod.constrained
