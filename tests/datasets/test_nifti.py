@@ -259,7 +259,7 @@ def test_training_on_a_nifti_folder_records_the_split(tmp_path):
     volume_folder(tmp_path / "data", n_neg=30, n_pos=10)
     config = RunConfig(dataset="nifti", method="bce", data_dir=str(tmp_path / "data"), batch_size=16,
                        params={"cache_dir": str(tmp_path / "cache")}, **TINY)
-    record = run_benchmark(config, progress=False)
+    record = run_benchmark(resolve_config(config), progress=False)
     assert record["dataset"]["name"] == "nifti" and record["dataset"]["shape"] == [1, 8, 8, 8]
     assert len(record["dataset"]["held_out_files"]["test"]) == len(record["test_scores"]["y_true"]) == 8
 
