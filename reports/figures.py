@@ -170,3 +170,54 @@ def schedule_figure(run: Run, color: str) -> str:
                           yanchor="bottom", showarrow=False, font=dict(size=12)))
     layout["annotations"] = names
     return to_json(dict(data=data, layout=layout))
+
+
+def seed_summed_confusion(runs: list[Run]) -> tuple[np.ndarray, int] | None:
+    """The test confusion matrices of a row's runs summed over its seeds, and how many runs had one
+    (None: none had, as multi-label and binary runs)."""
+    matrices = [np.asarray(run.record["multiclass"]["confusion_matrix"]) for run in runs
+                if (run.record.get("multiclass") or {}).get("confusion_matrix") is not None]
+    return (np.sum(matrices, axis=0), len(matrices)) if matrices else None
+
+
+def short_name(name: str, width: int = 16) -> str:
+    return name if len(name) <= width else name[:width - 1] + "…"
+
+
+def confusion_figure(summary: DatasetSummary) -> str | None:
+    """One heatmap per method row of its selected checkpoints' test predictions, summed over seeds:
+    rows the true class, columns the predicted one (argmax), coloured by the share of the true
+    class (so a row of a rare class reads as clearly as a common one), counts written in the cells;
+    the critical class's labels in bold. None where no row has a confusion matrix."""
+    matrices = {row: m for row, cell in summary.cells.items() if (m := seed_summed_confusion(cell.runs)) is not None}
+    if not matrices:
+        return None
+    names = summary.facts.get("class_names") or [str(k) for k in range(len(next(iter(matrices.values()))[0]))]
+    critical = set(summary.facts.get("critical_labels") or [])
+    ticks = [f"<b>{short_name(n)}</b>" if k in critical else short_name(n) for k, n in enumerate(names)]
+    columns = min(3, len(matrices))
+    lines = math.ceil(len(matrices) / columns)
+    gap_x, gap_y = 0.14, 0.5 / lines
+    width, height = (1 - gap_x * (columns - 1)) / columns, (1 - gap_y * (lines - 1)) / lines
+    data, layout = [], dict(LAYOUT, height=140 + 330 * lines, margin=dict(LAYOUT["margin"], t=30), annotations=[])
+    for index, (row, (counts, seeds)) in enumerate(matrices.items()):
+        line, column = divmod(index, columns)
+        axis = "" if index == 0 else str(index + 1)
+        left, top = column * (width + gap_x), 1 - line * (height + gap_y)
+        totals = counts.sum(axis=1, keepdims=True)
+        share = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+        pairs = [[f"true {names[t]}<br>predicted {names[p]}" for p in range(len(names))] for t in range(len(names))]
+        data.append(dict(type="heatmap", z=_values(share), text=counts.tolist(), texttemplate="%{text}", customdata=pairs,
+                         x=list(range(len(names))), y=list(range(len(names))), zmin=0, zmax=1, colorscale="Blues", reversescale=True,
+                         showscale=index == 0, colorbar=dict(title=dict(text="share of<br>true class"), thickness=12),
+                         xaxis=f"x{axis}", yaxis=f"y{axis}", name=row.label,
+                         hovertemplate=f"{row.label}<br>%{{customdata}}<br>%{{text}} samples (%{{z:.1%}} of the true class)<extra></extra>"))
+        tick = dict(tickvals=list(range(len(names))), ticktext=ticks, showgrid=False)
+        layout[f"xaxis{axis}"] = dict(AXIS, **tick, domain=[left, left + width], anchor=f"y{axis}", tickangle=-40,
+                                      title=dict(text="predicted class"))
+        layout[f"yaxis{axis}"] = dict(AXIS, **tick, domain=[max(0, top - height), top], anchor=f"x{axis}",
+                                      autorange="reversed", **({"title": dict(text="true class")} if column == 0 else {}))
+        layout["annotations"].append(dict(text=f"<b>{row.label}</b> ({seeds} seed{'s' if seeds > 1 else ''}{' summed' if seeds > 1 else ''})",
+                                          xref="paper", yref="paper", x=left + width / 2, y=top, xanchor="center",
+                                          yanchor="bottom", showarrow=False, font=dict(size=12)))
+    return to_json(dict(data=data, layout=layout))

@@ -33,6 +33,8 @@ BASELINE = "bce"
 # Suites whose runs are smoke tests of the pipeline, not results (quick.toml: "not a benchmark"):
 # their columns say so.
 SMOKE_SUITES = ("quick",)
+# The all-classes metrics a --task multiclass row shows, as MedMNIST v2 reports them (benchmarks.core.metrics.class_metrics)
+MEDMNIST_METRICS = (("acc", "ACC"), ("auc", "AUC (macro one-vs-rest)"))
 BUDGET_LABELS = {"epochs": "{} epochs", "width": "width {}", "stem": "{} stem"}
 
 
@@ -168,6 +170,16 @@ def mean_std(values: list[float]) -> tuple[float, float | None]:
     return float(array.mean()), (float(array.std(ddof=1)) if len(array) > 1 else None)
 
 
+def medmnist_means(runs: list[Run]) -> dict[str, tuple[float, float | None]]:
+    """MedMNIST v2's test ACC and AUC of a row's --task multiclass runs, (mean, std) over seeds (NaN
+    where a run could not score them); {} for a binary row."""
+    tests = [run.record["multiclass"]["test"] for run in runs if run.record.get("multiclass")]
+    if not tests:
+        return {}
+    return {key: mean_std([math.nan if test.get(key) is None else test[key] for test in tests])
+            for key, _ in MEDMNIST_METRICS}
+
+
 @dataclass
 class Cell:
     """One method row on one dataset: per-seed statistics, the seed ensemble and the pooled AUC."""
@@ -192,6 +204,8 @@ class Cell:
     # and the test calibration (mean, std): only the operating points and keys the records carry.
     deployed: dict[tuple[str, str], dict[str, Rate]] = field(default_factory=dict)
     calibration: dict[str, tuple[float, float | None]] = field(default_factory=dict)
+    # --task multiclass rows: MedMNIST v2's test ACC and AUC (MEDMNIST_METRICS), (mean, std) over seeds.
+    medmnist: dict[str, tuple[float, float | None]] = field(default_factory=dict)
 
     @property
     def competes(self) -> bool:
@@ -232,6 +246,11 @@ class DatasetSummary:
     def seed_number(self, run: Run) -> int:
         """1-based position of the run's seed among this dataset's seeds (suite seeds are large hashes)."""
         return sorted({r.seed for r in self.runs}).index(run.seed) + 1
+
+    @property
+    def multiclass(self) -> bool:
+        """Whether a row of this dataset trained --task multiclass (its section shows MedMNIST's metrics)."""
+        return any(cell.medmnist for cell in self.cells.values())
 
     @property
     def tensor_md5s(self) -> list[str]:
@@ -363,6 +382,7 @@ def summarize_dataset(key: DatasetKey, runs: list[Run], rows: dict[str, RowKey])
         cell.seeds = {m.key: mean_std([run.metric(m) for run in cell.runs]) for m in METRICS}
         cell.val_auc = mean_std([run.val_auc for run in cell.runs])
         cell.deployed, cell.calibration = cell_rates(cell.runs), calibration_means(cell.runs)
+        cell.medmnist = medmnist_means(cell.runs)
     select_variants(cells)
     if test_sets:
         pooled_estimates(summary)

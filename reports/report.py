@@ -17,8 +17,8 @@ from benchmarks.core.phases import timed
 from benchmarks.core.storage import write_text_atomic
 from reports.deployed import run_points
 from reports.display import mean_pm_std, number, p_value, percent_of, signed
-from reports.figures import roc_figure, row_colors, schedule_figure, training_figure
-from reports.leaderboard import BASELINE, Leaderboard, build_leaderboard
+from reports.figures import confusion_figure, roc_figure, row_colors, schedule_figure, training_figure
+from reports.leaderboard import BASELINE, MEDMNIST_METRICS, Leaderboard, build_leaderboard
 from reports.leaderboard_table import LeaderboardTable, leaderboard_table
 from reports.published import DatasetReferences, published_comparisons
 from reports.runs import Loaded, load_runs
@@ -79,7 +79,8 @@ def render_report(loaded: Loaded, runs_dir: Path, plotly: str = "embed") -> tupl
     board = build_leaderboard(loaded)
     colors = row_colors(board.rows)
     figures = {d.key.anchor: {"roc": Markup(roc_figure(d, colors)) if d.roc_scores else None,
-                              "training": Markup(training_figure(d, colors))} for d in board.datasets}
+                              "training": Markup(training_figure(d, colors)),
+                              "confusion": Markup(matrix) if (matrix := confusion_figure(d)) else None} for d in board.datasets}
     published = published_comparisons(board)
     table = leaderboard_table(board, published)
     counts = {"runs": len(loaded.runs), "datasets": len(board.datasets), "rows": len(board.rows),
@@ -88,7 +89,7 @@ def render_report(loaded: Loaded, runs_dir: Path, plotly: str = "embed") -> tupl
     schedules = {run.anchor: Markup(schedule_figure(run, colors[row])) for d in board.datasets
                  for row, cell in d.cells.items() for run in cell.runs}
     html = template_environment().get_template("report.html.j2").render(
-        board=board, table=table, counts=counts, metrics=METRICS, calibration_labels=CALIBRATION_LABELS, colors=colors,
+        board=board, table=table, counts=counts, metrics=METRICS, medmnist_metrics=MEDMNIST_METRICS, calibration_labels=CALIBRATION_LABELS, colors=colors,
         figures=figures, schedules=schedules, published=published, baseline=BASELINE,
         verdicts={verdict.anchor: verdict for verdict in found}, plotly=plotly,
         n_bootstrap=N_BOOTSTRAP, level=LEVEL_TEXT, significance=SIGNIFICANCE,
