@@ -15,6 +15,7 @@ from pathlib import Path
 from benchmarks.core.cli import fail
 from benchmarks.core.errors import CritBenchError
 from reports.display import number
+from reports.leaderboard import format_value
 from reports.runs import Run, load_runs
 
 # (history key, column label, how an epoch series becomes one number)
@@ -54,37 +55,85 @@ class DosePoint:
         return out
 
 
-def dose_points(runs: list[Run], method: str, param: str) -> dict[tuple[str, int], list[DosePoint]]:
-    """Per (dataset, seed): the `method` runs that agree on everything but `param`, by its value.
+@dataclass(frozen=True)
+class DoseResponse:
+    """The runs of one dataset, method and seed that agree on everything but `param`, by its value;
+    `fixed`: the method's other params, shared by these runs."""
 
-    Runs whose other settings (budget, other params, dataset settings) differ from the group's
-    are left out, so a point never mixes two protocols."""
+    method: str
+    param: str
+    points: list[DosePoint]
+    fixed: tuple = ()
+
+    @property
+    def dataset(self) -> str:
+        return self.points[0].run.config["dataset"]
+
+    @property
+    def seed(self) -> int:
+        return self.points[0].run.config["seed"]
+
+
+def dose_points(runs: list[Run], method: str, param: str) -> list[DoseResponse]:
+    """Every response of `method` to `param` among `runs`: per group of runs that agree on everything
+    but `param` and hold at least two of its values, in value order.
+
+    Runs whose other settings (budget, other params, dataset settings) differ form other groups,
+    so a response never mixes two protocols."""
     groups: dict[tuple, list[DosePoint]] = {}
     for run in runs:
         if run.method != method or param not in run.config["params"]:
             continue
         protocol = tuple(repr(run.config.get(key)) for key in PROTOCOL)
-        params = repr(sorted((k, v) for k, v in run.config["params"].items() if k != param))
-        groups.setdefault((protocol, params), []).append(DosePoint(float(run.config["params"][param]), run))
-    out: dict[tuple[str, int], list[DosePoint]] = {}
-    for points in groups.values():
-        if len({p.value for p in points}) > 1:
-            first = points[0].run.config
-            out[(first["dataset"], first["seed"])] = sorted(points, key=lambda p: p.value)
+        fixed = tuple(sorted((k, v) for k, v in run.config["params"].items() if k != param))
+        groups.setdefault((protocol, repr(fixed)), []).append(DosePoint(float(run.config["params"][param]), run))
+    return [DoseResponse(method, param, sorted(points, key=lambda p: p.value),
+                         tuple(sorted((k, v) for k, v in points[0].run.config["params"].items() if k != param)))
+            for points in groups.values() if len({p.value for p in points}) > 1]
+
+
+def swept_params(runs: list[Run], method: str) -> list[str]:
+    """The numeric params of `method` that take several values among `runs`."""
+    values: dict[str, set] = {}
+    for run in runs:
+        if run.method == method:
+            for name, value in run.config["params"].items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    values.setdefault(name, set()).add(float(value))
+    return sorted(name for name, seen in values.items() if len(seen) > 1)
+
+
+def dataset_responses(runs: list[Run]) -> list[DoseResponse]:
+    """Every dose-response among one dataset's runs: each method by each numeric param it sweeps."""
+    return [response for method in sorted({run.method for run in runs}) for param in swept_params(runs, method)
+            for response in dose_points(runs, method, param)]
+
+
+def titles(responses: list[DoseResponse]) -> list[str]:
+    """A heading per response: "alm by mu0, seed 0", with the other params that tell it from a
+    response of the same method, param and seed ("alm by mu0, seed 0, delta=0.5")."""
+    out = []
+    for response in responses:
+        title = f"{response.method} by {response.param}, seed {response.seed}"
+        others = [r.fixed for r in responses if (r.method, r.param, r.seed) == (response.method, response.param, response.seed)]
+        differing = [(k, v) for k, v in response.fixed if any(dict(fixed).get(k) != v for fixed in others)]
+        out.append(title + "".join(f", {k}={format_value(v)}" for k, v in differing))
     return out
+
+
+def table(points: list[DosePoint], param: str) -> tuple[list[str], list[list[str]]]:
+    """The dose-response as text cells: header and one row per value (metrics, then `ACTIVITY`)."""
+    header = [param, *points[0].metrics(), *(label for _, label, _ in ACTIVITY)]
+    rows = [[f"{point.value:g}", *(number(v) if isinstance(v, float) else str(v) for v in point.metrics().values()),
+             *("—" if math.isnan(v) else f"{v:.3g}" for v in point.activity().values())] for point in points]
+    return header, rows
 
 
 def markdown(points: list[DosePoint], param: str) -> str:
     """The dose-response as a Markdown table, one row per value."""
-    metric_names = list(points[0].metrics())
-    activity_names = [label for _, label, _ in ACTIVITY]
-    lines = ["| " + " | ".join([param, *metric_names, *activity_names]) + " |",
-             "|" + "---|" * (1 + len(metric_names) + len(activity_names))]
-    for point in points:
-        metrics = [number(v) if isinstance(v, float) else str(v) for v in point.metrics().values()]
-        activity = ["—" if math.isnan(v) else f"{v:.3g}" for v in point.activity().values()]
-        lines.append("| " + " | ".join([f"{point.value:g}", *metrics, *activity]) + " |")
-    return "\n".join(lines)
+    header, rows = table(points, param)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,8 +155,9 @@ def main(argv=None) -> int:
     if not found:
         return fail(f"no {args.method} runs that differ only in {args.param} under {', '.join(args.runs)}; "
                     f"a dose-response needs at least two values of it with everything else equal")
-    for (dataset, seed), points in found.items():
-        print(f"{dataset}, seed {seed}, {args.method} by {args.param}:\n\n{markdown(points, args.param)}\n")
+    for response in found:
+        print(f"{response.dataset}, seed {response.seed}, {args.method} by {args.param}:\n\n"
+              f"{markdown(response.points, args.param)}\n")
     return 0
 
 

@@ -14,6 +14,7 @@ from plotly.colors import qualitative
 from sklearn.metrics import auc as area, roc_curve
 
 from reports.deployed import LEADERBOARD_POINT
+from reports.dose_response import DoseResponse
 from reports.leaderboard import DatasetSummary, RowKey
 from reports.runs import Run
 
@@ -220,4 +221,32 @@ def confusion_figure(summary: DatasetSummary) -> str | None:
         layout["annotations"].append(dict(text=f"<b>{row.label}</b> ({seeds} seed{'s' if seeds > 1 else ''}{' summed' if seeds > 1 else ''})",
                                           xref="paper", yref="paper", x=left + width / 2, y=top, xanchor="center",
                                           yanchor="bottom", showarrow=False, font=dict(size=12)))
+    return to_json(dict(data=data, layout=layout))
+
+
+DOSE_METRICS = ("val AUC", "test AUC", "test FPR@TPR=0.95", "test TPR@FPR=0.1")  # DosePoint.metrics() keys drawn
+DOSE_ACTIVITY = "term / loss (mean)"  # the DosePoint.activity() figure drawn: how much the penalty acted
+
+
+def dose_figure(response: DoseResponse) -> str:
+    """A method's dose-response: the metrics against the param's value (top), the penalty's activity
+    (mean term-to-loss ratio over epochs, bottom; gaps for records without it), on a shared x axis,
+    logarithmic where every value is positive."""
+    values = [point.value for point in response.points]
+    activity = [point.activity()[DOSE_ACTIVITY] for point in response.points]
+    activity = [None if math.isnan(v) else v for v in activity]
+    hover = f"{response.param} %{{x:g}}<br>%{{fullData.name}} %{{y:.4g}}<extra></extra>"
+    data = [dict(type="scatter", mode="lines+markers", x=values, y=[point.metrics()[name] for point in response.points],
+                 name=name, line=dict(color=PALETTE[index], width=2), marker=dict(size=7), hovertemplate=hover)
+            for index, name in enumerate(DOSE_METRICS)]
+    data.append(dict(type="scatter", mode="lines+markers", x=values, y=activity, name=DOSE_ACTIVITY, xaxis="x2",
+                     yaxis="y2", line=dict(color="#1d2330", width=1.5, dash="dot"), marker=dict(size=7, symbol="square"),
+                     hovertemplate=hover))
+    x_axis = dict(type="log", tickformat=".0e", dtick=1) if min(values) > 0 else dict(type="linear", tickformat="~g")
+    layout = dict(LAYOUT, height=520, margin=dict(LAYOUT["margin"], t=15),
+                  xaxis=dict(AXIS, **x_axis, anchor="y", matches="x2", showticklabels=False),
+                  yaxis=dict(AXIS, domain=[0.4, 1], range=[0, 1.02], title=dict(text="metric")),
+                  xaxis2=dict(AXIS, **x_axis, anchor="y2", title=dict(text=response.param)),
+                  yaxis2=dict(AXIS, domain=[0, 0.3], title=dict(text="term / loss"),
+                              **value_axis([v for v in activity if v is not None])))
     return to_json(dict(data=data, layout=layout))

@@ -17,11 +17,12 @@ from benchmarks.core.phases import timed
 from benchmarks.core.storage import write_text_atomic
 from reports.deployed import run_points
 from reports.display import mean_pm_std, number, p_value, percent_of, signed
-from reports.figures import confusion_figure, roc_figure, row_colors, schedule_figure, training_figure
+from reports.dose_response import dataset_responses, table as dose_table, titles
+from reports.figures import confusion_figure, dose_figure, roc_figure, row_colors, schedule_figure, training_figure
 from reports.leaderboard import BASELINE, MEDMNIST_METRICS, Leaderboard, build_leaderboard
 from reports.leaderboard_table import LeaderboardTable, leaderboard_table
 from reports.published import DatasetReferences, published_comparisons
-from reports.runs import Loaded, load_runs
+from reports.runs import Loaded, Run, load_runs, slug
 from reports.settings import LEVEL_TEXT, N_BOOTSTRAP, SIGNIFICANCE
 from reports.tables import write_csv, write_latex, write_markdown
 from reports.terminal import summary_text
@@ -69,6 +70,14 @@ def plotly_script(plotly: str) -> Markup:
     return Markup(f"<script>{get_plotlyjs()}</script>")
 
 
+def dose_sections(runs: list[Run]) -> list[dict]:
+    """Each dose-response among a dataset's runs (reports.dose_response): heading, figure and table."""
+    responses = dataset_responses(runs)
+    return [dict(title=title, anchor=slug(f"dose-{title}"), figure=Markup(dose_figure(response)),
+                 table=dose_table(response.points, response.param))
+            for response, title in zip(responses, titles(responses))]
+
+
 def render_report(loaded: Loaded, runs_dir: Path, plotly: str = "embed") -> tuple[str, Leaderboard, LeaderboardTable,
                                                                                dict[str, DatasetReferences], list[Verdict]]:
     """The report's HTML, the leaderboard it shows, its table, its published comparisons and verdicts."""
@@ -81,6 +90,7 @@ def render_report(loaded: Loaded, runs_dir: Path, plotly: str = "embed") -> tupl
     figures = {d.key.anchor: {"roc": Markup(roc_figure(d, colors)) if d.roc_scores else None,
                               "training": Markup(training_figure(d, colors)),
                               "confusion": Markup(matrix) if (matrix := confusion_figure(d)) else None} for d in board.datasets}
+    doses = {d.key.anchor: dose_sections(d.runs) for d in board.datasets}
     published = published_comparisons(board)
     table = leaderboard_table(board, published)
     counts = {"runs": len(loaded.runs), "datasets": len(board.datasets), "rows": len(board.rows),
@@ -90,7 +100,7 @@ def render_report(loaded: Loaded, runs_dir: Path, plotly: str = "embed") -> tupl
                  for row, cell in d.cells.items() for run in cell.runs}
     html = template_environment().get_template("report.html.j2").render(
         board=board, table=table, counts=counts, metrics=METRICS, medmnist_metrics=MEDMNIST_METRICS, calibration_labels=CALIBRATION_LABELS, colors=colors,
-        figures=figures, schedules=schedules, published=published, baseline=BASELINE,
+        figures=figures, schedules=schedules, doses=doses, published=published, baseline=BASELINE,
         verdicts={verdict.anchor: verdict for verdict in found}, plotly=plotly,
         n_bootstrap=N_BOOTSTRAP, level=LEVEL_TEXT, significance=SIGNIFICANCE,
         runs_dir=str(runs_dir), searches=(searches := load_searches(runs_dir)),

@@ -30,8 +30,9 @@ def test_runs_differing_only_in_mu0_form_one_response_in_value_order(tmp_path):
     folder = write(tmp_path / "runs", [alm_record(1e-3, 0.8, 0.5), alm_record(1e-7, 0.7),  # older: no activity
                                        alm_record(1e-5, 0.75, 0.01), alm_record(1e-4, 0.9, 0.1, epochs=3)])
     found = dose_points(load_runs(folder).runs, "alm", "mu0")
-    (key, points), = found.items()  # the 3-epoch run is another protocol: left out
-    assert key == ("synthetic2d", 0) and [p.value for p in points] == [1e-7, 1e-5, 1e-3]
+    (response,) = found  # the 3-epoch run is another protocol: left out
+    points = response.points
+    assert (response.dataset, response.seed) == ("synthetic2d", 0) and [p.value for p in points] == [1e-7, 1e-5, 1e-3]
     table = markdown(points, "mu0").splitlines()
     assert table[0].startswith("| mu0 | val AUC | test AUC | test FPR@TPR=0.95 | test TPR@FPR=0.1 | epochs |")
     assert table[2].startswith("| 1e-07 |") and table[2].endswith("| 2e-07 | 1e-06 | — | — | — |")

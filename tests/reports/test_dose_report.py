@@ -1,0 +1,45 @@
+"""The report shows a dataset's dose-responses: ALM's runs that differ only in mu0 as a figure
+(metrics and the penalty's activity against mu0, log axis) with the table under it."""
+from __future__ import annotations
+
+import json
+import re
+
+from reports.dose_response import dose_points, markdown
+from reports.report import build_report
+from reports.runs import load_runs
+from tests.reports.test_dose_response import alm_record, write
+
+
+def dose_plots(html: str) -> dict[str, dict]:
+    return {key: json.loads(body) for key, body in re.findall(r'data-plot="(ds-[^"]+-dose-[^"]+)">(.*?)</script>', html)}
+
+
+def test_a_mu0_sweep_is_a_figure_and_its_table_in_the_datasets_section(tmp_path):
+    records = [alm_record(1e-7, 0.7), alm_record(1e-5, 0.75, 0.01), alm_record(1e-3, 0.8, 0.5)]
+    for record in records[1:]:  # a second response at delta 0.5: another group, its own heading
+        other = alm_record(record["config"]["params"]["mu0"], 0.6, 0.2)
+        other["config"]["params"]["delta"] = 0.5
+        other["run_id"] += "-d05"
+        records.append(other)
+    folder = write(tmp_path / "runs", records)
+    html = build_report(folder, tmp_path / "report.html").read_text()
+    headings = re.findall(r"<h3>Dose-response: (.*?)</h3>", html)
+    assert headings == ["alm by delta, seed 0, mu0=1e-05", "alm by delta, seed 0, mu0=0.001",  # the grid read both ways
+                        "alm by mu0, seed 0, delta=0.25", "alm by mu0, seed 0, delta=0.5"]
+    plots = dose_plots(html)
+    assert len(plots) == 4
+    figure = next(plot for key, plot in plots.items() if key.endswith("mu0-seed-0-delta-0-25"))
+    by_name = {trace["name"]: trace for trace in figure["data"]}
+    assert by_name["test AUC"]["x"] == [1e-7, 1e-5, 1e-3] and by_name["test AUC"]["y"] == [0.7, 0.75, 0.8]
+    assert set(by_name) == {"val AUC", "test AUC", "test FPR@TPR=0.95", "test TPR@FPR=0.1", "term / loss (mean)"}
+    assert by_name["term / loss (mean)"]["y"] == [None, 0.015, 0.75]  # the mu0 = 1e-7 record predates the figure
+    assert figure["layout"]["xaxis2"]["type"] == "log" and figure["layout"]["xaxis2"]["title"]["text"] == "mu0"
+    (response,) = [r for r in dose_points(load_runs(folder).runs, "alm", "mu0") if dict(r.fixed)["delta"] == 0.25]
+    for line in markdown(response.points, "mu0").splitlines()[2:]:  # the table under it: the Markdown table's cells
+        assert "<tr><td>" + "</td><td>".join(cell.strip() for cell in line.strip("| ").split(" | ")) + "</td></tr>" in html
+
+
+def test_no_dose_response_without_two_values(tmp_path):
+    folder = write(tmp_path / "runs", [alm_record(1e-3, 0.8, 0.5)])
+    assert "Dose-response" not in build_report(folder, tmp_path / "report.html").read_text()
