@@ -75,6 +75,15 @@ def choose_critical(params: dict, names: list[str], default: CriticalDefault | N
     return CriticalChoice(default.labels, default_name(default, names), "default")
 
 
+def canonical_params(params: dict, names: list[str], default: CriticalDefault | None, dataset: str) -> dict:
+    """`params` checked (`choose_critical`), with `critical` written as its sorted label indices
+    ("Melanoma", "melanoma" and "4" are one training, so one run id and one seed)."""
+    choice = choose_critical(params, names, default, dataset)
+    if PARAM not in params:
+        return params
+    return {**params, PARAM: "+".join(map(str, choice.labels))}
+
+
 def default_name(default: CriticalDefault, names: list[str]) -> str:
     """The display name of a default: the label's name, or the reason's lead for a group of labels."""
     if default.labels == MINORITY:

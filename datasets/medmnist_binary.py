@@ -19,7 +19,8 @@ from torchvision.datasets import utils as torchvision_utils
 
 from benchmarks.core.errors import CritBenchError, DataUnavailableError
 from datasets.base import BinaryDataset, Split, file_md5
-from datasets.critical import MINORITY, PARAM, PARAM_HELP, CriticalChoice, CriticalDefault, choose_critical, default_name
+from datasets.critical import (MINORITY, PARAM, PARAM_HELP, CriticalChoice, CriticalDefault, canonical_params,
+                               choose_critical, default_name)
 from datasets.registry import LoadRequest, register_dataset
 from datasets.stand_in import StandIn
 
@@ -140,6 +141,11 @@ def critical_choice(flag: str, params: dict) -> CriticalChoice:
     return choose_critical(params, label_names(flag), CRITICAL_DEFAULTS.get(flag), flag)
 
 
+def checked_params(flag: str, params: dict) -> dict:
+    """`params` of `flag` checked before loading, `critical` in its canonical form."""
+    return canonical_params(params, label_names(flag), CRITICAL_DEFAULTS.get(flag), flag)
+
+
 def write_npz(flag: str, folder: Path, size: int = 28, n: int = 16, seed: int = 0) -> Path:
     """A MedMNIST-format file of random images in `flag`'s channels and label layout: labels
     alternate (multi-class: every other sample in the default critical class, the rest cycling
@@ -247,7 +253,7 @@ for _flag in INFO:
         description=f"MedMNIST {INFO[_flag]['python_class']} ({dims_of(_flag)}D, {INFO[_flag]['task']}), "
                     f"{describe_default(_flag)}",
         params={PARAM: PARAM_HELP},
-        check_params=partial(critical_choice, _flag),
+        check_params=partial(checked_params, _flag),
         class_labels="multi-label" if is_multilabel(_flag) else "multi-class",
         stand_in=partial(stand_in_medmnist, _flag),
         fingerprint=partial(fingerprint_medmnist, _flag),

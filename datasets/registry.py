@@ -56,19 +56,20 @@ class DatasetEntry:
     fingerprint: Callable[[LoadRequest], str] | None = None  # the loader's source_md5, without loading
     patience: int = 0  # early-stopping patience of the dataset's protocol (0: never stop, MedMNIST v2)
     machine_params: frozenset[str] = frozenset()  # `params` naming paths on this machine: not in a run's identity
-    check_params: Callable[[dict], object] | None = None  # refuses bad `params` before any data is read
+    check_params: Callable[[dict], dict] | None = None  # refuses bad `params` before any data is read; returns them canonical
     class_labels: str | None = None  # the labels --task multiclass trains: "multi-class", "multi-label" (None: binary only)
 
-    def validate_params(self, params: dict) -> None:
+    def validate_params(self, params: dict) -> dict:
         """CritBenchError for `--param` keys this dataset does not read (a typo such as `val_fration`
         would silently keep the default and still change the run id) and values it cannot load
-        (e.g. an unknown critical class), raised while a run is planned, before any data is read."""
+        (e.g. an unknown critical class), raised while a run is planned, before any data is read.
+        Returns the params with values in their canonical form (`check_params`'s), which a run's
+        identity is made of."""
         unknown = sorted(set(params) - set(self.params))
         if unknown:
             raise CritBenchError(f"dataset {self.name} has no --param {', '.join(unknown)}; valid: "
                                  f"{', '.join(sorted(self.params)) or 'none'}")
-        if self.check_params is not None:
-            self.check_params(params)
+        return params if self.check_params is None else self.check_params(params)
 
     def accepts_size(self, size: int) -> bool:
         return size in self.sizes or (self.size_range is not None and self.size_range[0] <= size <= self.size_range[1])
@@ -93,7 +94,7 @@ def register_dataset(name: str, *, dims: int, sizes: tuple[int, ...], descriptio
                      default_imbalance: float | None = None, params: dict | None = None,
                      size_range: tuple[int, int] | None = None, stand_in: Callable[[Path], StandIn] | None = None,
                      fingerprint: Callable[[LoadRequest], str] | None = None, patience: int = 0,
-                     machine_params: tuple[str, ...] = (), check_params: Callable[[dict], object] | None = None,
+                     machine_params: tuple[str, ...] = (), check_params: Callable[[dict], dict] | None = None,
                      class_labels: str | None = None):
     """Decorator registering `loader(request) -> BinaryDataset` under `name`.
 
@@ -108,7 +109,8 @@ def register_dataset(name: str, *, dims: int, sizes: tuple[int, ...], descriptio
     `machine_params` are the `params` that only say where files are on this machine (a cache
     folder, the labels file): they never change the tensors, whose content the fingerprint
     checks, so they stay out of a run's identity. `check_params(params)` raises CritBenchError for
-    values the loader would refuse, so a run or suite refuses them before any data is read.
+    values the loader would refuse, so a run or suite refuses them before any data is read, and
+    returns the params with each value in one canonical spelling (the run's identity).
     `class_labels` says what the splits' `classes` hold for `--task multiclass`: "multi-class"
     (one label per sample) or "multi-label" (several findings); None: the binary task only."""
     if class_labels not in (None, *CLASS_LABELS):

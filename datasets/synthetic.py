@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from datasets.base import BinaryDataset, Split, seeded_generator
-from datasets.critical import PARAM, PARAM_HELP, CriticalDefault, choose_critical
+from datasets.critical import PARAM, PARAM_HELP, CriticalDefault, canonical_params, choose_critical
 from datasets.registry import LoadRequest, register_dataset
 from datasets.stand_in import StandIn
 
@@ -108,8 +108,9 @@ def load_synthetic_classes(dims: int, request: LoadRequest) -> BinaryDataset:
     )
 
 
-def check_class_params(dims: int, params: dict) -> None:
-    choose_critical(params, list(CLASSES), CLASS_CRITICAL, f"synthetic{dims}d_mc")
+def check_class_params(dims: int, params: dict) -> dict:
+    """`params` checked before loading, `critical` in its canonical form."""
+    return canonical_params(params, list(CLASSES), CLASS_CRITICAL, f"synthetic{dims}d_mc")
 
 
 for _dims in (2, 3):

@@ -30,7 +30,7 @@ def resolve_config(config: RunConfig) -> RunConfig:
         raise CritBenchError(f"unknown --sampler {config.sampler!r}; valid: {', '.join(SAMPLERS)}")
     create_augmentation(config.augment, entry.dims)  # validates the name
     dataset_params = {**config.dataset_params, **{k: v for k, v in config.params.items() if k in entry.params}}
-    entry.validate_params(dataset_params)  # e.g. an unknown critical class, before any data is read
+    dataset_params = entry.validate_params(dataset_params)  # e.g. an unknown critical class, before any data is read
     if config.task == "multiclass" and entry.class_labels is None:
         raise CritBenchError(f"dataset {config.dataset} has no class labels beyond its binary task; --task multiclass "
                              f"needs one that has: {', '.join(multiclass_datasets())}")

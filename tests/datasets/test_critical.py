@@ -5,6 +5,7 @@ from medmnist import INFO
 
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
+from benchmarks.core.identity import run_id
 from benchmarks.engine.resolve import resolve_config
 from datasets import create_dataset, get_dataset_entry, list_datasets
 from datasets.critical import parse_labels
@@ -99,3 +100,15 @@ def test_a_binary_dataset_can_make_its_other_label_critical(tmp_path, monkeypatc
     data = create_dataset("breastmnist", size=28, data_dir=tmp_path, params={"critical": "normal, benign"})
     assert data.critical_class == "normal, benign" and data.record()["critical_label"] == 1
     assert data.train.y.tolist() == arrays["train_labels"].ravel().tolist()
+
+
+def test_one_critical_class_written_three_ways_is_one_run(tmp_path):
+    """A name in any case, or its index, is one training: one run id, one derived seed."""
+    configs = [resolve_config(RunConfig(dataset="breastmnist", method="bce", params={"critical": text},
+                                        data_dir=str(tmp_path), device="cpu"))
+               for text in ("malignant", "MALIGNANT", "0")]
+    assert {config.dataset_params["critical"] for config in configs} == {"0"}
+    assert len({run_id(config, None) for config in configs}) == 1
+    joined = resolve_config(RunConfig(dataset="chestmnist", method="bce", params={"critical": "nodule+Mass"},
+                                      data_dir=str(tmp_path), device="cpu"))
+    assert joined.dataset_params == {"critical": "4+5"}
