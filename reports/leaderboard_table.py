@@ -242,11 +242,13 @@ def published_entry(ref: Reference | None) -> Entry:
 
 
 def published_rows(board: Leaderboard, published: dict[str, DatasetReferences]) -> list[Row]:
-    """One row per published label, with its test AUC on the datasets that have the reference."""
+    """One row per published label, with its test AUC on the datasets that have the reference (the
+    critical class's: an AUC over all classes is shown in its dataset's section only)."""
     by_label: dict[str, dict[str, Reference]] = {}
     for anchor, refs in published.items():
         for ref in refs.references:
-            by_label.setdefault(ref.label, {})[anchor] = ref
+            if not ref.all_classes:
+                by_label.setdefault(ref.label, {})[anchor] = ref
     rows = []
     for label, refs in by_label.items():
         entries = tuple(published_entry(refs.get(d.key.anchor)) for d in board.datasets)

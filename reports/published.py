@@ -21,7 +21,10 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 PUBLISHED = Path(__file__).resolve().parent / "published.toml"
-KEYS = {"dataset", "size", "label", "auc", "acc", "auc_std", "n_seeds", "source", "protocol", "match"}
+KEYS = {"dataset", "size", "label", "auc", "acc", "auc_std", "n_seeds", "source", "protocol", "match", "scored"}
+# What a reference's AUC scores: the critical class against the rest (a run's test AUC), or every
+# class as MedMNIST v2 reports a K-way model (a --task multiclass run's macro one-vs-rest AUC).
+SCORED = ("critical class", "all classes")
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,17 @@ class Reference:
     auc_std: float | None = None
     n_seeds: int | None = None
     match: dict = field(default_factory=dict)
+    scored: str = SCORED[0]
+
+    @property
+    def all_classes(self) -> bool:
+        return self.scored == SCORED[1]
+
+    def run_auc(self, record: dict) -> float:
+        """The run's test AUC that compares with this reference's (NaN where the run has none)."""
+        test = (record.get("multiclass") or {}).get("test", {}) if self.all_classes else record["test"]
+        value = test.get("auc")
+        return math.nan if value is None else float(value)
 
     def matches(self, config: dict) -> bool:
         """Whether a run's config has every setting of `match` (`params.KEY`: a hyperparameter)."""
@@ -71,7 +85,13 @@ def load_references(path: Path = PUBLISHED) -> list[Reference]:
         unknown = set(entry) - KEYS
         if unknown:
             raise CritBenchError(f"{path} reference #{index + 1}: unknown key(s) {', '.join(sorted(unknown))}")
-        references.append(Reference(**entry))
+        reference = Reference(**entry)
+        if reference.scored not in SCORED:
+            raise CritBenchError(f"{path} reference #{index + 1}: scored = {reference.scored!r}; valid: {', '.join(SCORED)}")
+        if reference.all_classes and reference.match and reference.match.get("task") != "multiclass":
+            raise CritBenchError(f"{path} reference #{index + 1}: an AUC over all classes matches only "
+                                 f'--task multiclass runs: add task = "multiclass" to its match')
+        references.append(reference)
     return references
 
 
@@ -98,8 +118,7 @@ def verdict(published: float, interval: Interval | None) -> str:
 
 
 def compare(reference: Reference, row: RowKey, cell: Cell) -> Comparison:
-    aucs = [run.record["test"].get("auc") for run in cell.runs]
-    aucs = [math.nan if value is None else float(value) for value in aucs]
+    aucs = [reference.run_auc(run.record) for run in cell.runs]
     interval = seed_interval(aucs)
     finite = [value for value in aucs if math.isfinite(value)]
     return Comparison(reference, row, len(finite), float(np.mean(finite)) if finite else math.nan, interval,

@@ -1,7 +1,9 @@
 """A report over --task multiclass runs: the dataset section shows MedMNIST v2's test ACC and AUC per
-method row (mean ± std over seeds) and the seed-summed test confusion matrix, drawn by plotly."""
+method row (mean ± std over seeds) and the seed-summed test confusion matrix, drawn by plotly; MedMNIST
+v2's all-class published rows compare with multiclass ce runs at its recipe on their macro AUC."""
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
@@ -10,12 +12,16 @@ import numpy as np
 import pytest
 
 from benchmarks.core.config import RunConfig
+from benchmarks.core.errors import CritBenchError
 from benchmarks.core.storage import save_record
 from benchmarks.engine.pipeline import run_benchmark
 from benchmarks.engine.resolve import resolve_config
 from reports.display import mean_pm_std
-from reports.leaderboard import mean_std
+from reports.leaderboard import build_leaderboard, mean_std
+from reports.leaderboard_table import leaderboard_table
+from reports.published import load_references, published_comparisons
 from reports.report import build_report
+from reports.runs import load_runs
 from tests.conftest import TINY
 from tests.reports.test_reports import CHROMIUM
 
@@ -80,3 +86,38 @@ def test_the_confusion_matrix_renders_in_chromium(multiclass_report):
             browser.close()
     assert drawn["heatmaps"] == 2
     assert "high blob" in drawn["ticks"]
+
+
+def as_dermamnist(record: dict, **config) -> dict:
+    """The record as a DermaMNIST run at MedMNIST v2's recipe (100 epochs, no early stop), or with `config`."""
+    record = copy.deepcopy(record)
+    record["config"].update({"dataset": "dermamnist", "size": 28, "epochs": 100, "patience": 0, **config})
+    record["run_id"] = f"dermamnist-{record['config']['method']}-s{record['config']['seed']}-p{record['config']['patience']}"
+    return record
+
+
+def test_medmnists_all_class_rows_compare_with_multiclass_ce_runs_on_their_macro_auc(multiclass_report, tmp_path):
+    _, records = multiclass_report
+    runs = [as_dermamnist(record) for record in records]
+    runs.append(as_dermamnist(records[0], seed=5, patience=10))  # early stopping: not MedMNIST v2's recipe
+    for record in runs:
+        save_record(record, tmp_path / "runs")
+    board = build_leaderboard(load_runs(tmp_path / "runs"))
+    (refs,) = published_comparisons(board).values()
+    assert [(ref.label, ref.auc, ref.acc, ref.scored) for ref in refs.references] == [
+        ("MedMNIST v2 ResNet-18 (28)", 0.917, 0.735, "all classes"), ("MedMNIST v2 ResNet-18 (224)", 0.920, 0.754, "all classes")]
+    (comparison,) = refs.comparisons  # not focal_ce, nor ce with patience 10, nor the upsampled 224 row
+    assert comparison.row.label == "ce(patience=0)" and comparison.reference.label.endswith("(28)")
+    assert comparison.mean == pytest.approx(np.mean([r["multiclass"]["test"]["auc"] for r in records[:2]]))
+    assert not [row for row in leaderboard_table(board, published_comparisons(board)).rows if row.kind == "published"]
+
+
+def test_an_all_class_reference_must_match_multiclass_runs_only(tmp_path):
+    path = tmp_path / "published.toml"
+    path.write_text('[[reference]]\ndataset = "dermamnist"\nsize = 28\nlabel = "x"\nauc = 0.9\nsource = "s"\nprotocol = "p"\n'
+                    'scored = "all classes"\nmatch = { method = "ce" }\n')
+    with pytest.raises(CritBenchError, match='matches only --task multiclass runs: add task = "multiclass"'):
+        load_references(path)
+    path.write_text(path.read_text().replace('"all classes"', '"every class"'))
+    with pytest.raises(CritBenchError, match="scored = 'every class'; valid: critical class, all classes"):
+        load_references(path)
