@@ -92,6 +92,8 @@ def table_rows(runs_dir: Path) -> list[tuple[str, ...]]:
             auc = number(sum(aucs) / len(aucs)) + (f" [{number(interval.low)}, {number(interval.high)}]" if interval else "")
             compared = comparisons.get(row)
             reference = f"{number(compared.reference.auc)} {compared.reference.label} ({compared.verdict})" if compared else "—"
+            if compared and compared.reference.all_classes:  # compared on the runs' MedMNIST AUC over all classes
+                reference += f", vs all-class AUC {number(compared.mean)}"
             paired = (f"ΔAUC {cell.vs_baseline.diff:+.3f}, p {cell.vs_baseline.p:.3g}" if cell.vs_baseline else "—")
             wall = sum(run_seconds(run.record) for run in cell.runs) / len(cell.runs) / 60
             first = cell.runs[0]
