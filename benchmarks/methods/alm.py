@@ -21,7 +21,10 @@ AUC_DROP = 0.05
 
 
 @dataclass(frozen=True)
-class ALMParams(LossParams):
+class ALMTerms:
+    """The constraint's hyperparameters, shared by every method that adds the ALM term (a mixin
+    before the method's own params class: its fields come last, its `validate` runs first)."""
+
     delta: float = 0.25
     mu0: float = 1e-4
     rho: float = 2.0
@@ -39,6 +42,11 @@ class ALMParams(LossParams):
         if self.mu_max:
             return self.mu_max
         return self.mu0 * self.rho ** (5 if self.mu0 < 1e-3 else 3)
+
+
+@dataclass(frozen=True)
+class ALMParams(ALMTerms, LossParams):
+    """ALM over a base loss: the base loss' params and the constraint's."""
 
 
 class MuSchedule:

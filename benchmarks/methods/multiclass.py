@@ -23,7 +23,7 @@ from torchvision.ops import sigmoid_focal_loss
 
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
-from benchmarks.methods.alm import ALMMethod, ALMParams, MuSchedule, ranking_violations
+from benchmarks.methods.alm import ALMMethod, ALMTerms, MuSchedule, ranking_violations
 from benchmarks.methods.aucm import AUCMMethod
 from benchmarks.methods.base import Method, MethodParams, TrainContext, adam, decay_epochs
 from benchmarks.methods.loss_methods import OPTIMIZER_SOURCE, OPTIMIZER_SPACE
@@ -327,19 +327,8 @@ class MultiLabelAUCM(MulticlassMethod):
 
 
 @dataclass(frozen=True)
-class ALMCriticalParams(ClassParams):
-    delta: float = 0.25  # the binary ALM's defaults (benchmarks/methods/alm.py ALMParams)
-    mu0: float = 1e-4
-    rho: float = 2.0
-    mu_max: float = 0.0  # 0 = the paper's cap
-
-    def validate(self) -> None:
-        super().validate()
-        if self.delta < 0 or not self.mu0 > 0 or not self.rho >= 1 or self.mu_max < 0:
-            raise CritBenchError(f"alm_ce needs delta >= 0, mu0 > 0, rho >= 1, mu_max >= 0; got delta={self.delta}, "
-                                 f"mu0={self.mu0}, rho={self.rho}, mu_max={self.mu_max}")
-
-    cap = ALMParams.cap  # mu's cap, as the binary ALM's
+class ALMCriticalParams(ALMTerms, ClassParams):
+    """alm_ce: the class params and the binary ALM's constraint params, defaults and cap."""
 
 
 @register_method("alm_ce")
