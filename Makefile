@@ -1,6 +1,7 @@
 # The two set-up commands of the README: `make demo` and `make test`.
 PYTHON ?= python3
-DEMO_ARGS ?= --dataset pneumoniamnist --method alm --epochs 3
+# The demo: VesselMNIST3D, whose critical class (aneurysm) is 11% of every split, at a quarter width.
+DEMO_ARGS ?= --dataset vesselmnist3d --method alm --epochs 3 --width 0.25
 
 .PHONY: install install-dev demo test
 
