@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from medmnist import INFO
 
 from benchmarks import leaderboard, run
 from benchmarks.core.config import RunConfig
@@ -320,10 +321,16 @@ def test_progress_counts_and_eta():
 def test_validation_suite_is_exactly_the_published_protocols(tmp_path):
     """`--suite validation` plans MedMNIST v2's bce on the six binary flags (28 px, 100 epochs, no
     early stopping, 3 seeds) and the ALM paper's CIFAR-10 1:100 / 1:200 bce and bce+ALM with its
-    presets (recipes.md: ResNet10, batch 64, SGD lr 1e-2, ALM_17/0.25 and ALM_15/0.5), 10 seeds."""
+    presets (recipes.md: ResNet10, batch 64, SGD lr 1e-2, ALM_17/0.25 and ALM_15/0.5), 10 seeds, and
+    MedMNIST v2's K-way ce on the 12 other flags (--task multiclass, the same recipe, 3 seeds)."""
     runs = expand(load_suite("validation"))
-    assert len(runs) == 6 * 3 + 2 * 2 * 10
-    medmnist = [r.config for r in runs if not r.config.dataset.startswith("cifar")]
+    assert len(runs) == 6 * 3 + 2 * 2 * 10 + 12 * 3
+    multiclass = [r.config for r in runs if r.config.task == "multiclass"]
+    assert {c.dataset for c in multiclass} == set(INFO) - {"pneumoniamnist", "breastmnist", "nodulemnist3d",
+                                                           "adrenalmnist3d", "vesselmnist3d", "synapsemnist3d"}
+    assert {(c.method, c.size, c.epochs, c.patience, c.model, c.stem) for c in multiclass} == {
+        ("ce", 28, 100, 0, "resnet18", "medmnist")}
+    medmnist = [r.config for r in runs if not r.config.dataset.startswith("cifar") and r.config.task == "binary"]
     assert {c.dataset for c in medmnist} == {"pneumoniamnist", "breastmnist", "nodulemnist3d", "adrenalmnist3d",
                                              "vesselmnist3d", "synapsemnist3d"}
     assert {(c.method, c.size, c.epochs, c.patience, c.model, c.stem) for c in medmnist} == {
