@@ -143,8 +143,11 @@ def space_items(table: dict) -> list[str]:
 
 
 def pooled(dataset: BinaryDataset) -> Split:
-    """Train and val as one pool, the samples the folds divide."""
-    return Split(torch.cat([dataset.train.x, dataset.val.x]), torch.cat([dataset.train.y, dataset.val.y]))
+    """Train and val as one pool, the samples the folds divide (with their class labels under
+    `--task multiclass`)."""
+    train, val = dataset.train, dataset.val
+    classes = None if train.classes is None else torch.cat([train.classes, val.classes])
+    return Split(torch.cat([train.x, val.x]), torch.cat([train.y, val.y]), classes)
 
 
 def copy_groups(pool: Split) -> np.ndarray:

@@ -305,3 +305,14 @@ def test_objectives_read_the_validation_metrics(name, direction, value):
     objective = OBJECTIVES[name]
     assert objective.direction == direction
     assert objective.of(metrics) == (metrics["spauc_0.1"] if value is None else value)
+
+
+def test_a_multiclass_search_folds_keep_the_class_labels(tmp_path):
+    """--cv pools train and val with their class labels: a --task multiclass search trains K-way folds."""
+    argv = ["--dataset", "synthetic2d_mc", "--task", "multiclass", "--method", "ce", "--width", "0.125", "--size", "8",
+            "--epochs", "1", "--max-train-samples", "64", "--device", "cpu", "--quiet", "--space", "lr=1e-4..1e-2",
+            "--trials", "1", "--cv", "2", "--out", str(tmp_path)]
+    assert tune.main(argv) == 0
+    search = json.loads((tmp_path / "search.json").read_text())
+    record = json.loads((tmp_path / f"{search['final_runs'][0]}.json").read_text())
+    assert record["config"]["task"] == "multiclass" and "confusion_matrix" in record["multiclass"]
