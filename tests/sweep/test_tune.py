@@ -35,13 +35,7 @@ TINY_TUNE = [*TINY_BASE, "--space", "delta=0.1,0.25,0.5", "--space", "mu0=log:1e
 SEARCH = ["--trials", "5", "--cv", "3", "--search-sampler", "random"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tiny networks train 4x faster on one thread than on two when other processes share the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_space_items_parse_to_optuna_dimensions():

@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from libauc.trainer.config.spaces import AUCMLossSpace
 
 from benchmarks import leaderboard
@@ -21,20 +20,14 @@ from reports.leaderboard import RowKey, build_leaderboard
 from reports.runs import load_runs
 from tests.conftest import TINY_SUITE, write_suite
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "tuning.md"
 # conftest's bce + alm suite (width 0.125, size 8, cpu, 1 epoch), one seed, 64 train samples, with
 # the equal budget: 2 trials of 1 epoch each on the validation split.
 EQUAL_SUITE = ('tune = { mode = "equal", trials = 2, epochs = 1 }\n'
                + TINY_SUITE.replace("seeds = [0, 1]", "seeds = [0]").replace("epochs = 1\n",
                                                                               "epochs = 1\nmax_train_samples = 64\n"))
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("method", list_methods())
