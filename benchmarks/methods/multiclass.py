@@ -14,6 +14,7 @@ epochs) except `maucm`, which follows LibAUC's own ChestMNIST recipe.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -42,24 +43,33 @@ class ClassContext(TrainContext):
     multilabel: bool = False
 
 
+@lru_cache(maxsize=None)
+def critical_columns(critical: tuple[int, ...], num_classes: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The critical labels and the others as sorted index tensors on `device`, built once: a training
+    step that indexes with them copies nothing to the device and waits for nothing (a boolean mask or
+    a host list would sync the host with the device on every step)."""
+    chosen = torch.zeros(num_classes, dtype=torch.bool)
+    chosen[list(critical)] = True
+    return chosen.nonzero().squeeze(1).to(device), (~chosen).nonzero().squeeze(1).to(device)
+
+
 def critical_logit(outputs: torch.Tensor, critical: tuple[int, ...], independent: bool) -> torch.Tensor:
     """The critical class's log-odds from `(B, K)` outputs (module docstring): softmax outputs, or
     `independent` sigmoid outputs."""
-    chosen = torch.zeros(outputs.shape[1], dtype=torch.bool, device=outputs.device)
-    chosen[list(critical)] = True
+    members, others = critical_columns(tuple(critical), outputs.shape[1], outputs.device)
     if independent:
-        none = F.softplus(outputs[:, chosen]).sum(1)  # -log prod (1 - sigmoid(z_k))
+        none = F.softplus(outputs.index_select(1, members)).sum(1)  # -log prod (1 - sigmoid(z_k))
         return none + torch.log(-torch.expm1(-none))  # log((1 - P(none)) / P(none))
-    return torch.logsumexp(outputs[:, chosen], 1) - torch.logsumexp(outputs[:, ~chosen], 1)
+    return torch.logsumexp(outputs.index_select(1, members), 1) - torch.logsumexp(outputs.index_select(1, others), 1)
 
 
-def critical_members(targets: torch.Tensor, critical: tuple[int, ...]) -> torch.Tensor:
+def critical_members(targets: torch.Tensor, critical: tuple[int, ...], num_classes: int) -> torch.Tensor:
     """Float 1 where a sample belongs to the critical class: its label (multi-class `(B,)` targets)
-    or any finding (multi-label `(B, K)`) among `critical`."""
-    index = torch.tensor(critical, device=targets.device)
+    or any finding (multi-label `(B, K)`) among `critical`, of `num_classes` labels."""
+    members = critical_columns(tuple(critical), num_classes, targets.device)[0]
     if targets.ndim == 2:
-        return targets[:, index].amax(1).float()
-    return torch.isin(targets, index).float()
+        return targets.index_select(1, members).amax(1).float()
+    return torch.isin(targets, members).float()
 
 
 def class_weights(scheme: str, sizes: tuple[int, ...], beta: float = 0.9999, normalize: bool = True) -> torch.Tensor:
@@ -362,7 +372,7 @@ class ALMCritical(CrossEntropy):
         self._activity = torch.zeros(6, device=ctx.device)
 
     def loss(self, outputs, targets, index):
-        score, members = self.score(outputs), critical_members(targets, self.ctx.critical)
+        score, members = self.score(outputs), critical_members(targets, self.ctx.critical, outputs.shape[1])
         q = ranking_violations(score, members, self.params.delta)
         return self.constrained(self.objective(outputs, targets), score, q, members, index)
 
