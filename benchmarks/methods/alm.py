@@ -102,20 +102,12 @@ def alm_penalty(q: torch.Tensor, lam: torch.Tensor, mu: float, y: torch.Tensor) 
     return (lam * q + 0.5 * mu * q * q).sum() / pairs.clamp(min=1)
 
 
-@register_method("alm")
-class ALMMethod(LossMethod):
-    description = ("augmented-Lagrangian ranking constraint (Sangalli et al. 2021) on any base loss: "
-                   "alm+<base> or --param base=<base> (default bce)")
-    Params = ALMParams
-    uses_alm = True
-    wraps_base = True
-    search_space = {**LossMethod.search_space, "mu0": [1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9],
-                    "delta": [0.0, 0.1, 0.25, 0.5, 1.0]}
-    search_space_source = ("the ALM paper's grid, 8 mu0 x 5 delta: salusanga/alm-dnn configs/ALM/ALM_12_beg.json "
-                           "to ALM_19_beg.json (mu 1e-2 to 1e-9, rho 2) and the deltas of its readme.md tables "
-                           f"(0, 0.1, 0.25, 0.5, 1.0); {LossMethod.search_space_source}")
+class ALMConstraint:
+    """The ALM constraint's state and bookkeeping, for every method that adds the ALM term (a mixin
+    before the method's class): the multipliers, the mu schedule, the step's pending violations and
+    the epoch's activity. The method's `loss` computes the violations and calls `constrained`."""
 
-    def __init__(self, model, params: ALMParams, ctx):
+    def __init__(self, model, params: ALMTerms, ctx):
         super().__init__(model, params, ctx)
         self.multipliers = torch.zeros(ctx.n_train, device=ctx.device)
         self.schedule = MuSchedule(params.mu0, params.rho, params.cap())
@@ -125,11 +117,6 @@ class ALMMethod(LossMethod):
     @property
     def mu(self) -> float:
         return self.schedule.mu
-
-    def loss(self, outputs, y, index):
-        score = self.score(outputs)
-        q = ranking_violations(score, y, self.params.delta)
-        return self.constrained(self.base_loss(outputs, y), score, q, y, index)
 
     def constrained(self, base, score, q, y, index):
         """`base` plus the ALM term of the violations `q` of `score` by the batch `index` (`y` 1 for
@@ -173,3 +160,22 @@ class ALMMethod(LossMethod):
     def load_state_dict(self, state):
         self.multipliers.copy_(state["multipliers"])
         self.schedule.load_state_dict(state["schedule"])
+
+
+@register_method("alm")
+class ALMMethod(ALMConstraint, LossMethod):
+    description = ("augmented-Lagrangian ranking constraint (Sangalli et al. 2021) on any base loss: "
+                   "alm+<base> or --param base=<base> (default bce)")
+    Params = ALMParams
+    uses_alm = True
+    wraps_base = True
+    search_space = {**LossMethod.search_space, "mu0": [1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9],
+                    "delta": [0.0, 0.1, 0.25, 0.5, 1.0]}
+    search_space_source = ("the ALM paper's grid, 8 mu0 x 5 delta: salusanga/alm-dnn configs/ALM/ALM_12_beg.json "
+                           "to ALM_19_beg.json (mu 1e-2 to 1e-9, rho 2) and the deltas of its readme.md tables "
+                           f"(0, 0.1, 0.25, 0.5, 1.0); {LossMethod.search_space_source}")
+
+    def loss(self, outputs, y, index):
+        score = self.score(outputs)
+        q = ranking_violations(score, y, self.params.delta)
+        return self.constrained(self.base_loss(outputs, y), score, q, y, index)

@@ -24,7 +24,7 @@ from torchvision.ops import sigmoid_focal_loss
 
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
-from benchmarks.methods.alm import ALMMethod, ALMTerms, MuSchedule, ranking_violations
+from benchmarks.methods.alm import ALMConstraint, ALMMethod, ALMTerms, ranking_violations
 from benchmarks.methods.aucm import AUCMMethod
 from benchmarks.methods.base import Method, MethodParams, TrainContext, adam, decay_epochs
 from benchmarks.methods.loss_methods import OPTIMIZER_SOURCE, OPTIMIZER_SPACE
@@ -342,7 +342,7 @@ class ALMCriticalParams(ALMTerms, ClassParams):
 
 
 @register_method("alm_ce")
-class ALMCritical(CrossEntropy):
+class ALMCritical(ALMConstraint, CrossEntropy):
     """CritBench's extension of the ALM constraint to the multi-class framing (not the ALM paper's
     own multi-class formulas): cross-entropy over every label (as `ce`) plus, on the critical
     class's score s = `critical_logit`, the binary ALM's ranking constraint: for each critical
@@ -355,28 +355,8 @@ class ALMCritical(CrossEntropy):
     Params = ALMCriticalParams
     search_space = ALMMethod.search_space  # the binary alm's: lr, weight_decay, mu0, delta
     search_space_source = ALMMethod.search_space_source
-    # The constraint's state and bookkeeping are the binary ALM's own (benchmarks/methods/alm.py).
-    mu = ALMMethod.mu
-    constrained = ALMMethod.constrained
-    activity = ALMMethod.activity
-    after_step = ALMMethod.after_step
-    state_summary = ALMMethod.state_summary
-    state_dict = ALMMethod.state_dict
-    load_state_dict = ALMMethod.load_state_dict
-
-    def __init__(self, model, params: ALMCriticalParams, ctx: ClassContext):
-        super().__init__(model, params, ctx)
-        self.multipliers = torch.zeros(ctx.n_train, device=ctx.device)
-        self.schedule = MuSchedule(params.mu0, params.rho, params.cap())
-        self._pending = None
-        self._activity = torch.zeros(6, device=ctx.device)
 
     def loss(self, outputs, targets, index):
         score, members = self.score(outputs), critical_members(targets, self.ctx.critical, outputs.shape[1])
         q = ranking_violations(score, members, self.params.delta)
         return self.constrained(self.objective(outputs, targets), score, q, members, index)
-
-    def end_epoch(self, epoch, val_auc):
-        super().end_epoch(epoch, val_auc)
-        self.schedule.end_epoch(epoch, val_auc)
-        self._activity.zero_()
