@@ -174,12 +174,12 @@ class Trainer:
     def predict(self, split: str) -> np.ndarray:
         """The method's score (`Method.score`: the logit, LDAM's cos_1, the critical class's log-odds)
         of every sample of `split`, as float64 on the CPU."""
-        return self.predict_classes(split)[0]
+        return self.predict_classes(split, classes=False)[0]
 
     @torch.inference_mode()
-    def predict_classes(self, split: str) -> tuple[np.ndarray, np.ndarray | None]:
-        """`predict`'s scores, and with class labels each class's probability (`(N, K)` float32;
-        None without).
+    def predict_classes(self, split: str, classes: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """`predict`'s scores, and where `classes` is asked and the data has class labels each class's
+        probability (`(N, K)` float32; else None), from the same forward pass.
 
         Always in fp32, also when training uses bf16 autocast: bf16 logits keep 8 significant bits,
         so distinct samples tie and AUC (early stopping included) would be computed on rounded scores."""
@@ -189,15 +189,17 @@ class Trainer:
         for start in range(0, len(data), size):
             batch_outputs = self.forward(self.batch(data.x[start:start + size], train=False)).squeeze(1).float()
             outputs.append(self.method.score(batch_outputs))
-            if data.classes is not None:
+            if classes and data.classes is not None:
                 probabilities.append(self.method.probabilities(batch_outputs))
         scores = torch.cat(outputs).cpu().numpy().astype(np.float64)
         return scores, torch.cat(probabilities).cpu().numpy() if probabilities else None
 
     @timed("eval")
-    def score(self, split: str) -> tuple[dict, np.ndarray]:
-        scores = self.predict(split)
-        return binary_metrics(self.data[split].y_numpy, scores), scores
+    def score(self, split: str, classes: bool = False) -> tuple[dict, np.ndarray, np.ndarray | None]:
+        """The binary metrics of `split`, its scores and, with `classes`, its class probabilities
+        (`predict_classes`)."""
+        scores, probabilities = self.predict_classes(split, classes)
+        return binary_metrics(self.data[split].y_numpy, scores), scores, probabilities
 
     def snapshot(self, epoch: int, stage: str) -> dict:
         """A copy (not an alias) of the model weights and the method's state."""
@@ -309,10 +311,11 @@ class Trainer:
         if best is None:
             raise DivergedError("validation AUC was never finite: the model's outputs are NaN or infinite")
         self.restore(best)
-        val_metrics, val_scores = self.score("val")
-        test_metrics, test_scores = self.score("test")
+        multiclass = self.dataset.num_classes is not None
+        val_metrics, val_scores, val_probabilities = self.score("val", classes=multiclass)
+        test_metrics, test_scores, test_probabilities = self.score("test", classes=multiclass)
         val_y, test_y = self.data["val"].y_numpy, self.data["test"].y_numpy
-        classes = {} if self.dataset.num_classes is None else {"multiclass": self.class_results()}
+        classes = {"multiclass": self.class_results(val_probabilities, test_probabilities)} if multiclass else {}
         return FitResult(
             history=progress.history,
             best_epoch=best["epoch"],
@@ -329,12 +332,12 @@ class Trainer:
             **self.method.report({"val": (val_y, val_scores), "test": (test_y, test_scores)}),
         )
 
-    def class_results(self) -> dict:
+    def class_results(self, val_probabilities: np.ndarray, test_probabilities: np.ndarray) -> dict:
         """What MedMNIST v2 reports (ACC, AUC) with balanced accuracy and per-class recall on val and
-        test, and the test confusion matrix (multi-class data), of the selected checkpoint."""
-        results = {}
-        for split in ("val", "test"):
-            probabilities = self.predict_classes(split)[1]
-            results[split] = class_metrics(self.data[split].classes, probabilities, self.dataset.multilabel)
-        results["confusion_matrix"] = None if self.dataset.multilabel else confusion(self.data["test"].classes, probabilities)
+        test, and the test confusion matrix (multi-class data), from the selected checkpoint's class
+        probabilities."""
+        results = {split: class_metrics(self.data[split].classes, probabilities, self.dataset.multilabel)
+                   for split, probabilities in (("val", val_probabilities), ("test", test_probabilities))}
+        results["confusion_matrix"] = (None if self.dataset.multilabel
+                                       else confusion(self.data["test"].classes, test_probabilities))
         return results

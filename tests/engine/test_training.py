@@ -59,9 +59,9 @@ def test_test_split_is_scored_once_after_training_with_the_best_checkpoint(monke
     calls = []
     original = Trainer.score
 
-    def spy(self, split):
+    def spy(self, split, **options):
         calls.append(split)
-        return original(self, split)
+        return original(self, split, **options)
 
     monkeypatch.setattr(Trainer, "score", spy)
     config = tiny(epochs=4)
