@@ -219,6 +219,11 @@ class GridSampler(optuna.samplers.GridSampler):
         pass
 
 
+def int_at_least(value, least: int) -> bool:
+    """Whether `value` is an integer (not a bool) >= `least`: a trial, fold or epoch count."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
 @dataclass(frozen=True)
 class Search:
     """What a study is: the base run (a resolved config), the space, the selection, the objective and
@@ -240,10 +245,9 @@ class Search:
             raise CritBenchError(f"unknown --search-sampler {self.sampler!r}; valid: {', '.join(SEARCH_SAMPLERS)}")
         if self.pruner not in PRUNERS:
             raise CritBenchError(f"unknown --pruner {self.pruner!r}; valid: {', '.join(PRUNERS)}")
-        if isinstance(self.trials, bool) or not isinstance(self.trials, int) or self.trials < 1:
+        if not int_at_least(self.trials, 1):
             raise CritBenchError(f"--trials must be an integer >= 1, got {self.trials!r}")
-        if self.folds is not None and (isinstance(self.folds, bool) or not isinstance(self.folds, int)
-                                       or self.folds < 2):
+        if self.folds is not None and not int_at_least(self.folds, 2):
             raise CritBenchError(f"--cv must be an integer >= 2 (folds of train+val; leave it out for the official "
                                  f"validation split), got {self.folds!r}")
         if self.sampler == "grid" and any(not d.values for d in self.space.values()):
@@ -364,10 +368,6 @@ class EqualBudget:
                 "pruner": self.pruner, "seed": self.seed, "space": declared_space(method)}
 
 
-def _positive_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
 def equal_budget(table, where: str) -> EqualBudget:
     """A suite's top-level `tune` table, checked before anything trains (the rest of it, objective,
     sampler, pruner and cv, is checked by `Search` when the searches are made, also before training)."""
@@ -382,7 +382,7 @@ def equal_budget(table, where: str) -> EqualBudget:
         raise CritBenchError(f"{where}: unknown tune mode {table.get('mode')!r}; valid: {', '.join(TUNE_MODES)} "
                              f"(every method gets the same trials and epochs per trial)")
     for key in ("trials", "epochs"):
-        if key in table and not _positive_int(table[key]):
+        if key in table and not int_at_least(table[key], 1):
             raise CritBenchError(f"{where}: tune.{key} must be an integer >= 1, got {table[key]!r}")
     return EqualBudget(**{key: value for key, value in table.items() if key != "mode"})
 
