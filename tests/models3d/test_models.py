@@ -47,7 +47,7 @@ def test_stems_differ_only_in_the_first_layer_and_resolution():
 
 
 def test_bad_arguments_are_user_errors():
-    with pytest.raises(CritBenchError, match="valid: resnet10, resnet18, resnet34"):
+    with pytest.raises(CritBenchError, match="valid: resnet10, resnet18, resnet32, resnet34"):
         create_model(2, 1, arch="vgg")
     with pytest.raises(CritBenchError, match="stem"):
         create_model(2, 1, stem="big")
