@@ -33,8 +33,9 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--dataset", help="dataset name (see --list)")
     parser.add_argument("--method", help="training method (see --list)")
     parser.add_argument("--seed", type=int, default=default("seed"))
-    parser.add_argument("--epochs", type=int, default=default("epochs"),
-                        help=f"maximum epochs (default {default('epochs')}, the MedMNIST v2 recipe)")
+    parser.add_argument("--epochs", type=int,
+                        help=f"maximum epochs (default: the dataset's protocol, e.g. 200 for long-tailed CIFAR, else "
+                             f"{default('epochs')}, the MedMNIST v2 recipe)")
     parser.add_argument("--batch-size", type=int, help="default 128 in 2D, 32 in 3D, or the preset's")
     parser.add_argument("--lr", type=float, help="learning rate (default: the method's recipe)")
     parser.add_argument("--size", type=int, help="image side: 28 or 64 for 3D, 28..224 for 2D MedMNIST")
@@ -92,7 +93,8 @@ def config_from_args(args) -> RunConfig:
                                  f"give it once")
         params["lr"] = args.lr
     return RunConfig(
-        dataset=args.dataset, method=args.method, seed=args.seed, epochs=args.epochs,
+        dataset=args.dataset, method=args.method, seed=args.seed,
+        epochs=args.epochs if args.epochs is not None else get_dataset_entry(args.dataset).epochs or default("epochs"),
         batch_size=args.batch_size, size=args.size, imbalance=args.imbalance,
         max_train_samples=args.max_train_samples, patience=args.patience, model=args.model,
         stem=args.stem, width=args.width, amp=args.amp, sampler=args.sampler, task=args.task, augment=args.augment,

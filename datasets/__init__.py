@@ -6,7 +6,7 @@ from datasets.base import BinaryDataset, Split
 from datasets.loading import create_dataset, dataset_fingerprint, resolve_data_dir
 from datasets.registry import LoadRequest, get_dataset_entry, list_datasets, register_dataset
 from datasets.stand_in import StandIn
-from datasets import cifar, imagefolder, medmnist_binary, nifti, synthetic  # noqa: F401  (registration)
+from datasets import cifar, cifar_lt, imagefolder, medmnist_binary, nifti, synthetic  # noqa: F401  (registration)
 
 __all__ = [
     "BinaryDataset", "Split", "LoadRequest", "StandIn", "create_dataset", "dataset_fingerprint",

@@ -101,6 +101,9 @@ class BinaryDataset:
     class_names: list[str] | None = None
     multilabel: bool = False
     critical_labels: tuple[int, ...] = ()
+    # Long-tailed data: the many-/medium-/few-shot groups' bounds on training images per class,
+    # (many above, few below), reported as group accuracies (None: no groups).
+    shot_thresholds: tuple[int, int] | None = None
 
     @property
     def num_classes(self) -> int | None:
@@ -129,7 +132,7 @@ class BinaryDataset:
         tensors, record and checksums are those of every run before --task); `multiclass` keeps
         them and refuses a dataset without any."""
         if task == "binary":
-            return dataclasses.replace(self, class_names=None, multilabel=False, critical_labels=(),
+            return dataclasses.replace(self, class_names=None, multilabel=False, critical_labels=(), shot_thresholds=None,
                                        **{name: Split(split.x, split.y) for name, split in self.splits.items()})
         if self.class_names is None or any(split.classes is None for split in self.splits.values()):
             raise CritBenchError(f"{self.name} has no class labels beyond its binary task, which --task multiclass "
@@ -140,6 +143,8 @@ class BinaryDataset:
         classes = {} if self.class_names is None else {
             "class_names": list(self.class_names), "multilabel": self.multilabel,
             "critical_labels": list(self.critical_labels)}
+        if self.shot_thresholds is not None:
+            classes["shot_thresholds"] = {"many_above": self.shot_thresholds[0], "few_below": self.shot_thresholds[1]}
         return {
             "name": self.name,
             "dims": self.dims,

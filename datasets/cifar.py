@@ -53,20 +53,19 @@ def task_classes(name: str) -> tuple[str, ...]:
     return TASKS[name]["negatives"] + TASKS[name]["positives"]
 
 
-def find_image_folder(name: str, data_dir: Path | None) -> Path | None:
-    """The first of DIR, DIR/<name>-jpg, DIR/<name> that holds `train/<class>/` folders."""
+def find_image_folder(source: str, probe: str, data_dir: Path | None) -> Path | None:
+    """The first of DIR, DIR/<source>-jpg, DIR/<source> that holds a `train/<probe>/` class folder."""
     if data_dir is None:
         return None
-    task = TASKS[name]
-    for folder in (data_dir, data_dir / f"{name}-jpg", data_dir / name):
-        if (folder / "train" / task["positives"][0]).is_dir():
+    for folder in (data_dir, data_dir / f"{source}-jpg", data_dir / source):
+        if (folder / "train" / probe).is_dir():
             return folder
     return None
 
 
-def list_copy(name: str, folder: Path):
-    """The train and test listings of an image-folder copy."""
-    return [list_image_folder(folder, split, task_classes(name)) for split in ("train", "test")]
+def list_copy(classes: tuple[str, ...], folder: Path):
+    """The train and test listings of `classes` in an image-folder copy."""
+    return [list_image_folder(folder, split, classes) for split in ("train", "test")]
 
 
 def torchvision_root(request: LoadRequest) -> Path:
@@ -94,10 +93,9 @@ def read_torchvision(name: str, root: Path, train: bool, classes: tuple[str, ...
     return images, torch.tensor([remap[int(t)] for t in targets[keep]])
 
 
-def read_torchvision_splits(name: str, root: Path) -> tuple[torch.Tensor, ...]:
-    """Train images, train classes, test images, test classes of the task's classes."""
-    classes = task_classes(name)
-    return read_torchvision(name, root, True, classes) + read_torchvision(name, root, False, classes)
+def read_torchvision_splits(source: str, root: Path, classes: tuple[str, ...]) -> tuple[torch.Tensor, ...]:
+    """Train images, train classes, test images, test classes of `classes` of torchvision's `source`."""
+    return read_torchvision(source, root, True, classes) + read_torchvision(source, root, False, classes)
 
 
 def arrays_md5(arrays) -> str:
@@ -121,10 +119,10 @@ def copy_md5(listings, cache_dir: Path | None) -> str:
 
 def fingerprint_cifar(name: str, request: LoadRequest) -> str:
     """The `source_md5` `load_cifar` would record, without decoding an image."""
-    folder = find_image_folder(name, request.data_dir)
+    folder = find_image_folder(name, TASKS[name]["positives"][0], request.data_dir)
     if folder is not None:
-        return copy_md5(list_copy(name, folder), cache_folder(request.params, "cifar"))
-    return arrays_md5(read_torchvision_splits(name, torchvision_root(request)))
+        return copy_md5(list_copy(task_classes(name), folder), cache_folder(request.params, "cifar"))
+    return arrays_md5(read_torchvision_splits(name, torchvision_root(request), task_classes(name)))
 
 
 def decode_copy(listings) -> tuple[torch.Tensor, ...]:
@@ -174,16 +172,16 @@ def load_cifar(name: str, request: LoadRequest) -> BinaryDataset:
     """
     task = TASKS[name]
     classes = task_classes(name)
-    folder = find_image_folder(name, request.data_dir)
+    folder = find_image_folder(name, TASKS[name]["positives"][0], request.data_dir)
     if folder is not None:
         cache_dir = cache_folder(request.params, "cifar")
-        listings = list_copy(name, folder)
+        listings = list_copy(classes, folder)
         md5 = copy_md5(listings, cache_dir)
         (train_x, train_c, test_x, test_c), cache = cached_decode(name, listings, md5, cache_dir)
         source = f"image folder {folder}"
     else:
         root = torchvision_root(request)
-        arrays = read_torchvision_splits(name, root)
+        arrays = read_torchvision_splits(name, root, classes)
         md5 = arrays_md5(arrays)
         train_x, train_c, test_x, test_c = arrays
         source = f"torchvision {name} in {root}"

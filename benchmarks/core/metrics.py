@@ -249,6 +249,26 @@ def class_metrics(classes, probabilities, multilabel: bool) -> dict:
             "balanced_accuracy": balanced, "recall": recall}
 
 
+SHOT_GROUPS = ("many", "medium", "few")
+
+
+def shot_groups(train_counts: list[int], thresholds: tuple[int, int]) -> dict[str, list[int]]:
+    """The class indices of each long-tail group by training images per class: `many` above
+    thresholds[0], `few` below thresholds[1], `medium` between (Liu et al. 2019's grouping)."""
+    many_above, few_below = thresholds
+    groups = {name: [] for name in SHOT_GROUPS}
+    for index, count in enumerate(train_counts):
+        groups["many" if count > many_above else "few" if count < few_below else "medium"].append(index)
+    return groups
+
+
+def group_accuracies(recall: list[float], groups: dict[str, list[int]]) -> dict[str, dict]:
+    """Each group's classes and its accuracy: the mean of its classes' recall (on a balanced split,
+    the accuracy on its samples); None for an empty group."""
+    return {name: {"classes": members, "acc": float(np.mean([recall[i] for i in members])) if members else None}
+            for name, members in groups.items()}
+
+
 def confusion(classes, probabilities) -> list[list[int]] | None:
     """The confusion matrix of the argmax class (rows: true label, columns: predicted), scikit-learn's;
     None for non-finite probabilities."""

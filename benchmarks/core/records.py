@@ -122,14 +122,25 @@ class ClassMetrics(TypedDict):
     auc: float | None  # MedMNIST v2's AUC
     balanced_accuracy: float | None
     recall: list[float | None]  # per class, in the dataset's class_names order
+    groups: NotRequired[dict[str, dict]]  # long-tailed data: many/medium/few -> {"classes", "acc"}
+
+
+class LastEpochResults(TypedDict):
+    """The last epoch's weights on every label (what the long-tail literature reports beside the best)."""
+
+    epoch: int
+    val: ClassMetrics
+    test: ClassMetrics
 
 
 class ClassResults(TypedDict):
-    """A --task multiclass run's results on every label, of the selected checkpoint."""
+    """A --task multiclass run's results on every label, of the selected checkpoint, and of the last
+    epoch's weights."""
 
     val: ClassMetrics
     test: ClassMetrics
     confusion_matrix: list[list[int]] | None  # test; rows true label, columns predicted (None: multi-label)
+    last_epoch: NotRequired[LastEpochResults]
 
 
 class FitResult(TypedDict):

@@ -36,6 +36,8 @@ def resolve_config(config: RunConfig) -> RunConfig:
                              f"needs one that has: {', '.join(multiclass_datasets())}")
     method_values = {k: v for k, v in config.params.items() if k not in entry.params}
     method = canonical_name(config.method, method_values)
+    if entry.preset in get_method(method).presets and "preset" not in method_values:
+        method_values["preset"] = entry.preset  # the dataset's protocol (long-tailed CIFAR: Cao et al.'s recipe)
     try:
         params = resolve_params(method, method_values)
     except UnknownParameter as error:  # a --param is either the method's or the dataset's: name both
@@ -47,7 +49,7 @@ def resolve_config(config: RunConfig) -> RunConfig:
     if reason:
         raise CritBenchError(reason)
     model = config.model or recipe.get("model", MODEL)
-    check_backbone(model, config.stem, config.width)
+    check_backbone(model, config.stem, config.width, entry.dims)
     resolved = dataclasses.replace(
         config,
         method=method,

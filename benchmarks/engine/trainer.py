@@ -22,7 +22,16 @@ from benchmarks.core.errors import CritBenchError, DivergedError
 from benchmarks.core.phases import timed
 from benchmarks.core.records import FitResult
 from benchmarks.methods import Stage, TrainContext, create_method, get_method
-from benchmarks.core.metrics import binary_metrics, calibration, class_metrics, confusion, operating_points
+from benchmarks.core.metrics import (
+    binary_metrics,
+    calibration,
+    class_metrics,
+    confusion,
+    group_accuracies,
+    medmnist_acc,
+    operating_points,
+    shot_groups,
+)
 from benchmarks.methods.multiclass import ClassContext
 from benchmarks.methods.sampling import epoch_order
 from datasets import BinaryDataset
@@ -257,8 +266,11 @@ class Trainer:
             epoch = len(progress.history) + 1
             if not math.isfinite(train_loss):
                 raise DivergedError(f"training loss became {train_loss} in epoch {epoch}; try a lower --lr")
-            val_auc = self.score("val")[0]["auc"]
+            val_metrics, _, val_probabilities = self.score("val", classes=self.multiclass)
+            val_auc = val_metrics["auc"]
             summary = self.method.state_summary()
+            if val_probabilities is not None:  # the field's model-selection metric, for the run page's curves
+                summary["val_acc"] = medmnist_acc(self.data["val"].classes, val_probabilities, self.dataset.multilabel)
             self.method.end_epoch(progress.stage_epoch, val_auc)
             progress.history.append({"epoch": epoch, "stage": stage.name, "train_loss": train_loss, "val_auc": val_auc,
                                      "lr": lr, **summary, "seconds": time.perf_counter() - start})
@@ -310,12 +322,19 @@ class Trainer:
         best = progress.best
         if best is None:
             raise DivergedError("validation AUC was never finite: the model's outputs are NaN or infinite")
+        last = None
+        if self.multiclass and best["epoch"] != len(progress.history):
+            last = self.class_results(self.score("val", classes=True)[2], self.score("test", classes=True)[2])
         self.restore(best)
-        multiclass = self.dataset.num_classes is not None
-        val_metrics, val_scores, val_probabilities = self.score("val", classes=multiclass)
-        test_metrics, test_scores, test_probabilities = self.score("test", classes=multiclass)
+        val_metrics, val_scores, val_probabilities = self.score("val", classes=self.multiclass)
+        test_metrics, test_scores, test_probabilities = self.score("test", classes=self.multiclass)
         val_y, test_y = self.data["val"].y_numpy, self.data["test"].y_numpy
-        classes = {"multiclass": self.class_results(val_probabilities, test_probabilities)} if multiclass else {}
+        classes = {}
+        if self.multiclass:
+            selected = self.class_results(val_probabilities, test_probabilities)
+            last = selected if last is None else last
+            classes = {"multiclass": {**selected, "last_epoch": {"epoch": len(progress.history),
+                                                                 **{key: last[key] for key in ("val", "test")}}}}
         return FitResult(
             history=progress.history,
             best_epoch=best["epoch"],
@@ -332,12 +351,21 @@ class Trainer:
             **self.method.report({"val": (val_y, val_scores), "test": (test_y, test_scores)}),
         )
 
+    @property
+    def multiclass(self) -> bool:
+        """Whether the run trains on class labels (`--task multiclass`)."""
+        return self.dataset.num_classes is not None
+
     def class_results(self, val_probabilities: np.ndarray, test_probabilities: np.ndarray) -> dict:
         """What MedMNIST v2 reports (ACC, AUC) with balanced accuracy and per-class recall on val and
-        test, and the test confusion matrix (multi-class data), from the selected checkpoint's class
-        probabilities."""
+        test, on long-tailed data each split's many-/medium-/few-shot group accuracies
+        (`shot_groups`), and the test confusion matrix (multi-class data), from class probabilities."""
         results = {split: class_metrics(self.data[split].classes, probabilities, self.dataset.multilabel)
                    for split, probabilities in (("val", val_probabilities), ("test", test_probabilities))}
+        if self.dataset.shot_thresholds is not None:
+            groups = shot_groups(self.dataset.train.class_counts(), self.dataset.shot_thresholds)
+            for split in ("val", "test"):
+                results[split]["groups"] = group_accuracies(results[split]["recall"], groups)
         results["confusion_matrix"] = (None if self.dataset.multilabel
                                        else confusion(self.data["test"].classes, test_probabilities))
         return results

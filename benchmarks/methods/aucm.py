@@ -17,7 +17,7 @@ from libauc.optimizers import PESG
 from benchmarks.core.errors import CritBenchError
 from benchmarks.methods.base import Method, MethodParams, Stage, TrainContext, adam, decay_epochs, parse_params
 from benchmarks.methods.registry import register_method
-from benchmarks.methods.presets import aucm_preset
+from benchmarks.methods.presets import AUCM_PRESETS, aucm_preset
 from benchmarks.methods.sampling import Sampling
 
 # Batches without a positive are expected at 1:100 imbalance; libauc warns on every one of them.
@@ -58,6 +58,7 @@ class AUCMMethod(Method):
 
     description = "AUC maximization: libauc AUCMLoss (margin 1) + PESG (lr 0.1, decays at 50%/75%), 20% positives per batch"
     Params = AUCMParams
+    presets = tuple(AUCM_PRESETS)
     # LibAUC's own search space of AUCM + PESG (libauc 2.0.1 trainer/config/spaces.py, AUCMLossSpace):
     # "lr": (0.0001, 0.1) log, "epoch_decay": (0.0, 0.01), "weight_decay": (0.0, 0.0002),
     # "momentum": (0.8, 0.99), "margin": [0.6, 0.8, 1.0].

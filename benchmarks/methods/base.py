@@ -145,6 +145,7 @@ class Method:
     # Whether `score` is a logit trained as the log-odds of the positive class (calibration is reported)
     score_is_probability_logit = False
     default_base: str | None = None  # the base loss it trains (benchmarks.methods.losses), if it has one
+    presets: tuple[str, ...] = ()  # the named recipes its --param preset accepts (benchmarks/methods/presets.py)
     wraps_base = False  # whether it wraps any base loss: `NAME+BASE` names it over base loss BASE
     # What an equal-budget search varies (a suite's `tune = { mode = "equal" }`), in the `--space`
     # syntax of benchmarks.sweep.tuning: a list is a categorical grid, "[int:][log:]LOW..HIGH" a range;

@@ -56,6 +56,7 @@ class LossMethod(Method):
     Params = LossParams
     default_base = "bce"
     uses_alm = False  # whether presets carry ALM's mu0 and delta
+    presets = ALM_SETTINGS
     search_space = OPTIMIZER_SPACE
     search_space_source = OPTIMIZER_SOURCE
 

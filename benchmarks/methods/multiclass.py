@@ -14,7 +14,7 @@ epochs) except `maucm`, which follows LibAUC's own ChestMNIST recipe.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import torch
 import torch.nn.functional as F
@@ -26,9 +26,10 @@ from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
 from benchmarks.methods.alm import ALMConstraint, ALMMethod, ALMTerms, ranking_violations
 from benchmarks.methods.aucm import AUCMMethod
-from benchmarks.methods.base import Method, MethodParams, TrainContext, adam, decay_epochs
-from benchmarks.methods.loss_methods import OPTIMIZER_SOURCE, OPTIMIZER_SPACE
+from benchmarks.methods.base import Method, MethodParams, TrainContext, adam, decay_epochs, parse_params
+from benchmarks.methods.loss_methods import OPTIMIZER_SOURCE, OPTIMIZER_SPACE, OPTIMIZERS
 from benchmarks.methods.losses import WEIGHTINGS
+from benchmarks.methods.presets import CLASS_PRESETS, CLASS_RUN, class_preset
 from benchmarks.methods.registry import register_method
 from datasets import get_dataset_entry
 
@@ -88,9 +89,43 @@ def class_weights(scheme: str, sizes: tuple[int, ...], beta: float = 0.9999, nor
     return (raw * len(sizes) / raw.sum() if normalize else raw).float()
 
 
+SCHEDULES = ("medmnist", "cao", "constant")
+
+
+def cao_factor(epoch: int, epochs: int, warmup: int) -> float:
+    """The lr factor of 0-based `epoch` of `epochs` under Cao et al.'s schedule, kaidic/LDAM-DRW
+    cifar_train.py `adjust_learning_rate` (`epoch = epoch + 1; if epoch <= 5: lr = args.lr * epoch / 5;
+    elif epoch > 180: lr = args.lr * 0.0001; elif epoch > 160: lr = args.lr * 0.01`) with 5 = `warmup`,
+    and 160 and 180 the 80% and 90% of `epochs` (200 there)."""
+    epoch += 1
+    if epoch <= warmup:
+        return epoch / warmup
+    if epoch > int(0.9 * epochs):
+        return 1e-4
+    if epoch > int(0.8 * epochs):
+        return 1e-2
+    return 1.0
+
+
 @dataclass(frozen=True)
 class ClassParams(MethodParams):
-    lr_decay: bool = True  # lr x0.1 at 50% and 75% of the epochs (the MedMNIST v2 recipe)
+    optimizer: str = "adam"
+    momentum: float = 0.9  # SGD only
+    # medmnist: lr x0.1 at 50% and 75% of the epochs (the MedMNIST v2 recipe); cao: `cao_factor`; constant
+    schedule: str = "medmnist"
+    warmup_epochs: int = 0  # schedule cao: epochs of linear warm-up
+    preset: str = ""  # a named published recipe (benchmarks/methods/presets.py CLASS_PRESETS); explicit values win
+
+    def validate(self) -> None:
+        super().validate()
+        if self.optimizer not in OPTIMIZERS:
+            raise CritBenchError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if not 0 <= self.momentum < 1:
+            raise CritBenchError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.schedule not in SCHEDULES:
+            raise CritBenchError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.warmup_epochs < 0:
+            raise CritBenchError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
 
 
 class MulticlassMethod(Method):
@@ -113,14 +148,36 @@ class MulticlassMethod(Method):
                     f"use ce, focal_ce, maucm or alm_ce")
         return super().skip(config)
 
+    presets = tuple(CLASS_PRESETS)
+
+    @classmethod
+    def build_params(cls, values: dict) -> ClassParams:
+        preset = str(values.get("preset", ""))
+        return parse_params(cls.Params, {**class_preset(preset), **values} if preset else values)
+
+    @classmethod
+    def run_overrides(cls, params: dict) -> dict:
+        return dict(CLASS_RUN.get(params.get("preset", ""), {}))
+
     def __init__(self, model: torch.nn.Module, params: ClassParams, ctx: ClassContext):
         super().__init__(model, params, ctx)
         self.optimizer = self.build_optimizer()
-        milestones = decay_epochs(ctx.epochs) if params.lr_decay else []
-        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones, 0.1)
+        self.scheduler = self.build_scheduler()
 
     def build_optimizer(self) -> torch.optim.Optimizer:
-        return adam(self.model.parameters(), self.ctx, lr=self.params.lr, weight_decay=self.params.weight_decay)
+        params = self.params
+        if params.optimizer == "sgd":
+            return torch.optim.SGD(self.model.parameters(), lr=params.lr, momentum=params.momentum,
+                                   weight_decay=params.weight_decay)
+        return adam(self.model.parameters(), self.ctx, lr=params.lr, weight_decay=params.weight_decay)
+
+    def build_scheduler(self) -> torch.optim.lr_scheduler.LRScheduler:
+        """The lr schedule `params.schedule`, stepped after every epoch."""
+        if self.params.schedule == "cao":
+            factor = partial(cao_factor, epochs=self.ctx.epochs, warmup=self.params.warmup_epochs)
+            return torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
+        milestones = decay_epochs(self.ctx.epochs) if self.params.schedule == "medmnist" else []
+        return torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones, 0.1)
 
     @property
     def independent(self) -> bool:
@@ -292,6 +349,12 @@ class MAUCMParams(ClassParams):
     epoch_decay: float = 3e-3
     momentum: float = 0.9
 
+    def validate(self) -> None:
+        super().validate()
+        if self.optimizer != "adam" or self.schedule == "cao":
+            raise CritBenchError("maucm trains with LibAUC's PESG and its own lr decays (schedule medmnist or "
+                                 f"constant); drop --param optimizer={self.optimizer} schedule={self.schedule}")
+
 
 @register_method("maucm")
 class MultiLabelAUCM(MulticlassMethod):
@@ -301,6 +364,7 @@ class MultiLabelAUCM(MulticlassMethod):
 
     description = "LibAUC mAUCMLoss (one-vs-rest AUC margin per class) + PESG (lr 0.1), LibAUC's ChestMNIST recipe"
     Params = MAUCMParams
+    presets = ()  # PESG has no published long-tailed recipe here
     sigmoid_outputs = True
     search_space = AUCMMethod.search_space  # the binary aucm's, whose parameters mAUCM shares
     search_space_source = AUCMMethod.search_space_source
@@ -316,7 +380,7 @@ class MultiLabelAUCM(MulticlassMethod):
     def __init__(self, model, params: MAUCMParams, ctx: ClassContext):
         super().__init__(model, params, ctx)
         self.scheduler = None  # PESG decays its own lr with the regularizer reset
-        self.decays = decay_epochs(ctx.epochs) if params.lr_decay else []
+        self.decays = decay_epochs(ctx.epochs) if params.schedule == "medmnist" else []
 
     def objective(self, outputs, targets):
         if not self.ctx.multilabel:

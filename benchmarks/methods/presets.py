@@ -76,3 +76,21 @@ def aucm_preset(name: str) -> dict:
     if name not in AUCM_PRESETS:
         raise CritBenchError(f"unknown preset {name!r} for AUCM; valid: {', '.join(AUCM_PRESETS)}")
     return dict(AUCM_PRESETS[name])
+
+
+# Long-tailed CIFAR (Cao et al., NeurIPS 2019), kaidic/LDAM-DRW cifar_train.py: `resnet32`, `--batch-size
+# 128`, `torch.optim.SGD(..., args.lr, momentum=args.momentum, weight_decay=args.weight_decay)` with lr 0.1,
+# momentum 0.9, weight decay 2e-4, `--epochs 200`, and `adjust_learning_rate`: linear warm-up over the first
+# 5 epochs, lr x0.01 after epoch 160 and x0.0001 after 180 (the multi-class methods' schedule "cao").
+CLASS_PRESETS = {
+    "cifar_lt": {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 2e-4, "schedule": "cao",
+                 "warmup_epochs": 5},
+}
+CLASS_RUN = {"cifar_lt": {"model": "resnet32", "batch_size": 128}}  # run settings of the recipe
+
+
+def class_preset(name: str) -> dict:
+    """Optimizer and schedule of multi-class preset `name`."""
+    if name not in CLASS_PRESETS:
+        raise CritBenchError(f"unknown preset {name!r} for multi-class methods; valid: {', '.join(CLASS_PRESETS)}")
+    return dict(CLASS_PRESETS[name])
