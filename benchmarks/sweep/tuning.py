@@ -48,7 +48,10 @@ class Objective:
 
 OBJECTIVES = {"val_auc": Objective("maximize", ("auc",)),
               "val_fpr_at_tpr_0.95": Objective("minimize", ("fpr_at_tpr", "0.95")),
-              "val_spauc_0.1": Objective("maximize", ("spauc_0.1",))}
+              "val_spauc_0.1": Objective("maximize", ("spauc_0.1",)),
+              # the partial-AUC family's own metrics (sopa/sota_s/soap): two-way partial AUC, average precision
+              "val_pauc_two_way": Objective("maximize", ("pauc_two_way",)),
+              "val_ap": Objective("maximize", ("ap",))}
 SEARCH_SAMPLERS = ("tpe", "random", "grid")  # optuna samplers (batch samplers: methods.sampling.SAMPLERS)
 PRUNERS = ("median", "none")
 NOT_TUNABLE = ("preset", "base")  # they change the method's recipe or name, not one hyperparameter

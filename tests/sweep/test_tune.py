@@ -293,12 +293,15 @@ def test_an_unusable_storage_is_one_line_exit_2(tmp_path, capsys):
 
 @pytest.mark.parametrize("name, direction, value", [("val_auc", "maximize", 0.75),
                                                     ("val_fpr_at_tpr_0.95", "minimize", 0.5),
-                                                    ("val_spauc_0.1", "maximize", None)])
+                                                    ("val_spauc_0.1", "maximize", "spauc_0.1"),
+                                                    ("val_pauc_two_way", "maximize", "pauc_two_way"),
+                                                    ("val_ap", "maximize", 0.5 * 1 + 0.5 * 2 / 3)])
 def test_objectives_read_the_validation_metrics(name, direction, value):
+    """AP by hand: ranked 0.9 (pos), 0.6, 0.4 (pos), 0.1: precision 1 at recall 0.5, 2/3 at recall 1."""
     metrics = binary_metrics(np.array([0, 0, 1, 1]), np.array([0.1, 0.6, 0.4, 0.9]))
     objective = OBJECTIVES[name]
     assert objective.direction == direction
-    assert objective.of(metrics) == (metrics["spauc_0.1"] if value is None else value)
+    assert objective.of(metrics) == pytest.approx(metrics[value] if isinstance(value, str) else value)
 
 
 def test_a_multiclass_search_folds_keep_the_class_labels(tmp_path):
