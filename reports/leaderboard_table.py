@@ -11,7 +11,7 @@ from benchmarks.core.metrics import METRICS, Metric
 from reports.deployed import LEADERBOARD_POINT, RATES, Rate
 from reports.display import interval_text, mean_pm_std, number
 from reports.leaderboard import BASELINE, Cell, DatasetKey, DatasetSummary, Leaderboard, RowKey
-from reports.published import DatasetReferences, Reference
+from reports.published import SCORED, DatasetReferences, Reference
 from reports.settings import LEVEL_TEXT, N_BOOTSTRAP
 from reports.tuning import tuned_rows_text
 
@@ -243,11 +243,11 @@ def published_entry(ref: Reference | None) -> Entry:
 
 def published_rows(board: Leaderboard, published: dict[str, DatasetReferences]) -> list[Row]:
     """One row per published label, with its test AUC on the datasets that have the reference (the
-    critical class's: an AUC over all classes is shown in its dataset's section only)."""
+    critical class's: an AUC over all classes or a top-1 accuracy is shown in its dataset's section only)."""
     by_label: dict[str, dict[str, Reference]] = {}
     for anchor, refs in published.items():
         for ref in refs.references:
-            if not ref.all_classes:
+            if ref.scored == SCORED[0]:
                 by_label.setdefault(ref.label, {})[anchor] = ref
     rows = []
     for label, refs in by_label.items():

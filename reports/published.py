@@ -21,10 +21,14 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 PUBLISHED = Path(__file__).resolve().parent / "published.toml"
-KEYS = {"dataset", "size", "label", "auc", "acc", "auc_std", "n_seeds", "source", "protocol", "match", "scored"}
-# What a reference's AUC scores: the critical class against the rest (a run's test AUC), or every
-# class as MedMNIST v2 reports a K-way model (a --task multiclass run's macro one-vs-rest AUC).
-SCORED = ("critical class", "all classes")
+KEYS = {"dataset", "size", "label", "auc", "acc", "auc_std", "n_seeds", "source", "protocol", "match", "scored",
+        "dataset_facts", "caveat"}
+# What a reference scores: the critical class's AUC against the rest (a run's test AUC), every
+# class's AUC as MedMNIST v2 reports a K-way model (a --task multiclass run's macro one-vs-rest AUC),
+# or the top-1 accuracy over all classes of a balanced test set, as long-tailed CIFAR papers report
+# it (a --task multiclass run's top-1 at its last epoch: CritBench never selects a checkpoint on test).
+SCORED = ("critical class", "all classes", "top-1 accuracy")
+COMPARED_ON = {SCORED[0]: "critical-class test AUC", SCORED[1]: "all-class AUC", SCORED[2]: "last-epoch test top-1"}
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,7 @@ class Reference:
     dataset: str
     size: int
     label: str
-    auc: float
+    auc: float | None  # None for a top-1 accuracy reference, which has `acc` only
     source: str
     protocol: str
     acc: float | None = None
@@ -42,30 +46,63 @@ class Reference:
     n_seeds: int | None = None
     match: dict = field(default_factory=dict)
     scored: str = SCORED[0]
+    dataset_facts: dict = field(default_factory=dict)  # what the data must be (its record's `dataset`): rho = 100
+    caveat: str = ""  # shown with every verdict against this reference
 
     @property
     def all_classes(self) -> bool:
         return self.scored == SCORED[1]
 
-    def run_auc(self, record: dict) -> float:
-        """The run's test AUC that compares with this reference's (NaN where the run has none)."""
-        test = (record.get("multiclass") or {}).get("test", {}) if self.all_classes else record["test"]
-        value = test.get("auc")
-        return math.nan if value is None else float(value)
+    @property
+    def top1(self) -> bool:
+        return self.scored == SCORED[2]
 
-    def matches(self, config: dict) -> bool:
-        """Whether a run's config has every setting of `match` (`params.KEY`: a hyperparameter)."""
+    @property
+    def value(self) -> float:
+        """The published number a run is compared with: its top-1 accuracy or its AUC."""
+        return self.acc if self.top1 else self.auc
+
+    @property
+    def compared_on(self) -> str:
+        return COMPARED_ON[self.scored]
+
+    def run_value(self, record: dict) -> float:
+        """The run's test value that compares with this reference's (NaN where the run has none):
+        for top-1, the last epoch's, since the published protocols keep the best test accuracy over
+        epochs and CritBench never selects on test."""
+        classes = record.get("multiclass") or {}
+        if self.top1:
+            return finite_or_nan(((classes.get("last_epoch") or {}).get("test") or {}).get("acc"))
+        return finite_or_nan((classes.get("test", {}) if self.all_classes else record["test"]).get("auc"))
+
+    def selected_value(self, record: dict) -> float | None:
+        """For top-1: the test top-1 of the checkpoint selected on validation (shown, not compared)."""
+        return finite_or_nan(((record.get("multiclass") or {}).get("test") or {}).get("acc")) if self.top1 else None
+
+    def fits(self, facts: dict) -> bool:
+        """Whether data with these facts (a record's `dataset`) is the data the reference was measured on."""
+        return all(facts.get(key) == wanted for key, wanted in self.dataset_facts.items())
+
+    def matches(self, record: dict) -> bool:
+        """Whether a run has every setting of `match` (`params.KEY`: a hyperparameter) in its config,
+        on the data of `dataset_facts`."""
+        config = record["config"]
         for key, wanted in self.match.items():
             section, _, name = key.rpartition(".")
             value = config.get(section, {}).get(name) if section else config.get(name)
             if value != wanted:
                 return False
-        return bool(self.match)
+        return bool(self.match) and self.fits(record["dataset"])
+
+
+def finite_or_nan(value) -> float:
+    return math.nan if value is None else float(value)
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """A CritBench row against a published value: mean and 95% CI of its test AUC over seeds."""
+    """A CritBench row against a published value: mean and 95% CI over seeds of the run value the
+    reference scores (`Reference.run_value`)."""
 
     reference: Reference
     row: RowKey
@@ -73,6 +110,7 @@ class Comparison:
     mean: float
     interval: Interval | None  # None for one seed
     verdict: str  # "consistent", "below", "above", or "one seed: no CI"
+    selected: float | None = None  # top-1: the mean test top-1 of the checkpoints selected on validation
 
 
 def load_references(path: Path = PUBLISHED) -> list[Reference]:
@@ -85,14 +123,25 @@ def load_references(path: Path = PUBLISHED) -> list[Reference]:
         unknown = set(entry) - KEYS
         if unknown:
             raise CritBenchError(f"{path} reference #{index + 1}: unknown key(s) {', '.join(sorted(unknown))}")
-        reference = Reference(**entry)
-        if reference.scored not in SCORED:
-            raise CritBenchError(f"{path} reference #{index + 1}: scored = {reference.scored!r}; valid: {', '.join(SCORED)}")
-        if reference.all_classes and reference.match and reference.match.get("task") != "multiclass":
-            raise CritBenchError(f"{path} reference #{index + 1}: an AUC over all classes matches only "
-                                 f'--task multiclass runs: add task = "multiclass" to its match')
+        reference = Reference(**{"auc": None, **entry})
+        problem = reference_problem(reference)
+        if problem:
+            raise CritBenchError(f"{path} reference #{index + 1}: {problem}")
         references.append(reference)
     return references
+
+
+def reference_problem(reference: Reference) -> str | None:
+    """Why a reference cannot be used, or None."""
+    if reference.scored not in SCORED:
+        return f"scored = {reference.scored!r}; valid: {', '.join(SCORED)}"
+    if reference.top1 != (reference.auc is None) or reference.value is None:
+        return (f'scored = "{SCORED[2]}" needs acc and no auc' if reference.top1
+                else f"scored = {reference.scored!r} needs auc")
+    if reference.scored != SCORED[0] and reference.match and reference.match.get("task") != "multiclass":
+        return (f"{'an AUC over all classes' if reference.all_classes else 'a top-1 accuracy'} matches only "
+                f'--task multiclass runs: add task = "multiclass" to its match')
+    return None
 
 
 def seed_interval(values: list[float], level: float = LEVEL, bounds: tuple[float, float] = (0.0, 1.0)) -> Interval | None:
@@ -117,12 +166,18 @@ def verdict(published: float, interval: Interval | None) -> str:
     return "consistent"
 
 
+def finite_mean(values: list[float]) -> tuple[int, float]:
+    """How many of `values` are finite, and their mean (NaN where none is)."""
+    finite = [value for value in values if math.isfinite(value)]
+    return len(finite), float(np.mean(finite)) if finite else math.nan
+
+
 def compare(reference: Reference, row: RowKey, cell: Cell) -> Comparison:
-    aucs = [reference.run_auc(run.record) for run in cell.runs]
-    interval = seed_interval(aucs)
-    finite = [value for value in aucs if math.isfinite(value)]
-    return Comparison(reference, row, len(finite), float(np.mean(finite)) if finite else math.nan, interval,
-                      verdict(reference.auc, interval))
+    values = [reference.run_value(run.record) for run in cell.runs]
+    interval = seed_interval(values)
+    n, mean = finite_mean(values)
+    selected = finite_mean([reference.selected_value(run.record) for run in cell.runs])[1] if reference.top1 else None
+    return Comparison(reference, row, n, mean, interval, verdict(reference.value, interval), selected)
 
 
 @dataclass(frozen=True)
@@ -136,9 +191,9 @@ class DatasetReferences:
 def dataset_references(summary: DatasetSummary, references: list[Reference]) -> DatasetReferences:
     key = summary.key
     mine = [ref for ref in references if ref.dataset == key.name and ref.size == key.size
-            and not key.imbalance and not key.max_train_samples]
+            and not key.imbalance and not key.max_train_samples and ref.fits(summary.facts)]
     comparisons = [compare(ref, row, cell) for ref in mine for row, cell in summary.cells.items()
-                   if all(ref.matches(run.config) for run in cell.runs)]
+                   if all(ref.matches(run.record) for run in cell.runs)]
     return DatasetReferences(mine, comparisons)
 
 

@@ -21,6 +21,7 @@ from reports.dose_response import dataset_responses, table as dose_table, titles
 from reports.figures import confusion_figure, dose_figure, roc_figure, row_colors, schedule_figure, training_figure
 from reports.leaderboard import BASELINE, MEDMNIST_METRICS, Leaderboard, build_leaderboard
 from reports.leaderboard_table import LeaderboardTable, leaderboard_table
+from reports.longtail import CHECKPOINTS, long_tail_section, run_class_rows
 from reports.published import DatasetReferences, published_comparisons
 from reports.runs import Loaded, Run, load_runs, slug
 from reports.settings import LEVEL_TEXT, N_BOOTSTRAP, SIGNIFICANCE
@@ -58,7 +59,8 @@ def template_environment() -> Environment:
     env = Environment(loader=PackageLoader("reports", "templates"), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
     env.filters.update(num=number, pm=mean_pm_std, pvalue=p_value, signed=signed, percent_of=percent_of,
-                       flatten=flatten, metric_rows=metric_rows, value=value_text, run_points=run_points)
+                       flatten=flatten, metric_rows=metric_rows, value=value_text, run_points=run_points,
+                       class_rows=run_class_rows)
     return env
 
 
@@ -91,6 +93,7 @@ def render_report(loaded: Loaded, runs_dir: Path, plotly: str = "embed") -> tupl
                               "training": Markup(training_figure(d, colors)),
                               "confusion": Markup(matrix) if (matrix := confusion_figure(d)) else None} for d in board.datasets}
     doses = {d.key.anchor: dose_sections(d.runs) for d in board.datasets}
+    long_tails = {d.key.anchor: long_tail_section(d) for d in board.datasets}
     published = published_comparisons(board)
     table = leaderboard_table(board, published)
     counts = {"runs": len(loaded.runs), "datasets": len(board.datasets), "rows": len(board.rows),
@@ -101,6 +104,7 @@ def render_report(loaded: Loaded, runs_dir: Path, plotly: str = "embed") -> tupl
     html = template_environment().get_template("report.html.j2").render(
         board=board, table=table, counts=counts, metrics=METRICS, medmnist_metrics=MEDMNIST_METRICS, calibration_labels=CALIBRATION_LABELS, colors=colors,
         figures=figures, schedules=schedules, doses=doses, published=published, baseline=BASELINE,
+        long_tails=long_tails, checkpoints=CHECKPOINTS,
         verdicts={verdict.anchor: verdict for verdict in found}, plotly=plotly,
         n_bootstrap=N_BOOTSTRAP, level=LEVEL_TEXT, significance=SIGNIFICANCE,
         runs_dir=str(runs_dir), searches=(searches := load_searches(runs_dir)),

@@ -18,7 +18,7 @@ from reports.deployed import CALIBRATION_KEYS, POINTS, RATES
 from reports.display import interval_text, number
 from reports.leaderboard import BASELINE, Cell, DatasetKey, Leaderboard
 from reports.leaderboard_table import Column, Entry, Fragment, LeaderboardTable, Row, Value, reference_auc
-from reports.published import DatasetReferences
+from reports.published import SCORED, DatasetReferences, Reference
 from reports.settings import LEVEL, LEVEL_TEXT
 
 CI = f"ci{round(LEVEL * 100)}"  # CSV column names of an interval's ends: auc_ci95_low
@@ -124,16 +124,25 @@ def published_csv_rows(table: LeaderboardTable, published: dict[str, DatasetRefe
         for row in table.rows:
             ref = row.entries[index].reference
             if ref is not None:
-                rows.append({**common, "method": ref.label, "kind": "published", "n_seeds": ref.n_seeds,
-                             "auc_mean": ref.auc, "auc_std": ref.auc_std, "acc": ref.acc, "source": ref.source,
-                             "protocol": ref.protocol})
+                rows.append(published_csv_row(common, ref))
         refs = published.get(column.key.anchor)
+        for ref in refs.references if refs else ():
+            if ref.scored != SCORED[0]:  # not a table row: shown in its dataset's section only
+                rows.append(published_csv_row(common, ref))
         for c in refs.comparisons if refs else ():
-            rows.append({**common, "method": c.row.label, "kind": "vs_published", "n_seeds": c.n, "auc_mean": c.mean,
-                         f"auc_{CI}_low": c.interval.low if c.interval else None,
-                         f"auc_{CI}_high": c.interval.high if c.interval else None,
-                         "published": c.reference.label, "published_auc": c.reference.auc, "verdict": c.verdict})
+            value = "top1_last_epoch" if c.reference.top1 else "auc"
+            rows.append({**common, "method": c.row.label, "kind": "vs_published", "n_seeds": c.n, f"{value}_mean": c.mean,
+                         f"{value}_{CI}_low": c.interval.low if c.interval else None,
+                         f"{value}_{CI}_high": c.interval.high if c.interval else None,
+                         **({"top1_selected_mean": c.selected} if c.reference.top1 else {}),
+                         "published": c.reference.label, f"published_{'top1' if c.reference.top1 else 'auc'}": c.reference.value,
+                         "verdict": c.verdict, "caveat": c.reference.caveat or None})
     return rows
+
+
+def published_csv_row(common: dict, ref: Reference) -> dict:
+    return {**common, "method": ref.label, "kind": "published", "n_seeds": ref.n_seeds, "scored": ref.scored,
+            "auc_mean": ref.auc, "auc_std": ref.auc_std, "acc": ref.acc, "source": ref.source, "protocol": ref.protocol}
 
 
 def write_csv(table: LeaderboardTable, board: Leaderboard, published: dict[str, DatasetReferences], path: Path) -> Path:
@@ -196,22 +205,27 @@ def markdown(table: LeaderboardTable, skipped: int) -> str:
 
 
 def published_markdown(board: Leaderboard, published: dict[str, DatasetReferences]) -> str:
-    """Per dataset: the published AUCs, then each CritBench row with the same protocol and its verdict."""
+    """Per dataset: the published values, then each CritBench row with the same protocol and its verdict."""
     out = ["## Published results", "",
-           "Published test AUCs (reports/published.toml) and the CritBench rows that run the same protocol: "
-           f"mean test AUC with its {LEVEL_TEXT} Student-t interval over seeds, and whether the published value lies "
-           "inside (consistent), above (below) or under it (above).", ""]
+           "Published test results (reports/published.toml) and the CritBench rows that run the same protocol: "
+           f"the mean of what the reference scores (a test AUC, or the last epoch's test top-1: CritBench never "
+           f"selects on test) with its {LEVEL_TEXT} Student-t interval over seeds, and whether the published value "
+           "lies inside (consistent), above (below) or under it (above).", ""]
     for dataset in board.datasets:
         refs = published.get(dataset.key.anchor)
         if refs is None:
             continue
-        out += [f"### {markdown_escape(dataset.key.label)}", "", "| row | seeds | test AUC | published | verdict | source |", "|---|---|---|---|---|---|"]
+        out += [f"### {markdown_escape(dataset.key.label)}", "", "| row | seeds | scored | value | published | verdict | source |",
+                "|---|---|---|---|---|---|---|"]
         for ref in refs.references:
-            out.append(f"| *{ref.label}* (published) | {ref.n_seeds or '—'} | {reference_auc(ref)} | | | {ref.source} |")
+            value = number(ref.acc) if ref.top1 else reference_auc(ref)
+            out.append(f"| *{ref.label}* (published) | {ref.n_seeds or '—'} | {ref.scored} | {value} | | | {ref.source} |")
         for c in refs.comparisons:
             ci = f" {interval_text(c.interval.low, c.interval.high)}" if c.interval else ""
-            out.append(f"| {markdown_escape(c.row.label)} | {c.n} | {number(c.mean)}{ci} | {number(c.reference.auc)} ({c.reference.label}) "
-                       f"| {c.verdict} | |")
+            selected = f"; selected on validation {number(c.selected)}" if c.reference.top1 else ""
+            caveat = f" ({markdown_escape(c.reference.caveat)})" if c.reference.caveat else ""
+            out.append(f"| {markdown_escape(c.row.label)} | {c.n} | {c.reference.compared_on} | {number(c.mean)}{ci}{selected} "
+                       f"| {number(c.reference.value)} ({c.reference.label}) | {c.verdict}{caveat} | |")
         out.append("")
     return "\n".join(out) if len(out) > 4 else ""
 

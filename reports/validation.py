@@ -21,7 +21,7 @@ from benchmarks.core.errors import CritBenchError
 from benchmarks.core.storage import write_text_atomic
 from reports.display import number
 from reports.leaderboard import build_leaderboard
-from reports.published import published_comparisons, seed_interval
+from reports.published import SCORED, Comparison, published_comparisons, seed_interval
 from reports.runs import Run, load_runs
 
 START, END = "<!-- validation:start -->", "<!-- validation:end -->"
@@ -68,6 +68,20 @@ def device(run: Run) -> str:
     return f"{name}{cpu}, {env.get('precision', '?')}"
 
 
+def published_text(compared: Comparison | None) -> str:
+    """The published value a row is compared with, the verdict, and what was compared where it is
+    not the table's critical-class test AUC (with the reference's caveat)."""
+    if compared is None:
+        return "—"
+    ref = compared.reference
+    text = f"{number(ref.value)} {ref.label} ({compared.verdict})"
+    if ref.scored != SCORED[0]:
+        text += f", vs {ref.compared_on} {number(compared.mean)}"
+    if ref.top1:
+        text += f" (selected on validation: {number(compared.selected)})"
+    return text + (f"; {ref.caveat}" if ref.caveat else "")
+
+
 COLUMNS = ("dataset", "method", "n", "test AUC, mean [95% CI over seeds]", "published (verdict)", "vs bce, paired",
            "device", "dates", "wall per run", "rerun one")
 SUMMARY_COLUMNS = COLUMNS.index("vs bce, paired") + 1  # README's summary: what was measured and how it compares
@@ -90,16 +104,12 @@ def table_rows(runs_dir: Path) -> list[tuple[str, ...]]:
             aucs = [run.record["test"]["auc"] for run in cell.runs]
             interval = seed_interval(aucs)
             auc = number(sum(aucs) / len(aucs)) + (f" [{number(interval.low)}, {number(interval.high)}]" if interval else "")
-            compared = comparisons.get(row)
-            reference = f"{number(compared.reference.auc)} {compared.reference.label} ({compared.verdict})" if compared else "—"
-            if compared and compared.reference.all_classes:  # compared on the runs' MedMNIST AUC over all classes
-                reference += f", vs all-class AUC {number(compared.mean)}"
             paired = (f"ΔAUC {cell.vs_baseline.diff:+.3f}, p {cell.vs_baseline.p:.3g}" if cell.vs_baseline else "—")
             wall = sum(run_seconds(run.record) for run in cell.runs) / len(cell.runs) / 60
             first = cell.runs[0]
             command = portable(first.record.get("command") or rerun_command(RunConfig(**{
                 k: v for k, v in first.config.items() if k in RunConfig.__dataclass_fields__})))
-            rows.append((summary.key.label, row.label, str(len(cell.runs)), auc, reference, paired,
+            rows.append((summary.key.label, row.label, str(len(cell.runs)), auc, published_text(comparisons.get(row)), paired,
                          "; ".join(sorted({device(run) for run in cell.runs})), date_range(cell.runs),
                          f"{wall:.0f} min", f"`{command}`"))
     return rows
