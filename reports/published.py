@@ -12,7 +12,7 @@ from scipy.stats import t as student_t
 
 from benchmarks.core.errors import CritBenchError
 from reports.leaderboard import Cell, DatasetSummary, Leaderboard, RowKey
-from reports.settings import LEVEL
+from reports.settings import DECIMALS, LEVEL
 from reports.stats import Interval
 
 if sys.version_info >= (3, 11):
@@ -28,6 +28,7 @@ KEYS = {"dataset", "size", "label", "auc", "acc", "auc_std", "n_seeds", "source"
 # or the top-1 accuracy over all classes of a balanced test set, as long-tailed CIFAR papers report
 # it (a --task multiclass run's top-1 at its last epoch: CritBench never selects a checkpoint on test).
 SCORED = ("critical class", "all classes", "top-1 accuracy")
+TOP1_DECIMALS = 4  # the long-tail papers print top-1 error in percent with two decimals: 29.64 -> 0.7036
 COMPARED_ON = {SCORED[0]: "critical-class test AUC", SCORED[1]: "all-class AUC", SCORED[2]: "last-epoch test top-1"}
 
 
@@ -61,6 +62,11 @@ class Reference:
     def value(self) -> float:
         """The published number a run is compared with: its top-1 accuracy or its AUC."""
         return self.acc if self.top1 else self.auc
+
+    @property
+    def decimals(self) -> int:
+        """Decimals that show the published value as printed, and the values compared with it."""
+        return TOP1_DECIMALS if self.top1 else DECIMALS
 
     @property
     def compared_on(self) -> str:

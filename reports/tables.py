@@ -15,7 +15,7 @@ import pandas as pd
 
 from benchmarks.core.storage import write_text_atomic
 from reports.deployed import CALIBRATION_KEYS, POINTS, RATES
-from reports.display import interval_text, number
+from reports.display import number
 from reports.leaderboard import BASELINE, Cell, DatasetKey, Leaderboard
 from reports.leaderboard_table import Column, Entry, Fragment, LeaderboardTable, Row, Value, reference_auc
 from reports.published import SCORED, DatasetReferences, Reference
@@ -218,14 +218,15 @@ def published_markdown(board: Leaderboard, published: dict[str, DatasetReference
         out += [f"### {markdown_escape(dataset.key.label)}", "", "| row | seeds | scored | value | published | verdict | source |",
                 "|---|---|---|---|---|---|---|"]
         for ref in refs.references:
-            value = number(ref.acc) if ref.top1 else reference_auc(ref)
+            value = number(ref.acc, ref.decimals) if ref.top1 else reference_auc(ref)
             out.append(f"| *{ref.label}* (published) | {ref.n_seeds or '—'} | {ref.scored} | {value} | | | {ref.source} |")
         for c in refs.comparisons:
-            ci = f" {interval_text(c.interval.low, c.interval.high)}" if c.interval else ""
-            selected = f"; selected on validation {number(c.selected)}" if c.reference.top1 else ""
-            caveat = f" ({markdown_escape(c.reference.caveat)})" if c.reference.caveat else ""
-            out.append(f"| {markdown_escape(c.row.label)} | {c.n} | {c.reference.compared_on} | {number(c.mean)}{ci}{selected} "
-                       f"| {number(c.reference.value)} ({c.reference.label}) | {c.verdict}{caveat} | |")
+            ref, decimals = c.reference, c.reference.decimals
+            ci = f" [{number(c.interval.low, decimals)}, {number(c.interval.high, decimals)}]" if c.interval else ""
+            selected = f"; selected on validation {number(c.selected, decimals)}" if ref.top1 else ""
+            caveat = f" ({markdown_escape(ref.caveat)})" if ref.caveat else ""
+            out.append(f"| {markdown_escape(c.row.label)} | {c.n} | {ref.compared_on} | {number(c.mean, decimals)}{ci}{selected} "
+                       f"| {number(ref.value, decimals)} ({ref.label}) | {c.verdict}{caveat} | |")
         out.append("")
     return "\n".join(out) if len(out) > 4 else ""
 

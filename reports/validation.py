@@ -74,11 +74,11 @@ def published_text(compared: Comparison | None) -> str:
     if compared is None:
         return "—"
     ref = compared.reference
-    text = f"{number(ref.value)} {ref.label} ({compared.verdict})"
+    text = f"{number(ref.value, ref.decimals)} {ref.label} ({compared.verdict})"
     if ref.scored != SCORED[0]:
-        text += f", vs {ref.compared_on} {number(compared.mean)}"
+        text += f", vs {ref.compared_on} {number(compared.mean, ref.decimals)}"
     if ref.top1:
-        text += f" (selected on validation: {number(compared.selected)})"
+        text += f" (selected on validation: {number(compared.selected, ref.decimals)})"
     return text + (f"; {ref.caveat}" if ref.caveat else "")
 
 
