@@ -149,7 +149,7 @@ def test_bad_suites_are_clear_errors(data, message):
 
 
 def test_suite_files_and_cli_errors(tmp_path, capsys):
-    with pytest.raises(CritBenchError, match="built-in: alm_dose, full, quick"):
+    with pytest.raises(CritBenchError, match="built-in: alm_dose, full, pauc_cifar, quick"):
         load_suite("nonexistent")
     bad = write_suite(tmp_path, "seeds = [0\n", "broken")
     with pytest.raises(CritBenchError, match="not valid TOML"):
@@ -322,10 +322,15 @@ def test_validation_suite_is_exactly_the_published_protocols(tmp_path):
     """`--suite validation` plans MedMNIST v2's bce on the six binary flags (28 px, 100 epochs, no
     early stopping, 3 seeds) and the ALM paper's CIFAR-10 1:100 / 1:200 bce and bce+ALM with its
     presets (recipes.md: ResNet10, batch 64, SGD lr 1e-2, ALM_17/0.25 and ALM_15/0.5), 10 seeds, and
-    MedMNIST v2's K-way ce on the 12 other flags (--task multiclass, the same recipe, 3 seeds)."""
+    MedMNIST v2's K-way ce on the 12 other flags (--task multiclass, the same recipe, 3 seeds), and
+    long-tailed CIFAR-10 (rho 100) ce and LDAM-DRW at Cao et al.'s recipe, 200 epochs, 3 seeds."""
     runs = expand(load_suite("validation"))
-    assert len(runs) == 6 * 3 + 2 * 2 * 10 + 12 * 3
-    multiclass = [r.config for r in runs if r.config.task == "multiclass"]
+    assert len(runs) == 6 * 3 + 2 * 2 * 10 + 12 * 3 + 2 * 3
+    long_tailed = [r.config for r in runs if r.config.dataset == "cifar10_lt"]
+    assert {(c.method, c.params.get("drw", False), c.epochs, c.patience, c.model, c.batch_size, c.params["preset"])
+            for c in long_tailed} == {(method, drw, 200, 0, "resnet32", 128, "cifar_lt")
+                                      for method, drw in (("ce", False), ("ldam_ce", True))}
+    multiclass = [r.config for r in runs if r.config.task == "multiclass" and r.config.dataset != "cifar10_lt"]
     assert {c.dataset for c in multiclass} == set(INFO) - {"pneumoniamnist", "breastmnist", "nodulemnist3d",
                                                            "adrenalmnist3d", "vesselmnist3d", "synapsemnist3d"}
     assert {(c.method, c.size, c.epochs, c.patience, c.model, c.stem) for c in multiclass} == {
