@@ -1,30 +1,42 @@
 """AutoBalance (Li et al., NeurIPS 2021, "AutoBalance: Optimized Loss Functions for Imbalanced Data";
 code: ucr-optml/AutoBalance, `loss_search.py`, `retraining.py`, `core/trainer.py`, `core/utils.py`,
-`configs/cifar10/dyly_no_init/1.yaml`).
+`configs/cifar10/dyly_no_init/1.yaml`), in both framings: `autobalance` (`--task binary`, one
+logit) and `autobalance_ce` (`--task multiclass`, the paper's K-way form). One bilevel machinery
+(`AutoBalance`) serves both; they differ only in their lower and upper losses.
 
 Two stages, as the paper's search and retrain phases:
 
 - `search`: the lower level trains the network, with SGD, on the training samples outside a
-  held-out share (`holdout`, the reference's 80%-20% train-validation split of its training data)
-  with the parametric cross-entropy for one logit x and y in {0, 1}, s = 2y - 1:
-  `w_y softplus(-(Delta_y s x + l_y))`, `Delta_y = sigmoid(d_y)`, averaged with weights w_y (as
+  held-out share (`holdout`, the reference's 80%-20% train-validation split of its training data,
+  stratified by class) with the parametric cross-entropy. Multi-class (the reference's
+  `loss_adjust_cross_entropy`): `F.cross_entropy(z * sigmoid(d) + l, y, weight=w)`, every class k's
+  logit scaled by `Delta_k = sigmoid(d_k)` and shifted by `l_k`. Binary, for one logit x and y in
+  {0, 1}, s = 2y - 1: `w_y softplus(-(Delta_y s x + l_y))`, averaged with weights w_y (as
   `F.cross_entropy(weight=...)`). From `up_start` of the stage on, every `iter_interval` steps the
   upper level takes an SGD step on (d, l[, log w]) along the implicit hypergradient of the balanced
-  loss (class-weighted BCE on the raw logit) of the batch's held-out samples, its inverse Hessian
-  approximated by the reference's Neumann series. Neither the reported validation split nor test is
-  read.
+  loss (class-weighted cross-entropy on the raw outputs, `get_val_w`'s weights) of the batch's
+  held-out samples, its inverse Hessian approximated by the reference's Neumann series. Neither
+  the reported validation split nor test is read.
 - `retrain`: the network from its initial weights, on every training sample, with the searched
   loss parameters fixed (`retraining.py`). Only this stage supplies the selected checkpoint.
 
-Deviations from the reference (docs/methods.md, autobalance): one logit (the paper's softmax over classes
-becomes its binary form with per-class multipliers, offsets and weights); the hypergradient uses
-the current batch's lower-level and held-out samples, from the same forward pass (the reference
-averages 10 batches of each); the Neumann series stops before a term that grows (where it
-diverges); weights can be learned, as log-weights (the reference's `wy` stays fixed); the search
-and retraining share `--epochs` 60:40 and the reference's schedules are scaled to each stage;
-retraining starts from the search's initial weights (the reference draws a new network); the
-upper optimizer steps only at hypergradient updates (the reference also calls it every iteration
-with no gradient of its loss).
+`autobalance_ce` scores a run as every multi-class method does, by the critical class's softmax
+log-odds of the raw outputs: the reference evaluates its models on the raw logits too
+(`eval_epoch`: `preds = logits.data.max(1)[1]`, test loss `cross_entropy` without dy, ly), the
+adjusted logits living only in the training loss. So its calibration is that of the raw softmax,
+which the learned offsets deliberately move away from the training prior.
+
+Deviations from the reference (docs/methods.md, autobalance): `autobalance` has one logit (the
+paper's softmax over classes becomes its binary form with per-class multipliers, offsets and
+weights); the hypergradient uses the current batch's lower-level and held-out samples, from the
+same forward pass (the reference averages 10 batches of each); the Neumann series stops before a
+term that grows (where it diverges); weights can be learned, as log-weights (the reference's `wy` stays
+fixed); the search and retraining share `--epochs` 60:40 and the reference's schedules are scaled
+to each stage; retraining starts from the search's initial weights (the reference draws a new
+network); the upper optimizer steps only at hypergradient updates (the reference also calls it
+every iteration with no gradient of its loss); the upper weights are 1/n_k, proportional to
+`get_val_w`'s (the weighted mean does not see their scale); no class groups (`group_size` 1, as
+the CIFAR configs).
 """
 from __future__ import annotations
 
@@ -36,7 +48,8 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.core.errors import CritBenchError
-from benchmarks.methods.base import Method, MethodParams, Stage, TrainContext
+from benchmarks.methods.base import Method, MethodParams, Stage, TrainContext, parse_params
+from benchmarks.methods.multiclass import MulticlassMethod
 from benchmarks.methods.registry import register_method
 
 NEGATIVE, POSITIVE = 0, 1
@@ -104,6 +117,11 @@ class AutoBalanceParams(MethodParams):
             raise CritBenchError("autobalance learns nothing: set learn_multipliers, learn_offsets or learn_weights true")
 
 
+def weighted_mean(per_sample: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """`sum w_i l_i / sum w_i`, as `F.cross_entropy(weight=...)` averages (0 where no weight)."""
+    return (weights * per_sample).sum() / weights.sum().clamp(min=torch.finfo(weights.dtype).tiny)
+
+
 def parametric_bce(logits: torch.Tensor, y: torch.Tensor, dy: torch.Tensor, ly: torch.Tensor, log_w: torch.Tensor,
                    mask: torch.Tensor) -> torch.Tensor:
     """The parametric cross-entropy for one logit over the samples of `mask`: per sample
@@ -111,16 +129,36 @@ def parametric_bce(logits: torch.Tensor, y: torch.Tensor, dy: torch.Tensor, ly: 
     c = y.long()
     signed = (2 * y - 1) * logits
     per_sample = F.softplus(-(torch.sigmoid(dy)[c] * signed + ly[c]))
-    weights = torch.exp(log_w)[c] * mask
-    return (weights * per_sample).sum() / weights.sum().clamp(min=torch.finfo(weights.dtype).tiny)
+    return weighted_mean(per_sample, torch.exp(log_w)[c] * mask)
 
 
 def balanced_bce(logits: torch.Tensor, y: torch.Tensor, class_weights: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """BCE on the raw logit over the samples of `mask`, weighted by `class_weights[y]` (the
     reference's upper loss, `F.cross_entropy(logits, targets, weight=w_val)`)."""
-    weights = class_weights[y.long()] * mask
     per_sample = F.binary_cross_entropy_with_logits(logits, y, reduction="none")
-    return (weights * per_sample).sum() / weights.sum().clamp(min=torch.finfo(weights.dtype).tiny)
+    return weighted_mean(per_sample, class_weights[y.long()] * mask)
+
+
+def parametric_ce(outputs: torch.Tensor, targets: torch.Tensor, dy: torch.Tensor, ly: torch.Tensor,
+                  log_w: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The K-way parametric cross-entropy over the samples of `mask` (core/utils.py
+    `loss_adjust_cross_entropy`): the softmax cross-entropy of `outputs * sigmoid(dy) + ly` (class
+    k's logit scaled by sigmoid(dy_k), shifted by ly_k), its mean weighted by `exp(log_w)[y]`."""
+    per_sample = F.cross_entropy(outputs * torch.sigmoid(dy) + ly, targets, reduction="none")
+    return weighted_mean(per_sample, torch.exp(log_w)[targets] * mask)
+
+
+def balanced_ce(outputs: torch.Tensor, targets: torch.Tensor, class_weights: torch.Tensor,
+                mask: torch.Tensor) -> torch.Tensor:
+    """Softmax cross-entropy on the raw outputs over the samples of `mask`, weighted by
+    `class_weights[y]` (the reference's upper loss, `F.cross_entropy(logits, targets, weight=w_val)`)."""
+    return weighted_mean(F.cross_entropy(outputs, targets, reduction="none"), class_weights[targets] * mask)
+
+
+def validation_weights(sizes: torch.Tensor) -> torch.Tensor:
+    """The upper loss's class weights 1/n_k of the held-out samples per class: `get_val_w`'s
+    `sum(n)/n / ||sum(n)/n||` up to a scale that the weighted mean divides out."""
+    return 1 / sizes.float()
 
 
 def neumann_inverse_hvp(vector: list[torch.Tensor], train_grad: list[torch.Tensor], weights: list[torch.Tensor],
@@ -179,25 +217,22 @@ class HeldOutSplit:
     Each class c holds out `sizes[c] = max(1, round(holdout n_c))` of its n_c samples: of its
     samples in the order the (seeded) batches first show them, rank k is held out when
     `(k + 1) sizes[c] // n_c > k sizes[c] // n_c`, spreading them evenly through the first epoch.
-    A sample's membership is fixed when first seen, and only training positions exist here."""
+    A sample's membership is fixed when first seen, and only training positions exist here.
+    Classes are the label indices 0..K-1 (binary: negatives, positives)."""
 
-    def __init__(self, n_train: int, class_sizes: tuple[int, int], holdout: float, device: torch.device):
-        if min(class_sizes) < 2:
-            raise CritBenchError(f"autobalance holds out {holdout:g} of each class of train for its upper level and "
-                                 f"needs >= 2 samples of each class; train has {class_sizes[POSITIVE]} positives and "
-                                 f"{class_sizes[NEGATIVE]} negatives: use more training data")
+    def __init__(self, n_train: int, class_sizes: tuple[int, ...], holdout: float, device: torch.device):
         self.class_sizes = torch.tensor(class_sizes, device=device)
         self.sizes = torch.tensor([max(1, round(holdout * n)) for n in class_sizes], device=device)
         # uint8 flags, written by accumulation: no host sync, and repeated indices add nothing
         self.held = torch.zeros(n_train, dtype=torch.uint8, device=device)
         self.assigned = torch.zeros(n_train, dtype=torch.uint8, device=device)
-        self.seen = torch.zeros(2, dtype=torch.long, device=device)
+        self.seen = torch.zeros(len(class_sizes), dtype=torch.long, device=device)
 
     def members(self, index: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Which of the batch's samples are held out (deciding for samples seen the first time)."""
         c = y.long()
         new = first_occurrences(index) & (self.assigned[index] == 0)
-        one_hot = F.one_hot(c, 2) * new.unsqueeze(1)
+        one_hot = F.one_hot(c, len(self.seen)) * new.unsqueeze(1)
         rank = self.seen[c] + (one_hot.cumsum(0) - one_hot).gather(1, c.unsqueeze(1)).squeeze(1)
         size, n = self.sizes[c], self.class_sizes[c]
         held = (rank + 1) * size // n > rank * size // n
@@ -207,31 +242,60 @@ class HeldOutSplit:
         return self.held[index].bool()
 
 
-@register_method("autobalance")
-class AutoBalanceMethod(Method):
-    description = ("AutoBalance (Li et al., NeurIPS 2021; ucr-optml/AutoBalance): bilevel search of per-class "
-                   "logit multipliers/offsets on a held-out 20% of train, then retraining with them")
+class AutoBalance(Method):
+    """The bilevel search and the retraining, shared by both framings. A subclass gives the training
+    samples per class (`class_sizes`), their names in the record (`class_keys`), the lower loss
+    `parametric(outputs, y, dy, ly, log_w, mask)` and the upper `balanced(outputs, y, weights, mask)`."""
+
     Params = AutoBalanceParams
     search_space = {"lr": "log:1e-2..1e-1", "weight_decay": [1e-5, 1e-4, 1e-3], "up_lr": "log:1e-3..1e-1"}
     search_space_source = ("no reference grid: ucr-optml/AutoBalance's configs fix low_lr 0.1, up_lr 0.01 and "
                            "weight decay 1e-4; lr one decade up to 0.1, up_lr and weight decay one decade either side")
     needs_double_backward = True  # Hessian-vector products: `Method.skip` refuses --compile
+    parametric = staticmethod(parametric_bce)
+    balanced = staticmethod(balanced_bce)
 
     def __init__(self, model: torch.nn.Module, params: AutoBalanceParams, ctx: TrainContext):
-        super().__init__(model, params, ctx)
-        counts = ctx.class_counts
-        self.split = HeldOutSplit(ctx.n_train, (counts.n_neg, counts.n_pos), params.holdout, ctx.device)
-        self.upper_weights = 1 / self.split.sizes.float()  # get_val_w: sum(num_val_samples)/num_val_samples
-        # rows: d (Delta = sigmoid(d)), l, log w; columns: negatives, positives (dy_init Ones, ly_init Zeros, wy_init Ones)
-        self.dy = torch.ones(2, device=ctx.device, requires_grad=params.learn_multipliers)
-        self.ly = torch.zeros(2, device=ctx.device, requires_grad=params.learn_offsets)
-        self.log_w = torch.zeros(2, device=ctx.device, requires_grad=params.learn_weights)
+        # Method's, not super()'s: autobalance_ce builds its SGD per stage, not MulticlassMethod's optimizer
+        Method.__init__(self, model, params, ctx)
+        sizes = self.class_sizes()
+        if min(sizes) < 2:
+            raise CritBenchError(f"{self.name} holds out {params.holdout:g} of each class of train for its upper level "
+                                 f"and needs >= 2 samples of each class; train has {self.described(sizes)}: use more "
+                                 f"training data")
+        self.split = HeldOutSplit(ctx.n_train, sizes, params.holdout, ctx.device)
+        self.upper_weights = validation_weights(self.split.sizes)
+        # per class: d (Delta = sigmoid(d)), l, log w (dy_init Ones, ly_init Zeros, wy_init Ones)
+        self.dy = torch.ones(len(sizes), device=ctx.device, requires_grad=params.learn_multipliers)
+        self.ly = torch.zeros(len(sizes), device=ctx.device, requires_grad=params.learn_offsets)
+        self.log_w = torch.zeros(len(sizes), device=ctx.device, requires_grad=params.learn_weights)
         self.hyper = [p for p in (self.dy, self.ly, self.log_w) if p.requires_grad]
         self.upper = torch.optim.SGD(self.hyper, lr=params.up_lr, momentum=params.up_momentum,
                                      weight_decay=params.up_weight_decay)
         self.initial_weights = copy.deepcopy(model.state_dict())  # retraining starts from the same initialization
         self.stage, self.stage_length, self.epoch, self.step = "search", 1, 0, 0
         self.upper_due, self.upper_steps = False, 0
+
+    def class_sizes(self) -> tuple[int, ...]:
+        """The training samples of each class, by label index."""
+        raise NotImplementedError
+
+    def class_keys(self) -> tuple[str, ...]:
+        """Each class's suffix in the loss parameters' names."""
+        raise NotImplementedError
+
+    def described(self, sizes: tuple[int, ...]) -> str:
+        """The training samples per class, in words."""
+        raise NotImplementedError
+
+    def held_out(self) -> dict:
+        """The held-out split's size, for the record."""
+        raise NotImplementedError
+
+    @classmethod
+    def build_params(cls, values: dict) -> AutoBalanceParams:
+        """The reference's own recipe: no multi-class preset (`MulticlassMethod.build_params`) applies."""
+        return parse_params(cls.Params, values)
 
     @classmethod
     def stage_plan(cls, params):
@@ -261,11 +325,11 @@ class AutoBalanceMethod(Method):
 
     def lower_loss(self, outputs, y, mask, detached: bool) -> torch.Tensor:
         dy, ly, log_w = (p.detach() if detached else p for p in (self.dy, self.ly, self.log_w))
-        return parametric_bce(outputs, y, dy, ly, log_w, mask)
+        return self.parametric(outputs, y, dy, ly, log_w, mask)
 
     def loss(self, outputs, y, index):
         if self.stage == "retrain":
-            return self.lower_loss(outputs, y, torch.ones_like(y), detached=True)
+            return self.lower_loss(outputs, y, torch.ones_like(y, dtype=outputs.dtype), detached=True)
         held = self.split.members(index, y)
         lower, upper = (~held).float(), held.float()
         if self.upper_active():
@@ -281,7 +345,7 @@ class AutoBalanceMethod(Method):
         `up_optimizer.step()`)."""
         weights = [p for p in self.model.parameters() if p.requires_grad]
         grads = hypergradient(self.lower_loss(outputs, y, lower, detached=False),
-                              balanced_bce(outputs, y, self.upper_weights, upper),
+                              self.balanced(outputs, y, self.upper_weights, upper),
                               weights, self.hyper, self.params.neumann_terms, self.params.neumann_lr)
         for parameter, grad in zip(self.hyper, grads):
             parameter.grad = grad
@@ -297,9 +361,9 @@ class AutoBalanceMethod(Method):
     def loss_parameters(self) -> dict:
         """The loss parameters as the lower level uses them: multipliers sigmoid(d), offsets l, weights w."""
         values = torch.stack([torch.sigmoid(self.dy), self.ly, torch.exp(self.log_w)]).detach().cpu().tolist()
-        return {f"{kind}_{side}": values[row][column]
+        return {f"{kind}_{key}": values[row][column]
                 for row, kind in enumerate(("multiplier", "offset", "weight"))
-                for column, side in enumerate(("neg", "pos"))}
+                for column, key in enumerate(self.class_keys())}
 
     def state_summary(self):
         """The loss parameters at the epoch's end, the upper steps so far and the epoch's upper lr."""
@@ -308,9 +372,7 @@ class AutoBalanceMethod(Method):
 
     def report(self, scores):
         """The held-out split's size and the searched loss parameters the selected model trained with."""
-        sizes = self.split.sizes.tolist()
-        return {"autobalance": {"held_out": {"n": sum(sizes), "positives": sizes[POSITIVE]},
-                                "loss_parameters": self.loss_parameters()}}
+        return {"autobalance": {"held_out": self.held_out(), "loss_parameters": self.loss_parameters()}}
 
     def state_dict(self):
         return {"dy": self.dy.detach().clone(), "ly": self.ly.detach().clone(), "log_w": self.log_w.detach().clone()}
@@ -319,3 +381,53 @@ class AutoBalanceMethod(Method):
         with torch.no_grad():
             for name in ("dy", "ly", "log_w"):
                 getattr(self, name).copy_(state[name])
+
+
+@register_method("autobalance")
+class AutoBalanceMethod(AutoBalance):
+    """AutoBalance on one logit: per-class multipliers, offsets and weights of `parametric_bce`."""
+
+    description = ("AutoBalance (Li et al., NeurIPS 2021; ucr-optml/AutoBalance): bilevel search of per-class "
+                   "logit multipliers/offsets on a held-out 20% of train, then retraining with them")
+
+    def class_sizes(self):
+        counts = self.ctx.class_counts
+        return counts.n_neg, counts.n_pos
+
+    def class_keys(self):
+        return "neg", "pos"
+
+    def described(self, sizes):
+        return f"{sizes[POSITIVE]} positives and {sizes[NEGATIVE]} negatives"
+
+    def held_out(self):
+        sizes = self.split.sizes.tolist()
+        return {"n": sum(sizes), "positives": sizes[POSITIVE]}
+
+
+@register_method("autobalance_ce")
+class AutoBalanceCE(AutoBalance, MulticlassMethod):
+    """AutoBalance over every label, as the paper: per-class multipliers and offsets of the K-way
+    cross-entropy (`parametric_ce`), the upper level on the class-weighted cross-entropy of the raw
+    outputs (`balanced_ce`); scored as every multi-class method (`MulticlassMethod.score`)."""
+
+    description = ("AutoBalance (Li et al., NeurIPS 2021; ucr-optml/AutoBalance) over every label: bilevel search of "
+                   "per-class logit multipliers/offsets of the K-way cross-entropy on a held-out 20% of train, "
+                   "then retraining with them")
+    multilabel_support = False
+    presets = ()  # the reference's own SGD recipe, not the multi-class presets
+    parametric = staticmethod(parametric_ce)
+    balanced = staticmethod(balanced_ce)
+
+    def class_sizes(self):
+        return self.ctx.class_sizes
+
+    def class_keys(self):
+        return tuple(str(k) for k in range(len(self.ctx.class_sizes)))
+
+    def described(self, sizes):
+        return f"{list(sizes)} samples per class"
+
+    def held_out(self):
+        sizes = self.split.sizes.tolist()
+        return {"n": sum(sizes), "per_class": sizes}

@@ -163,7 +163,7 @@ def test_binary_run_ids_leave_the_task_out_and_multiclass_ones_keep_it():
 
 @pytest.mark.parametrize("dataset,method,task,message", [
     ("synthetic2d_mc", "bce", "multiclass", "--method bce trains --task binary, not --task multiclass; the methods for "
-                                            "--task multiclass: alm_ce, cb_ce, ce, focal_ce, ldam_ce, maucm"),
+                                            "--task multiclass: alm_ce, autobalance_ce, cb_ce, ce, focal_ce, ldam_ce, maucm"),
     ("synthetic2d_mc", "ce", "binary", "--method ce trains --task multiclass, not --task binary"),
     ("synthetic2d", "ce", "multiclass", "dataset synthetic2d has no class labels beyond its binary task"),
     ("chestmnist", "ldam_ce", "multiclass", "chestmnist is multi-label: use ce, focal_ce, maucm or alm_ce"),
