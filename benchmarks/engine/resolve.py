@@ -36,6 +36,9 @@ def resolve_config(config: RunConfig) -> RunConfig:
                              f"needs one that has: {', '.join(multiclass_datasets())}")
     method_values = {k: v for k, v in config.params.items() if k not in entry.params}
     method = canonical_name(config.method, method_values)
+    variant = get_method(method).multiclass_variant
+    if config.task == "multiclass" and variant and "+" not in method:  # alm+<base> has no multi-class form
+        method = variant  # `--method alm --task multiclass` trains alm_ce: one training, one name
     if entry.preset in get_method(method).presets and "preset" not in method_values:
         method_values["preset"] = entry.preset  # the dataset's protocol (long-tailed CIFAR: Cao et al.'s recipe)
     try:

@@ -169,6 +169,7 @@ class ALMMethod(ALMConstraint, LossMethod):
     Params = ALMParams
     uses_alm = True
     wraps_base = True
+    multiclass_variant = "alm_ce"
     search_space = {**LossMethod.search_space, "mu0": [1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9],
                     "delta": [0.0, 0.1, 0.25, 0.5, 1.0]}
     search_space_source = ("the ALM paper's grid, 8 mu0 x 5 delta: salusanga/alm-dnn configs/ALM/ALM_12_beg.json "

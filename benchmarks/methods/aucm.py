@@ -59,6 +59,7 @@ class AUCMMethod(Method):
     description = "AUC maximization: libauc AUCMLoss (margin 1) + PESG (lr 0.1, decays at 50%/75%), 20% positives per batch"
     Params = AUCMParams
     presets = tuple(AUCM_PRESETS)
+    multiclass_variant = "maucm"
     # LibAUC's own search space of AUCM + PESG (libauc 2.0.1 trainer/config/spaces.py, AUCMLossSpace):
     # "lr": (0.0001, 0.1) log, "epoch_decay": (0.0, 0.01), "weight_decay": (0.0, 0.0002),
     # "momentum": (0.8, 0.99), "margin": [0.6, 0.8, 1.0].
@@ -154,6 +155,7 @@ class AUCMCEMethod(AUCMMethod):
 
     description = "LibAUC's MedMNIST recipe: BCE pre-training (Adam), then AUCM + PESG fine-tuning"
     Params = AUCMCEParams
+    multiclass_variant = None  # maucm trains from scratch, without the CE stage
 
     def __init__(self, model: torch.nn.Module, params: AUCMCEParams, ctx: TrainContext):
         Method.__init__(self, model, params, ctx)

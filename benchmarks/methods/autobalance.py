@@ -385,6 +385,7 @@ class AutoBalance(Method):
 
 @register_method("autobalance")
 class AutoBalanceMethod(AutoBalance):
+    multiclass_variant = "autobalance_ce"
     """AutoBalance on one logit: per-class multipliers, offsets and weights of `parametric_bce`."""
 
     description = ("AutoBalance (Li et al., NeurIPS 2021; ucr-optml/AutoBalance): bilevel search of per-class "

@@ -146,6 +146,9 @@ class Method:
     score_is_probability_logit = False
     default_base: str | None = None  # the base loss it trains (benchmarks.methods.losses), if it has one
     presets: tuple[str, ...] = ()  # the named recipes its --param preset accepts (benchmarks/methods/presets.py)
+    # The method that trains the same idea over every label: `--method NAME --task multiclass` runs it
+    # (alm -> alm_ce), under its own name and run id (`benchmarks.engine.resolve`).
+    multiclass_variant: str | None = None
     wraps_base = False  # whether it wraps any base loss: `NAME+BASE` names it over base loss BASE
     # What an equal-budget search varies (a suite's `tune = { mode = "equal" }`), in the `--space`
     # syntax of benchmarks.sweep.tuning: a list is a categorical grid, "[int:][log:]LOW..HIGH" a range;

@@ -111,9 +111,13 @@ class LossMethod(Method):
         self.base_loss.set_epoch(epoch + 1, self.ctx.epochs)  # epoch-dependent losses (LDAM's DRW)
 
 
+# The multi-class methods (benchmarks/methods/multiclass.py) that train these base losses over every label.
+MULTICLASS_VARIANTS = {"bce": "ce", "focal": "focal_ce", "cb_bce": "cb_ce", "ldam": "ldam_ce"}
+
 for _base in list_losses():
     register_method(_base)(type(f"LossMethod_{_base}", (LossMethod,), {
         "default_base": _base,
+        "multiclass_variant": MULTICLASS_VARIANTS.get(_base),
         "search_space": {**OPTIMIZER_SPACE, **get_loss(_base).search_space},
         "search_space_source": f"{get_loss(_base).search_space_source}; {OPTIMIZER_SOURCE}",
         "description": loss_description(_base) + ("; MedMNIST v2 recipe (Adam 1e-3, lr x0.1 at 50%/75%)"

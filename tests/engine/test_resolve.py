@@ -38,7 +38,7 @@ def test_an_alm_paper_preset_brings_its_model_and_batch_size_unless_given():
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"model": "vgg"}, "unknown --model 'vgg'; valid: resnet10, resnet18, resnet34"),
+    ({"model": "vgg"}, "unknown --model 'vgg'; valid: resnet10, resnet18, resnet32, resnet34"),
     ({"stem": "tiny"}, "unknown --stem 'tiny'"),
     ({"sampler": "smote"}, "unknown --sampler 'smote'"),
     ({"augment": "mixup"}, "unknown 2D augmentation 'mixup'"),

@@ -162,7 +162,7 @@ def test_binary_run_ids_leave_the_task_out_and_multiclass_ones_keep_it():
 
 
 @pytest.mark.parametrize("dataset,method,task,message", [
-    ("synthetic2d_mc", "bce", "multiclass", "--method bce trains --task binary, not --task multiclass; the methods for "
+    ("synthetic2d_mc", "wbce", "multiclass", "--method wbce trains --task binary, not --task multiclass; the methods for "
                                             "--task multiclass: alm_ce, autobalance_ce, cb_ce, ce, focal_ce, ldam_ce, maucm"),
     ("synthetic2d_mc", "ce", "binary", "--method ce trains --task multiclass, not --task binary"),
     ("synthetic2d", "ce", "multiclass", "dataset synthetic2d has no class labels beyond its binary task"),
@@ -192,3 +192,19 @@ def test_dermamnist_plans_without_data_and_trains_on_a_stand_in(tmp_path, monkey
     binary = run_benchmark(resolve_config(RunConfig(dataset="dermamnist", method="bce", **tiny)), progress=False)
     assert binary["dataset"]["critical_class"] == "melanoma" and "multiclass" not in binary
     assert binary["dataset"]["split_md5"]["test"] == record["dataset"]["split_md5"]["test"]  # one test set, both framings
+
+
+@pytest.mark.parametrize("binary, multiclass", [("alm", "alm_ce"), ("bce", "ce"), ("focal", "focal_ce"),
+                                                ("cb_bce", "cb_ce"), ("ldam", "ldam_ce"), ("aucm", "maucm"),
+                                                ("autobalance", "autobalance_ce")])
+def test_a_binary_methods_name_with_task_multiclass_trains_its_multiclass_variant(binary, multiclass):
+    """`--dataset dermamnist --task multiclass --method alm` (issue 23) plans alm_ce, with alm_ce's run id."""
+    planned = resolve_config(RunConfig(dataset="dermamnist", method=binary, task="multiclass"))
+    assert planned == resolve_config(RunConfig(dataset="dermamnist", method=multiclass, task="multiclass"))
+    assert resolve_config(RunConfig(dataset="dermamnist", method=binary)).method == binary
+
+
+@pytest.mark.parametrize("method", ["alm+focal", "aucm_ce", "wbce"])
+def test_binary_methods_without_a_multiclass_variant_are_refused_for_task_multiclass(method):
+    with pytest.raises(CritBenchError, match=f"--method {re.escape(method)} trains --task binary, not --task multiclass"):
+        resolve_config(RunConfig(dataset="dermamnist", method=method, task="multiclass"))
