@@ -436,6 +436,34 @@ def test_a_run_page_shows_and_plots_the_method_state(tmp_path):
     assert mu == [epoch["mu"] for epoch in record["history"]]
 
 
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (install Debian's chromium to run the browser test)")
+def test_a_run_page_draws_alms_violation_and_term_to_loss_panels_in_chromium(tmp_path):
+    """Issue 22: an ALM run's page plots, per epoch, whether the constraint acted (violation_mean,
+    violated_pair_share) and how much its term weighed against the base loss (term_to_loss): opening
+    the run's section (its link) draws one panel per state entry, each with the run's values."""
+    from playwright.sync_api import sync_playwright  # the dev extra; `playwright install` is never needed
+
+    record = run_benchmark(resolve_config(RunConfig(dataset="synthetic2d", method="alm", seed=0,
+                                                    **{**TINY, "epochs": 3})), progress=False)
+    save_record(record, tmp_path / "runs")
+    path = build_report(tmp_path / "runs", tmp_path / "report.html")
+    (run,) = load_runs(tmp_path / "runs").runs
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(f"{path.as_uri()}#{run.anchor}", wait_until="load")
+            page.wait_for_selector(f"#schedule-{run.anchor}.js-plotly-plot .scatterlayer", timeout=30_000)
+            drawn = page.evaluate("""(id) => { const plot = document.getElementById(id);
+              return {titles: Array.from(plot.querySelectorAll(".annotation-text")).map(t => t.textContent),
+                      traces: plot.data.map(trace => trace.y)}; }""", f"schedule-{run.anchor}")
+        finally:
+            browser.close()
+    for key in ("violation_mean", "violated_pair_share", "term_to_loss"):
+        assert key in drawn["titles"]
+        assert drawn["traces"][drawn["titles"].index(key)] == [epoch[key] for epoch in record["history"]]
+
+
 def test_the_interval_over_seeds_stays_within_the_range_of_an_auc():
     """Two seeds (one degree of freedom, t = 12.7): 0.937 and 0.961 give mean 0.949 +- 0.152; an AUC
     above 1 is impossible, so the interval ends at 1."""
