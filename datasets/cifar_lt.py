@@ -197,8 +197,8 @@ def load_cifar_lt(name: str, request: LoadRequest) -> BinaryDataset:
 
 
 def stand_in_cifar_lt(name: str, folder: Path) -> StandIn:
-    """A tiny image-folder copy with every class (30 train, 4 test images each), for tests."""
-    write_image_folder(folder, SOURCES[name][1], {"train": 30, "test": 4})
+    """A tiny image-folder copy with every class (12 train, 2 test images each), for tests."""
+    write_image_folder(folder, SOURCES[name][1], {"train": 12, "test": 2})
     return StandIn(data_dir=folder, params={"rho": 5, "val_per_class": 3, "cache_dir": str(folder / "cache")})
 
 

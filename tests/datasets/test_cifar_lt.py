@@ -63,12 +63,13 @@ def test_training_subset_is_the_references_and_validation_lies_beside_it():
 
 def test_stand_in_dataset_splits_classes_and_critical(tmp_path):
     entry = get_dataset_entry("cifar10_lt")
-    kwargs = entry.stand_in(tmp_path).load_kwargs()  # 30 train, 4 test images per class; rho 5, 3 val per class
+    kwargs = entry.stand_in(tmp_path).load_kwargs()  # 12 train, 2 test images per class; rho 5, 3 val per class
     dataset = create_dataset("cifar10_lt", **kwargs, task="multiclass")
-    expected = reference_counts(30, 10, 5, "exp")
-    expected[0] = 30 - 3  # the head class gives its validation images
+    # classes with fewer than 3 images left out (the head, 12 of 12, and class 1, 10 of 12) give the rest from their kept ones
+    expected = [min(count, 12 - 3) for count in reference_counts(12, 10, 5, "exp")]
+    assert expected[:2] == [9, 9] and expected[2:] == reference_counts(12, 10, 5, "exp")[2:]
     assert dataset.train.class_counts() == expected
-    assert dataset.val.class_counts() == [3] * 10 and dataset.test.class_counts() == [4] * 10
+    assert dataset.val.class_counts() == [3] * 10 and dataset.test.class_counts() == [2] * 10
     assert dataset.class_names == list(CIFAR10_CLASSES) and dataset.critical_labels == (9,)
     assert torch.equal(dataset.train.y, (dataset.train.classes == 9).to(torch.uint8))
     assert dataset.record()["shot_thresholds"] == {"many_above": 1000, "few_below": 200}
@@ -90,8 +91,8 @@ def test_bad_params_are_refused_before_any_data_is_read(params, message):
 
 def test_validation_larger_than_a_class_is_refused(tmp_path):
     kwargs = get_dataset_entry("cifar10_lt").stand_in(tmp_path).load_kwargs()
-    with pytest.raises(CritBenchError, match="too few to hold out --param val_per_class=30"):
-        create_dataset("cifar10_lt", **{**kwargs, "params": {**kwargs["params"], "val_per_class": 30}})
+    with pytest.raises(CritBenchError, match="too few to hold out --param val_per_class=12"):
+        create_dataset("cifar10_lt", **{**kwargs, "params": {**kwargs["params"], "val_per_class": 12}})
 
 
 @needs(CIFAR10_DIR)

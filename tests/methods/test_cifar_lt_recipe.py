@@ -117,5 +117,5 @@ def test_short_run_records_top1_per_class_groups_and_the_last_epoch(tmp_path):
     if record["best_epoch"] == 3:
         assert results["last_epoch"]["test"] == results["test"]
     assert all(0 <= entry["val_acc"] <= 1 for entry in record["history"])
-    assert record["config"]["model"] == "resnet32" and record["dataset"]["reference_train_counts"][0] == 30
+    assert record["config"]["model"] == "resnet32" and record["dataset"]["reference_train_counts"][0] == 12
     assert dataclasses.asdict(resolve_config(config))["params"]["schedule"] == "cao"
