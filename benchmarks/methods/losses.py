@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -37,6 +38,11 @@ class ClassCounts:
 
     n_pos: int
     n_neg: int
+
+    @property
+    def sizes(self) -> tuple[int, int]:
+        """(negatives, positives): the class sizes in label order."""
+        return self.n_neg, self.n_pos
 
 
 class BaseLoss:
@@ -111,23 +117,25 @@ def create_loss(name: str, counts: ClassCounts | None = None, **hyperparameters)
     return get_loss(name)(counts or ClassCounts(1, 1), **hyperparameters)
 
 
-def class_weights(scheme: str, counts: ClassCounts, beta: float = 0.99, normalize: bool = True) -> tuple[float, float]:
-    """(negative, positive) class weights `ins` 1/n, `isns` 1/sqrt(n), `ens` (1 - beta) / (1 - beta^n),
-    normalized to sum to the number of classes (2) as in Cui et al. 2019 unless `normalize` is off."""
+def class_weights(scheme: str, sizes: Sequence[int], beta: float = 0.99, normalize: bool = True) -> list[float]:
+    """Per-class weights for the training samples per class `sizes`: `ins` 1/n, `isns` 1/sqrt(n), `ens`
+    (1 - beta) / (1 - beta^n) (Cui et al. 2019, effective number), scaled to sum to the number of
+    classes unless `normalize` is off (richardaecn/class-balanced-loss: `weights = weights /
+    np.sum(weights) * num_classes`). Binary losses pass `ClassCounts.sizes` (negatives, positives)."""
     if scheme not in WEIGHTINGS:
         raise CritBenchError(f"unknown class weighting {scheme!r}; valid: {', '.join(WEIGHTINGS)}")
-    if min(counts.n_pos, counts.n_neg) < 1:
-        raise CritBenchError(f"class weights need both classes in train, got {counts}")
     if scheme == "ens" and not 0 <= beta < 1:
         raise CritBenchError(f"beta must be in [0, 1), got {beta}")
+    if min(sizes) < 1:
+        raise CritBenchError(f"class weights need every class in train; the training samples per class are {list(sizes)}")
     raw = {
         "ins": lambda n: 1.0 / n,
         "isns": lambda n: 1.0 / math.sqrt(n),
         "ens": lambda n: (1.0 - beta) / (1.0 - beta ** n),
     }[scheme]
-    neg, pos = raw(counts.n_neg), raw(counts.n_pos)
-    scale = 2 / (neg + pos) if normalize else 1.0
-    return scale * neg, scale * pos
+    weights = [raw(n) for n in sizes]
+    scale = len(sizes) / sum(weights) if normalize else 1.0
+    return [scale * weight for weight in weights]
 
 
 def _per_class(y: torch.Tensor, negative: torch.Tensor | float, positive: torch.Tensor | float) -> torch.Tensor:
@@ -316,7 +324,7 @@ class ClassBalancedBCE(BaseLoss):
     search_space_source = f"{ALM_BASELINES}baseline_cb_BCE_99/_999/_9999.json (the ALM paper's grid)"
 
     def __init__(self, counts: ClassCounts, beta: float = 0.99, weighting: str = "ens", normalize: bool = True):
-        self.negative, self.positive = class_weights(weighting, counts, beta, normalize)
+        self.negative, self.positive = class_weights(weighting, counts.sizes, beta, normalize)
 
     def __call__(self, x, y):
         return F.binary_cross_entropy_with_logits(x, y, weight=_per_class(y, self.negative, self.positive))
@@ -460,7 +468,7 @@ class LDAM(BaseLoss):
         c = max_margin / min(counts.n_pos, counts.n_neg) ** -0.25
         self.margins = torch.tensor([c * counts.n_neg ** -0.25, c * counts.n_pos ** -0.25])
         self.scale = scale
-        self.weights = torch.tensor(class_weights("ens", counts, 0.9999)) if drw else None
+        self.weights = torch.tensor(class_weights("ens", counts.sizes, 0.9999)) if drw else None
         self.drw_start = drw_start
         self.reweighting = False
 

@@ -28,7 +28,7 @@ from benchmarks.methods.alm import ALMConstraint, ALMMethod, ALMTerms, ranking_v
 from benchmarks.methods.aucm import AUCMMethod
 from benchmarks.methods.base import Method, MethodParams, TrainContext, adam, decay_epochs, parse_params
 from benchmarks.methods.loss_methods import OPTIMIZER_SOURCE, OPTIMIZER_SPACE, OPTIMIZERS
-from benchmarks.methods.losses import WEIGHTINGS
+from benchmarks.methods.losses import WEIGHTINGS, class_weights
 from benchmarks.methods.presets import CLASS_PRESETS, CLASS_RUN, class_preset
 from benchmarks.methods.registry import register_method
 from datasets import get_dataset_entry
@@ -73,20 +73,9 @@ def critical_members(targets: torch.Tensor, critical: tuple[int, ...], num_class
     return torch.isin(targets, members).float()
 
 
-def class_weights(scheme: str, sizes: tuple[int, ...], beta: float = 0.9999, normalize: bool = True) -> torch.Tensor:
-    """Per-class weights `ins` 1/n, `isns` 1/sqrt(n) or `ens` (1 - beta) / (1 - beta^n) (Cui et al.
-    2019, effective number), scaled to sum to K unless `normalize` is off: richardaecn/class-balanced-
-    loss's `weights = weights / np.sum(weights) * num_classes`; for K = 2 the binary
-    `losses.class_weights`."""
-    if scheme not in WEIGHTINGS:
-        raise CritBenchError(f"unknown class weighting {scheme!r}; valid: {', '.join(WEIGHTINGS)}")
-    if scheme == "ens" and not 0 <= beta < 1:
-        raise CritBenchError(f"beta must be in [0, 1), got {beta}")
-    if min(sizes) < 1:
-        raise CritBenchError(f"class weights need every class in train; the training samples per class are {list(sizes)}")
-    n = torch.tensor(sizes, dtype=torch.float64)
-    raw = {"ins": 1 / n, "isns": 1 / n.sqrt(), "ens": (1 - beta) / (1 - beta ** n)}[scheme]
-    return (raw * len(sizes) / raw.sum() if normalize else raw).float()
+def class_tensor(weights: list[float], device: torch.device) -> torch.Tensor:
+    """Per-class weights (`losses.class_weights`) as a float32 tensor on `device`."""
+    return torch.tensor(weights, dtype=torch.float32, device=device)
 
 
 SCHEDULES = ("medmnist", "cao", "constant")
@@ -242,7 +231,7 @@ class ClassBalancedCE(MulticlassMethod):
 
     def __init__(self, model, params: ClassBalancedParams, ctx: ClassContext):
         super().__init__(model, params, ctx)
-        self.weights = class_weights(params.weighting, ctx.class_sizes, params.beta).to(ctx.device)
+        self.weights = class_tensor(class_weights(params.weighting, ctx.class_sizes, params.beta), ctx.device)
 
     def objective(self, outputs, targets):
         return (self.weights[targets] * F.cross_entropy(outputs, targets, reduction="none")).mean()
@@ -316,7 +305,7 @@ class LDAMCE(MulticlassMethod):
         super().__init__(model, params, ctx)
         margins = torch.tensor(ctx.class_sizes, dtype=torch.float64) ** -0.25
         self.margins = (margins * params.max_margin / margins.max()).float().to(ctx.device)
-        self.drw_weights = class_weights("ens", ctx.class_sizes, 0.9999).to(ctx.device) if params.drw else None
+        self.drw_weights = class_tensor(class_weights("ens", ctx.class_sizes, 0.9999), ctx.device) if params.drw else None
         self.reweighting = False
 
     def objective(self, outputs, targets):

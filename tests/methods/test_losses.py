@@ -87,7 +87,7 @@ def test_ldam_margins_and_drw():
     drw.set_epoch(5, 10)  # drw_start 0.5 of a 10-epoch budget
     # ENS weights, beta 0.9999: 1e-4 / (1 - 0.9999^16) = 6.2530e-3, 1e-4 / (1 - 0.9999^81) =
     # 1.2392e-3; scaled to sum to 2: w_pos = 1.669207, w_neg = 0.330793
-    w_pos, w_neg = class_weights("ens", counts, 0.9999)[::-1]
+    w_pos, w_neg = class_weights("ens", counts.sizes, 0.9999)[::-1]
     assert (w_pos, w_neg) == pytest.approx((1.669207, 0.330793), abs=1e-5)
     terms = [14 + math.log1p(math.exp(-14)), 9.5 + math.log1p(math.exp(-9.5)), 10.5 + math.log1p(math.exp(-10.5))]
     weighted = (w_pos * terms[0] + w_neg * (terms[1] + terms[2])) / (w_pos + 2 * w_neg)
@@ -97,9 +97,9 @@ def test_ldam_margins_and_drw():
 
 def test_class_weight_schemes():
     # INS: 1/90 and 1/10 scaled to sum 2 -> 0.2 and 1.8; ISNS: 1/sqrt(90), 1/sqrt(10) -> 0.5, 1.5
-    assert class_weights("ins", COUNTS) == pytest.approx((0.2, 1.8))
-    assert class_weights("isns", COUNTS) == pytest.approx((0.5, 1.5))
-    assert class_weights("ens", COUNTS, 0.99) == pytest.approx((0.276798, 1.723202), abs=1e-6)
+    assert class_weights("ins", COUNTS.sizes) == pytest.approx([0.2, 1.8])
+    assert class_weights("isns", COUNTS.sizes) == pytest.approx([0.5, 1.5])
+    assert class_weights("ens", COUNTS.sizes, 0.99) == pytest.approx([0.276798, 1.723202], abs=1e-6)
     expected = (0.2 * (0.474077 + 0.974077) + 1.8 * 0.313262) / 3
     assert float(create_loss("cb_bce", COUNTS, weighting="ins")(X, Y)) == pytest.approx(expected, abs=2e-6)
 

@@ -20,8 +20,7 @@ from benchmarks.engine.pipeline import run_benchmark
 from benchmarks.engine.resolve import resolve_config
 from benchmarks.methods import create_method
 from benchmarks.methods.alm import alm_penalty
-from benchmarks.methods.losses import ClassCounts, class_weights as binary_class_weights
-from benchmarks.methods.multiclass import ClassContext, class_weights, critical_logit
+from benchmarks.methods.multiclass import ClassContext, critical_logit
 from datasets.base import file_md5
 from datasets.medmnist_binary import write_npz
 from models3d import create_model
@@ -108,12 +107,6 @@ def test_class_balanced_ce_averages_each_samples_weighted_loss():
     ce0, ce3 = -torch.log(e / (e + 3))  # the true class's logit 2 (sample 1) and 1 (sample 2), the others 0
     expected = (weights[0] * ce0 + weights[3] * ce3) / 2
     torch.testing.assert_close(method("cb_ce", {"weighting": "ins"}).objective(outputs, target), expected)
-
-
-@pytest.mark.parametrize("scheme", ["ins", "isns", "ens"])
-def test_two_class_weights_are_the_binary_ones(scheme):
-    negative, positive = binary_class_weights(scheme, ClassCounts(n_pos=7, n_neg=93), beta=0.99)
-    torch.testing.assert_close(class_weights(scheme, (93, 7), beta=0.99), torch.tensor([negative, positive]))
 
 
 def test_the_critical_score_is_the_log_odds_of_the_critical_probability():
