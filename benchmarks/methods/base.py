@@ -50,6 +50,32 @@ def adam(parameters, ctx: TrainContext, **options) -> torch.optim.Adam:
     return torch.optim.Adam(parameters, fused=ctx.device.type == "cuda", **options)
 
 
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclass(frozen=True)
+class OptimizerTerms:
+    """The optimizer choice of methods that train with Adam or SGD (a mixin before the method's
+    own params class, as `alm.ALMTerms`): `build_optimizer` builds it."""
+
+    optimizer: str = "adam"
+    momentum: float = 0.9  # SGD only
+
+    def validate(self) -> None:
+        super().validate()
+        if self.optimizer not in OPTIMIZERS:
+            raise CritBenchError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if not 0 <= self.momentum < 1:
+            raise CritBenchError(f"momentum must be in [0, 1), got {self.momentum}")
+
+
+def build_optimizer(parameters, params, ctx: "TrainContext") -> torch.optim.Optimizer:
+    """SGD (with `params.momentum`) or Adam (`adam`) on `parameters`, at `params.lr` and `params.weight_decay`."""
+    if params.optimizer == "sgd":
+        return torch.optim.SGD(parameters, lr=params.lr, momentum=params.momentum, weight_decay=params.weight_decay)
+    return adam(parameters, ctx, lr=params.lr, weight_decay=params.weight_decay)
+
+
 def decay_epochs(epochs: int) -> list[int]:
     """Epochs at whose end the MedMNIST v2 recipe divides the learning rate by 10 (50% and 75%)."""
     return sorted({max(1, int(epochs * 0.5)), max(1, int(epochs * 0.75))})

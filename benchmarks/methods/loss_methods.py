@@ -9,13 +9,12 @@ from functools import lru_cache
 
 import torch
 
-from benchmarks.core.errors import CritBenchError
 from benchmarks.methods.losses import create_loss, get_loss, list_losses, loss_description, loss_hyperparameters
-from benchmarks.methods.base import Method, MethodParams, TrainContext, adam, decay_epochs, parse_params
+from benchmarks.methods.base import (Method, MethodParams, OptimizerTerms, TrainContext, build_optimizer, decay_epochs,
+                                     parse_params)
 from benchmarks.methods.registry import register_method
 from benchmarks.methods.presets import ALM_RUN, ALM_SETTINGS, loss_preset
 
-OPTIMIZERS = ("adam", "sgd")
 # The optimizer's share of every loss method's search space (its base loss adds its own).
 OPTIMIZER_SPACE = {"lr": "log:1e-4..1e-2", "weight_decay": [0.0, 1e-5, 1e-4]}
 OPTIMIZER_SOURCE = ("lr and weight_decay: no reference grid; lr one decade either side of the MedMNIST v2 "
@@ -24,19 +23,10 @@ OPTIMIZER_SOURCE = ("lr and weight_decay: no reference grid; lr one decade eithe
 
 
 @dataclass(frozen=True)
-class LossParams(MethodParams):
+class LossParams(OptimizerTerms, MethodParams):
     base: str = "bce"
-    optimizer: str = "adam"
-    momentum: float = 0.9  # SGD only
     lr_decay: bool = True  # lr x0.1 at 50% and 75% of the epochs (off: constant, as the ALM paper)
     preset: str = ""  # a named published configuration (benchmarks/methods/presets.py); explicit values win
-
-    def validate(self) -> None:
-        super().validate()
-        if self.optimizer not in OPTIMIZERS:
-            raise CritBenchError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        if not 0 <= self.momentum < 1:
-            raise CritBenchError(f"momentum must be in [0, 1), got {self.momentum}")
 
     def loss_hyperparameters(self) -> dict:
         return {key: getattr(self, key) for key in loss_hyperparameters(self.base)}
@@ -86,11 +76,7 @@ class LossMethod(Method):
     def __init__(self, model: torch.nn.Module, params: LossParams, ctx: TrainContext):
         super().__init__(model, params, ctx)
         self.base_loss = create_loss(params.base, ctx.class_counts, **params.loss_hyperparameters())
-        if params.optimizer == "sgd":
-            self.optimizer = torch.optim.SGD(model.parameters(), lr=params.lr, momentum=params.momentum,
-                                             weight_decay=params.weight_decay)
-        else:
-            self.optimizer = adam(model.parameters(), ctx, lr=params.lr, weight_decay=params.weight_decay)
+        self.optimizer = build_optimizer(model.parameters(), params, ctx)
         milestones = decay_epochs(ctx.epochs) if params.lr_decay else []
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones, 0.1)
 

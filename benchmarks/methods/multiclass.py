@@ -26,8 +26,9 @@ from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
 from benchmarks.methods.alm import ALMConstraint, ALMMethod, ALMTerms, ranking_violations
 from benchmarks.methods.aucm import AUCMMethod
-from benchmarks.methods.base import Method, MethodParams, TrainContext, adam, decay_epochs, parse_params
-from benchmarks.methods.loss_methods import OPTIMIZER_SOURCE, OPTIMIZER_SPACE, OPTIMIZERS
+from benchmarks.methods.base import (Method, MethodParams, OptimizerTerms, TrainContext, build_optimizer, decay_epochs,
+                                     parse_params)
+from benchmarks.methods.loss_methods import OPTIMIZER_SOURCE, OPTIMIZER_SPACE
 from benchmarks.methods.losses import WEIGHTINGS, class_weights
 from benchmarks.methods.presets import CLASS_PRESETS, CLASS_RUN, class_preset
 from benchmarks.methods.registry import register_method
@@ -97,9 +98,7 @@ def cao_factor(epoch: int, epochs: int, warmup: int) -> float:
 
 
 @dataclass(frozen=True)
-class ClassParams(MethodParams):
-    optimizer: str = "adam"
-    momentum: float = 0.9  # SGD only
+class ClassParams(OptimizerTerms, MethodParams):
     # medmnist: lr x0.1 at 50% and 75% of the epochs (the MedMNIST v2 recipe); cao: `cao_factor`; constant
     schedule: str = "medmnist"
     warmup_epochs: int = 0  # schedule cao: epochs of linear warm-up
@@ -107,10 +106,6 @@ class ClassParams(MethodParams):
 
     def validate(self) -> None:
         super().validate()
-        if self.optimizer not in OPTIMIZERS:
-            raise CritBenchError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        if not 0 <= self.momentum < 1:
-            raise CritBenchError(f"momentum must be in [0, 1), got {self.momentum}")
         if self.schedule not in SCHEDULES:
             raise CritBenchError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if self.warmup_epochs < 0:
@@ -154,11 +149,7 @@ class MulticlassMethod(Method):
         self.scheduler = self.build_scheduler()
 
     def build_optimizer(self) -> torch.optim.Optimizer:
-        params = self.params
-        if params.optimizer == "sgd":
-            return torch.optim.SGD(self.model.parameters(), lr=params.lr, momentum=params.momentum,
-                                   weight_decay=params.weight_decay)
-        return adam(self.model.parameters(), self.ctx, lr=params.lr, weight_decay=params.weight_decay)
+        return build_optimizer(self.model.parameters(), self.params, self.ctx)
 
     def build_scheduler(self) -> torch.optim.lr_scheduler.LRScheduler:
         """The lr schedule `params.schedule`, stepped after every epoch."""
