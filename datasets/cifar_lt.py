@@ -115,9 +115,13 @@ def critical_default(name: str) -> CriticalDefault:
 
 
 def checked_params(name: str, params: dict) -> dict:
-    """The params with `critical` canonical; refuses invalid rho, profile and counts before loading."""
-    checked_settings(params)
-    return canonical_params(params, list(SOURCES[name][1]), critical_default(name), name)
+    """The params in one spelling per training (a run's identity): rho, profile, val_per_class and
+    subset_seed as numbers and names, left out where they equal the defaults (`rho=100`, `rho=100.0`
+    and no rho are one run), `critical` as label indices; invalid values are refused before loading."""
+    values = dict(zip(("rho", "profile", "val_per_class", "subset_seed"), checked_settings(params)))
+    canonical = {**params, **{key: value for key, value in values.items() if key in params}}
+    canonical = {key: value for key, value in canonical.items() if key not in DEFAULTS or value != DEFAULTS[key]}
+    return canonical_params(canonical, list(SOURCES[name][1]), critical_default(name), name)
 
 
 def subset_indices(classes: np.ndarray, counts: list[int], val_per_class: int, seed: int, name: str):

@@ -101,3 +101,11 @@ def test_real_copy_has_the_reference_counts(tmp_path):
                              task="multiclass")
     assert dataset.train.class_counts() == [4900, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
     assert dataset.val.class_counts() == [100] * 10 and dataset.test.class_counts() == [1000] * 10
+
+
+def test_params_have_one_spelling_per_training():
+    """`rho=100` (the default), `rho=100.0` and no rho train the same data: one run id."""
+    check = get_dataset_entry("cifar10_lt").validate_params
+    assert check({"rho": "100"}) == check({"rho": 100.0}) == check({}) == {}
+    assert check({"rho": "10", "profile": "exp", "subset_seed": "0", "critical": "truck"}) == {"rho": 10.0, "critical": "9"}
+    assert check({"val_per_class": 50, "profile": "step"}) == {"val_per_class": 50, "profile": "step"}
