@@ -217,9 +217,10 @@ for _name in SOURCES:
         class_labels="multi-class",
         preset="cifar_lt",  # Cao et al.'s recipe (benchmarks/methods/presets.py), for --task multiclass methods
         epochs=200,  # kaidic/LDAM-DRW cifar_train.py: `parser.add_argument('--epochs', default=200, ...)`
-        description=(f"long-tailed {SOURCES[_name][0].upper()} (Cao et al. 2019): every class, train counts decaying "
-                     f"to n_max / rho (rho 100 by default), the balanced test set; critical class: "
-                     f"{SOURCES[_name][1][-1]}, the rarest"),
+        description=(f"long-tailed CIFAR-{len(SOURCES[_name][1])} (Cao et al. 2019): every class, train counts "
+                     f"decaying to n_max / rho (rho 100 by default), the balanced test set; critical class: "
+                     f"{SOURCES[_name][1][-1]}, the rarest; --task multiclass trains Cao et al.'s recipe (ResNet-32, "
+                     f"SGD, 200 epochs)"),
         stand_in=partial(stand_in_cifar_lt, _name),
         fingerprint=partial(fingerprint_cifar_lt, _name),
     )(partial(load_cifar_lt, _name))
