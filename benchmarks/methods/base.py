@@ -190,8 +190,9 @@ class Method:
         """Why this method cannot run `config` (what is wrong and what to do), or None when it can;
         asked by `resolve_config` before any data is loaded, as benchopt asks its solvers."""
         if config.task not in cls.tasks:
-            return (f"--method {cls.name} trains --task {' or '.join(cls.tasks)}, not --task {config.task}; the methods "
-                    f"for --task {config.task}: {', '.join(methods_for_task(config.task))}")
+            return (f"--method {cls.name} trains --task {' or '.join(cls.tasks)}, not --task {config.task}: use --task "
+                    f"{cls.tasks[0]}, or choose one of the methods for --task {config.task}: "
+                    f"{', '.join(methods_for_task(config.task))}")
         if config.compile and cls.needs_double_backward:
             return (f"--method {cls.name} differentiates its loss twice, which torch.compile does not support; "
                     f"drop --compile")

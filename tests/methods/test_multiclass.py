@@ -155,7 +155,7 @@ def test_binary_run_ids_leave_the_task_out_and_multiclass_ones_keep_it():
 
 
 @pytest.mark.parametrize("dataset,method,task,message", [
-    ("synthetic2d_mc", "wbce", "multiclass", "--method wbce trains --task binary, not --task multiclass; the methods for "
+    ("synthetic2d_mc", "wbce", "multiclass", "--method wbce trains --task binary, not --task multiclass: use --task binary, or choose one of the methods for "
                                             "--task multiclass: alm_ce, autobalance_ce, cb_ce, ce, focal_ce, ldam_ce, maucm"),
     ("synthetic2d_mc", "ce", "binary", "--method ce trains --task multiclass, not --task binary"),
     ("synthetic2d", "ce", "multiclass", "dataset synthetic2d has no class labels beyond its binary task"),
