@@ -19,6 +19,12 @@ from models3d import create_model
 # 32 and 64 channels; sides >= 3 were exact and deterministic (docs/speed.md). So a CPU trains
 # in bf16 only when every convolution sees a side of at least this; smaller feature maps train in fp32.
 CPU_BF16_MIN_SIDE = 3
+# oneDNN's bf16 backward of a 2D 1x1 stride-2 convolution (MONAI ResNets' downsampling shortcut) with
+# 8 to 15 input channels aborts or segfaults the process at odd batch sizes with 2 threads (torch 2.14.1,
+# AMD EPYC with AVX512_BF16; 2, 4 and >= 16 channels, one thread and 3D were fine: docs/speed.md). So a
+# 2D backbone trains in bf16 on a CPU only when every convolution after the stem has at least this
+# many input channels (MONAI ResNets at --width >= 0.25, ResNet-32 at width 1).
+CPU_BF16_MIN_CHANNELS = 16
 
 
 def resolve_device(name: str) -> torch.device:
@@ -54,13 +60,22 @@ def smallest_conv_side(dims: int, size: int, arch: str, stem: str, width: float)
     return min(sides)
 
 
+@functools.lru_cache(maxsize=None)
+def narrowest_conv_channels(dims: int, arch: str, stem: str, width: float) -> int:
+    """The fewest input channels of any convolution after the stem (the first one, which reads the image)."""
+    with torch.device("meta"):
+        convs = [m for m in create_model(dims, 1, arch=arch, stem=stem, width=width).modules()
+                 if isinstance(m, torch.nn.modules.conv._ConvNd)]
+    return min(conv.in_channels for conv in convs[1:])
+
+
 def precision_choice(config: RunConfig) -> tuple[str, str]:
     """The precision this machine chooses for `config` (its model and size resolved) and why (every
     record's env.precision_reason). Part of a run's identity: the same config on another machine
     class is another run.
     "bf16-autocast" where `amp` is on and the device computes bf16 natively (CUDA; CPUs with
-    cpu_has_bf16_units whose convolutions all see sides >= CPU_BF16_MIN_SIDE, traced only on such a
-    CPU), else "fp32"."""
+    cpu_has_bf16_units whose convolutions all see sides >= CPU_BF16_MIN_SIDE and, in 2D, read at least
+    CPU_BF16_MIN_CHANNELS after the stem, traced only on such a CPU), else "fp32"."""
     kind = ("cuda" if torch.cuda.is_available() else "cpu") if config.device == "auto" else config.device.split(":")[0]
     if not config.amp:
         return "fp32", "amp off (--no-amp)"
@@ -68,11 +83,15 @@ def precision_choice(config: RunConfig) -> tuple[str, str]:
         return "bf16-autocast", "CUDA"
     if not cpu_has_bf16_units():
         return "fp32", f"this CPU has no native bf16 (none of {', '.join(BF16_CPU_FLAGS)}; emulated bf16 is slower)"
-    side = smallest_conv_side(get_dataset_entry(config.dataset).dims, config.size, config.model, config.stem,
-                              config.width)
+    dims = get_dataset_entry(config.dataset).dims
+    side = smallest_conv_side(dims, config.size, config.model, config.stem, config.width)
     if side < CPU_BF16_MIN_SIDE:
         return "fp32", (f"a convolution sees a {side}-px feature map, below CPU_BF16_MIN_SIDE={CPU_BF16_MIN_SIDE}: "
                         f"oneDNN's bf16 weight gradients are wrong there (docs/speed.md)")
+    channels = narrowest_conv_channels(dims, config.model, config.stem, config.width)
+    if dims == 2 and channels < CPU_BF16_MIN_CHANNELS:
+        return "fp32", (f"a 2D convolution reads {channels} channels, below CPU_BF16_MIN_CHANNELS="
+                        f"{CPU_BF16_MIN_CHANNELS}: oneDNN's bf16 backward crashes there at odd batch sizes (docs/speed.md)")
     return "bf16-autocast", f"CPU with native bf16 ({', '.join(bf16_cpu_flags() or ['AMX tiles'])})"
 
 

@@ -142,8 +142,26 @@ def test_cpu_bf16_only_where_every_convolution_sees_a_side_of_3(monkeypatch):
         assert device_module.precision_choice(cpu)[0] == expected
 
 
+def test_cpu_bf16_in_2d_only_where_every_convolution_after_the_stem_reads_16_channels(monkeypatch):
+    """oneDNN's bf16 backward of a 2D 1x1 stride-2 convolution with 8-15 input channels crashes the
+    process at odd batch sizes with two threads (device.CPU_BF16_MIN_CHANNELS): MONAI ResNets below
+    width 0.25 train in fp32 on a CPU; 3D, ResNet-32 at width 1 and CUDA keep bf16."""
+    monkeypatch.setattr(device_module, "cpu_has_bf16_units", lambda: True)
+
+    def precision(dataset="synthetic2d", **fields):
+        return resolve_config(RunConfig(dataset=dataset, method="bce", size=28, **{"device": "cpu", **fields})).precision
+
+    assert device_module.narrowest_conv_channels(2, "resnet18", "medmnist", 0.125) == 8
+    assert precision(width=0.125) == "fp32" and precision(width=0.25) == "bf16-autocast"
+    assert precision(width=0.1875) == "fp32"  # 12 channels
+    assert precision(dataset="synthetic3d", width=0.125) == "bf16-autocast"
+    assert precision(model="resnet32") == "bf16-autocast" and precision(model="resnet32", width=0.5) == "fp32"
+    assert precision(width=0.125, device="cuda") == "bf16-autocast"
+
+
 @pytest.mark.parametrize("flags, fields, expected", [
     (["avx512_bf16"], dict(size=28), ("bf16-autocast", r"CPU with native bf16 \(avx512_bf16\)")),
+    (["avx512_bf16"], dict(size=28, width=0.125), ("fp32", r"a 2D convolution reads 8 channels, below CPU_BF16_MIN_CHANNELS=16")),
     (["avx512_bf16"], dict(size=8), ("fp32", r"a convolution sees a 1-px feature map, below CPU_BF16_MIN_SIDE=3")),
     ([], dict(size=28), ("fp32", r"this CPU has no native bf16 \(none of amx_bf16, avx512_bf16, avx_ne_convert")),
     (["amx_bf16"], dict(size=28, amp=False), ("fp32", r"amp off \(--no-amp\)")),
@@ -152,7 +170,7 @@ def test_cpu_bf16_only_where_every_convolution_sees_a_side_of_3(monkeypatch):
 def test_every_record_says_why_it_trained_in_its_precision(flags, fields, expected, monkeypatch):
     """Issue 15: where a CPU keeps fp32, the record says why (env.precision_reason)."""
     monkeypatch.setattr(device_module, "bf16_cpu_flags", lambda: flags)
-    config = resolve_config(RunConfig(dataset="synthetic2d", method="bce", width=0.125, **{"device": "cpu", **fields}))
+    config = resolve_config(RunConfig(dataset="synthetic2d", method="bce", **{"device": "cpu", "width": 0.25, **fields}))
     assert config.precision == expected[0] and re.fullmatch(expected[1] + ".*", precision_reason(config))
 
 

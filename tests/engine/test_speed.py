@@ -21,6 +21,7 @@ from tests.conftest import TINY_SUITE, write_suite
 
 STEPS, BATCH = 4, 32
 BF16_SIZE = 28  # feature maps of side >= device.CPU_BF16_MIN_SIDE, so a bf16 CPU trains in bf16 (8 px would not)
+BF16_WIDTH = 0.25  # >= device.CPU_BF16_MIN_CHANNELS (16) after the stem, which a 2D bf16 CPU needs too
 
 
 def fast_and_plain_losses(dims: int, monkeypatch) -> tuple[list[float], list[float], Trainer]:
@@ -29,7 +30,7 @@ def fast_and_plain_losses(dims: int, monkeypatch) -> tuple[list[float], list[flo
     monkeypatch.setattr(device_module, "cpu_has_bf16_units", lambda: True)
     dataset = create_dataset(f"synthetic{dims}d", size=BF16_SIZE)
     config = resolve_config(RunConfig(dataset=f"synthetic{dims}d", method="bce", batch_size=BATCH, size=BF16_SIZE,
-                                      width=0.125, device="cpu", epochs=10))
+                                      width=BF16_WIDTH, device="cpu", epochs=10))
     trainer = Trainer(config, dataset, resolve_device(config.device), progress=False)
     model = copy.deepcopy(trainer.model).to(memory_format=torch.contiguous_format)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)  # the bce recipe: Adam 1e-3, no decay
@@ -120,7 +121,7 @@ def test_evaluation_logits_are_fp32_on_the_bf16_path(monkeypatch):
     autocast: bf16 keeps 8 significant bits, so a bf16 head collapses distinct samples onto ties
     (624 PneumoniaMNIST test logits gave ~495 distinct values) and AUC would rank rounded scores."""
     monkeypatch.setattr(device_module, "cpu_has_bf16_units", lambda: True)
-    config = resolve_config(RunConfig(dataset="synthetic2d", method="bce", size=BF16_SIZE, width=0.125, device="cpu"))
+    config = resolve_config(RunConfig(dataset="synthetic2d", method="bce", size=BF16_SIZE, width=BF16_WIDTH, device="cpu"))
     trainer = Trainer(config, create_dataset("synthetic2d", size=BF16_SIZE), resolve_device(config.device), progress=False)
     assert trainer.precision == "bf16-autocast"
     scores = trainer.predict("test")
