@@ -149,7 +149,7 @@ def test_bad_suites_are_clear_errors(data, message):
 
 
 def test_suite_files_and_cli_errors(tmp_path, capsys):
-    with pytest.raises(CritBenchError, match="built-in: alm_dose, full, pauc_cifar, quick"):
+    with pytest.raises(CritBenchError, match="built-in: alm_dose, alm_paired, full, pauc_cifar, quick"):
         load_suite("nonexistent")
     bad = write_suite(tmp_path, "seeds = [0\n", "broken")
     with pytest.raises(CritBenchError, match="not valid TOML"):
