@@ -265,7 +265,7 @@ class Trainer:
             train_loss = self.train_epoch()
             epoch = len(progress.history) + 1
             if not math.isfinite(train_loss):
-                raise DivergedError(f"training loss became {train_loss} in epoch {epoch}; try a lower --lr")
+                raise DivergedError(f"training loss became {train_loss} in epoch {epoch}; {self.method.divergence_hint()}")
             val_metrics, _, val_probabilities = self.score("val", classes=self.multiclass)
             val_auc = val_metrics["auc"]
             summary = self.method.state_summary()

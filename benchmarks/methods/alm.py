@@ -147,6 +147,12 @@ class ALMConstraint:
         self.schedule.end_epoch(epoch, val_auc)
         self._activity.zero_()
 
+    def divergence_hint(self):
+        """ALM's penalty, not the step size, is what usually diverges (CIFAR-10 1:100 at mu0 = 1e-2:
+        the term was ~9,500x the loss the epoch before NaN, results/alm_dose)."""
+        return (f"the ALM term grows with mu (now {self.mu:g}) and the multipliers: try a smaller --param mu0 (this run: "
+                f"{self.params.mu0:g}; the history's term_to_loss shows how much the term weighed), or a lower --lr")
+
     def state_summary(self):
         """mu this epoch, whether its updates have stopped, and the multipliers of the training positives."""
         positives = max(1, self.ctx.class_counts.n_pos)

@@ -281,6 +281,10 @@ class Method:
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
 
+    def divergence_hint(self) -> str:
+        """What to try when the training loss becomes NaN or infinite (the DivergedError's advice)."""
+        return "try a lower --lr"
+
     def state_dict(self) -> dict:
         """Per-run state beyond the model's weights that belongs in a checkpoint."""
         return {}

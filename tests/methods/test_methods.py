@@ -1,15 +1,20 @@
 """The three core methods against hand-computed values and plain-loop references."""
 import math
+import re
 
 import pytest
 import torch
 from libauc.losses import AUCMLoss
 
-from benchmarks.core.errors import CritBenchError
+from benchmarks.core.config import RunConfig
+from benchmarks.core.errors import CritBenchError, DivergedError
+from benchmarks.engine.resolve import load_dataset, resolve_config
+from benchmarks.engine.trainer import Trainer
 from benchmarks.methods import TrainContext, create_method, resolve_params
 from benchmarks.methods.alm import alm_penalty, ranking_violations
 from benchmarks.methods.sampling import epoch_order
 from models3d import create_model
+from tests.conftest import TINY
 
 
 def context(epochs=8, n_train=10, rate=0.25, batch_size=4):
@@ -204,3 +209,16 @@ def test_alm_over_ldam_constrains_the_unscaled_class_1_cosine():
     method.loss(cosines, y, torch.tensor([4, 1, 0, 5]))
     method.after_step()
     assert method.multipliers.tolist() == pytest.approx([0.5 * 1.0, 0, 0, 0, 0.5 * 0.4, 0])
+
+
+@pytest.mark.parametrize("method, advice", [("bce", "; try a lower --lr"),
+                                            ("alm", "try a smaller --param mu0 (this run: 0.01;")])
+def test_a_diverged_run_says_what_to_try(method, advice, monkeypatch):
+    """A NaN training loss ends the run with the method's advice: ALM's penalty, not the step size, is
+    what diverged at mu0 = 1e-2 on CIFAR-10 1:100 (results/alm_dose)."""
+    config = resolve_config(RunConfig(dataset="synthetic2d", method=method, params={"mu0": 1e-2} if method == "alm" else {},
+                                      **TINY))
+    trainer = Trainer(config, load_dataset(config), torch.device("cpu"), progress=False)
+    monkeypatch.setattr(trainer, "train_epoch", lambda: math.nan)
+    with pytest.raises(DivergedError, match=re.escape("training loss became nan in epoch 1") + ".*" + re.escape(advice)):
+        trainer.fit()
