@@ -1,6 +1,7 @@
 """A method's response to one hyperparameter (ALM's mu0, say): the runs of one dataset, method and
 seed that differ only in that value, with their validation and test metrics and whether the
-method's penalty acted (the per-epoch activity figures its records carry).
+method's penalty acted (the per-epoch activity figures its records carry); a value whose run failed
+(a diverged ALM) is a row that says so.
 
     python -m reports.dose_response --runs results/validation results/alm_dose --method alm --param mu0
 """
@@ -16,7 +17,7 @@ from benchmarks.core.cli import fail
 from benchmarks.core.errors import CritBenchError
 from reports.display import number
 from reports.leaderboard import format_value
-from reports.runs import Run, load_runs
+from reports.runs import Failure, Run, load_runs
 
 # (history key, column label, how an epoch series becomes one number)
 ACTIVITY = (
@@ -74,6 +75,24 @@ class DoseResponse:
         return self.points[0].run.config["seed"]
 
 
+def failed_rows(failures: list[Failure], response: DoseResponse) -> list[list[str]]:
+    """Table rows (`table`'s columns) of the failed runs with `response`'s protocol and fixed params."""
+    if not response.points:
+        return []
+    config = response.points[0].run.config
+    protocol = [repr(config.get(key)) for key in PROTOCOL]
+    width = len(table(response.points[:1], response.param)[0])
+    rows = []
+    for failure in failures:
+        params = failure.config.get("params") or {}
+        if (failure.config.get("method") != response.method or response.param not in params or failure.retried
+                or [repr(failure.config.get(key)) for key in PROTOCOL] != protocol
+                or tuple(sorted((k, v) for k, v in params.items() if k != response.param)) != response.fixed):
+            continue
+        rows.append([f"{float(params[response.param]):g}", f"failed: {failure.reason}"] + ["—"] * (width - 2))
+    return sorted(rows, key=lambda row: float(row[0]))
+
+
 def dose_points(runs: list[Run], method: str, param: str) -> list[DoseResponse]:
     """Every response of `method` to `param` among `runs`: per group of runs that agree on everything
     but `param` and hold at least two of its values, in value order.
@@ -129,9 +148,10 @@ def table(points: list[DosePoint], param: str) -> tuple[list[str], list[list[str
     return header, rows
 
 
-def markdown(points: list[DosePoint], param: str) -> str:
-    """The dose-response as a Markdown table, one row per value."""
+def markdown(points: list[DosePoint], param: str, failed: list[list[str]] = ()) -> str:
+    """The dose-response as a Markdown table, one row per value, the `failed_rows` in value order."""
     header, rows = table(points, param)
+    rows = sorted(rows + list(failed), key=lambda row: float(row[0]))
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
@@ -148,16 +168,18 @@ def main(argv=None) -> int:
     """Print one Markdown dose-response table per dataset and seed."""
     args = build_parser().parse_args(argv)
     try:
-        runs = [run for folder in args.runs for run in load_runs(Path(folder)).runs]
+        loaded = [load_runs(Path(folder)) for folder in args.runs]
     except CritBenchError as error:
         return fail(str(error))
+    runs = [run for found in loaded for run in found.runs]
+    failures = [failure for found in loaded for failure in found.failures]
     found = dose_points(runs, args.method, args.param)
     if not found:
         return fail(f"no {args.method} runs that differ only in {args.param} under {', '.join(args.runs)}; "
                     f"a dose-response needs at least two values of it with everything else equal")
     for response in found:
         print(f"{response.dataset}, seed {response.seed}, {args.method} by {args.param}:\n\n"
-              f"{markdown(response.points, args.param)}\n")
+              f"{markdown(response.points, args.param, failed_rows(failures, response))}\n")
     return 0
 
 

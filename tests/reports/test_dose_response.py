@@ -43,3 +43,18 @@ def test_no_response_is_one_line_and_exit_2(tmp_path, capsys):
     folder = write(tmp_path / "runs", [alm_record(1e-3, 0.8)])
     assert main(["--runs", str(folder), "--method", "alm", "--param", "mu0"]) == 2
     assert capsys.readouterr().err.startswith("error: no alm runs that differ only in mu0")
+
+
+def test_a_failed_value_is_a_row_that_says_so(tmp_path, capsys):
+    """ALM at a large mu0 diverges (results/alm_dose: 1e-2): its failure record is a row of the
+    response, in value order, not a silently missing dose; a failure of another protocol is not."""
+    folder = write(tmp_path / "runs", [alm_record(1e-5, 0.75, 0.01), alm_record(1e-4, 0.9, 0.1)])
+    for mu0, epochs in ((1e-2, 2), (1e-1, 3)):
+        config = copy.deepcopy(alm_record(mu0, 0.5)["config"]) | {"epochs": epochs}
+        failure = {"record_version": 2, "run_id": f"synthetic2d-alm-s0-failed-{epochs}", "status": "failed",
+                   "failure": "diverged", "reason": "DivergedError: training loss became nan in epoch 8", "config": config}
+        (folder / f"{failure['run_id']}.failed.json").write_text(json.dumps(failure))
+    assert main(["--runs", str(folder), "--method", "alm", "--param", "mu0"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 0") or line.startswith("| 1e")]
+    assert [row.split(" | ")[0] for row in rows] == ["| 1e-05", "| 0.0001", "| 0.01"]  # the 3-epoch failure: another protocol
+    assert rows[2].startswith("| 0.01 | failed: DivergedError: training loss became nan in epoch 8 | — |")
