@@ -140,18 +140,18 @@ def titles(responses: list[DoseResponse]) -> list[str]:
     return out
 
 
-def table(points: list[DosePoint], param: str) -> tuple[list[str], list[list[str]]]:
-    """The dose-response as text cells: header and one row per value (metrics, then `ACTIVITY`)."""
+def table(points: list[DosePoint], param: str, failed: list[list[str]] = ()) -> tuple[list[str], list[list[str]]]:
+    """The dose-response as text cells: header and one row per value (metrics, then `ACTIVITY`), with
+    the `failed_rows` in value order."""
     header = [param, *points[0].metrics(), *(label for _, label, _ in ACTIVITY)]
     rows = [[f"{point.value:g}", *(number(v) if isinstance(v, float) else str(v) for v in point.metrics().values()),
              *("—" if math.isnan(v) else f"{v:.3g}" for v in point.activity().values())] for point in points]
-    return header, rows
+    return header, sorted(rows + list(failed), key=lambda row: float(row[0]))
 
 
 def markdown(points: list[DosePoint], param: str, failed: list[list[str]] = ()) -> str:
-    """The dose-response as a Markdown table, one row per value, the `failed_rows` in value order."""
-    header, rows = table(points, param)
-    rows = sorted(rows + list(failed), key=lambda row: float(row[0]))
+    """The dose-response as a Markdown table (`table`)."""
+    header, rows = table(points, param, failed)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 

@@ -17,13 +17,13 @@ from benchmarks.core.phases import timed
 from benchmarks.core.storage import write_text_atomic
 from reports.deployed import run_points
 from reports.display import mean_pm_std, number, p_value, percent_of, signed
-from reports.dose_response import dataset_responses, table as dose_table, titles
+from reports.dose_response import dataset_responses, failed_rows, table as dose_table, titles
 from reports.figures import confusion_figure, dose_figure, roc_figure, row_colors, schedule_figure, training_figure
 from reports.leaderboard import BASELINE, MEDMNIST_METRICS, Leaderboard, build_leaderboard
 from reports.leaderboard_table import LeaderboardTable, leaderboard_table
 from reports.longtail import CHECKPOINTS, long_tail_section, run_class_rows
 from reports.published import DatasetReferences, published_comparisons
-from reports.runs import Loaded, Run, load_runs, slug
+from reports.runs import Failure, Loaded, Run, load_runs, slug
 from reports.settings import LEVEL_TEXT, N_BOOTSTRAP, SIGNIFICANCE
 from reports.tables import write_csv, write_latex, write_markdown
 from reports.terminal import summary_text
@@ -72,11 +72,12 @@ def plotly_script(plotly: str) -> Markup:
     return Markup(f"<script>{get_plotlyjs()}</script>")
 
 
-def dose_sections(runs: list[Run]) -> list[dict]:
-    """Each dose-response among a dataset's runs (reports.dose_response): heading, figure and table."""
+def dose_sections(runs: list[Run], failures: list[Failure]) -> list[dict]:
+    """Each dose-response among a dataset's runs (reports.dose_response): heading, figure and table,
+    whose rows include the values whose run failed (a diverged ALM)."""
     responses = dataset_responses(runs)
     return [dict(title=title, anchor=slug(f"dose-{title}"), figure=Markup(dose_figure(response)),
-                 table=dose_table(response.points, response.param))
+                 table=dose_table(response.points, response.param, failed_rows(failures, response)))
             for response, title in zip(responses, titles(responses))]
 
 
@@ -92,7 +93,7 @@ def render_report(loaded: Loaded, runs_dir: Path, plotly: str = "embed") -> tupl
     figures = {d.key.anchor: {"roc": Markup(roc_figure(d, colors)) if d.roc_scores else None,
                               "training": Markup(training_figure(d, colors)),
                               "confusion": Markup(matrix) if (matrix := confusion_figure(d)) else None} for d in board.datasets}
-    doses = {d.key.anchor: dose_sections(d.runs) for d in board.datasets}
+    doses = {d.key.anchor: dose_sections(d.runs, loaded.failures) for d in board.datasets}
     long_tails = {d.key.anchor: long_tail_section(d) for d in board.datasets}
     published = published_comparisons(board)
     table = leaderboard_table(board, published)

@@ -43,3 +43,17 @@ def test_a_mu0_sweep_is_a_figure_and_its_table_in_the_datasets_section(tmp_path)
 def test_no_dose_response_without_two_values(tmp_path):
     folder = write(tmp_path / "runs", [alm_record(1e-3, 0.8, 0.5)])
     assert "Dose-response" not in build_report(folder, tmp_path / "report.html").read_text()
+
+
+def test_a_diverged_dose_is_a_row_of_the_reports_table(tmp_path):
+    """The report's table, like `python -m reports.dose_response`, lists a failed value (results/alm_dose: mu0 = 1e-2)."""
+    folder = write(tmp_path / "runs", [alm_record(1e-5, 0.75, 0.01), alm_record(1e-4, 0.9, 0.1)])
+    failure = {"record_version": 2, "run_id": "synthetic2d-alm-s0-failed", "status": "failed", "failure": "diverged",
+               "reason": "DivergedError: training loss became nan in epoch 8", "config": alm_record(1e-2, 0.5)["config"]}
+    (folder / "synthetic2d-alm-s0-failed.failed.json").write_text(json.dumps(failure))
+    html = build_report(folder, tmp_path / "report.html").read_text()
+    table = html[html.index('class="detail dose-table"'):]
+    table = table[:table.index("</table>")]
+    cells = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td>", table)
+    assert [value for value, _ in cells] == ["1e-05", "0.0001", "0.01"]
+    assert cells[2][1] == "failed: DivergedError: training loss became nan in epoch 8"
