@@ -40,7 +40,7 @@ from benchmarks.core.identity import run_id, stable_hash
 from benchmarks.engine.resolve import resolve_config
 from benchmarks.sweep.tuning import EqualBudget, equal_budget
 from benchmarks.methods import list_methods
-from datasets import list_datasets
+from datasets import get_dataset_entry, list_datasets
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -306,12 +306,17 @@ def derive_seed(config: RunConfig, seed_index: int) -> int:
 
 def setting_config(suite: Suite, setting: DatasetSetting, method: MethodSetting, params: dict,
                    machine: dict | None = None) -> RunConfig:
-    """The resolved config of `method` with `params` on dataset `setting` (its recipe under `params`)."""
+    """The resolved config of `method` with `params` on dataset `setting` (its recipe under `params`);
+    epochs, where the suite sets none, are the dataset protocol's (long-tailed CIFAR: 200), as on the
+    command line."""
+    fields = {**suite.run, **setting.overrides, **(machine or {})}
     try:
+        if "epochs" not in fields and get_dataset_entry(setting.name).epochs:
+            fields["epochs"] = get_dataset_entry(setting.name).epochs
         return resolve_config(RunConfig(
             dataset=setting.name, method=method.name,
             params={**method.params, **setting.recipes.get(method.name, {}), **params}, dataset_params=setting.params,
-            **run_fields({**suite.run, **setting.overrides, **(machine or {})})))
+            **run_fields(fields)))
     except CritBenchError as error:
         raise CritBenchError(f"suite {suite.name}, {setting.label} / {method.name}: {error}") from None
 

@@ -366,3 +366,14 @@ def test_dataset_settings_may_name_their_methods_and_seeds_and_the_cli_narrows_t
                                                                                      ("synthetic2d", "alm", 4)}
     with pytest.raises(CritBenchError, match="dataset #1: methods focal are not among the suite's"):
         parse_suite("t", {"methods": [{"name": "bce"}], "datasets": [{"name": "synthetic2d", "methods": ["focal"]}]})
+
+
+def test_a_suite_without_epochs_trains_the_dataset_protocols(tmp_path):
+    """Long-tailed CIFAR's protocol is 200 epochs (`DatasetEntry.epochs`): a suite that sets no epochs
+    trains them there, as `benchmarks.run` does, and its [run] or dataset epochs still win."""
+    text = '[[datasets]]\nname = "cifar10_lt"\ntask = "multiclass"\n[[datasets]]\nname = "synthetic2d"\n' \
+           '[[datasets]]\nname = "cifar10_lt"\nepochs = 3\ntask = "multiclass"\n[[methods]]\nname = "ce"\n'
+    path = tmp_path / "suite.toml"
+    path.write_text(text.replace('name = "synthetic2d"\n', 'name = "synthetic2d_mc"\ntask = "multiclass"\n'))
+    epochs = [(run.config.dataset, run.config.epochs) for run in expand(load_suite(str(path)))]
+    assert epochs == [("cifar10_lt", 200), ("synthetic2d_mc", 100), ("cifar10_lt", 3)]
