@@ -38,6 +38,9 @@ MEDMNIST_METRICS = (("acc", "ACC"), ("auc", "AUC (macro one-vs-rest)"))
 BUDGET_LABELS = {"epochs": "{} epochs", "width": "width {}", "stem": "{} stem"}
 
 
+LABEL_FACTS = ("rho",)  # dataset-record facts a label shows where the params leave them at their default
+
+
 def format_value(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
@@ -54,20 +57,26 @@ class DatasetKey:
     origin: str = field(default="", compare=False)  # shown when another column's label would read alike
     shown_budget: tuple = field(default=(), compare=False)  # the budget fields that differ between its dataset's columns
     smoke: str = field(default="", compare=False)  # the smoke suite (SMOKE_SUITES) that ran all its runs
+    # What the data record says of a default the params leave out (long-tailed CIFAR's rho): shown, so a
+    # reader sees "rho 100" where no --param rho was given; the params and checksum already tell columns apart.
+    facts: tuple = field(default=(), compare=False)
 
     @classmethod
     def of(cls, run: Run) -> "DatasetKey":
         c = run.config
+        params = c.get("dataset_params") or {}
+        facts = tuple((k, format_value(run.record["dataset"][k])) for k in LABEL_FACTS
+                      if k in run.record["dataset"] and k not in params)
         return cls(c["dataset"], c.get("size"), c.get("imbalance"), c.get("max_train_samples"),
-                   tuple(sorted((k, format_value(v)) for k, v in (c.get("dataset_params") or {}).items()
-                                if k not in MACHINE_PARAMS)),
-                   run.record["dataset"]["source_md5"], tuple(run.budget().items()))
+                   tuple(sorted((k, format_value(v)) for k, v in params.items() if k not in MACHINE_PARAMS)),
+                   run.record["dataset"]["source_md5"], tuple(run.budget().items()), facts=facts)
 
     @property
     def label(self) -> str:
         parts = [self.name]
         if self.imbalance:
             parts.append(f"1:{self.imbalance:g}")
+        parts += [f"{k} {v}" for k, v in self.facts]
         if self.size:
             parts.append(f"{self.size}px")
         if self.max_train_samples:

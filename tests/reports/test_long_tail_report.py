@@ -145,7 +145,7 @@ def test_csv_markdown_and_validation_table_carry_the_top1_comparison(long_tail_r
     markdown = (root / "leaderboard.md").read_text()
     assert "| last-epoch test top-1 |" in markdown and JPEG in markdown
     rows = {(row[0], row[1]): row for row in table_rows(root / "runs")}
-    text = rows["cifar10_lt · 32px", "ce"][4]
+    text = rows["cifar10_lt · rho 100 · 32px", "ce"][4]
     assert text.startswith("0.7036 Cao et al. 2019 ERM (rho=100) (consistent), vs last-epoch test top-1 0.7060 ")
     assert "(selected on validation: " in text and JPEG in text
 
