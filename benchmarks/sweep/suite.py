@@ -390,6 +390,7 @@ def _check_distinct(runs: list[PlannedRun]) -> None:
     for run in runs:
         key = run_id(run.config, None)  # the same data for both: the configs decide
         if key in seen:
-            raise CritBenchError(f"the suite lists the same run twice: {seen[key].label} and {run.label}; "
-                                 f"remove the duplicate dataset or method entry")
+            raise CritBenchError(f"the suite lists the same run twice: {seen[key].label} and {run.label}; remove the "
+                                 f"duplicate dataset or method entry (with --task multiclass a binary method's name "
+                                 f"trains its multi-class variant: bce is ce, alm is alm_ce)")
         seen[key] = run

@@ -377,3 +377,12 @@ def test_a_suite_without_epochs_trains_the_dataset_protocols(tmp_path):
     path.write_text(text.replace('name = "synthetic2d"\n', 'name = "synthetic2d_mc"\ntask = "multiclass"\n'))
     epochs = [(run.config.dataset, run.config.epochs) for run in expand(load_suite(str(path)))]
     assert epochs == [("cifar10_lt", 200), ("synthetic2d_mc", 100), ("cifar10_lt", 3)]
+
+
+def test_a_binary_name_and_its_multiclass_variant_are_one_run(tmp_path):
+    """With --task multiclass `bce` trains `ce` (its multiclass_variant): listing both is one run twice."""
+    path = tmp_path / "suite.toml"
+    path.write_text('[[datasets]]\nname = "synthetic2d_mc"\ntask = "multiclass"\n[[methods]]\nname = "bce"\n'
+                    '[[methods]]\nname = "ce"\n')
+    with pytest.raises(CritBenchError, match="the suite lists the same run twice: .* bce is ce, alm is alm_ce"):
+        expand(load_suite(str(path)))
