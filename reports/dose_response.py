@@ -75,39 +75,40 @@ class DoseResponse:
         return self.points[0].run.config["seed"]
 
 
+def other_params(config: dict, param: str) -> tuple:
+    """A run's params but `param`, sorted: what the runs of one response share."""
+    return tuple(sorted((k, v) for k, v in config["params"].items() if k != param))
+
+
+def response_key(config: dict, param: str) -> tuple:
+    """What the runs of one response agree on: every `PROTOCOL` setting and the other params."""
+    return tuple(repr(config.get(key)) for key in PROTOCOL), repr(other_params(config, param))
+
+
 def failed_rows(failures: list[Failure], response: DoseResponse) -> list[list[str]]:
     """Table rows (`table`'s columns) of the failed runs with `response`'s protocol and fixed params."""
-    if not response.points:
-        return []
-    config = response.points[0].run.config
-    protocol = [repr(config.get(key)) for key in PROTOCOL]
-    width = len(table(response.points[:1], response.param)[0])
-    rows = []
-    for failure in failures:
-        params = failure.config.get("params") or {}
-        if (failure.config.get("method") != response.method or response.param not in params or failure.retried
-                or [repr(failure.config.get(key)) for key in PROTOCOL] != protocol
-                or tuple(sorted((k, v) for k, v in params.items() if k != response.param)) != response.fixed):
-            continue
-        rows.append([f"{float(params[response.param]):g}", f"failed: {failure.reason}"] + ["—"] * (width - 2))
+    key = response_key(response.points[0].run.config, response.param)
+    width = 1 + len(response.points[0].metrics()) + len(ACTIVITY)
+    rows = [[f"{float(failure.config['params'][response.param]):g}", f"failed: {failure.reason}"] + ["—"] * (width - 2)
+            for failure in failures
+            if not failure.retried and failure.config.get("method") == response.method
+            and response.param in (failure.config.get("params") or {})
+            and response_key(failure.config, response.param) == key]
     return sorted(rows, key=lambda row: float(row[0]))
 
 
 def dose_points(runs: list[Run], method: str, param: str) -> list[DoseResponse]:
     """Every response of `method` to `param` among `runs`: per group of runs that agree on everything
-    but `param` and hold at least two of its values, in value order.
+    but `param` (`response_key`) and hold at least two of its values, in value order.
 
     Runs whose other settings (budget, other params, dataset settings) differ form other groups,
     so a response never mixes two protocols."""
     groups: dict[tuple, list[DosePoint]] = {}
     for run in runs:
-        if run.method != method or param not in run.config["params"]:
-            continue
-        protocol = tuple(repr(run.config.get(key)) for key in PROTOCOL)
-        fixed = tuple(sorted((k, v) for k, v in run.config["params"].items() if k != param))
-        groups.setdefault((protocol, repr(fixed)), []).append(DosePoint(float(run.config["params"][param]), run))
-    return [DoseResponse(method, param, sorted(points, key=lambda p: p.value),
-                         tuple(sorted((k, v) for k, v in points[0].run.config["params"].items() if k != param)))
+        if run.method == method and param in run.config["params"]:
+            groups.setdefault(response_key(run.config, param), []).append(
+                DosePoint(float(run.config["params"][param]), run))
+    return [DoseResponse(method, param, sorted(points, key=lambda p: p.value), other_params(points[0].run.config, param))
             for points in groups.values() if len({p.value for p in points}) > 1]
 
 
