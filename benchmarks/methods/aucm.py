@@ -15,7 +15,7 @@ from libauc.losses import AUCMLoss
 from libauc.optimizers import PESG
 
 from benchmarks.core.errors import CritBenchError
-from benchmarks.methods.base import Method, MethodParams, Stage, TrainContext, adam, decay_epochs, parse_params
+from benchmarks.methods.base import Method, MethodParams, Stage, TrainContext, adam, decay_epochs, parse_params, with_preset
 from benchmarks.methods.registry import register_method
 from benchmarks.methods.presets import AUCM_PRESETS, aucm_preset
 from benchmarks.methods.sampling import Sampling
@@ -69,8 +69,7 @@ class AUCMMethod(Method):
 
     @classmethod
     def build_params(cls, values: dict) -> AUCMParams:
-        preset = str(values.get("preset", ""))
-        return parse_params(cls.Params, {**aucm_preset(preset), **values} if preset else values)
+        return parse_params(cls.Params, with_preset(values, aucm_preset))
 
     def __init__(self, model: torch.nn.Module, params: AUCMParams, ctx: TrainContext):
         super().__init__(model, params, ctx)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -146,6 +147,13 @@ def parse_params(cls: type[MethodParams], values: dict) -> MethodParams:
     params = cls(**converted)
     params.validate()
     return params
+
+
+def with_preset(values: dict, expand: Callable[[str], dict]) -> dict:
+    """`values` over the values of the preset `values["preset"]` names (`expand(name)`, which refuses
+    an unknown name), where one is named: explicit values win."""
+    preset = str(values.get("preset", ""))
+    return {**expand(preset), **values} if preset else values
 
 
 def split_epochs(method: str, stages: tuple[Stage, ...], epochs: int) -> list[int]:

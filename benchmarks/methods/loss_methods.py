@@ -11,7 +11,7 @@ import torch
 
 from benchmarks.methods.losses import create_loss, get_loss, list_losses, loss_description, loss_hyperparameters
 from benchmarks.methods.base import (Method, MethodParams, OptimizerTerms, TrainContext, build_optimizer, decay_epochs,
-                                     parse_params)
+                                     parse_params, with_preset)
 from benchmarks.methods.registry import register_method
 from benchmarks.methods.presets import ALM_RUN, ALM_SETTINGS, loss_preset
 
@@ -53,9 +53,7 @@ class LossMethod(Method):
     @classmethod
     def build_params(cls, values: dict) -> LossParams:
         base = get_loss(str(values.get("base", cls.default_base))).name
-        preset = str(values.get("preset", ""))
-        if preset:
-            values = {**loss_preset(preset, base, cls.uses_alm), **values}
+        values = with_preset(values, lambda name: loss_preset(name, base, cls.uses_alm))
         return parse_params(_with_loss_fields(cls.Params, base), {**values, "base": base})
 
     @classmethod

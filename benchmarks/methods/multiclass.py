@@ -27,7 +27,7 @@ from benchmarks.core.errors import CritBenchError
 from benchmarks.methods.alm import ALMConstraint, ALMMethod, ALMTerms, ranking_violations
 from benchmarks.methods.aucm import AUCMMethod
 from benchmarks.methods.base import (Method, MethodParams, OptimizerTerms, TrainContext, build_optimizer, decay_epochs,
-                                     parse_params)
+                                     parse_params, with_preset)
 from benchmarks.methods.loss_methods import OPTIMIZER_SOURCE, OPTIMIZER_SPACE
 from benchmarks.methods.losses import WEIGHTINGS, class_weights
 from benchmarks.methods.presets import CLASS_PRESETS, CLASS_RUN, class_preset
@@ -136,8 +136,7 @@ class MulticlassMethod(Method):
 
     @classmethod
     def build_params(cls, values: dict) -> ClassParams:
-        preset = str(values.get("preset", ""))
-        return parse_params(cls.Params, {**class_preset(preset), **values} if preset else values)
+        return parse_params(cls.Params, with_preset(values, class_preset))
 
     @classmethod
     def run_overrides(cls, params: dict) -> dict:
