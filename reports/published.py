@@ -78,12 +78,12 @@ class Reference:
         epochs and CritBench never selects on test."""
         classes = record.get("multiclass") or {}
         if self.top1:
-            return finite_or_nan(((classes.get("last_epoch") or {}).get("test") or {}).get("acc"))
-        return finite_or_nan((classes.get("test", {}) if self.all_classes else record["test"]).get("auc"))
+            return float_or_nan(((classes.get("last_epoch") or {}).get("test") or {}).get("acc"))
+        return float_or_nan((classes.get("test", {}) if self.all_classes else record["test"]).get("auc"))
 
     def selected_value(self, record: dict) -> float | None:
         """For top-1: the test top-1 of the checkpoint selected on validation (shown, not compared)."""
-        return finite_or_nan(((record.get("multiclass") or {}).get("test") or {}).get("acc")) if self.top1 else None
+        return float_or_nan(((record.get("multiclass") or {}).get("test") or {}).get("acc")) if self.top1 else None
 
     def fits(self, facts: dict) -> bool:
         """Whether data with these facts (a record's `dataset`) is the data the reference was measured on."""
@@ -101,7 +101,7 @@ class Reference:
         return bool(self.match) and self.fits(record["dataset"])
 
 
-def finite_or_nan(value) -> float:
+def float_or_nan(value) -> float:
     return math.nan if value is None else float(value)
 
 

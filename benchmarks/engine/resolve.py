@@ -39,15 +39,16 @@ def resolve_config(config: RunConfig) -> RunConfig:
     variant = get_method(method).multiclass_variant
     if config.task == "multiclass" and variant and "+" not in method:  # alm+<base> has no multi-class form
         method = variant  # `--method alm --task multiclass` trains alm_ce: one training, one name
-    if entry.preset in get_method(method).presets and "preset" not in method_values:
+    method_class = get_method(method)
+    if entry.preset in method_class.presets and "preset" not in method_values:
         method_values["preset"] = entry.preset  # the dataset's protocol (long-tailed CIFAR: Cao et al.'s recipe)
     try:
         params = resolve_params(method, method_values)
     except UnknownParameter as error:  # a --param is either the method's or the dataset's: name both
         raise UnknownParameter(f"{error} for method {method}, and "
                                f"{', '.join(sorted(entry.params)) or 'none'} for dataset {config.dataset}") from None
-    recipe = get_method(method).run_overrides(params)  # a preset's model and batch size
-    reason = get_method(method).skip(dataclasses.replace(config, params=params))  # e.g. --compile with double
+    recipe = method_class.run_overrides(params)  # a preset's model and batch size
+    reason = method_class.skip(dataclasses.replace(config, params=params))  # e.g. --compile with double
     # backward, or too few --epochs for its stages
     if reason:
         raise CritBenchError(reason)
