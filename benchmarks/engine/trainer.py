@@ -324,7 +324,8 @@ class Trainer:
             raise DivergedError("validation AUC was never finite: the model's outputs are NaN or infinite")
         last = None
         if self.multiclass and best["epoch"] != len(progress.history):
-            last = self.class_results(self.score("val", classes=True)[2], self.score("test", classes=True)[2])
+            last = self.class_results(self.score("val", classes=True)[2], self.score("test", classes=True)[2],
+                                      with_confusion=False)
         self.restore(best)
         val_metrics, val_scores, val_probabilities = self.score("val", classes=self.multiclass)
         test_metrics, test_scores, test_probabilities = self.score("test", classes=self.multiclass)
@@ -356,16 +357,19 @@ class Trainer:
         """Whether the run trains on class labels (`--task multiclass`)."""
         return self.dataset.num_classes is not None
 
-    def class_results(self, val_probabilities: np.ndarray, test_probabilities: np.ndarray) -> dict:
+    def class_results(self, val_probabilities: np.ndarray, test_probabilities: np.ndarray,
+                      with_confusion: bool = True) -> dict:
         """What MedMNIST v2 reports (ACC, AUC) with balanced accuracy and per-class recall on val and
         test, on long-tailed data each split's many-/medium-/few-shot group accuracies
-        (`shot_groups`), and the test confusion matrix (multi-class data), from class probabilities."""
+        (`shot_groups`), and, `with_confusion`, the test confusion matrix (multi-class data), from
+        class probabilities."""
         results = {split: class_metrics(self.data[split].classes, probabilities, self.dataset.multilabel)
                    for split, probabilities in (("val", val_probabilities), ("test", test_probabilities))}
         if self.dataset.shot_thresholds is not None:
             groups = shot_groups(self.dataset.train.class_counts(), self.dataset.shot_thresholds)
             for split in ("val", "test"):
                 results[split]["groups"] = group_accuracies(results[split]["recall"], groups)
-        results["confusion_matrix"] = (None if self.dataset.multilabel
-                                       else confusion(self.data["test"].classes, test_probabilities))
+        if with_confusion:
+            results["confusion_matrix"] = (None if self.dataset.multilabel
+                                           else confusion(self.data["test"].classes, test_probabilities))
         return results
