@@ -1,8 +1,10 @@
-"""README.md and docs/: README fits on a screen, every relative link leads to a file, every
-project name in inline code (`reports.report.build_report`) exists, and every command shown
-(`python -m <command> ...` in code blocks and inline code, `make <target>`) still parses with its
-command's own parser and names registered suites, datasets and methods. Nothing trains: each
-command's `build_parser().parse_args(argv)` runs, and the names are looked up."""
+"""README.md and docs/: README fits on a screen, every relative link leads to a file (and its
+#anchor to a heading there), every project name in inline code (`reports.report.build_report`)
+exists, and every command shown (`python -m <command> ...` in code blocks and inline code,
+`make <target>`) still parses with its command's own parser and names registered suites, datasets
+and methods. The other way round, every registered method, dataset, suite, tuning objective,
+metric, record key and command option is named on its page. Nothing trains: each command's
+`build_parser().parse_args(argv)` runs, and the names are looked up."""
 from __future__ import annotations
 
 import importlib
@@ -12,9 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.core import records
 from benchmarks.core.errors import CritBenchError
+from benchmarks.core.metrics import METRIC_LABELS
 from benchmarks.methods import get_method
+from benchmarks.methods.registry import list_methods
 from benchmarks.sweep.suite import list_suites
+from benchmarks.sweep.tuning import OBJECTIVES
 from datasets import list_datasets
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,6 +33,15 @@ FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.M | re.S)
 INLINE = re.compile(r"`([^`\n]+)`")
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 DOTTED = re.compile(r"`((?:benchmarks|reports|datasets|models3d)(?:\.\w+)+)")
+HEADING = re.compile(r"^#+\s+(.+?)\s*$", re.M)
+# The page that documents each command's options (benchmarks.run's own options are on command-line.md).
+OPTION_PAGES = {"benchmarks.run": "docs/command-line.md", "benchmarks.tune": "docs/tuning.md",
+                "benchmarks.leaderboard": "docs/leaderboards.md", "benchmarks.speed": "docs/speed.md",
+                "reports.build": "docs/reports.md", "reports.validation": "docs/validation.md",
+                "datasets.export": "docs/datasets.md"}
+# The record types whose keys docs/records.md names, key by key.
+RECORD_TYPES = (records.RunRecord, records.FailureRecord, records.ClassResults, records.ClassMetrics,
+                records.LastEpochResults)
 
 
 def code_of(text: str) -> list[str]:
@@ -67,6 +82,23 @@ def shown_commands() -> list[tuple[str, list[str]]]:
     return [(page.relative_to(REPO).as_posix(), words) for page in PAGES
             for line in code_of(page.read_text(encoding="utf-8")) for words in commands_in(line)
             if words[0] == "make" or words[0].startswith(PROJECT)]
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading: lower case, punctuation but '-' and '_' dropped, each
+    space a '-'."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def anchors(page: Path) -> set[str]:
+    text = FENCE.sub("", page.read_text(encoding="utf-8"))
+    return {slug(heading) for heading in HEADING.findall(text)}
+
+
+def named(name: str, text: str, quoted: bool = True) -> bool:
+    """Whether `text` names `name`: in inline code (`quoted`), else as a whole word, any case."""
+    pattern = rf"`{re.escape(name)}`" if quoted else rf"(?<![\w-]){re.escape(name)}(?![\w-])"
+    return re.search(pattern, text, 0 if quoted else re.I) is not None
 
 
 def make_targets() -> set[str]:
@@ -147,6 +179,64 @@ def test_every_relative_link_points_to_a_file(page):
     broken = [target for target in LINK.findall(page.read_text(encoding="utf-8"))
               if not re.match(r"[a-z]+:|#", target) and not (page.parent / target.split("#")[0]).exists()]
     assert not broken, f"{page.name}: links to missing files: {broken}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.relative_to(REPO).as_posix())
+def test_every_anchor_is_a_heading(page):
+    broken = []
+    for target in LINK.findall(page.read_text(encoding="utf-8")):
+        path, _, anchor = target.partition("#")
+        linked = page.parent / path if path else page
+        if anchor and not re.match(r"[a-z]+:", target) and linked.suffix == ".md" and anchor not in anchors(linked):
+            broken.append(target)
+    assert not broken, f"{page.name}: links to headings that do not exist: {broken}"
+
+
+def test_slugs_are_githubs():
+    assert slug("Two task framings: `--task binary | multiclass`") == "two-task-framings---task-binary--multiclass"
+    assert slug("ALM dose-response (CIFAR-10 1:100)") == "alm-dose-response-cifar-10-1100"
+
+
+def page_text(relative: str) -> str:
+    return (REPO / relative).read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("page, kind, registered, quoted", [
+    ("docs/methods.md", "method", list_methods(), True),
+    ("docs/datasets.md", "dataset", list_datasets(), False),  # the MedMNIST ones by their own spelling
+    ("docs/leaderboards.md", "suite", list_suites(), True),
+    ("docs/tuning.md", "objective", list(OBJECTIVES), True),
+    ("docs/metrics.md", "metric", list(METRIC_LABELS), True),
+], ids=["methods", "datasets", "suites", "objectives", "metrics"])
+def test_every_registered_name_is_documented(page, kind, registered, quoted):
+    text = page_text(page)
+    missing = [name for name in registered if not named(name, text, quoted)]
+    assert not missing, f"{page} does not name the {kind}s {missing}"
+
+
+def test_every_record_key_is_documented():
+    text = page_text("docs/records.md")
+    keys = {key for typed in RECORD_TYPES for key in typed.__annotations__}
+    missing = sorted(key for key in keys if not named(key, text))
+    assert not missing, f"docs/records.md does not name the record keys {missing}"
+
+
+@pytest.mark.parametrize("command, page", OPTION_PAGES.items())
+def test_every_option_is_documented(command, page):
+    own = {option for action in importlib.import_module(command).build_parser()._actions
+           for option in action.option_strings if option.startswith("--") and option != "--help"}
+    if command != "benchmarks.run":  # commands that take benchmarks.run's flags document only their own
+        own -= {option for action in importlib.import_module("benchmarks.run").build_parser()._actions
+                for option in action.option_strings}
+    text = page_text(page)
+    missing = sorted(option for option in own if not re.search(re.escape(option) + r"(?![\w-])", text))
+    assert not missing, f"{page} does not mention {command}'s options {missing}"
+
+
+def test_an_undocumented_name_is_caught():
+    assert named("sota_s", "`sota_s` and `sopa`") and not named("sopa", "`sopa_s`")
+    assert named("organamnist", "OrganAMNIST, OrganCMNIST", quoted=False)
+    assert not named("cifar10", "`cifar10_lt`", quoted=False)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.relative_to(REPO).as_posix())
