@@ -38,7 +38,7 @@ HEADING = re.compile(r"^#+\s+(.+?)\s*$", re.M)
 OPTION_PAGES = {"benchmarks.run": "docs/command-line.md", "benchmarks.tune": "docs/tuning.md",
                 "benchmarks.leaderboard": "docs/leaderboards.md", "benchmarks.speed": "docs/speed.md",
                 "reports.build": "docs/reports.md", "reports.validation": "docs/validation.md",
-                "datasets.export": "docs/datasets.md"}
+                "reports.dose_response": "docs/reports.md", "datasets.export": "docs/datasets.md"}
 # The record types whose keys docs/records.md names, key by key.
 RECORD_TYPES = (records.RunRecord, records.FailureRecord, records.ClassResults, records.ClassMetrics,
                 records.LastEpochResults)
