@@ -80,6 +80,7 @@ def class_tensor(weights: list[float], device: torch.device) -> torch.Tensor:
 
 
 SCHEDULES = ("medmnist", "cao", "constant")
+PESG_SCHEDULES = ("medmnist", "constant")
 
 
 def cao_factor(epoch: int, epochs: int, warmup: int) -> float:
@@ -321,18 +322,23 @@ class LDAMCE(MulticlassMethod):
 # `epoch_decay: 3.0e-3`, `momentum: 0.9`, `decay_epochs: [0.5, 0.75]` (its 20% sampling rate is
 # a multi-label DualSampler, not used here: the run's --sampler draws the batches).
 @dataclass(frozen=True)
-class MAUCMParams(ClassParams):
+class MAUCMParams(MethodParams):
+    """maucm's: PESG's own terms, no Adam/SGD choice, warm-up or preset (PESG has no published
+    long-tailed recipe here)."""
+
     lr: float = 0.1
     weight_decay: float = 1e-5
     margin: float = 1.0
     epoch_decay: float = 3e-3
     momentum: float = 0.9
+    # medmnist: PESG's lr / 10 and regularizer reset at 50% and 75% of the epochs; constant: none
+    schedule: str = "medmnist"
 
     def validate(self) -> None:
         super().validate()
-        if self.optimizer != "adam" or self.schedule == "cao":
-            raise CritBenchError("maucm trains with LibAUC's PESG and its own lr decays (schedule medmnist or "
-                                 f"constant); drop --param optimizer={self.optimizer} schedule={self.schedule}")
+        if self.schedule not in PESG_SCHEDULES:
+            raise CritBenchError(f"maucm's schedule must be one of {', '.join(PESG_SCHEDULES)} (LibAUC's PESG decays "
+                                 f"its own lr), got {self.schedule!r}")
 
 
 @register_method("maucm")
@@ -343,7 +349,7 @@ class MultiLabelAUCM(MulticlassMethod):
 
     description = "LibAUC mAUCMLoss (one-vs-rest AUC margin per class) + PESG (lr 0.1), LibAUC's ChestMNIST recipe"
     Params = MAUCMParams
-    presets = ()  # PESG has no published long-tailed recipe here
+    presets = ()
     sigmoid_outputs = True
     search_space = AUCMMethod.search_space  # the binary aucm's, whose parameters mAUCM shares
     search_space_source = AUCMMethod.search_space_source
@@ -356,10 +362,16 @@ class MultiLabelAUCM(MulticlassMethod):
                     epoch_decay=self.params.epoch_decay, weight_decay=self.params.weight_decay,
                     momentum=self.params.momentum, verbose=False, device=self.ctx.device)
 
+    @classmethod
+    def build_params(cls, values: dict) -> MAUCMParams:
+        return parse_params(cls.Params, values)
+
     def __init__(self, model, params: MAUCMParams, ctx: ClassContext):
         super().__init__(model, params, ctx)
-        self.scheduler = None  # PESG decays its own lr with the regularizer reset
         self.decays = decay_epochs(ctx.epochs) if params.schedule == "medmnist" else []
+
+    def build_scheduler(self):
+        return None  # PESG decays its own lr with the regularizer reset (`end_epoch`)
 
     def objective(self, outputs, targets):
         if not self.ctx.multilabel:

@@ -201,3 +201,27 @@ def test_a_binary_methods_name_with_task_multiclass_trains_its_multiclass_varian
 def test_binary_methods_without_a_multiclass_variant_are_refused_for_task_multiclass(method):
     with pytest.raises(CritBenchError, match=f"--method {re.escape(method)} trains --task binary, not --task multiclass"):
         resolve_config(RunConfig(dataset="dermamnist", method=method, task="multiclass"))
+
+
+@pytest.mark.parametrize("values, says", [
+    ({"optimizer": "sgd"}, "unknown parameter 'optimizer'; valid: epoch_decay"),
+    ({"warmup_epochs": 3}, "unknown parameter 'warmup_epochs'"),
+    ({"preset": "cifar_lt"}, "unknown parameter 'preset'"),
+    ({"schedule": "cao"}, "schedule must be one of medmnist, constant"),
+])
+def test_maucm_refuses_the_adam_sgd_terms_its_pesg_never_reads(values, says):
+    """maucm trains with LibAUC's PESG alone: the Adam/SGD methods' optimizer, warm-up and preset
+    would be silently ignored, so they are refused, naming maucm's own parameters."""
+    with pytest.raises(CritBenchError, match=re.escape(says)):
+        method("maucm", values)
+
+
+def test_maucm_decays_pesgs_lr_at_half_and_three_quarters_of_the_epochs():
+    """LibAUC's ChestMNIST recipe: `decay_epochs: [0.5, 0.75]`, each `optimizer.update_regularizer(decay_factor=10)`."""
+    maucm = method("maucm", epochs=8)
+    assert maucm.scheduler is None
+    lrs = []
+    for epoch in range(8):
+        maucm.end_epoch(epoch, 0.5)
+        lrs.append(maucm.optimizer.param_groups[0]["lr"])
+    assert lrs == pytest.approx([0.1] * 3 + [0.01] * 2 + [0.001] * 3)
