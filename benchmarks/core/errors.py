@@ -14,4 +14,9 @@ class DataUnavailableError(CritBenchError):
 
 
 class DivergedError(RuntimeError):
-    """Training produced a non-finite loss."""
+    """Training produced a non-finite loss; `history` holds the epochs finished before it (their
+    per-epoch figures, e.g. ALM's term-to-loss ratio, show how the run got there)."""
+
+    def __init__(self, message: str, history: list | None = None):
+        super().__init__(message)
+        self.history = list(history or [])

@@ -189,6 +189,7 @@ class FailureRecord(TypedDict):
     failed_at: str
     seconds: float | None
     command: NotRequired[str]
+    history: NotRequired[list[HistoryEntry]]  # diverged: the epochs finished before the non-finite loss
 
 
 HISTORY_FIELDS = tuple(HistoryEntry.__annotations__)  # the trainer's own; other history keys are the method's
@@ -220,6 +221,8 @@ def failure_record(config: RunConfig, identity: str, error: BaseException, secon
     )
     if command is not None:
         record["command"] = command
+    if isinstance(error, DivergedError) and error.history:
+        record["history"] = error.history
     return record
 
 

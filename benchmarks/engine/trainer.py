@@ -265,7 +265,8 @@ class Trainer:
             train_loss = self.train_epoch()
             epoch = len(progress.history) + 1
             if not math.isfinite(train_loss):
-                raise DivergedError(f"training loss became {train_loss} in epoch {epoch}; {self.method.divergence_hint()}")
+                raise DivergedError(f"training loss became {train_loss} in epoch {epoch}; {self.method.divergence_hint()}",
+                                    progress.history)
             val_metrics, _, val_probabilities = self.score("val", classes=self.multiclass)
             val_auc = val_metrics["auc"]
             summary = self.method.state_summary()
@@ -321,7 +322,8 @@ class Trainer:
                 progress.next_stage(config.patience)
         best = progress.best
         if best is None:
-            raise DivergedError("validation AUC was never finite: the model's outputs are NaN or infinite")
+            raise DivergedError("validation AUC was never finite: the model's outputs are NaN or infinite",
+                                progress.history)
         last = None
         if self.multiclass and best["epoch"] != len(progress.history):
             last = self.class_results(self.score("val", classes=True)[2], self.score("test", classes=True)[2],

@@ -93,6 +93,27 @@ def test_non_finite_loss_raises_diverged(monkeypatch):
         Trainer(config, load_dataset(config), resolve_device(config.device), progress=False).fit()
 
 
+def test_a_diverged_runs_failure_record_keeps_the_epochs_before_it(monkeypatch):
+    """The figures that show how a run diverged (its losses, ALM's term-to-loss ratio) are in its
+    failure record, not only in a checkpoint left behind."""
+    config = tiny(epochs=4, patience=0)
+    steps_per_epoch = -(-len(load_dataset(config).train.y) // config.batch_size)
+    steps = []
+    original = LossMethod.loss
+
+    def nan_from_epoch_3(self, logits, y, index):
+        steps.append(1)
+        loss = original(self, logits, y, index)
+        return loss * math.nan if len(steps) > 2 * steps_per_epoch else loss
+
+    monkeypatch.setattr(LossMethod, "loss", nan_from_epoch_3)
+    record = run_benchmark(config, progress=False)
+    assert record["status"] == "failed" and record["failure"] == "diverged" and "in epoch 3" in record["reason"]
+    assert [entry["epoch"] for entry in record["history"]] == [1, 2]
+    assert all(math.isfinite(entry["train_loss"]) for entry in record["history"])
+    json.dumps(record, allow_nan=False)
+
+
 def test_record_is_complete_strict_json(tmp_path):
     record = run_benchmark(tiny(method="aucm"), progress=False)
     path = save_record(record, tmp_path)
