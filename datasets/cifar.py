@@ -82,8 +82,10 @@ def read_torchvision(name: str, root: Path, train: bool, classes: tuple[str, ...
     except Exception as error:
         raise DataUnavailableError(
             f"{name} is not in {root} and torchvision's download failed ({type(error).__name__}: "
-            f"{error}); download it with torchvision, or pass --data-dir with an image-folder copy "
-            f"(train/<class>/*.png, test/<class>/*.png)"
+            f"{error}); download it where there is internet (python -c \"from torchvision.datasets import "
+            f"{cls.__name__}; {cls.__name__}('DIR', download=True)\") and pass --data-dir DIR, or pass --data-dir DIR "
+            f"with an image-folder copy in DIR, DIR/{name}-jpg or DIR/{name} (train/<class>/ and test/<class>/ "
+            f"folders of .png or .jpg images)"
         ) from None
     wanted = [data.class_to_idx[c] for c in classes]
     targets = torch.tensor(data.targets)

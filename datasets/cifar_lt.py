@@ -63,6 +63,9 @@ CIFAR100_CLASSES = (
     "willow_tree", "wolf", "woman", "worm",
 )
 SOURCES = {"cifar10_lt": ("cifar10", CIFAR10_CLASSES), "cifar100_lt": ("cifar100", CIFAR100_CLASSES)}
+# The official training images per class (5,000 of CIFAR-10's 50,000, 500 of CIFAR-100's), which
+# bound rho and val_per_class before any image is read.
+TRAIN_PER_CLASS = {"cifar10_lt": 5000, "cifar100_lt": 500}
 DEFAULTS = {"rho": 100.0, "profile": "exp", "val_per_class": 100, "subset_seed": 0}
 # Many/medium/few-shot groups by training images per class: (many above, few below). CIFAR-100-LT:
 # the convention of Liu et al. 2019 (OLTR), many > 100, few < 20. CIFAR-10-LT has no such convention
@@ -90,23 +93,48 @@ def reference_counts(n_max: int, num_classes: int, rho: float, profile: str) -> 
 
 
 def checked_settings(params: dict) -> tuple[float, str, int, int]:
-    """rho, profile, val_per_class and subset_seed from `params`; CritBenchError for invalid values."""
-    try:
-        rho = float(params.get("rho", DEFAULTS["rho"]))
-        val_per_class = int(str(params.get("val_per_class", DEFAULTS["val_per_class"])))
-        subset_seed = int(str(params.get("subset_seed", DEFAULTS["subset_seed"])))
-    except ValueError:
-        raise CritBenchError(f"invalid --param rho, val_per_class or subset_seed in {params}; valid: rho a number >= 1, "
-                             f"val_per_class an integer >= 1, subset_seed an integer in [0, 2**32)") from None
+    """rho, profile, val_per_class and subset_seed from `params`; CritBenchError naming the first
+    invalid one, with its valid values."""
+    rho = setting(params, "rho", float, lambda value: 1 <= value < float("inf"), "a number >= 1 (1: balanced)")
     profile = str(params.get("profile", DEFAULTS["profile"]))
-    if not 1 <= rho < float("inf"):  # also refuses NaN
-        raise CritBenchError(f"--param rho={params.get('rho')} is invalid; valid: a number >= 1 (1: balanced)")
     if profile not in PROFILES:
         raise CritBenchError(f"--param profile={profile} is invalid; valid: {', '.join(PROFILES)}")
-    if val_per_class < 1 or not 0 <= subset_seed < 2**32:
-        raise CritBenchError(f"--param val_per_class={val_per_class} subset_seed={subset_seed} is invalid; valid: "
-                             f"val_per_class >= 1, subset_seed in [0, 2**32)")
+    val_per_class = setting(params, "val_per_class", int, lambda value: value >= 1, "val_per_class >= 1 (an integer)")
+    subset_seed = setting(params, "subset_seed", int, lambda value: 0 <= value < 2**32, "subset_seed in [0, 2**32) (an integer)")
     return rho, profile, val_per_class, subset_seed
+
+
+def setting(params: dict, key: str, kind: type, valid, valid_text: str):
+    """`params[key]` (else its default) as `kind`, refused unless `valid(value)` (NaN never is)."""
+    text = str(params.get(key, DEFAULTS[key]))
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not valid(value):
+        raise CritBenchError(f"--param {key}={text} is invalid; valid: {valid_text}")
+    return value
+
+
+def checked_counts(name: str, n_max: int, rho: float, profile: str) -> list[int]:
+    """The profile's training counts (`reference_counts`) for classes of `n_max` train images;
+    CritBenchError where a class would keep no training image (rho > n_max)."""
+    classes = SOURCES[name][1]
+    counts = reference_counts(n_max, len(classes), rho, profile)
+    empty = [index for index, count in enumerate(counts) if count < 1]
+    if empty:
+        raise CritBenchError(f"{name}: --param rho={rho:g} leaves {len(empty)} of {len(classes)} classes no training "
+                             f"image (the first: {empty[0]} '{classes[empty[0]]}'); valid: 1 <= rho <= {n_max}, "
+                             f"which keeps n_max / rho >= 1 image of the rarest")
+    return counts
+
+
+def check_holdout(name: str, which: str, images: int, val_per_class: int) -> None:
+    """CritBenchError where holding out `val_per_class` images of a class of `images` train images
+    (`which`: the class) would leave it none to train on."""
+    if val_per_class >= images:
+        raise CritBenchError(f"{name}: {which} has {images} train images, too few to hold out --param "
+                             f"val_per_class={val_per_class}; valid: 1 <= val_per_class <= {images - 1}")
 
 
 def critical_default(name: str) -> CriticalDefault:
@@ -119,6 +147,8 @@ def checked_params(name: str, params: dict) -> dict:
     subset_seed as numbers and names, left out where they equal the defaults (`rho=100`, `rho=100.0`
     and no rho are one run), `critical` as label indices; invalid values are refused before loading."""
     values = dict(zip(("rho", "profile", "val_per_class", "subset_seed"), checked_settings(params)))
+    checked_counts(name, TRAIN_PER_CLASS[name], values["rho"], values["profile"])
+    check_holdout(name, "each class", TRAIN_PER_CLASS[name], values["val_per_class"])
     canonical = {**params, **{key: value for key, value in values.items() if key in params}}
     canonical = {key: value for key, value in canonical.items() if key not in DEFAULTS or value != DEFAULTS[key]}
     return canonical_params(canonical, list(SOURCES[name][1]), critical_default(name), name)
@@ -131,9 +161,7 @@ def subset_indices(classes: np.ndarray, counts: list[int], val_per_class: int, s
     for index, kept in enumerate(counts):
         members = np.where(classes == index)[0]
         rng.shuffle(members)
-        if val_per_class >= len(members):
-            raise CritBenchError(f"{name}: class {index} has {len(members)} train images, too few to hold out "
-                                 f"--param val_per_class={val_per_class}")
+        check_holdout(name, f"class {index}", len(members), val_per_class)
         kept = min(kept, len(members) - val_per_class)
         train.append(members[:kept])
         val.append(members[kept:kept + val_per_class])
@@ -172,7 +200,7 @@ def load_cifar_lt(name: str, request: LoadRequest) -> BinaryDataset:
     choice = choose_critical(request.params, class_names, critical_default(name), name)
     (train_x, train_c, test_x, test_c), md5, notes = read_source(name, request)
     n_max = int(torch.bincount(train_c.long()).max())
-    counts = reference_counts(n_max, len(class_names), rho, profile)
+    counts = checked_counts(name, n_max, rho, profile)
     train_index, val_index = subset_indices(train_c.numpy(), counts, val_per_class, subset_seed, name)
     critical = torch.tensor(choice.labels)
 
