@@ -18,7 +18,7 @@ from benchmarks.core.errors import CritBenchError
 from benchmarks.methods.base import Method, MethodParams, Stage, TrainContext, adam, decay_epochs, parse_params, with_preset
 from benchmarks.methods.registry import register_method
 from benchmarks.methods.presets import AUCM_PRESETS, aucm_preset
-from benchmarks.methods.sampling import Sampling
+from benchmarks.methods.sampling import Sampling, dual_sampler_refusal
 
 # Batches without a positive are expected at 1:100 imbalance; libauc warns on every one of them.
 warnings.filterwarnings("ignore", message="Input data has no positive sample", module="libauc")
@@ -89,18 +89,22 @@ class AUCMMethod(Method):
 
     def sampling(self, requested: str) -> Sampling:
         """The epoch's batches; the loss' prior p becomes their positive rate."""
-        sampling = self.dual_sampling(requested, self.params.sampling_rate, "sampling_rate")
+        sampling = self.dual_sampling(requested, self.params.sampling_rate)
         self.aucm.p = sampling.batch_positive_rate(self.ctx.train_positive_rate, self.ctx.batch_size)
         return sampling
 
-    def dual_sampling(self, requested: str, rate: float, key: str) -> Sampling:
+    @classmethod
+    def skip(cls, config):
+        """Also refuses a --sampler that a stage drawing DualSampler batches would not apply."""
+        return super().skip(config) or dual_sampler_refusal(cls.name, cls.build_params(config.params), config.sampler,
+                                                            zero_allowed=True)
+
+    def dual_sampling(self, requested: str, rate: float) -> Sampling:
         """DualSampler batches with `rate` positives, or the run's --sampler when `rate` is 0."""
-        if not rate:
-            return Sampling(requested)
-        if requested != "none":
-            raise CritBenchError(f"{self.name} composes its batches itself ({key}={rate}); "
-                                 f"pass --param {key}=0 to use --sampler {requested}")
-        return Sampling("dual", rate)
+        refusal = dual_sampler_refusal(self.name, self.params, requested, zero_allowed=True)
+        if refusal:  # `skip` refuses it before training; this guards a Trainer built on an unresolved config
+            raise CritBenchError(refusal)
+        return Sampling("dual", rate) if rate else Sampling(requested)
 
     def loss(self, logits, y, index):
         return self.aucm(torch.sigmoid(logits), y, auto=False).reshape(())
@@ -178,7 +182,7 @@ class AUCMCEMethod(AUCMMethod):
 
     def sampling(self, requested: str) -> Sampling:
         if self.stage == "bce":
-            return self.dual_sampling(requested, self.params.pretrain_sampling_rate, "pretrain_sampling_rate")
+            return self.dual_sampling(requested, self.params.pretrain_sampling_rate)
         return super().sampling(requested)
 
     def loss(self, logits, y, index):

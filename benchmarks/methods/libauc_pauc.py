@@ -29,7 +29,7 @@ from libauc.optimizers import PDSCA, SOAP, SOPA, SOTAs, SOPAs
 from benchmarks.core.errors import CritBenchError
 from benchmarks.methods.base import Method, MethodParams, Stage, TrainContext, adam, decay_epochs
 from benchmarks.methods.registry import register_method
-from benchmarks.methods.sampling import Sampling
+from benchmarks.methods.sampling import Sampling, dual_sampler_refusal
 
 RECIPES = "Optimization-AI/LibAUC examples/trainer_recipes/image_trainer/"
 SEARCH_SPACES = "Optimization-AI/LibAUC libauc/trainer/config/spaces.py"
@@ -58,15 +58,18 @@ class PretrainedParams(LibAUCParams):
     pretrain_fraction: float = 0.625  # epochs: 100 of 100 + 60
     pretrain_lr: float = 1e-3  # optimizer: Adam, lr: 1.0e-3
     pretrain_weight_decay: float = 1e-4  # weight_decay: 1.0e-4
-    pretrain_sampling_rate: float = 0.5  # sampling_rate: 0.5 (0: the run's --sampler)
+    pretrain_sampling_rate: float = 0.5  # sampling_rate: 0.5 (0: shuffled batches, the run's --sampler none)
 
     def validate(self) -> None:
         super().validate()
-        if not 0 < self.pretrain_fraction < 1 or not self.pretrain_lr > 0 or self.pretrain_weight_decay < 0:
-            raise CritBenchError(f"{type(self).__name__} needs 0 < pretrain_fraction < 1, pretrain_lr > 0, "
-                                 f"pretrain_weight_decay >= 0")
+        if not 0 < self.pretrain_fraction < 1:
+            raise CritBenchError(f"pretrain_fraction must be in (0, 1) (the share of --epochs pre-training on BCE), "
+                                 f"got {self.pretrain_fraction}")
+        check_positive(pretrain_lr=self.pretrain_lr)
+        if self.pretrain_weight_decay < 0:
+            raise CritBenchError(f"pretrain_weight_decay must be >= 0, got {self.pretrain_weight_decay}")
         if not 0 <= self.pretrain_sampling_rate < 1:
-            raise CritBenchError(f"pretrain_sampling_rate must be in [0, 1) (0: use --sampler), "
+            raise CritBenchError(f"pretrain_sampling_rate must be in [0, 1) (0: shuffled batches), "
                                  f"got {self.pretrain_sampling_rate}")
 
 
@@ -118,15 +121,18 @@ class LibAUCMethod(Method):
         else:
             self.optimizer = self.build_optimizer()
 
+    @classmethod
+    def skip(cls, config):
+        """Also refuses a --sampler: the LibAUC stage always draws DualSampler batches."""
+        return super().skip(config) or dual_sampler_refusal(cls.name, cls.build_params(config.params), config.sampler,
+                                                            zero_allowed=False)
+
     def sampling(self, requested: str) -> Sampling:
-        key = "pretrain_sampling_rate" if self.stage == "bce" else "sampling_rate"
-        rate = getattr(self.params, key)
-        if not rate:
-            return Sampling(requested)
-        if requested != "none":
-            raise CritBenchError(f"{self.name} composes its batches itself ({key}={rate}); use the default --sampler"
-                                 + (f" or pass --param {key}=0" if key == "pretrain_sampling_rate" else ""))
-        return Sampling("dual", rate)
+        refusal = dual_sampler_refusal(self.name, self.params, requested, zero_allowed=False)
+        if refusal:  # `skip` refuses it before training; this guards a Trainer built on an unresolved config
+            raise CritBenchError(refusal)
+        rate = getattr(self.params, "pretrain_sampling_rate" if self.stage == "bce" else "sampling_rate")
+        return Sampling("dual", rate) if rate else Sampling(requested)
 
     def loss(self, logits, y, index):
         if self.stage == "bce":
@@ -166,7 +172,7 @@ class SOPAParams(PretrainedParams):
     sampling_rate: float = 0.5  # sampling_rate = 0.5
     pretrain_fraction: float = 0.5  # 60 BCE epochs, then 60 SOPA epochs
     pretrain_weight_decay: float = 2e-4  # the same weight_decay
-    pretrain_sampling_rate: float = 0.0  # DataLoader(..., shuffle=True): the run's --sampler
+    pretrain_sampling_rate: float = 0.0  # DataLoader(..., shuffle=True): shuffled batches
 
     def validate(self) -> None:
         super().validate()

@@ -47,6 +47,25 @@ class Sampling:
         return train_positive_rate if self.kind == "none" else 0.5
 
 
+# The params of the methods that draw LibAUC's DualSampler batches themselves: each stage's share of
+# positives (the CE pre-training's, the AUC stage's; 0, where the method allows it: the run's --sampler).
+DUAL_RATES = ("pretrain_sampling_rate", "sampling_rate")
+
+
+def dual_sampler_refusal(method: str, params, sampler: str, zero_allowed: bool) -> str | None:
+    """Why `--sampler sampler` cannot train `method` with `params` (what to do included), or None:
+    a stage whose `DUAL_RATES` rate is not 0 draws DualSampler batches, which --sampler would not
+    change. `zero_allowed`: the method accepts 0 for those rates (it then draws with --sampler)."""
+    rates = {key: getattr(params, key) for key in DUAL_RATES if getattr(params, key, 0)}
+    if sampler == "none" or not rates:
+        return None
+    remedy = (f"pass --param {' --param '.join(f'{key}=0' for key in rates)} to train with --sampler {sampler}, or "
+              f"drop --sampler" if zero_allowed else "drop --sampler (its sampling_rate must stay in (0, 1))")
+    return (f"--method {method} composes its batches itself (LibAUC's DualSampler, "
+            f"{', '.join(f'{key}={rate:g}' for key, rate in rates.items())}), which --sampler {sampler} would not "
+            f"change: {remedy}")
+
+
 def dual_positives(rate: float, batch_size: int) -> int:
     """Positives per DualSampler batch: LibAUC's `int(sampling_rate * batch_size)`, at least 1."""
     return max(1, int(rate * batch_size))
