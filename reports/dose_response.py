@@ -105,11 +105,16 @@ def dose_points(runs: list[Run], method: str, param: str) -> list[DoseResponse]:
     so a response never mixes two protocols."""
     groups: dict[tuple, list[DosePoint]] = {}
     for run in runs:
-        if run.method == method and param in run.config["params"]:
+        if run.method == method and is_number(run.config["params"].get(param)):
             groups.setdefault(response_key(run.config, param), []).append(
                 DosePoint(float(run.config["params"][param]), run))
     return [DoseResponse(method, param, sorted(points, key=lambda p: p.value), other_params(points[0].run.config, param))
             for points in groups.values() if len({p.value for p in points}) > 1]
+
+
+def is_number(value) -> bool:
+    """Whether a param's value is a dose (a number; a name such as a preset, or a switch, is not)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def swept_params(runs: list[Run], method: str) -> list[str]:
@@ -118,9 +123,25 @@ def swept_params(runs: list[Run], method: str) -> list[str]:
     for run in runs:
         if run.method == method:
             for name, value in run.config["params"].items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                if is_number(value):
                     values.setdefault(name, set()).add(float(value))
     return sorted(name for name, seen in values.items() if len(seen) > 1)
+
+
+def no_response(runs: list[Run], method: str, param: str, where: str) -> str:
+    """Why `runs` (read from `where`) hold no response of `method` to `param`, with what they do hold."""
+    need = "a dose-response needs at least two values of it with everything else equal"
+    methods = sorted({run.method for run in runs})
+    if not methods:
+        return f"no complete run record under {where}; pass the --out folder of benchmarks.run or the leaderboard"
+    if method not in methods:
+        return f"no {method} runs under {where}; the methods there: {', '.join(methods)}"
+    swept = swept_params(runs, method)
+    if param in swept:
+        return (f"no {method} runs that differ only in {param} under {where}: the runs with other values of it also "
+                f"differ in their protocol ({', '.join(PROTOCOL)}) or other params; {need}")
+    return (f"no {method} runs that differ only in {param} under {where}; {need}; the numeric params {method}'s runs "
+            f"there vary: {', '.join(swept) or 'none'}")
 
 
 def dataset_responses(runs: list[Run]) -> list[DoseResponse]:
@@ -158,7 +179,7 @@ def markdown(points: list[DosePoint], param: str, failed: list[list[str]] = ()) 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m reports.dose_response", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m reports.dose_response", description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", nargs="+", required=True, metavar="DIR", help="folders of run records")
     parser.add_argument("--method", required=True, help="the method whose runs differ in --param")
     parser.add_argument("--param", required=True, help="the hyperparameter, e.g. mu0")
@@ -172,12 +193,13 @@ def main(argv=None) -> int:
         loaded = [load_runs(Path(folder)) for folder in args.runs]
     except CritBenchError as error:
         return fail(str(error))
+    for found in loaded:
+        found.report_skipped()
     runs = [run for found in loaded for run in found.runs]
     failures = [failure for found in loaded for failure in found.failures]
     found = dose_points(runs, args.method, args.param)
     if not found:
-        return fail(f"no {args.method} runs that differ only in {args.param} under {', '.join(args.runs)}; "
-                    f"a dose-response needs at least two values of it with everything else equal")
+        return fail(no_response(runs, args.method, args.param, ", ".join(args.runs)))
     for response in found:
         print(f"{response.dataset}, seed {response.seed}, {args.method} by {args.param}:\n\n"
               f"{markdown(response.points, args.param, failed_rows(failures, response))}\n")
