@@ -156,14 +156,15 @@ class ALMConstraint:
     def state_summary(self):
         """mu this epoch, whether its updates have stopped, and the multipliers of the training positives."""
         positives = max(1, self.ctx.class_counts.n_pos)
-        return {"mu": self.mu, "mu_frozen": self.schedule.frozen,
+        return {**super().state_summary(), "mu": self.mu, "mu_frozen": self.schedule.frozen,
                 "multiplier_mean": float(self.multipliers.sum()) / positives,
                 "multiplier_max": float(self.multipliers.max()), **self.activity()}
 
     def state_dict(self):
-        return {"multipliers": self.multipliers.clone(), "schedule": self.schedule.state_dict()}
+        return {**super().state_dict(), "multipliers": self.multipliers.clone(), "schedule": self.schedule.state_dict()}
 
     def load_state_dict(self, state):
+        super().load_state_dict(state)
         self.multipliers.copy_(state["multipliers"])
         self.schedule.load_state_dict(state["schedule"])
 

@@ -181,18 +181,79 @@ class MulticlassMethod(Method):
         self.scheduler.step()
 
 
+@dataclass(frozen=True)
+class DRWTerms:
+    """Deferred re-weighting's switch for the softmax losses (a mixin before the method's params
+    class): kaidic/LDAM-DRW cifar_train.py's `train_rule == 'DRW'` with `--epochs 200`."""
+
+    drw: bool = False  # class-balanced weights from drw_start x epochs on (Cao et al. 2019)
+    drw_start: float = 0.8  # cifar_train.py: `idx = epoch // 160` of 200 epochs; 0: from the start (its 'Reweight')
+
+    def validate(self) -> None:
+        super().validate()
+        if not 0 <= self.drw_start <= 1:
+            raise CritBenchError(f"drw_start must be in [0, 1] (a share of the epochs), got {self.drw_start}")
+
+
+class DeferredReweighting:
+    """DRW (a mixin before a softmax method's class, whose params have `DRWTerms`): from `drw_start`
+    x epochs on, the loss weighs class k by (1 - 0.9999) / (1 - 0.9999^n_k), normalized to sum to K
+    (cifar_train.py: `betas = [0, 0.9999]`, `per_cls_weights / np.sum(per_cls_weights) *
+    len(cls_num_list)`); `class_weight` is what the objective passes as the loss's `weight`."""
+
+    @classmethod
+    def skip(cls, config: RunConfig) -> str | None:
+        if config.params.get("drw") and get_dataset_entry(config.dataset).class_labels == "multi-label":
+            return (f"--param drw=true re-weights the softmax classes of one label per sample; {config.dataset} is "
+                    f"multi-label: drop drw")
+        return super().skip(config)
+
+    def __init__(self, model, params, ctx: ClassContext):
+        super().__init__(model, params, ctx)
+        self.drw_weights = class_tensor(class_weights("ens", ctx.class_sizes, 0.9999), ctx.device) if params.drw else None
+        self.reweighting = self.reweighted_after(0)
+
+    def reweighted_after(self, epochs_done: int) -> bool:
+        return self.drw_weights is not None and epochs_done >= int(self.params.drw_start * self.ctx.epochs)
+
+    @property
+    def class_weight(self) -> torch.Tensor | None:
+        return self.drw_weights if self.reweighting else None
+
+    def end_epoch(self, epoch, val_auc):
+        super().end_epoch(epoch, val_auc)
+        self.reweighting = self.reweighted_after(epoch + 1)
+
+    def state_summary(self):
+        return {**super().state_summary(), **({"drw": self.reweighting} if self.drw_weights is not None else {})}
+
+    def state_dict(self):
+        return {**super().state_dict(), "reweighting": self.reweighting}
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        self.reweighting = state["reweighting"]
+
+
+@dataclass(frozen=True)
+class CEParams(DRWTerms, ClassParams):
+    """ce's: the class params and DRW's."""
+
+
 @register_method("ce")
-class CrossEntropy(MulticlassMethod):
+class CrossEntropy(DeferredReweighting, MulticlassMethod):
     """Softmax cross-entropy; on multi-label data BCE per output (MedMNIST v2, MedMNIST/experiments
-    MedMNIST2D/train_and_eval_pytorch.py: `nn.CrossEntropyLoss()`, multi-label `nn.BCEWithLogitsLoss()`)."""
+    MedMNIST2D/train_and_eval_pytorch.py: `nn.CrossEntropyLoss()`, multi-label `nn.BCEWithLogitsLoss()`).
+    With `drw`, CE-DRW: kaidic/LDAM-DRW cifar_train.py `nn.CrossEntropyLoss(weight=per_cls_weights)`."""
 
     description = ("softmax cross-entropy over every label (BCE per finding on multi-label data); MedMNIST v2 recipe "
-                   "(Adam 1e-3, lr x0.1 at 50%/75%)")
+                   "(Adam 1e-3, lr x0.1 at 50%/75%); --param drw=true for CE-DRW")
+    Params = CEParams
 
     def objective(self, outputs, targets):
         if self.ctx.multilabel:
             return F.binary_cross_entropy_with_logits(outputs, targets)
-        return F.cross_entropy(outputs, targets)
+        return F.cross_entropy(outputs, targets, weight=self.class_weight)
 
 
 @dataclass(frozen=True)
@@ -229,7 +290,7 @@ class ClassBalancedCE(MulticlassMethod):
 
 
 @dataclass(frozen=True)
-class FocalParams(ClassParams):
+class FocalParams(DRWTerms, ClassParams):
     gamma: float = 1.0  # kaidic/LDAM-DRW cifar_train.py: `FocalLoss(weight=per_cls_weights, gamma=1)`
 
     def validate(self) -> None:
@@ -239,11 +300,13 @@ class FocalParams(ClassParams):
 
 
 @register_method("focal_ce")
-class FocalCE(MulticlassMethod):
+class FocalCE(DeferredReweighting, MulticlassMethod):
     """Softmax focal loss as kaidic/LDAM-DRW losses.py: mean of (1 - p_t)^gamma CE with p_t = exp(-CE);
-    on multi-label data torchvision's sigmoid focal loss per output (no alpha)."""
+    on multi-label data torchvision's sigmoid focal loss per output (no alpha). With `drw`, the
+    reference's `FocalLoss(weight=per_cls_weights)`: the class weight inside the per-sample CE."""
 
-    description = "softmax focal loss (1 - p_t)^gamma CE (Lin et al. 2017, as kaidic/LDAM-DRW); sigmoid per finding on multi-label data"
+    description = ("softmax focal loss (1 - p_t)^gamma CE (Lin et al. 2017, as kaidic/LDAM-DRW); sigmoid per finding on "
+                   "multi-label data; --param drw=true for Focal-DRW")
     Params = FocalParams
     search_space = {**OPTIMIZER_SPACE, "gamma": "0.0..3.0"}
     search_space_source = f"no reference grid: kaidic/LDAM-DRW fixes gamma=1; gamma from 0 (CE) to 3; {OPTIMIZER_SOURCE}"
@@ -251,31 +314,27 @@ class FocalCE(MulticlassMethod):
     def objective(self, outputs, targets):
         if self.ctx.multilabel:
             return sigmoid_focal_loss(outputs, targets, alpha=-1, gamma=self.params.gamma, reduction="mean")
-        ce = F.cross_entropy(outputs, targets, reduction="none")
+        ce = F.cross_entropy(outputs, targets, weight=self.class_weight, reduction="none")
         return ((1 - torch.exp(-ce)) ** self.params.gamma * ce).mean()
 
 
 @dataclass(frozen=True)
-class LDAMParams(ClassParams):
+class LDAMParams(DRWTerms, ClassParams):
     max_margin: float = 0.5  # LDAMLoss(cls_num_list, max_m=0.5, weight=None, s=30)
     scale: float = 30.0
-    drw: bool = False  # deferred re-weighting (LDAM-DRW)
-    drw_start: float = 0.8  # cifar_train.py: `idx = epoch // 160` of 200 epochs
 
     def validate(self) -> None:
         super().validate()
-        if not self.max_margin > 0 or not self.scale > 0 or not 0 <= self.drw_start <= 1:
-            raise CritBenchError(f"ldam_ce needs max_margin > 0, scale > 0, 0 <= drw_start <= 1; got "
-                                 f"{self.max_margin}, {self.scale}, {self.drw_start}")
+        if not self.max_margin > 0 or not self.scale > 0:
+            raise CritBenchError(f"ldam_ce needs max_margin > 0 and scale > 0; got {self.max_margin}, {self.scale}")
 
 
 @register_method("ldam_ce")
-class LDAMCE(MulticlassMethod):
+class LDAMCE(DeferredReweighting, MulticlassMethod):
     """LDAM over K classes on a cosine head (Cao et al. 2019, kaidic/LDAM-DRW losses.py `LDAMLoss`):
     margins m_k = C n_k^(-1/4), the largest `max_margin`, subtracted from the true class's cosine,
     cross-entropy of `scale` x the cosines. The head outputs `scale` x cosine (models3d's cosine
-    head), so the loss subtracts `scale` x m_y. DRW (cifar_train.py `train_rule == 'DRW'`): from
-    `drw_start` x epochs on, class weights (1 - 0.9999) / (1 - 0.9999^n_k) normalized to sum to K."""
+    head), so the loss subtracts `scale` x m_y. With `drw`, LDAM-DRW (`DeferredReweighting`)."""
 
     description = "LDAM (Cao et al. 2019) over every label on a cosine head; --param drw=true for LDAM-DRW"
     Params = LDAMParams
@@ -296,25 +355,10 @@ class LDAMCE(MulticlassMethod):
         super().__init__(model, params, ctx)
         margins = torch.tensor(ctx.class_sizes, dtype=torch.float64) ** -0.25
         self.margins = (margins * params.max_margin / margins.max()).float().to(ctx.device)
-        self.drw_weights = class_tensor(class_weights("ens", ctx.class_sizes, 0.9999), ctx.device) if params.drw else None
-        self.reweighting = False
 
     def objective(self, outputs, targets):
         shifted = outputs - self.params.scale * F.one_hot(targets, outputs.shape[1]) * self.margins
-        return F.cross_entropy(shifted, targets, weight=self.drw_weights if self.reweighting else None)
-
-    def end_epoch(self, epoch, val_auc):
-        super().end_epoch(epoch, val_auc)
-        self.reweighting = self.drw_weights is not None and epoch + 1 >= int(self.params.drw_start * self.ctx.epochs)
-
-    def state_summary(self):
-        return {"drw": self.reweighting} if self.drw_weights is not None else {}
-
-    def state_dict(self):
-        return {"reweighting": self.reweighting}
-
-    def load_state_dict(self, state):
-        self.reweighting = state["reweighting"]
+        return F.cross_entropy(shifted, targets, weight=self.class_weight)
 
 
 # LibAUC's ChestMNIST recipe, examples/trainer_recipes/image_trainer/config_auc_ChestMNIST.yaml:
@@ -392,8 +436,8 @@ class MultiLabelAUCM(MulticlassMethod):
 
 
 @dataclass(frozen=True)
-class ALMCriticalParams(ALMTerms, ClassParams):
-    """alm_ce: the class params and the binary ALM's constraint params, defaults and cap."""
+class ALMCriticalParams(ALMTerms, CEParams):
+    """alm_ce: ce's params (DRW's too) and the binary ALM's constraint params, defaults and cap."""
 
 
 @register_method("alm_ce")

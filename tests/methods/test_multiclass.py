@@ -98,6 +98,77 @@ def test_focal_is_kaidics_focal_loss():
     torch.testing.assert_close(method("focal_ce", {"gamma": 2.0}).objective(outputs, target), expected)
 
 
+def reference_focal_loss(outputs, target, gamma, weight=None):
+    """kaidic/LDAM-DRW losses.py `FocalLoss.forward`: `focal_loss(F.cross_entropy(input, target,
+    reduction='none', weight=self.weight), self.gamma)`, `p = torch.exp(-input_values)`,
+    `loss = (1 - p) ** gamma * input_values`, `return loss.mean()`."""
+    values = F.cross_entropy(outputs, target, reduction="none", weight=weight)
+    return ((1 - torch.exp(-values)) ** gamma * values).mean()
+
+
+def after_epochs(trained, epochs):
+    for epoch in range(epochs):
+        trained.optimizer.step()  # (no gradients: nothing moves) so that the schedule may step
+        trained.end_epoch(epoch, 0.5)
+    return trained
+
+
+@pytest.mark.parametrize("name, reference", [
+    ("ce", lambda outputs, target, weight: F.cross_entropy(outputs, target, weight=weight)),
+    ("focal_ce", lambda outputs, target, weight: reference_focal_loss(outputs, target, 1.0, weight)),
+])
+def test_drw_is_kaidics_deferred_reweighting_of_ce_and_focal(name, reference):
+    """kaidic/LDAM-DRW cifar_train.py, `train_rule == 'DRW'`: `idx = epoch // 160`, `betas = [0, 0.9999]`,
+    then `criterion = nn.CrossEntropyLoss(weight=per_cls_weights)` (CE) or `FocalLoss(weight=per_cls_weights,
+    gamma=1)` (Focal); here drw_start 0.5 of 10 epochs stands for 160 of 200."""
+    drw = method(name, {"drw": True, "drw_start": 0.5})
+    outputs, target = batch()
+    torch.testing.assert_close(after_epochs(drw, 4).objective(outputs, target), reference(outputs, target, None))
+    assert drw.state_summary() == {"drw": False}
+    torch.testing.assert_close(after_epochs(drw, 5).objective(outputs, target),
+                               reference(outputs, target, reference_drw_weights(SIZES)))
+    assert drw.state_summary() == {"drw": True} and method(name).state_summary() == {}
+
+
+def test_drw_start_0_reweights_from_the_first_epoch_as_kaidics_reweight_rule():
+    """cifar_train.py `train_rule == 'Reweight'`: the same `per_cls_weights` (beta 0.9999) from epoch 0."""
+    outputs, target = batch()
+    reweighted = method("ce", {"drw": True, "drw_start": 0.0})
+    torch.testing.assert_close(reweighted.objective(outputs, target),
+                               F.cross_entropy(outputs, target, weight=reference_drw_weights(SIZES)))
+
+
+def test_drw_state_survives_a_checkpoint_beside_alm_ces_multipliers():
+    trained = after_epochs(method("alm_ce", {"drw": True, "drw_start": 0.5}), 5)
+    trained.multipliers += 0.25
+    state = trained.state_dict()
+    assert state["reweighting"] and set(state) == {"reweighting", "multipliers", "schedule"}
+    resumed = method("alm_ce", {"drw": True, "drw_start": 0.5})
+    resumed.load_state_dict(state)
+    assert resumed.reweighting and float(resumed.multipliers.max()) == 0.25
+    assert {"drw", "mu", "term_to_loss"} <= set(resumed.state_summary())
+
+
+@pytest.mark.parametrize("values", [{"drw_start": 1.5}, {"drw_start": -0.1}])
+def test_drw_start_outside_the_epochs_is_refused(values):
+    with pytest.raises(CritBenchError, match=re.escape(f"drw_start must be in [0, 1] (a share of the epochs), got "
+                                                       f"{values['drw_start']}")):
+        method("ce", values)
+
+
+@pytest.mark.parametrize("name", ["ce", "focal_ce", "alm_ce"])
+@pytest.mark.parametrize("drw, refused", [("true", True), ("false", False)])
+def test_drw_on_multilabel_data_is_refused_before_any_data(name, drw, refused, tmp_path):
+    config = RunConfig(dataset="chestmnist", method=name, task="multiclass", data_dir=str(tmp_path / "absent"),
+                       params={"critical": "pneumothorax", "drw": drw})
+    if not refused:
+        assert resolve_config(config).params["drw"] is False
+        return
+    with pytest.raises(CritBenchError, match=re.escape("--param drw=true re-weights the softmax classes of one label "
+                                                       "per sample; chestmnist is multi-label: drop drw")):
+        resolve_config(config)
+
+
 def test_class_balanced_ce_averages_each_samples_weighted_loss():
     """Hand-computed: two samples of classes 0 and 3, ins weights 1/n scaled to sum to K = 4."""
     raw = torch.tensor([1 / 50, 1 / 20, 1 / 10, 1 / 5])

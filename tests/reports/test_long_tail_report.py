@@ -159,7 +159,15 @@ def test_every_top1_row_is_one_minus_its_printed_error():
         assert ref.acc == pytest.approx(1 - float(error) / 100, abs=1e-9) and ref.auc is None
         assert JPEG in ref.caveat and ref.dataset_facts["rho"] in (100, 10)
     matched = {ref.label for ref in rows if ref.match}
-    assert matched == {f"Cao et al. 2019 {name} (rho={rho})" for name in ("ERM", "Focal", "LDAM", "LDAM-DRW") for rho in (100, 10)}
+    assert matched == {f"Cao et al. 2019 {name} (rho={rho})" for name in ("ERM", "Focal", "DRW", "LDAM", "LDAM-DRW")
+                       for rho in (100, 10)}
+
+
+@pytest.mark.parametrize("drw, row", [(False, "Cao et al. 2019 ERM (rho=100)"), (True, "Cao et al. 2019 DRW (rho=100)")])
+def test_ce_with_and_without_drw_matches_its_own_published_row(real_record, drw, row):
+    """Table 2's ERM is cifar_train.py's train_rule None, Table 5's DRW its train_rule DRW: one row each."""
+    record = full_recipe(real_record, "ce", {"drw": drw}, seed=0, rho=100, recall=[0.7] * 10, shift=0.0)
+    assert {ref.label for ref in load_references() if ref.matches(record)} == {row}
 
 
 @pytest.mark.parametrize("body,message", [
