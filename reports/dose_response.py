@@ -1,7 +1,7 @@
 """A method's response to one hyperparameter (ALM's mu0, say): the runs of one dataset, method and
 seed that differ only in that value, with their validation and test metrics and whether the
 method's penalty acted (the per-epoch activity figures its records carry); a value whose run failed
-(a diverged ALM) is a row that says so.
+(a diverged ALM) is a row that says so, with the epochs it finished where its record kept them.
 
     python -m reports.dose_response --runs results/validation results/alm_dose --method alm --param mu0
 """
@@ -48,12 +48,20 @@ class DosePoint:
 
     def activity(self) -> dict[str, float]:
         """Each `ACTIVITY` figure over the run's epochs (NaN where the record predates it)."""
-        history = self.run.record["history"]
-        out = {}
-        for key, label, how in ACTIVITY:
-            values = [epoch[key] for epoch in history if isinstance(epoch.get(key), (int, float))]
-            out[label] = SUMMARIES[how](values) if values else math.nan
-        return out
+        return activity(self.run.record["history"])
+
+
+def activity(history: list[dict]) -> dict[str, float]:
+    """Each `ACTIVITY` figure over the epochs of `history` (NaN where no epoch has it)."""
+    out = {}
+    for key, label, how in ACTIVITY:
+        values = [epoch[key] for epoch in history if isinstance(epoch.get(key), (int, float))]
+        out[label] = SUMMARIES[how](values) if values else math.nan
+    return out
+
+
+def activity_cells(figures: dict[str, float]) -> list[str]:
+    return ["—" if math.isnan(v) else f"{v:.3g}" for v in figures.values()]
 
 
 @dataclass(frozen=True)
@@ -85,12 +93,21 @@ def response_key(config: dict, param: str) -> tuple:
     return tuple(repr(config.get(key)) for key in PROTOCOL), repr(other_params(config, param))
 
 
+def failed_row(failure: Failure, param: str, metric_labels: list[str]) -> list[str]:
+    """`table`'s cells for a failed run: its reason where the metrics stand and, where its record
+    kept the epochs before it diverged, their count and `ACTIVITY` figures (else "—")."""
+    history = failure.record.get("history") or []
+    metrics = {label: "—" for label in metric_labels} | {metric_labels[0]: f"failed: {failure.reason}"}
+    if history:
+        metrics["epochs"] = f"{len(history)} finished"
+    return [f"{float(failure.config['params'][param]):g}", *metrics.values(), *activity_cells(activity(history))]
+
+
 def failed_rows(failures: list[Failure], response: DoseResponse) -> list[list[str]]:
     """Table rows (`table`'s columns) of the failed runs with `response`'s protocol and fixed params."""
     key = response_key(response.points[0].run.config, response.param)
-    width = 1 + len(response.points[0].metrics()) + len(ACTIVITY)
-    rows = [[f"{float(failure.config['params'][response.param]):g}", f"failed: {failure.reason}"] + ["—"] * (width - 2)
-            for failure in failures
+    labels = list(response.points[0].metrics())
+    rows = [failed_row(failure, response.param, labels) for failure in failures
             if not failure.retried and failure.config.get("method") == response.method
             and response.param in (failure.config.get("params") or {})
             and response_key(failure.config, response.param) == key]
@@ -167,7 +184,7 @@ def table(points: list[DosePoint], param: str, failed: list[list[str]] = ()) -> 
     the `failed_rows` in value order."""
     header = [param, *points[0].metrics(), *(label for _, label, _ in ACTIVITY)]
     rows = [[f"{point.value:g}", *(number(v) if isinstance(v, float) else str(v) for v in point.metrics().values()),
-             *("—" if math.isnan(v) else f"{v:.3g}" for v in point.activity().values())] for point in points]
+             *activity_cells(point.activity())] for point in points]
     return header, sorted(rows + list(failed), key=lambda row: float(row[0]))
 
 

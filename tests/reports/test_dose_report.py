@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from reports.dose_response import dose_points, markdown
+from reports.dose_response import dose_points, failed_rows, markdown
 from reports.report import build_report
 from reports.runs import load_runs
 from tests.reports.test_dose_response import alm_record, write
@@ -57,3 +57,20 @@ def test_a_diverged_dose_is_a_row_of_the_reports_table(tmp_path):
     cells = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td>", table)
     assert [value for value, _ in cells] == ["1e-05", "0.0001", "0.01"]
     assert cells[2][1] == "failed: DivergedError: training loss became nan in epoch 8"
+
+
+def test_a_diverged_doses_row_shows_the_epochs_it_finished_and_their_activity(tmp_path):
+    """A failure record that kept its history (the epochs before the NaN) fills the row's epochs and
+    ALM-activity cells from it: the penalty's weight that made the run diverge is in the table."""
+    folder = write(tmp_path / "runs", [alm_record(1e-5, 0.75, 0.01), alm_record(1e-4, 0.9, 0.1)])
+    diverged = alm_record(1e-2, 0.5, term_to_loss=40.0)
+    failure = {"record_version": 2, "run_id": "synthetic2d-alm-s0-failed", "status": "failed", "failure": "diverged",
+               "reason": "DivergedError: training loss became nan in epoch 3", "config": diverged["config"],
+               "history": diverged["history"]}
+    (folder / "synthetic2d-alm-s0-failed.failed.json").write_text(json.dumps(failure))
+    (response,) = dose_points(load_runs(folder).runs, "alm", "mu0")
+    row = markdown(response.points, "mu0", failed_rows(load_runs(folder).failures, response)).splitlines()[-1]
+    cells = [cell.strip() for cell in row.strip("| ").split(" | ")]
+    assert cells[:2] == ["0.01", "failed: DivergedError: training loss became nan in epoch 3"]
+    assert cells[5] == "2 finished" and cells[6] == "—"  # epochs kept; no best epoch
+    assert cells[7:] == ["0.02", "0.1", "0.2", "60", "80"]  # final mu, max multiplier, violated share, term/loss mean, max
