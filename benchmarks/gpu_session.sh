@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The GPU measurements of issues 12 and 15 as one prepared session: a lent GPU is short (minutes), so
+# The GPU measurements of issues 12 and 15 as one prepared session (first, every method's CUDA path
+# on tiny data: tests/test_generic.py on the device): a lent GPU is short (minutes), so
 # everything runs from one command, in priority order, and each step writes under OUT as soon as it
 # ends. A step gets at most the time left of BUDGET_SECONDS and is skipped when less than it needs is
 # left; OUT/steps.tsv lists every step with its exit code (124: cut by the budget) and seconds.
@@ -24,12 +25,14 @@ if [[ "${SMOKE:-0}" == 1 ]]; then
   suite_args=(--datasets pneumoniamnist --methods bce --seeds 0 --epochs 1)
   full_args=(--epochs 1 --max-train-samples 64 --width 0.125)
   validation_args=(--dry-run)
+  generic_args=(-k "synthetic2d-bce or synthetic3d_mc-ce")
 else
   device=cuda
   speed_args=()  # every case: 2d-28, 3d-28, 3d-64
   suite_args=(--datasets pneumoniamnist,vesselmnist3d)  # the quick suite's runs whose data is carried
   full_args=(--epochs 100)  # the MedMNIST v2 recipe
   validation_args=(--runs-per-device 3)
+  generic_args=(-k train_and_score)  # every method on the synthetic pair of its framing, every dataset's stand-in
 fi
 
 step() {  # step NAME NEEDED_SECONDS COMMAND...
@@ -47,6 +50,8 @@ step() {  # step NAME NEEDED_SECONDS COMMAND...
 }
 
 step env 0 bash -c 'nvidia-smi || echo "no nvidia-smi"; python -c "import torch; print(torch.__version__, torch.version.cuda, torch.cuda.is_available())"'
+step every-method 60 timeout 240 env CRITBENCH_TEST_DEVICE="$device" python -m pytest -q -p no:cacheprovider tests/test_generic.py \
+  "${generic_args[@]}" --junitxml "$out/every-method.xml"
 step speed 60 python -m benchmarks.speed --device "$device" "${speed_args[@]}" --json "$out/speed.json"
 for n in 1 2 4; do
   step "suite-quick-n$n" 30 python -m benchmarks.speed --suite quick "${suite_args[@]}" --runs-per-device "$n" \

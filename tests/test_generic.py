@@ -3,8 +3,12 @@
 Every method runs on both synthetic datasets (2D and 3D); every dataset adapter, fed the tiny
 stand-in it registers (its real on-disk format), runs under the three core methods. The full
 cross product costs more CI time than it adds coverage: a method only sees a dataset through
-the same in-memory tensors. The test knows no dataset by name beyond the synthetic pair."""
+the same in-memory tensors. The test knows no dataset by name beyond the synthetic pair.
+
+CRITBENCH_TEST_DEVICE (default cpu) runs the same pairs on another device: benchmarks/gpu_session.sh
+runs them on CUDA."""
 import math
+import os
 
 import pytest
 
@@ -17,6 +21,7 @@ from benchmarks.methods.base import methods_for_task
 from datasets import create_dataset, dataset_fingerprint, get_dataset_entry, list_datasets
 
 CORE_METHODS = ("bce", "aucm", "alm")
+DEVICE = os.environ.get("CRITBENCH_TEST_DEVICE", "cpu")
 # Every method on the synthetic pair of its task framing: binary on synthetic2d/3d, multi-class
 # (--task multiclass) on synthetic2d_mc/3d_mc.
 EVERY_METHOD = {(d, m) for d in ("synthetic2d", "synthetic3d") for m in methods_for_task("binary")} | \
@@ -38,7 +43,7 @@ def test_dataset_and_method_train_and_score(dataset, method, tmp_path, monkeypat
     epochs = 2 if (dataset, method) in EVERY_METHOD else 1  # 2: a multi-stage method (aucm_ce) needs an epoch per stage
     task = "multiclass" if method in methods_for_task("multiclass") else "binary"
     config = RunConfig(dataset=dataset, method=method, epochs=epochs, width=0.125, batch_size=16,
-                       device="cpu", patience=0, task=task, **source.run_kwargs())
+                       device=DEVICE, patience=0, task=task, **source.run_kwargs())
     record = run_benchmark(resolve_config(config), progress=False)
     test = record["dataset"]["splits"]["test"]
     assert record["status"] == "complete" and record_problem(record) is None

@@ -8,11 +8,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 from tests.conftest import MEDMNIST_DIR, SHARED_DATA, needs
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_session.sh"
-STEPS = ["env", "speed", "suite-quick-n1", "suite-quick-n2", "suite-quick-n4", "full-pneumoniamnist-bce",
+STEPS = ["env", "every-method", "speed", "suite-quick-n1", "suite-quick-n2", "suite-quick-n4", "full-pneumoniamnist-bce",
          "validation-vesselmnist3d"]
 
 
@@ -36,6 +37,8 @@ def test_every_step_runs_and_writes_its_results(tmp_path):
     out = tmp_path / "out"
     rows = session(SHARED_DATA, out, 800)
     assert [(row[0], row[1]) for row in rows] == [(name, "0") for name in STEPS], (out / "steps.tsv").read_text()
+    every_method = ElementTree.parse(out / "every-method.xml").getroot().find("testsuite")
+    assert (every_method.get("tests"), every_method.get("failures"), every_method.get("errors")) == ("2", "0", "0")
     assert json.loads((out / "speed.json").read_text())["cases"][0]["case"] == "2d-28"
     for n in (1, 2, 4):
         suite = json.loads((out / f"suite-quick-n{n}.json").read_text())
