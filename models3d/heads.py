@@ -13,7 +13,8 @@ class CosineHead(nn.Module):
 
     With 2 outputs and scale 1 it is alm-dnn's `NormedLinear(512, 2)` (`F.normalize(x,
     dim=1).mm(F.normalize(self.weight, dim=0))`), the head its LDAM runs train; with K outputs and
-    scale s it is s x LDAM-DRW's `NormedLinear(64, num_classes)` (LDAM's loss multiplies by s=30)."""
+    scale s it is s x LDAM-DRW's `NormedLinear(64, num_classes)` (LDAM's loss multiplies by s=30).
+    Both initialize it alike (`reset_parameters`)."""
 
     def __init__(self, in_features: int, num_outputs: int, scale: float):
         super().__init__()
@@ -22,7 +23,12 @@ class CosineHead(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.kaiming_uniform_(self.weight, a=5 ** 0.5)
+        """Each class's weight uniform in [-1, 1] per feature, rescaled to unit norm: both references'
+        `self.weight.data.uniform_(-1, 1).renorm_(2, 1, 1e-5).mul_(1e5)` on their (in, out) weight,
+        rows here. The norm matters although the forward pass normalizes: an SGD step turns a
+        weight's direction by ~lr |grad| / |w| with |grad| ~ 1 / |w|, so lr / |w|^2."""
+        with torch.no_grad():
+            self.weight.uniform_(-1, 1).renorm_(2, 0, 1e-5).mul_(1e5)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.scale * (nn.functional.normalize(features, dim=1) @ nn.functional.normalize(self.weight, dim=1).t())

@@ -83,6 +83,23 @@ def test_cosine_head_is_normed_linear_times_scale():
     assert logits.abs().max() <= 30 + 1e-4
 
 
+def test_cosine_head_init_is_normed_linears():
+    """Reference `NormedLinear.__init__`: `self.weight = Parameter(torch.Tensor(in_features,
+    out_features))`, `self.weight.data.uniform_(-1, 1).renorm_(2, 1, 1e-5).mul_(1e5)` (kaidic/LDAM-DRW
+    models/resnet_cifar.py; alm-dnn models/resnet.py alike): each class's weight U(-1, 1) per feature,
+    scaled to norm 1, and kept by `self.apply(_weights_init)` (not an nn.Linear). Its norm sets the
+    head's effective learning rate (PyTorch's Linear init gave rows of norm ~0.58, 3x the rate)."""
+    torch.manual_seed(0)
+    model = create_model(2, 3, arch="resnet32", num_outputs=10, head="cosine", head_scale=30.0)
+    weight = model.fc.weight.detach()
+    assert torch.allclose(weight.norm(dim=1), torch.ones(10), atol=1e-6)
+    torch.manual_seed(1)
+    model.fc.reset_parameters()  # a fresh head (reset_head) draws the same way
+    torch.manual_seed(1)
+    expected = F.normalize(torch.empty(10, 64).uniform_(-1, 1), dim=1)  # one class per row here
+    assert torch.allclose(model.fc.weight.detach(), expected, atol=1e-6)
+
+
 def test_shared_head_logic_and_state_dict_round_trip():
     """MaxNorm and the head reset are `ClassifierHead`'s (shared with MONAI's backbones); a fresh head
     is re-initialized as the reference initializes it (kaiming normal); a checkpoint's state_dict
