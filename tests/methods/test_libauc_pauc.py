@@ -3,6 +3,7 @@ equals LibAUC's loss class called directly with the recipe's arguments (two step
 estimates carry over), its defaults are the recipe's, and a short run trains."""
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -60,6 +61,48 @@ def test_loss_equals_libauc_on_two_batches(name):
     for logits in LOGITS:
         expected = reference(torch.sigmoid(logits), Y, index=INDEX)
         assert method.loss(logits, Y, INDEX).item() == pytest.approx(expected.item(), rel=1e-6, abs=1e-7)
+
+
+def reference_optimizer(name: str, p: dict, model: torch.nn.Module, loss_fn, ours):
+    """The optimizer as image_trainer.py builds it from the recipe (`mode='adam'` for the SO* family);
+    pdsca's `model_ref` (its epoch_decay's random reference point) copied from `ours`."""
+    if name != "pdsca":
+        kind = {"sopa": SOPA, "sopa_s": SOPAs, "sota_s": SOTAs, "soap": SOAP}[name]
+        return kind(model.parameters(), loss_fn=loss_fn, mode="adam", lr=p["lr"], weight_decay=p["weight_decay"],
+                    device=CPU)
+    optimizer = PDSCA(model.parameters(), loss_fn=loss_fn, lr=p["lr"], beta1=p["beta1"], beta2=p["beta2"],
+                      epoch_decay=p["epoch_decay"], weight_decay=p["weight_decay"], verbose=False, device=CPU)
+    for theirs, mine in zip(optimizer.model_ref, ours.model_ref):
+        theirs.data.copy_(mine.data)
+    return optimizer
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_six_steps_follow_libaucs_own_training_loop(name):
+    """CritBench's step (trainer.train_step: `method.loss`, `zero_grad`, `backward`, `step`, `after_step`)
+    against image_trainer.py's loop on a copy of the same model and batches: `y_pred =
+    torch.sigmoid(y_pred)`, `loss = self.loss_fn(y_pred, targets, index=index)`, `self.optimizer.zero_grad()`,
+    `loss.backward()`, `self.optimizer.step()`; the same losses and parameters after six steps."""
+    torch.manual_seed(0)
+    method, params = build(name)
+    theirs = copy.deepcopy(method.model)
+    reference = reference_loss(name, params)
+    optimizer = reference_optimizer(name, params, theirs, reference, method.optimizer)
+    method.model.train(), theirs.train()
+    for _ in range(6):
+        x, index = torch.randn(8, 1, 8, 8), torch.randperm(N_TRAIN)[:8]
+        loss = method.loss(method.model(x).squeeze(1), Y, index)
+        method.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        method.optimizer.step()
+        method.after_step()
+        expected = reference(torch.sigmoid(theirs(x)), Y, index=index)
+        optimizer.zero_grad()
+        expected.backward()
+        optimizer.step()
+        assert loss.item() == pytest.approx(expected.item(), rel=1e-5, abs=1e-6)
+    for mine, ref in zip(method.model.parameters(), theirs.parameters()):
+        torch.testing.assert_close(mine, ref, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name,optimizer", [("sopa", SOPA), ("sopa_s", SOPAs), ("sota_s", SOTAs), ("soap", SOAP),
