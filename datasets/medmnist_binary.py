@@ -5,6 +5,9 @@ every label too (`Split.classes`), which `--task multiclass` trains.
 Metadata, URLs and checksums come from `medmnist.INFO`; the download uses torchvision's
 `download_url` as medmnist does. The `.npz` is read directly because medmnist's Dataset class
 asserts the official split sizes and yields per-sample PIL images.
+
+The network's input is what MedMNIST/experiments feeds (`input_scaling`): 2D images in [-1, 1],
+3D volumes in [0, 1].
 """
 from __future__ import annotations
 
@@ -46,6 +49,19 @@ CRITICAL_DEFAULTS = {
 def sizes(flag: str) -> tuple[int, ...]:
     """The sides medmnist offers for `flag` (INFO's MD5 keys: 28, then _64, _128, _224)."""
     return (28,) + tuple(int(key[4:]) for key in INFO[flag] if key.startswith("MD5_"))
+
+
+def input_scaling(flag: str) -> dict:
+    """The dataset's per-channel `mean` and `std` (applied to pixels / 255), as MedMNIST/experiments
+    scales its inputs: 2D, MedMNIST2D/train_and_eval_pytorch.py `transforms.ToTensor()` then
+    `transforms.Normalize(mean=[.5], std=[.5])`, so [-1, 1]; 3D, medmnist's `MedMNIST3D.__getitem__`
+    `np.stack([img / 255.0] ...)` then MedMNIST3D/train_and_eval_pytorch.py `Transform3D()` (only
+    `voxel.astype(np.float32)`, or `voxel * 0.5` / `np.random.uniform()` with `--shape_transform`,
+    the `scale` augmentation here), so [0, 1] with no normalization."""
+    channels = INFO[flag]["n_channels"]
+    if dims_of(flag) == 3:
+        return {"mean": (0.0,) * channels, "std": (1.0,) * channels}
+    return {"mean": (0.5,) * channels, "std": (0.5,) * channels}
 
 
 def label_names(flag: str) -> list[str]:
@@ -233,6 +249,7 @@ def load_medmnist(flag: str, request: LoadRequest) -> BinaryDataset:
         class_names=names,
         multilabel=is_multilabel(flag),
         critical_labels=critical,
+        **input_scaling(flag),
         **splits,
     )
 
