@@ -12,7 +12,7 @@ from pathlib import Path
 
 from benchmarks.core.cli import ArgumentParser, fail, parse_key_values
 from benchmarks.core.outputs import check_writable_dir, save_record_safely
-from benchmarks.core.config import MODEL, TASKS, RunConfig, default
+from benchmarks.core.config import MODEL, SELECTIONS, TASKS, RunConfig, default
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.identity import run_id
 from benchmarks.core.storage import record_path, record_state
@@ -54,6 +54,9 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--task", default=default("task"), choices=TASKS,
                         help="binary: the critical class vs the rest (default); multiclass: a K-way head on every "
                              "label, the critical class scored by its probability (docs/datasets.md)")
+    parser.add_argument("--select-on", default=default("select_on"), choices=SELECTIONS,
+                        help="the validation AUC that selects the checkpoint and stops early: the critical class's "
+                             "(default), or with --task multiclass the mean over every label (MedMNIST v2's)")
     parser.add_argument("--augment", help="+-joined crop, crop_flip, flip, rotate, scale, or none (default: the dataset's)")
     parser.add_argument("--param", action="append", metavar="KEY=VALUE", help="method or dataset hyperparameter; repeatable")
     parser.add_argument("--data-dir", help="folder with the data (default $CRITBENCH_DATA, else ~/.medmnist)")
@@ -97,7 +100,8 @@ def config_from_args(args) -> RunConfig:
         epochs=args.epochs if args.epochs is not None else get_dataset_entry(args.dataset).epochs or default("epochs"),
         batch_size=args.batch_size, size=args.size, imbalance=args.imbalance,
         max_train_samples=args.max_train_samples, patience=args.patience, model=args.model,
-        stem=args.stem, width=args.width, amp=args.amp, sampler=args.sampler, task=args.task, augment=args.augment,
+        stem=args.stem, width=args.width, amp=args.amp, sampler=args.sampler, task=args.task, select_on=args.select_on,
+        augment=args.augment,
         params=params, device=args.device,
         data_dir=args.data_dir, compile=args.compile,
     )

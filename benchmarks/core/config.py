@@ -26,6 +26,10 @@ PRECISIONS = ("bf16-autocast", "fp32")
 # The task framings (docs/datasets.md): the critical class against the rest, or a K-way head on
 # every label with the critical class scored by its probability.
 TASKS = ("binary", "multiclass")
+# The validation AUC that selects a run's checkpoint and stops it early: the critical class's
+# (CritBench's question), or with --task multiclass MedMNIST v2's mean one-vs-rest AUC over every
+# label (MedMNIST/experiments train_and_eval_pytorch.py keeps the epoch of the best val AUC).
+SELECTIONS = ("critical", "all_classes")
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class RunConfig:
     precision: str | None = None  # resolved from amp and the device: "bf16-autocast" or "fp32"
     sampler: str = "none"
     task: str = "binary"  # TASKS; in a run's identity only when not binary, so binary run ids keep their value
+    select_on: str = "critical"  # SELECTIONS; in a run's identity only when not critical, as task
     augment: str | None = None  # None: the dataset's default
     params: dict = field(default_factory=dict)  # method hyperparameters (dataset keys are moved out by resolve)
     dataset_params: dict = field(default_factory=dict)
@@ -61,8 +66,9 @@ class RunConfig:
     def identity(self) -> dict:
         """The fields that determine the result (machine-specific fields and parameters removed)."""
         identity = {k: v for k, v in self.to_dict().items() if k not in MACHINE_FIELDS}
-        if self.task == default("task"):  # the framing every run had before --task existed
-            del identity["task"]
+        for name in ("task", "select_on"):  # the framing and selection every run had before they existed
+            if identity[name] == default(name):
+                del identity[name]
         identity["dataset_params"] = {k: v for k, v in self.dataset_params.items() if k not in MACHINE_PARAMS}
         return identity
 
@@ -81,7 +87,7 @@ SEED_LIMIT = 2**32  # numpy's and CUDA's generators keep 32 bits: larger seeds w
 # BatchNorm cannot train on a batch of one. Width's upper range is models3d.check_backbone's.
 NUMBERS = {"seed": (int, 0), "epochs": (int, 1), "batch_size": (int, 2), "size": (int, 1), "imbalance": (float, 0),
            "max_train_samples": (int, 2), "patience": (int, 0), "width": (float, 0)}
-TEXTS = ("dataset", "method", "model", "stem", "sampler", "task", "augment", "device", "data_dir")
+TEXTS = ("dataset", "method", "model", "stem", "sampler", "task", "select_on", "augment", "device", "data_dir")
 SWITCHES = ("amp", "compile")
 
 
@@ -118,6 +124,11 @@ def check_values(config: RunConfig) -> None:
         raise CritBenchError(f"unknown precision {config.precision!r}; valid: {', '.join(PRECISIONS)}")
     if config.task not in TASKS:
         raise CritBenchError(f"unknown --task {config.task!r}; valid: {', '.join(TASKS)}")
+    if config.select_on not in SELECTIONS:
+        raise CritBenchError(f"unknown --select-on {config.select_on!r}; valid: {', '.join(SELECTIONS)}")
+    if config.select_on == "all_classes" and config.task != "multiclass":
+        raise CritBenchError(f"--select-on all_classes selects on the AUC over every label, which only --task multiclass "
+                             f"scores; use --task multiclass or --select-on critical")
     if not DEVICE_PATTERN.fullmatch(config.device):
         raise CritBenchError(f"unknown --device {config.device!r}; valid: auto, cpu, cuda, cuda:N")
 

@@ -29,6 +29,7 @@ from benchmarks.core.metrics import (
     confusion,
     group_accuracies,
     medmnist_acc,
+    medmnist_auc,
     operating_points,
     shot_groups,
 )
@@ -270,21 +271,24 @@ class Trainer:
             val_metrics, _, val_probabilities = self.score("val", classes=self.multiclass)
             val_auc = val_metrics["auc"]
             summary = self.method.state_summary()
-            if val_probabilities is not None:  # the field's model-selection metric, for the run page's curves
-                summary["val_acc"] = medmnist_acc(self.data["val"].classes, val_probabilities, self.dataset.multilabel)
+            if val_probabilities is not None:  # MedMNIST v2's all-label metrics, for the run page's curves
+                classes, multilabel = self.data["val"].classes, self.dataset.multilabel
+                summary["val_acc"] = medmnist_acc(classes, val_probabilities, multilabel)
+                summary["val_class_auc"] = medmnist_auc(classes, val_probabilities, multilabel)
+            selected_auc = summary["val_class_auc"] if self.config.select_on == "all_classes" else val_auc
             self.method.end_epoch(progress.stage_epoch, val_auc)
             progress.history.append({"epoch": epoch, "stage": stage.name, "train_loss": train_loss, "val_auc": val_auc,
                                      "lr": lr, **summary, "seconds": time.perf_counter() - start})
             progress.stage_epoch += 1
-            progress.stopper.update(val_auc)
-            if stage.selectable and progress.selection.update(val_auc):
+            progress.stopper.update(selected_auc)
+            if stage.selectable and progress.selection.update(selected_auc):
                 progress.best = self.snapshot(epoch, stage.name)
             if checkpoint is not None:
                 checkpoint.save(self.checkpoint_state(progress))
             if self.on_epoch is not None:
-                self.on_epoch(epoch, val_auc)
+                self.on_epoch(epoch, selected_auc)
             bar.update()
-            bar.set_postfix(stage=stage.name, loss=f"{train_loss:.4f}", val_auc=f"{val_auc:.4f}",
+            bar.set_postfix(stage=stage.name, loss=f"{train_loss:.4f}", val_auc=f"{selected_auc:.4f}",
                             best=f"{progress.selection.best:.4f}")
 
     def resume(self, checkpoint: RunCheckpoint | None) -> tuple[TrainingCursor, dict | None]:
@@ -298,7 +302,8 @@ class Trainer:
         return TrainingCursor.from_state(saved["progress"]), saved
 
     def fit(self, checkpoint: RunCheckpoint | None = None) -> FitResult:
-        """Train the method's stages with early stopping on val AUC; returns history (each entry with
+        """Train the method's stages with early stopping on the validation AUC `config.select_on` names
+        (the critical class's, or every label's); returns history (each entry with
         its stage and the method's state summary), the selected epoch and stage, val/test results,
         and the epoch a checkpoint resumed the run from (None: trained from the start).
 

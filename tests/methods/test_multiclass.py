@@ -1,6 +1,7 @@
 """The multi-class framing (--task multiclass): its losses against their references, the critical
 class's score, the MedMNIST metrics against medmnist's evaluator, the refusals, the run id, and a
 DermaMNIST run planned without data and trained on a stand-in file."""
+import dataclasses
 import json
 import re
 
@@ -296,3 +297,31 @@ def test_maucm_decays_pesgs_lr_at_half_and_three_quarters_of_the_epochs():
         maucm.end_epoch(epoch, 0.5)
         lrs.append(maucm.optimizer.param_groups[0]["lr"])
     assert lrs == pytest.approx([0.1] * 3 + [0.01] * 2 + [0.001] * 3)
+
+
+def test_select_on_all_classes_selects_and_stops_on_the_auc_over_every_label(monkeypatch, tmp_path):
+    """MedMNIST/experiments train_and_eval_pytorch.py keeps the model of the best validation AUC over
+    every label (`if cur_auc > best_auc`, cur_auc = the Evaluator's AUC); CritBench's default keeps
+    the critical class's. The all-label AUC here peaks in epoch 1, which --select-on all_classes picks."""
+    over_epochs = iter([0.9, 0.5, 0.6, 0.7])
+    monkeypatch.setattr("benchmarks.engine.trainer.medmnist_auc", lambda *args: next(over_epochs))
+    config = RunConfig(dataset="synthetic2d_mc", method="ce", task="multiclass", select_on="all_classes", epochs=4,
+                       width=0.125, size=8, device="cpu", patience=0)
+    record = run_benchmark(resolve_config(config), progress=False)
+    assert [entry["val_class_auc"] for entry in record["history"]] == [0.9, 0.5, 0.6, 0.7]
+    assert record["best_epoch"] == 1 and record["config"]["select_on"] == "all_classes"
+    monkeypatch.undo()
+    critical = run_benchmark(resolve_config(dataclasses.replace(config, select_on="critical")), progress=False)
+    val_aucs = [entry["val_auc"] for entry in critical["history"]]
+    assert critical["best_epoch"] == val_aucs.index(max(val_aucs)) + 1
+
+
+def test_select_on_all_classes_needs_the_multiclass_task_and_enters_the_run_id_only_when_set():
+    with pytest.raises(CritBenchError, match=re.escape("--select-on all_classes selects on the AUC over every label, "
+                                                       "which only --task multiclass scores")):
+        resolve_config(RunConfig(dataset="synthetic2d", method="bce", select_on="all_classes"))
+    with pytest.raises(CritBenchError, match=re.escape("unknown --select-on 'macro'; valid: critical, all_classes")):
+        resolve_config(RunConfig(dataset="synthetic2d_mc", method="ce", task="multiclass", select_on="macro"))
+    plain = RunConfig(dataset="synthetic2d_mc", method="ce", task="multiclass")
+    assert "select_on" not in plain.identity()
+    assert run_id(plain, "x") != run_id(dataclasses.replace(plain, select_on="all_classes"), "x")

@@ -89,9 +89,11 @@ def test_the_confusion_matrix_renders_in_chromium(multiclass_report):
 
 
 def as_dermamnist(record: dict, **config) -> dict:
-    """The record as a DermaMNIST run at MedMNIST v2's recipe (100 epochs, no early stop), or with `config`."""
+    """The record as a DermaMNIST run at MedMNIST v2's recipe (100 epochs, no early stop, selected on
+    the validation AUC over every label), or with `config`."""
     record = copy.deepcopy(record)
-    record["config"].update({"dataset": "dermamnist", "size": 28, "epochs": 100, "patience": 0, **config})
+    record["config"].update({"dataset": "dermamnist", "size": 28, "epochs": 100, "patience": 0,
+                             "select_on": "all_classes", **config})
     record["run_id"] = f"dermamnist-{record['config']['method']}-s{record['config']['seed']}-p{record['config']['patience']}"
     return record
 
@@ -100,6 +102,7 @@ def test_medmnists_all_class_rows_compare_with_multiclass_ce_runs_on_their_macro
     _, records = multiclass_report
     runs = [as_dermamnist(record) for record in records]
     runs.append(as_dermamnist(records[0], seed=5, patience=10))  # early stopping: not MedMNIST v2's recipe
+    runs.append(as_dermamnist(records[0], seed=6, select_on="critical"))  # selected on the critical class: neither
     for record in runs:
         save_record(record, tmp_path / "runs")
     board = build_leaderboard(load_runs(tmp_path / "runs"))
@@ -107,7 +110,7 @@ def test_medmnists_all_class_rows_compare_with_multiclass_ce_runs_on_their_macro
     assert [(ref.label, ref.auc, ref.acc, ref.scored) for ref in refs.references] == [
         ("MedMNIST v2 ResNet-18 (28)", 0.917, 0.735, "all classes"), ("MedMNIST v2 ResNet-18 (224)", 0.920, 0.754, "all classes")]
     (comparison,) = refs.comparisons  # not focal_ce, nor ce with patience 10, nor the upsampled 224 row
-    assert comparison.row.label == "ce(patience=0)" and comparison.reference.label.endswith("(28)")
+    assert comparison.row.label == "ce(patience=0, select_on=all_classes)" and comparison.reference.label.endswith("(28)")
     assert comparison.mean == pytest.approx(np.mean([r["multiclass"]["test"]["auc"] for r in records[:2]]))
     assert not [row for row in leaderboard_table(board, published_comparisons(board)).rows if row.kind == "published"]
 
