@@ -7,6 +7,7 @@ import json
 import pytest
 
 from benchmarks.core.config import RunConfig
+from benchmarks.core.errors import DivergedError
 from benchmarks.core import records
 from benchmarks.core.records import RECORD_VERSION, FailureRecord, RunRecord, failure_record, record_problem
 from benchmarks.core.storage import read_record, record_path, record_state, save_record, write_problem
@@ -57,8 +58,12 @@ def test_a_field_declared_in_the_record_type_is_checked_by_its_path(monkeypatch,
 
 def test_a_failure_record_holds_the_keys_of_its_type():
     failure = failure_record(RunConfig("synthetic2d", "bce"), "x", RuntimeError("boom"), 1.0, command="run it")
-    assert list(failure) == list(FailureRecord.__annotations__)
+    assert list(failure) == [key for key in FailureRecord.__annotations__ if key != "history"]  # a crash keeps none
     assert failure["failure"] == "crashed" and failure["reason"] == "RuntimeError: boom"
+    epochs = [{"epoch": 1, "train_loss": 0.5}]
+    diverged = failure_record(RunConfig("synthetic2d", "bce"), "x", DivergedError("nan", epochs), 1.0, command="run it")
+    assert list(diverged) == list(FailureRecord.__annotations__) and diverged["history"] == epochs
+    assert diverged["failure"] == "diverged"
 
 
 def test_version_1_may_lack_what_version_2_requires():
