@@ -92,8 +92,8 @@ def as_dermamnist(record: dict, **config) -> dict:
     """The record as a DermaMNIST run at MedMNIST v2's recipe (100 epochs, no early stop, selected on
     the validation AUC over every label), or with `config`."""
     record = copy.deepcopy(record)
-    record["config"].update({"dataset": "dermamnist", "size": 28, "epochs": 100, "patience": 0,
-                             "select_on": "all_classes", **config})
+    record["config"].update({"dataset": "dermamnist", "size": 28, "epochs": 100, "patience": 0, "width": 1.0,
+                             "batch_size": 128, "select_on": "all_classes", **config})
     record["run_id"] = f"dermamnist-{record['config']['method']}-s{record['config']['seed']}-p{record['config']['patience']}"
     return record
 

@@ -522,7 +522,7 @@ def test_a_matching_row_carries_its_verdict_into_csv_and_markdown(tmp_path, runs
     real = next(iter(load_runs(runs_dir / "real").runs)).record
     for seed in (0, 1):
         record = fabricate(real, "pneumoniamnist", 28, None, 240, seed, True, "bce", {})
-        record["config"].update(epochs=100, patience=0)  # MedMNIST v2's protocol (published.toml match)
+        record["config"].update(epochs=100, patience=0, width=1.0, batch_size=128)  # MedMNIST v2's protocol (published.toml match)
         save_record(record, tmp_path / "runs")
     build_report(tmp_path / "runs", tmp_path / "report.html")
     (line,) = [r for r in csv.DictReader((tmp_path / "leaderboard.csv").open())

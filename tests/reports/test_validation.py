@@ -25,7 +25,7 @@ def pneumonia_record(seed: int) -> dict:
     y = np.array([0, 1] * 120)
     scores = 1.5 * y + np.random.default_rng(seed).normal(size=len(y))
     config = {**record["config"], "dataset": "pneumoniamnist", "size": 28, "method": "bce", "seed": seed,
-              "epochs": 100, "patience": 0, "params": {}}
+              "epochs": 100, "patience": 0, "width": 1.0, "batch_size": 128, "params": {}}
     record.update(config=config, run_id=f"pneumoniamnist-bce-s{seed}-{stable_hash({'config': config})}",
                   test=binary_metrics(y, scores), test_scores={"y_true": y.tolist(), "y_score": scores.tolist()},
                   finished_at=f"2026-11-0{seed + 1}T10:00:00+00:00",
