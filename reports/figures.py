@@ -94,22 +94,32 @@ def deployed_markers(summary: DatasetSummary, row: RowKey, color: str, floor: fl
                  hovertemplate=hover, **axes) for x, axes in ((fpr, {}), (max(fpr, floor), dict(xaxis="x2", yaxis="y2")))]
 
 
+def selection_curve(run: Run) -> tuple[str, str]:
+    """The history key of the validation AUC that selected the run's checkpoint (`--select-on`), and its label."""
+    if run.config.get("select_on") == "all_classes":
+        return "val_class_auc", "val AUC, every label"
+    return "val_auc", "val AUC"
+
+
 def training_figure(summary: DatasetSummary, colors: dict[RowKey, str]) -> str:
-    """Validation AUC per epoch, one line per run (seeds share their row's colour), best epochs starred."""
+    """The validation AUC that selects each run's checkpoint (the critical class's, or with
+    `--select-on all_classes` every label's), per epoch, one line per run (seeds share their row's
+    colour), selected epochs starred."""
     data = []
     for row, cell in summary.cells.items():
         best_x, best_y = [], []
         for index, run in enumerate(cell.runs):
             history = run.record["history"]
+            key, label = selection_curve(run)
             data.append(dict(
-                type="scatter", mode="lines", x=[h["epoch"] for h in history], y=[h["val_auc"] for h in history],
+                type="scatter", mode="lines", x=[h["epoch"] for h in history], y=[h.get(key) for h in history],
                 line=dict(color=colors[row], width=1.5), opacity=0.85, name=row.label, legendgroup=row.label,
                 showlegend=index == 0,
-                hovertemplate=f"{row.label}, seed {run.seed}<br>epoch %{{x}}<br>val AUC %{{y:.4f}}<extra></extra>"))
+                hovertemplate=f"{row.label}, seed {run.seed}<br>epoch %{{x}}<br>{label} %{{y:.4f}}<extra></extra>"))
             best = next((h for h in history if h["epoch"] == run.record.get("best_epoch")), None)
             if best is not None:
                 best_x.append(best["epoch"])
-                best_y.append(best["val_auc"])
+                best_y.append(best.get(key))
         data.append(dict(type="scatter", mode="markers", x=best_x, y=best_y, legendgroup=row.label, showlegend=False,
                          marker=dict(color=colors[row], symbol="star", size=11, line=dict(width=1, color="#333")),
                          hovertemplate=f"{row.label}: selected epoch %{{x}}<br>val AUC %{{y:.4f}}<extra></extra>"))

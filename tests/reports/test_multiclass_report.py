@@ -124,3 +124,23 @@ def test_an_all_class_reference_must_match_multiclass_runs_only(tmp_path):
     path.write_text(path.read_text().replace('"all classes"', '"every class"'))
     with pytest.raises(CritBenchError, match="scored = 'every class'; valid: critical class, all classes"):
         load_references(path)
+
+
+def test_the_training_figure_draws_the_auc_that_selected_each_checkpoint(multiclass_report, tmp_path):
+    """A run selected on every label's validation AUC (--select-on all_classes) is drawn on that
+    curve, its star on the selected epoch's value; a default run on the critical class's."""
+    _, records = multiclass_report
+    critical, every_label = copy.deepcopy(records[0]), copy.deepcopy(records[1])
+    every_label["config"]["select_on"] = "all_classes"
+    for record in (critical, every_label):
+        save_record(record, tmp_path / "runs")
+    html = build_report(tmp_path / "runs", tmp_path / "report.html").read_text()
+    (figure,) = [json.loads(body) for body in re.findall(r'data-plot="training-[^"]+">(.*?)</script>', html)]
+    lines = {trace["hovertemplate"].split("<br>")[0].split("seed ")[1]: trace for trace in figure["data"]
+             if trace["mode"] == "lines"}
+    assert lines[str(critical["config"]["seed"])]["y"] == [h["val_auc"] for h in critical["history"]]
+    drawn = lines[str(every_label["config"]["seed"])]
+    assert drawn["y"] == [h["val_class_auc"] for h in every_label["history"]] and "every label" in drawn["hovertemplate"]
+    starred = [y for trace in figure["data"] if trace["mode"] == "markers" for y in trace["y"]]
+    best = next(h for h in every_label["history"] if h["epoch"] == every_label["best_epoch"])
+    assert best["val_class_auc"] in starred
