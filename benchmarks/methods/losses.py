@@ -138,6 +138,19 @@ def class_weights(scheme: str, sizes: Sequence[int], beta: float = 0.99, normali
     return [scale * weight for weight in weights]
 
 
+def drw_class_weights(sizes: Sequence[int]) -> list[float]:
+    """Deferred re-weighting's class weights (Cao et al. 2019): the effective number at beta 0.9999,
+    normalized to sum to the number of classes (kaidic/LDAM-DRW cifar_train.py: `betas = [0, 0.9999]`,
+    `per_cls_weights = per_cls_weights / np.sum(per_cls_weights) * len(cls_num_list)`)."""
+    return class_weights("ens", sizes, 0.9999)
+
+
+def drw_is_on(epochs_done: int, drw_start: float, epochs: int) -> bool:
+    """Whether DRW weighs the loss once `epochs_done` of `epochs` epochs are done: from `int(drw_start
+    * epochs)` on (cifar_train.py `idx = epoch // 160` of 200 epochs, i.e. drw_start 0.8)."""
+    return epochs_done >= int(drw_start * epochs)
+
+
 def _per_class(y: torch.Tensor, negative: torch.Tensor | float, positive: torch.Tensor | float) -> torch.Tensor:
     return y * positive + (1 - y) * negative
 
@@ -468,7 +481,7 @@ class LDAM(BaseLoss):
         c = max_margin / min(counts.n_pos, counts.n_neg) ** -0.25
         self.margins = torch.tensor([c * counts.n_neg ** -0.25, c * counts.n_pos ** -0.25])
         self.scale = scale
-        self.weights = torch.tensor(class_weights("ens", counts.sizes, 0.9999)) if drw else None
+        self.weights = torch.tensor(drw_class_weights(counts.sizes)) if drw else None
         self.drw_start = drw_start
         self.reweighting = False
 
@@ -478,7 +491,7 @@ class LDAM(BaseLoss):
 
     def set_epoch(self, epoch: int, epochs: int) -> None:
         """Epoch `epoch` (from 0) of `epochs` comes next: DRW is on from `drw_start * epochs`."""
-        self.reweighting = self.weights is not None and epoch >= int(self.drw_start * epochs)
+        self.reweighting = self.weights is not None and drw_is_on(epoch, self.drw_start, epochs)
 
     def __call__(self, cosines, y):
         target = y.long()

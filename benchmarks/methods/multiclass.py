@@ -29,7 +29,7 @@ from benchmarks.methods.aucm import AUCMMethod
 from benchmarks.methods.base import (Method, MethodParams, OptimizerTerms, TrainContext, build_optimizer, decay_epochs,
                                      parse_params, with_preset)
 from benchmarks.methods.loss_methods import OPTIMIZER_SOURCE, OPTIMIZER_SPACE
-from benchmarks.methods.losses import WEIGHTINGS, class_weights
+from benchmarks.methods.losses import WEIGHTINGS, class_weights, drw_class_weights, drw_is_on
 from benchmarks.methods.presets import CLASS_PRESETS, CLASS_RUN, class_preset
 from benchmarks.methods.registry import register_method
 from datasets import get_dataset_entry
@@ -197,24 +197,24 @@ class DRWTerms:
 
 class DeferredReweighting:
     """DRW (a mixin before a softmax method's class, whose params have `DRWTerms`): from `drw_start`
-    x epochs on, the loss weighs class k by (1 - 0.9999) / (1 - 0.9999^n_k), normalized to sum to K
-    (cifar_train.py: `betas = [0, 0.9999]`, `per_cls_weights / np.sum(per_cls_weights) *
-    len(cls_num_list)`); `class_weight` is what the objective passes as the loss's `weight`."""
+    x epochs on (`drw_is_on`), the loss weighs class k by `drw_class_weights`, the binary LDAM's
+    rule too; `class_weight` is what the objective passes as the loss's `weight`."""
 
     @classmethod
     def skip(cls, config: RunConfig) -> str | None:
-        if config.params.get("drw") and get_dataset_entry(config.dataset).class_labels == "multi-label":
+        reason = super().skip(config)  # the method's own refusal first (ldam_ce on multi-label data)
+        if reason is None and config.params.get("drw") and get_dataset_entry(config.dataset).class_labels == "multi-label":
             return (f"--param drw=true re-weights the softmax classes of one label per sample; {config.dataset} is "
                     f"multi-label: drop drw")
-        return super().skip(config)
+        return reason
 
     def __init__(self, model, params, ctx: ClassContext):
         super().__init__(model, params, ctx)
-        self.drw_weights = class_tensor(class_weights("ens", ctx.class_sizes, 0.9999), ctx.device) if params.drw else None
+        self.drw_weights = class_tensor(drw_class_weights(ctx.class_sizes), ctx.device) if params.drw else None
         self.reweighting = self.reweighted_after(0)
 
     def reweighted_after(self, epochs_done: int) -> bool:
-        return self.drw_weights is not None and epochs_done >= int(self.params.drw_start * self.ctx.epochs)
+        return self.drw_weights is not None and drw_is_on(epochs_done, self.params.drw_start, self.ctx.epochs)
 
     @property
     def class_weight(self) -> torch.Tensor | None:

@@ -170,6 +170,16 @@ def test_drw_on_multilabel_data_is_refused_before_any_data(name, drw, refused, t
         resolve_config(config)
 
 
+@pytest.mark.parametrize("drw", ["true", "false"])
+def test_ldam_ce_on_multilabel_data_names_the_methods_that_run_there_whatever_drw_says(drw, tmp_path):
+    """The method's own refusal comes first: dropping drw would not make ldam_ce run on ChestMNIST."""
+    config = RunConfig(dataset="chestmnist", method="ldam_ce", task="multiclass", data_dir=str(tmp_path / "absent"),
+                       params={"critical": "pneumothorax", "drw": drw})
+    with pytest.raises(CritBenchError, match=re.escape("--method ldam_ce is a softmax loss over one label per sample; "
+                                                       "chestmnist is multi-label: use ce, focal_ce, maucm or alm_ce")):
+        resolve_config(config)
+
+
 def test_class_balanced_ce_averages_each_samples_weighted_loss():
     """Hand-computed: two samples of classes 0 and 3, ins weights 1/n scaled to sum to K = 4."""
     raw = torch.tensor([1 / 50, 1 / 20, 1 / 10, 1 / 5])
