@@ -1,6 +1,6 @@
-"""`python -m reports.build --runs DIR --out report.html`: one self-contained, offline HTML report.
+"""`python -m reports.build --runs DIR [DIR ...] --out report.html`: one self-contained, offline HTML report.
 
-Reads every complete run record under DIR (recursively), lists the failure records, and writes the
+Reads every complete run record under each DIR (recursively; a run id met twice counts once), lists the failure records, and writes the
 report plus `leaderboard.csv`, `leaderboard.md` and `leaderboard.tex` next to it (reports/report.py).
 Every file it cannot use is skipped with one line on stderr naming it and why, and counted in the
 report. On stderr it then prints the leaderboard, a verdict per dataset and what to run next; the
@@ -31,7 +31,9 @@ def output_problem(out: Path) -> str | None:
 def build_parser() -> ArgumentParser:
     """The flags of `python -m reports.build`."""
     parser = ArgumentParser(prog="python -m reports.build", description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", required=True, type=Path, help="folder holding run records (searched recursively)")
+    parser.add_argument("--runs", required=True, type=Path, nargs="+", metavar="DIR",
+                        help="folder(s) holding run records (searched recursively); several folders make one report, "
+                             "e.g. a new method's runs beside committed baselines")
     parser.add_argument("--out", default=Path("report.html"), type=Path,
                         help="HTML file to write (default report.html); leaderboard.csv/.md/.tex go beside it")
     add_plotly_argument(parser)

@@ -1,7 +1,7 @@
 """Run records as pandas DataFrames, for analysis in a notebook:
 
     from reports import load_runs
-    runs, epochs = load_runs("runs/quick")
+    runs, epochs = load_runs("runs/quick")  # or several folders: load_runs(["runs/quick", "results/alm_paired"])
 
 `runs`: one row per complete run record (failure records and unusable files are left out, as in
 the report): its id, the configuration flattened (`params.delta`), the selected epoch, the seconds
@@ -11,6 +11,7 @@ learning rate, the method's state such as ALM's `mu`), with the run's id, datase
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -26,9 +27,10 @@ class RunFrames(NamedTuple):
     epochs: pd.DataFrame
 
 
-def load_runs(runs_dir: str | Path) -> RunFrames:
-    """The complete run records under `runs_dir` (recursively) as (runs, epochs) DataFrames."""
-    loaded = load_records(Path(runs_dir))
+def load_runs(runs_dir: str | Path | Sequence[str | Path]) -> RunFrames:
+    """The complete run records under `runs_dir`, a folder or several (recursively), as (runs,
+    epochs) DataFrames."""
+    loaded = load_records(runs_dir)
     rows, history = [], []
     for run in loaded.runs:
         record = run.record

@@ -4,6 +4,7 @@ the plotly package; no network address anywhere), or a small one loading plotly.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -23,7 +24,7 @@ from reports.leaderboard import BASELINE, MEDMNIST_METRICS, Leaderboard, build_l
 from reports.leaderboard_table import LeaderboardTable, leaderboard_table
 from reports.longtail import CHECKPOINTS, long_tail_section, run_class_rows
 from reports.published import DatasetReferences, published_comparisons
-from reports.runs import Failure, Loaded, Run, load_runs, slug
+from reports.runs import Failure, Loaded, Run, folders_text, load_runs, run_folders, slug
 from reports.settings import LEVEL_TEXT, N_BOOTSTRAP, SIGNIFICANCE
 from reports.tables import write_csv, write_latex, write_markdown
 from reports.terminal import summary_text
@@ -81,13 +82,13 @@ def dose_sections(runs: list[Run], failures: list[Failure]) -> list[dict]:
             for response, title in zip(responses, titles(responses))]
 
 
-def render_report(loaded: Loaded, runs_dir: Path, plotly: str = "embed") -> tuple[str, Leaderboard, LeaderboardTable,
+def render_report(loaded: Loaded, runs_dir: Path | Sequence[Path], plotly: str = "embed") -> tuple[str, Leaderboard, LeaderboardTable,
                                                                                dict[str, DatasetReferences], list[Verdict]]:
     """The report's HTML, the leaderboard it shows, its table, its published comparisons and verdicts."""
     if not loaded.runs and not loaded.failures:
         skipped = f" (skipped files: {len(loaded.skipped)})" if loaded.skipped else ""
-        raise CritBenchError(f"no usable run records (*.json) under {runs_dir}{skipped}; write some with "
-                             f"`python -m benchmarks.run ... --out {runs_dir}` or the leaderboard first")
+        raise CritBenchError(f"no usable run records (*.json) under {folders_text(runs_dir)}{skipped}; write some "
+                             f"with `python -m benchmarks.run ... --out DIR` or the leaderboard first")
     board = build_leaderboard(loaded)
     colors = row_colors(board.rows)
     figures = {d.key.anchor: {"roc": Markup(roc_figure(d, colors)) if d.roc_scores else None,
@@ -108,7 +109,8 @@ def render_report(loaded: Loaded, runs_dir: Path, plotly: str = "embed") -> tupl
         long_tails=long_tails, checkpoints=CHECKPOINTS,
         verdicts={verdict.anchor: verdict for verdict in found}, plotly=plotly,
         n_bootstrap=N_BOOTSTRAP, level=LEVEL_TEXT, significance=SIGNIFICANCE,
-        runs_dir=str(runs_dir), searches=(searches := load_searches(runs_dir)),
+        runs_dir=folders_text(runs_dir),
+        searches=(searches := [section for folder in run_folders(runs_dir) for section in load_searches(folder)]),
         search_budgets=budgets(searches) if searches else "",
         plotly_script=plotly_script(plotly),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
@@ -121,11 +123,11 @@ def report_outputs(out_html: Path) -> list[Path]:
     return [out_html.parent / f"leaderboard.{suffix}" for suffix in ("csv", "md", "tex")] + [out_html]
 
 
-def write_report(loaded: Loaded, runs_dir: Path, out_html: Path, plotly: str = "embed",
+def write_report(loaded: Loaded, runs_dir: Path | Sequence[Path], out_html: Path, plotly: str = "embed",
                  summary: TextIO | None = None) -> Path:
     """Write the HTML report of `loaded`, plus leaderboard.csv/.md/.tex beside it, each atomically;
     print the leaderboard and the verdicts to `summary` when given (the commands' terminal)."""
-    html, board, table, published, found = render_report(loaded, Path(runs_dir), plotly)
+    html, board, table, published, found = render_report(loaded, runs_dir, plotly)
     csv_path, markdown_path, latex_path, out_html = report_outputs(out_html)
     out_html.parent.mkdir(parents=True, exist_ok=True)
     write_csv(table, board, published, csv_path)
@@ -133,12 +135,12 @@ def write_report(loaded: Loaded, runs_dir: Path, out_html: Path, plotly: str = "
     write_latex(table, latex_path)
     path = write_text_atomic(out_html, html)
     if summary is not None:
-        print(summary_text(table, found, board, Path(runs_dir), path), file=summary, flush=True)
+        print(summary_text(table, found, board, runs_dir, path), file=summary, flush=True)
     return path
 
 
 @timed("report")
-def build_report(runs_dir: Path, out_html: Path, plotly: str = "embed", summary: TextIO | None = None) -> Path:
-    """Write the HTML report of every record under `runs_dir`, plus leaderboard.csv/.md/.tex beside
+def build_report(runs_dir: Path | Sequence[Path], out_html: Path, plotly: str = "embed", summary: TextIO | None = None) -> Path:
+    """Write the HTML report of every record under `runs_dir` (a folder or several), plus leaderboard.csv/.md/.tex beside
     it; print the leaderboard, verdicts and next steps to `summary` when given."""
     return write_report(load_runs(runs_dir), runs_dir, out_html, plotly, summary)

@@ -9,6 +9,7 @@ import os
 import re
 import shlex
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -171,19 +172,38 @@ class Loaded:
             print(f"skipped {path}: {why}", file=sys.stderr)
 
 
-def load_runs(runs_dir: Path) -> Loaded:
-    """Every complete record under `runs_dir` (recursively), the failure records, and every file
-    skipped with why: unusable (`benchmarks.core.records.record_problem`) or a duplicate run."""
-    runs_dir = Path(runs_dir)
-    if not runs_dir.is_dir():
-        raise CritBenchError(f"--runs {runs_dir} is not a folder; pass the --out folder of benchmarks.run or the leaderboard")
-    try:
-        os.listdir(runs_dir)
-    except OSError as error:
-        raise CritBenchError(f"--runs {runs_dir} cannot be read ({error.strerror}); pass a folder you can read") from None
-    paths, skipped = record_files(runs_dir)
+def run_folders(runs_dirs: str | Path | Sequence[str | Path]) -> list[Path]:
+    """`--runs`: one folder or several, as a list of readable folders (a clear error otherwise)."""
+    folders = [Path(runs_dirs)] if isinstance(runs_dirs, (str, Path)) else [Path(folder) for folder in runs_dirs]
+    if not folders:
+        raise CritBenchError("--runs needs at least one folder of run records")
+    for folder in folders:
+        if not folder.is_dir():
+            raise CritBenchError(f"--runs {folder} is not a folder; pass the --out folder of benchmarks.run or the leaderboard")
+        try:
+            os.listdir(folder)
+        except OSError as error:
+            raise CritBenchError(f"--runs {folder} cannot be read ({error.strerror}); pass a folder you can read") from None
+    return folders
+
+
+def folders_text(runs_dirs: str | Path | Sequence[str | Path]) -> str:
+    """The folders of `--runs` as the report and the terminal name them."""
+    return " ".join(str(folder) for folder in run_folders(runs_dirs))
+
+
+def load_runs(runs_dirs: str | Path | Sequence[str | Path]) -> Loaded:
+    """Every complete record under the folder(s) `runs_dirs` (recursively), the failure records, and
+    every file skipped with why: unusable (`benchmarks.core.records.record_problem`) or a duplicate
+    run (the same run id met again, in this folder or a later one: the first one read counts)."""
+    paths, skipped = {}, []
+    for folder in run_folders(runs_dirs):
+        found, problems = record_files(folder)
+        for path in found:
+            paths.setdefault(path.resolve(), path)  # a folder inside another is read once
+        skipped += problems
     runs, failures, seen = [], [], set()
-    for path in paths:
+    for path in paths.values():
         record, problem = read_record(path)
         if problem and is_trial_record(path):
             continue  # a tuning trial's validation-only record: the search section shows it

@@ -4,12 +4,14 @@ each run's validation-chosen threshold) and its verdict, then what to run next. 
 reads the same in a terminal, a log file and a CI job; tables are aligned by pandas."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from reports.leaderboard import Leaderboard
 from reports.leaderboard_table import LeaderboardTable, Value
+from reports.runs import run_folders
 from reports.verdicts import Verdict
 
 BEST = "*"  # marks the best of a column (the HTML's bold)
@@ -44,7 +46,7 @@ def left_aligned(frame: pd.DataFrame) -> str:
     return frame.to_string(index=False, justify="left", formatters=formatters)
 
 
-def next_steps(board: Leaderboard, runs_dir: Path, report: Path) -> list[str]:
+def next_steps(board: Leaderboard, runs_dir: Path | Sequence[Path], report: Path) -> list[str]:
     """What to do after reading the summary: open the report, and where the results are thin."""
     suites = {run.suite for run in board.loaded.runs} - {None}
     suite = suites.pop() if len(suites) == 1 else None
@@ -60,11 +62,14 @@ def next_steps(board: Leaderboard, runs_dir: Path, report: Path) -> list[str]:
     failed = sum(not failure.retried for failure in board.loaded.failures)
     if failed:
         steps.append(f"{failed} runs failed (the report's Failures section says why): rerun the same command to retry them")
-    steps.append(f"analyse in pandas: `from reports import load_runs; runs, epochs = load_runs('{runs_dir}')`")
+    folders = [str(folder) for folder in run_folders(runs_dir)]
+    argument = repr(folders[0]) if len(folders) == 1 else repr(folders)
+    steps.append(f"analyse in pandas: `from reports import load_runs; runs, epochs = load_runs({argument})`")
     return steps
 
 
-def summary_text(table: LeaderboardTable, found: list[Verdict], board: Leaderboard, runs_dir: Path, report: Path) -> str:
+def summary_text(table: LeaderboardTable, found: list[Verdict], board: Leaderboard, runs_dir: Path | Sequence[Path],
+                 report: Path) -> str:
     """The leaderboard per dataset with its verdict, then the next steps."""
     out = []
     for index, (column, verdict) in enumerate(zip(table.columns, found)):
@@ -76,5 +81,5 @@ def summary_text(table: LeaderboardTable, found: list[Verdict], board: Leaderboa
     if out:
         out += ["", f"{BEST} best of its column (mean over seeds); TPR/FPR at each run's threshold chosen on validation "
                     f"for TPR ≥ {table.level}, applied to test"]
-    out += ["", "next:"] + [f"  - {step}" for step in next_steps(board, Path(runs_dir), Path(report))]
+    out += ["", "next:"] + [f"  - {step}" for step in next_steps(board, runs_dir, Path(report))]
     return "\n".join(out)

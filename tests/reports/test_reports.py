@@ -327,6 +327,25 @@ def test_cli(runs_dir, tmp_path, capsys):
     assert "--seeds 0-4" in err and f"load_runs('{runs_dir / 'real'}')" in err
 
 
+def test_several_runs_folders_make_one_report_reading_each_record_once(runs_dir, tmp_path, capsys):
+    """--runs A B: a new method's runs beside baselines kept elsewhere; a folder inside another (or
+    named twice) adds no duplicate, and a missing one is refused before anything is written."""
+    suite, real = runs_dir / "suite", runs_dir / "real"
+    out = tmp_path / "r.html"
+    assert main(["--runs", str(real), str(tmp_path / "missing"), "--out", str(out)]) == 2
+    assert f"--runs {tmp_path / 'missing'} is not a folder" in capsys.readouterr().err and not out.exists()
+    assert main(["--runs", str(real), str(suite), str(suite / "cifar10"), "--out", str(out)]) == 0
+    _, err = capsys.readouterr()
+    alone, together = load_runs(suite), load_runs([real, suite, suite / "cifar10"])
+    assert len(together.runs) == len(alone.runs) + 1 and not any("duplicate" in why for _, why in together.skipped)
+    assert f" from <code>{real} {suite} {suite / 'cifar10'}</code>" in out.read_text()
+    assert f"load_runs({[str(real), str(suite), str(suite / 'cifar10')]!r})" in err
+    copy_of_real = tmp_path / "copy"
+    shutil.copytree(real, copy_of_real)
+    twice = load_runs([real, copy_of_real])
+    assert len(twice.runs) == 1 and [why for _, why in twice.skipped] == [f"duplicate of run {twice.runs[0].run_id}"]
+
+
 def test_plotly_from_the_cdn_on_request(runs_dir, tmp_path):
     """--plotly cdn: one <script src> at cdn.plot.ly for the installed plotly.js, nothing embedded."""
     assert main(["--runs", str(runs_dir / "real"), "--out", str(tmp_path / "r.html"), "--plotly", "cdn"]) == 0
