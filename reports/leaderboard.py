@@ -360,15 +360,25 @@ def mark_best_and_rank(cells: dict[RowKey, Cell], source: str) -> None:
 
 def select_variants(cells: dict[RowKey, Cell]) -> None:
     """Among the rows of one method (its sweep variants), mark the one with the highest mean
-    validation AUC as selected and the others as not: the test split never chooses a variant."""
+    validation AUC as selected and the others as not: the test split never chooses a variant.
+    The means are over the seeds every variant has where there are such seeds (a dose-response at
+    seed 0 beside a three-seed row compares seed 0 with seed 0), else over each row's own seeds."""
     by_method: dict[tuple[str, bool], list[RowKey]] = {}
     for row in cells:
         by_method.setdefault((row.method, row.tuned), []).append(row)
     for variants in by_method.values():
         if len(variants) < 2:
             continue
-        scored = [row for row in variants if math.isfinite(cells[row].val_auc[0])]
-        chosen = max(scored, key=lambda row: cells[row].val_auc[0]) if scored else None
+        val_aucs = {row: {run.seed: run.val_auc for run in cells[row].runs if math.isfinite(run.val_auc)}
+                    for row in variants}
+        scored = [row for row in variants if val_aucs[row]]
+        shared = set.intersection(*(set(val_aucs[row]) for row in scored)) if scored else set()
+
+        def score(row: RowKey) -> float:
+            seeds = shared or val_aucs[row]
+            return float(np.mean([val_aucs[row][seed] for seed in seeds]))
+
+        chosen = max(scored, key=score) if scored else None
         for row in variants:
             cells[row].selected = row == chosen
 

@@ -153,7 +153,7 @@ def explanation(level: str) -> tuple[Fragment, ...]:
         Fragment(". The critical class is the positive class. "), Fragment("Bold", "strong"),
         Fragment(": best in its column (highest AUC and TPR, lowest FPR) within its block. Where a method has several "
                  "rows (sweep variants), each shows its validation AUC; the one with the highest mean validation AUC "
-                 "is "), Fragment("selected on validation", "emphasis"), Fragment(" (marked ✓)", only="markdown"),
+                 "(over the seeds all its variants have, where they share any) is "), Fragment("selected on validation", "emphasis"), Fragment(" (marked ✓)", only="markdown"),
         Fragment(", and only that one competes for bold and ranks, so no variant is chosen on test. Mean rank: rank of "
                  "the mean test AUC on each dataset (1 = best), averaged over datasets. "),
         Fragment("The small numbers after ", only="html"), Fragment("runs", "seedlink", "html"),

@@ -61,7 +61,8 @@ def next_steps(board: Leaderboard, runs_dir: Path | Sequence[Path], report: Path
                      f"`{rerun} --seeds 0-4` and the same --out (finished runs are kept)")
     failed = sum(not failure.retried for failure in board.loaded.failures)
     if failed:
-        steps.append(f"{failed} runs failed (the report's Failures section says why): rerun the same command to retry them")
+        steps.append(f"{failed} run{'s' if failed > 1 else ''} failed (the report's Failures section says why): rerun the "
+                     f"same command to retry {'them' if failed > 1 else 'it'}")
     folders = [str(folder) for folder in run_folders(runs_dir)]
     argument = repr(folders[0]) if len(folders) == 1 else repr(folders)
     steps.append(f"analyse in pandas: `from reports import load_runs; runs, epochs = load_runs({argument})`")

@@ -280,6 +280,32 @@ def test_a_sweep_variant_is_selected_on_validation_never_on_test(runs_dir, tmp_p
     assert rows["alm(delta=0.9)"]["selected_on_validation"] == "False"
 
 
+def test_variants_with_different_seeds_are_compared_on_the_seeds_they_share(runs_dir, tmp_path):
+    """A dose-response point at seed 0 only (val 0.80) beside a variant at seeds 0 and 1 (val 0.85
+    at seed 0, 0.70 at seed 1): on the shared seed 0 the second is better (0.85 > 0.80), though its
+    mean over its own seeds (0.775) is lower; with no shared seed the own-seed means decide."""
+    real = next(iter(load_runs(runs_dir / "real").runs)).record
+
+    def write(delta: float, seed: int, val_auc: float, folder: str):
+        record = fabricate(real, "pneumoniamnist", 28, None, 240, seed, True, "alm", {"delta": delta})
+        record["val"] = {**record["val"], "auc": val_auc}
+        save_record(record, tmp_path / folder)
+
+    write(0.1, 0, 0.80, "shared")
+    write(0.9, 0, 0.85, "shared")
+    write(0.9, 1, 0.70, "shared")
+    (summary,) = build_leaderboard(load_runs(tmp_path / "shared")).datasets
+    cells = {row.label: cell for row, cell in summary.cells.items()}
+    assert cells["alm(delta=0.9)"].val_auc[0] < cells["alm(delta=0.1)"].val_auc[0]
+    assert cells["alm(delta=0.9)"].selected is True and cells["alm(delta=0.1)"].selected is False
+    write(0.1, 2, 0.80, "apart")
+    write(0.9, 0, 0.85, "apart")
+    write(0.9, 1, 0.70, "apart")
+    (summary,) = build_leaderboard(load_runs(tmp_path / "apart")).datasets
+    cells = {row.label: cell for row, cell in summary.cells.items()}
+    assert cells["alm(delta=0.1)"].selected is True and cells["alm(delta=0.9)"].selected is False
+
+
 def test_failures_and_skipped_files_are_listed_not_counted(report):
     html = report.read_text()
     failures = html.split('id="failures"')[1].split("</section>")[0]
