@@ -11,7 +11,6 @@ import argparse
 import math
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 from benchmarks.core.cli import fail
 from benchmarks.core.errors import CritBenchError
@@ -207,13 +206,11 @@ def main(argv=None) -> int:
     """Print one Markdown dose-response table per dataset and seed."""
     args = build_parser().parse_args(argv)
     try:
-        loaded = [load_runs(Path(folder)) for folder in args.runs]
+        loaded = load_runs(args.runs)
     except CritBenchError as error:
         return fail(str(error))
-    for found in loaded:
-        found.report_skipped()
-    runs = [run for found in loaded for run in found.runs]
-    failures = [failure for found in loaded for failure in found.failures]
+    loaded.report_skipped()
+    runs, failures = loaded.runs, loaded.failures
     found = dose_points(runs, args.method, args.param)
     if not found:
         return fail(no_response(runs, args.method, args.param, ", ".join(args.runs)))

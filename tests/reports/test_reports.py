@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import scipy.stats
 from plotly.offline import get_plotlyjs, get_plotlyjs_version
-from scipy.stats import norm
+from scipy.stats import norm, t as student_t
 from sklearn.metrics import roc_auc_score
 
 from benchmarks.core.config import RunConfig
@@ -28,6 +28,7 @@ from benchmarks.engine.resolve import resolve_config
 from benchmarks.methods import resolve_params
 from datasets import get_dataset_entry
 from reports.build import main
+from reports.paired import main as paired_main
 from reports.leaderboard import build_leaderboard
 from reports.published import Reference, load_references, published_comparisons, seed_interval
 from reports.report import build_report
@@ -615,3 +616,44 @@ def test_the_paired_test_uses_only_the_seeds_both_rows_have(tmp_path):
     expected = delong_paired_test(alm.y_true, alm.y_score, bce[alm.seed].y_score)
     assert cells["alm"].vs_baseline.diff == pytest.approx(expected.diff, abs=1e-9)
     assert cells["alm"].vs_baseline.p == pytest.approx(expected.p, rel=1e-6)
+
+
+def test_paired_tables_test_each_shared_seed_and_the_mean_over_seeds(runs_dir, capsys):
+    """`reports.paired`: per seed, the AUCs, the paired DeLong difference and p (recomputed here
+    with scikit-learn and `delong_paired_test`) and the operating-point differences; then the
+    Student-t interval of the mean difference over the seeds."""
+    loaded = load_runs(runs_dir)
+    runs = {(run.config["dataset"], run.config["imbalance"], run.method, run.seed): run for run in loaded.runs
+            if run.config["params"].get("delta") in (None, 0.25)}
+    assert paired_main(["--runs", str(runs_dir), "--method", "alm(delta=0.25)"]) == 0
+    out = capsys.readouterr().out
+    block = out.split("### cifar10")[1]
+    diffs = []
+    for seed in (0, 1):
+        alm, bce = runs["cifar10", 100.0, "alm", seed], runs["cifar10", 100.0, "bce", seed]
+        test = delong_paired_test(alm.y_true, alm.y_score, bce.y_score)
+        assert test.diff == pytest.approx(roc_auc_score(alm.y_true, alm.y_score) - roc_auc_score(bce.y_true, bce.y_score))
+        tpr = alm.record["test"]["tpr_at_fpr"]["0.1"] - bce.record["test"]["tpr_at_fpr"]["0.1"]
+        line = next(line for line in block.splitlines() if line.startswith(f"| {seed} |"))
+        assert line.startswith(f"| {seed} | {bce.record['test']['auc']:.3f} | {alm.record['test']['auc']:.3f} | "
+                               f"{test.diff:+.3f} [{test.diff - 1.96 * test.se:+.3f}, {test.diff + 1.96 * test.se:+.3f}]")
+        assert f"| {tpr:+.3f} |" in line
+        diffs.append(test.diff)
+    half = student_t.ppf(0.975, 1) * np.std(diffs, ddof=1) / np.sqrt(2)
+    assert f"| mean over 2 seeds [95% t] | | | {np.mean(diffs):+.3f} [{np.mean(diffs) - half:+.3f}, {np.mean(diffs) + half:+.3f}] |" in block
+    assert "### pneumoniamnist" in out and "### synthetic2d" in out  # every column holding both rows
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--method", "alm"], "--method 'alm' is no row of these records; rows: alm(delta=0.25), alm(delta=0.5), aucm, bce "),
+    (["--method", "bce"], "--method and --baseline are both 'bce'; compare two different rows"),
+    (["--method", "alm(delta=0.5)", "--baseline", "aucm"], "alm(delta=0.5) and aucm share no seed scored on one test set"),
+])
+def test_paired_tables_refuse_rows_that_cannot_be_paired(runs_dir, tmp_path, capsys, args, message):
+    """Without PneumoniaMNIST's aucm runs, aucm (CIFAR-10 1:200) and alm(delta=0.5) (PneumoniaMNIST) share no column."""
+    only_pneumonia_alm = tmp_path / "runs"
+    shutil.copytree(runs_dir, only_pneumonia_alm)
+    for path in only_pneumonia_alm.rglob("pneumoniamnist-aucm-*.json"):
+        path.unlink()
+    assert paired_main(["--runs", str(only_pneumonia_alm), *args]) == 2
+    assert message in capsys.readouterr().err

@@ -1,0 +1,112 @@
+"""`python -m reports.paired --runs DIR [DIR ...] --method ROW [--baseline bce]`: one method against a
+baseline, seed by seed, on the critical class's test scores.
+
+For each dataset column where both rows ran, one line per seed both have (scored on the same test
+set): each row's test AUC, the difference with its DeLong 95% interval and paired p-value
+(`reports.stats.delong_paired_test`), and the differences of TPR at FPR 0.1 and FPR at TPR 0.95
+(scikit-learn, `benchmarks.core.metrics`). Then the mean difference over those seeds with its
+Student-t 95% interval (two seeds or more), the seed-to-seed view beside the report's pooled test.
+ROW is a leaderboard row label as the report prints it: `alm`, or `alm(mu0=0.0001)` for one of a
+method's variants; the choices are listed when it matches none. Markdown goes to stdout.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from scipy.stats import norm
+
+from benchmarks.core.cli import ArgumentParser, fail
+from benchmarks.core.errors import CritBenchError
+from benchmarks.core.metrics import METRICS
+from reports.display import number, p_value, signed
+from reports.leaderboard import BASELINE, DatasetSummary, build_leaderboard
+from reports.published import seed_interval
+from reports.runs import load_runs
+from reports.settings import LEVEL, LEVEL_TEXT
+from reports.stats import delong_paired_test
+
+AUC, *OPERATING_POINTS = METRICS  # AUC; TPR@FPR=0.1 and FPR@TPR=0.95
+Z_LEVEL = float(norm.ppf(0.5 + LEVEL / 2))  # 1.96: the normal quantile of a two-sided LEVEL interval
+
+
+def interval_text(low: float, high: float) -> str:
+    return f"[{signed(low)}, {signed(high)}]"
+
+
+def paired_lines(summary: DatasetSummary, method: str, baseline: str) -> list[str] | None:
+    """The markdown table of `method` against `baseline` in one dataset column, None when the column
+    lacks either row or they share no seed on one test set."""
+    cells = {row.label: cell for row, cell in summary.cells.items()}
+    if method not in cells or baseline not in cells:
+        return None
+    base_runs = {(run.seed, run.test_set): run for run in cells[baseline].runs if run.usable}
+    pairs = [(run, base_runs[run.seed, run.test_set]) for run in cells[method].runs
+             if run.usable and (run.seed, run.test_set) in base_runs]
+    if not pairs:
+        return None
+    deltas = " | ".join(f"Δ{metric.label}" for metric in OPERATING_POINTS)
+    lines = [f"### {summary.key.label}", "",
+             f"| training seed | {baseline} AUC | {method} AUC | ΔAUC [{LEVEL_TEXT} DeLong] | p (paired DeLong) | {deltas} |",
+             "|---|---|---|---|---|" + "---|" * len(OPERATING_POINTS)]
+    differences: dict[str, list[float]] = {metric.key: [] for metric in METRICS}
+    for run, base in sorted(pairs, key=lambda pair: pair[0].seed):
+        test = delong_paired_test(run.y_true, run.y_score, base.y_score)
+        half = Z_LEVEL * test.se
+        differences[AUC.key].append(test.diff)
+        operating = []
+        for metric in OPERATING_POINTS:
+            diff = run.metric(metric) - base.metric(metric)
+            differences[metric.key].append(diff)
+            operating.append(signed(diff))
+        lines.append(f"| {run.seed} | {number(test.auc_b)} | {number(test.auc_a)} | {signed(test.diff)} "
+                     f"{interval_text(test.diff - half, test.diff + half)} | {p_value(test.p)} | {' | '.join(operating)} |")
+    over = []
+    for metric in METRICS:
+        values = differences[metric.key]
+        interval = seed_interval(values, bounds=(-1.0, 1.0))
+        mean = sum(values) / len(values)
+        over.append(f"{signed(mean)} {interval_text(interval.low, interval.high)}" if interval else signed(mean))
+    lines.append(f"| mean over {len(pairs)} seed{'s' if len(pairs) > 1 else ''} [{LEVEL_TEXT} t] | | | {over[0]} | | "
+                 f"{' | '.join(over[1:])} |")
+    return lines
+
+
+def paired_report(runs_dirs, method: str, baseline: str = BASELINE) -> str:
+    """The markdown of every dataset column where `method` and `baseline` share seeds."""
+    board = build_leaderboard(load_runs(runs_dirs))
+    labels = sorted({row.label for summary in board.datasets for row in summary.cells})
+    for name, flag in ((method, "--method"), (baseline, "--baseline")):
+        if name not in labels:
+            raise CritBenchError(f"{flag} {name!r} is no row of these records; rows: {', '.join(labels)} "
+                                 f"(a method's variant reads as the report prints it, e.g. alm(mu0=0.0001))")
+    if method == baseline:
+        raise CritBenchError(f"--method and --baseline are both {method!r}; compare two different rows")
+    blocks = [lines for summary in board.datasets if (lines := paired_lines(summary, method, baseline))]
+    if not blocks:
+        raise CritBenchError(f"{method} and {baseline} share no seed scored on one test set in any dataset column; "
+                             f"train the missing seeds (same suite, same --seeds) and rerun")
+    return "\n\n".join("\n".join(lines) for lines in blocks) + "\n"
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m reports.paired", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", required=True, type=Path, nargs="+", metavar="DIR",
+                        help="folder(s) holding run records (searched recursively)")
+    parser.add_argument("--method", required=True, metavar="ROW", help="the row to test, e.g. alm or alm(mu0=0.0001)")
+    parser.add_argument("--baseline", default=BASELINE, metavar="ROW", help=f"the row it is paired with (default {BASELINE})")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the paired tables; the exit code (2: bad input)."""
+    args = build_parser().parse_args(argv)
+    try:
+        sys.stdout.write(paired_report(args.runs, args.method, args.baseline))
+    except CritBenchError as error:
+        return fail(str(error))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
