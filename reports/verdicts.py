@@ -22,13 +22,16 @@ from reports.stats import bootstrap_mean_samples, percentile_interval, z_test
 @dataclass(frozen=True)
 class FprDifference:
     """Test FPR of a row minus the baseline's, at each run's validation-chosen threshold, paired on
-    the same test negatives: its mean, percentile-bootstrap CI and two-sided p-value."""
+    the same test negatives: its mean, percentile-bootstrap CI and two-sided p-value (over test
+    negatives, given the trained runs), and each paired seed's own difference (how often the sign
+    holds from one training seed to the next)."""
 
     diff: float
     low: float
     high: float
     p: float
     seeds: int
+    per_seed: tuple[float, ...] = ()
 
 
 def negative_hits(cell: Cell, test_set: str, seeds: set[int]) -> np.ndarray | None:
@@ -52,12 +55,14 @@ def fpr_difference(summary: DatasetSummary, row: RowKey, seed: int = 0) -> FprDi
     set (an ensemble of more seeds would differ by itself); test sets combine as in
     reports.leaderboard.pooled_estimates: the mean of their differences, variances added."""
     cell, base = summary.cells[row], summary.cells[summary.baseline]
-    means, variances, samples, seeds = [], [], [], set()
+    means, variances, samples, seeds, per_seed = [], [], [], set(), []
     for index, test_set in enumerate(summary.test_sets):
         common = seeds_with_point(cell, test_set) & seeds_with_point(base, test_set)
         if not common:
             continue
         d = negative_hits(cell, test_set, common) - negative_hits(base, test_set, common)
+        per_seed += [float((negative_hits(cell, test_set, {s}) - negative_hits(base, test_set, {s})).mean())
+                     for s in sorted(common)]
         means.append(float(d.mean()))
         variances.append(float(d.var(ddof=1)) / len(d) if len(d) > 1 else 0.0)
         samples.append(bootstrap_mean_samples(d, N_BOOTSTRAP, seed + index))
@@ -67,7 +72,7 @@ def fpr_difference(summary: DatasetSummary, row: RowKey, seed: int = 0) -> FprDi
     diff = float(np.mean(means))
     interval = percentile_interval(diff, np.mean(samples, axis=0))
     _, _, p = z_test(diff, sum(variances) / len(means) ** 2)
-    return FprDifference(diff, interval.low, interval.high, p, len(seeds))
+    return FprDifference(diff, interval.low, interval.high, p, len(seeds), tuple(per_seed))
 
 
 def lowest_fpr_row(summary: DatasetSummary) -> RowKey | None:
@@ -113,7 +118,16 @@ def change_text(d: FprDifference) -> str:
     else:
         change = f"has the test FPR of {BASELINE}"
     significance = "" if d.p < SIGNIFICANCE else ", not significant"
-    return f"{change}, p = {p_value(d.p)}{significance}, over {d.seeds} paired seed{'s' if d.seeds > 1 else ''}"
+    return f"{change}, p = {p_value(d.p)}{significance}, over {d.seeds} paired seed{'s' if d.seeds > 1 else ''}{seed_signs(d)}"
+
+
+def seed_signs(d: FprDifference) -> str:
+    """" (lower in 2 of 3 seeds)": in how many paired seeds the FPR moved the way the mean did. The
+    interval and p above are over test negatives given the trained runs; this is the training-seed view."""
+    if len(d.per_seed) < 2 or d.diff == 0:
+        return ""
+    agree = sum(value < 0 if d.diff < 0 else value > 0 for value in d.per_seed)
+    return f" ({'lower' if d.diff < 0 else 'higher'} in {agree} of {len(d.per_seed)} seeds)"
 
 
 def tpr_note(cell: Cell) -> str:

@@ -88,6 +88,29 @@ def test_the_verdict_is_the_paired_test_fpr_difference_at_the_validation_thresho
         f"{-d.mean():.3f} [")
 
 
+def test_the_verdict_says_in_how_many_seeds_the_fpr_moved_its_way(tmp_path):
+    """The verdict's interval and p are over test negatives given the trained runs; beside them, each
+    paired seed's own FPR difference (alm's false-positive share minus bce's), and how many agree
+    in sign with the mean, computed here by hand."""
+    records = {(method, seed): run_record(method, seed, quality) for seed in (0, 1, 2)
+               for method, quality in (("bce", 1.0), ("alm", 1.1))}
+    for record in records.values():
+        save_record(record, tmp_path / "runs")
+    (verdict,) = verdicts(build_leaderboard(load_runs(tmp_path / "runs")))
+    y = np.array(records["bce", 0]["test_scores"]["y_true"])
+
+    def false_positives(r: dict) -> np.ndarray:
+        return (np.array(r["test_scores"]["y_score"]) >= r["operating_points"]["min_tpr"]["0.95"]["threshold"])[y == 0]
+
+    per_seed = [float((false_positives(records["alm", s]).astype(float) - false_positives(records["bce", s])).mean())
+                for s in (0, 1, 2)]
+    assert verdict.difference.per_seed == pytest.approx(per_seed)
+    assert verdict.difference.diff == pytest.approx(np.mean(per_seed))
+    direction = "lower" if verdict.difference.diff < 0 else "higher"
+    agree = sum((d < 0) == (verdict.difference.diff < 0) and d != 0 for d in per_seed)
+    assert f"over 3 paired seeds ({direction} in {agree} of 3 seeds)" in verdict.text
+
+
 def test_latex_table_beside_csv_and_markdown(tmp_path):
     for record in (run_record("bce", 0, 1.0), run_record("alm", 0, 2.0), run_record("bce", 1, 1.0), run_record("alm", 1, 2.0)):
         save_record(record, tmp_path / "runs")
