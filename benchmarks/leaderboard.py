@@ -23,7 +23,7 @@ from benchmarks.core.storage import remove_stale_temporaries
 from benchmarks.engine.device import resolve_device
 from benchmarks.sweep.executors import EXECUTORS, create_executor
 from benchmarks.sweep.plan import DataFingerprints, describe_plan, make_plan
-from benchmarks.sweep.progress import SuiteProgress, duration
+from benchmarks.sweep.progress import SuiteProgress, counted, duration
 from benchmarks.sweep.suite import Suite, expand, list_suites, load_suite, parse_seeds, select
 from benchmarks.sweep.search import SearchFailed, record_suite_searches, suite_searches, tune_suite
 from reports.build import add_plotly_argument
@@ -123,7 +123,7 @@ def summary(plan, progress: SuiteProgress, out: Path) -> tuple[str, bool]:
                      f"it is done to include them")
     done, elsewhere = len(progress.outcomes["complete"]), len(progress.outcomes["elsewhere"])
     unavailable = sum(len(labels) for labels in plan.unavailable.values())
-    lines.append(f"{done} runs completed, {len(progress.outcomes['failed'])} failed, {len(progress.outcomes['rescued'])} "
+    lines.append(f"{counted(done, 'run')} completed, {len(progress.outcomes['failed'])} failed, {len(progress.outcomes['rescued'])} "
                  f"rescued, {len(claimed)} left to another process, {elsewhere} finished by another process, {unavailable} skipped (data unavailable), "
                  f"{len(plan.failed_kept)} failed before and not retried ({duration(time.monotonic() - progress.start)}); "
                  f"{plan.complete + done + elsewhere} complete records in {out}")

@@ -13,6 +13,7 @@ from benchmarks.core.identity import data_fingerprint, run_id
 from benchmarks.core.storage import record_path, record_state, stored_record_problem
 from benchmarks.engine.resolve import load_dataset
 from benchmarks.sweep.executors import RunTask
+from benchmarks.sweep.progress import counted
 from benchmarks.sweep.suite import PlannedRun, Suite
 from datasets import dataset_fingerprint
 
@@ -79,9 +80,10 @@ def make_plan(runs: list[PlannedRun], out: Path, retry_failed: bool, command: st
 def describe_plan(suite: Suite, runs: list[PlannedRun], plan: Plan, out: Path, executor: str) -> str:
     methods = sum(len(method.variants()) for method in suite.methods)
     uniform = all(d.methods is None and d.seeds is None for d in suite.datasets)
-    grid = (f"{len(suite.datasets)} dataset settings x {methods} methods x {len(suite.seeds)} seeds" if uniform else
-            f"{len(suite.datasets)} dataset settings, each with the methods and seeds the suite gives it")
-    lines = [f"suite {suite.name}: {len(runs)} runs ({grid}), records in {out}"]
+    settings = counted(len(suite.datasets), "dataset setting")
+    grid = (f"{settings} x {counted(methods, 'method')} x {counted(len(suite.seeds), 'seed')}" if uniform else
+            f"{settings}, each with the methods and seeds the suite gives it")
+    lines = [f"suite {suite.name}: {counted(len(runs), 'run')} ({grid}), records in {out}"]
     for problem, labels in plan.unavailable.items():
         settings = ", ".join(dict.fromkeys(labels))
         lines.append(f"skipping {settings} ({len(labels)} runs), cannot load the data: {problem}")

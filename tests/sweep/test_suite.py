@@ -219,7 +219,7 @@ def test_failed_and_nan_runs_are_recorded_and_retried(tmp_path, capsys, monkeypa
     assert len(found) == 4 and len(failed) == 3  # bce diverges twice, one alm crashes
     assert sorted(v["reason"].split(":")[0] for v in failed.values()) == ["DivergedError", "DivergedError", "RuntimeError"]
     assert all(v["status"] == "failed" and "Traceback" in v["traceback"] for v in failed.values())
-    assert "1 runs completed, 3 failed" in err and "FAILED (DivergedError" in err
+    assert "1 run completed, 3 failed" in err and "FAILED (DivergedError" in err
 
     assert leaderboard.main(args + ["--no-retry-failed"]) == 1  # the failed runs are still not complete
     assert "1 complete already, 3 failed before and not retried" in capsys.readouterr().err
