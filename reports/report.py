@@ -87,8 +87,10 @@ def render_report(loaded: Loaded, runs_dir: Path | Sequence[Path], plotly: str =
     """The report's HTML, the leaderboard it shows, its table, its published comparisons and verdicts."""
     if not loaded.runs and not loaded.failures:
         skipped = f" (skipped files: {len(loaded.skipped)})" if loaded.skipped else ""
-        raise CritBenchError(f"no usable run records (*.json) under {folders_text(runs_dir)}{skipped}; write some "
-                             f"with `python -m benchmarks.run ... --out DIR` or the leaderboard first")
+        folders = run_folders(runs_dir)
+        out = folders[0] if len(folders) == 1 else "DIR"
+        raise CritBenchError(f"no usable run records (*.json) under {folders_text(folders)}{skipped}; write some with "
+                             f"`python -m benchmarks.run ... --out {out}` or the leaderboard first")
     board = build_leaderboard(loaded)
     colors = row_colors(board.rows)
     figures = {d.key.anchor: {"roc": Markup(roc_figure(d, colors)) if d.roc_scores else None,

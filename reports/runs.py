@@ -199,8 +199,8 @@ def load_runs(runs_dirs: str | Path | Sequence[str | Path]) -> Loaded:
     paths, skipped = {}, []
     for folder in run_folders(runs_dirs):
         found, problems = record_files(folder)
-        for path in found:
-            paths.setdefault(path.resolve(), path)  # a folder inside another is read once
+        for path in found:  # a folder inside another is read once (realpath: a symlink loop is skipped below, not raised)
+            paths.setdefault(os.path.realpath(path), path)
         skipped += problems
     runs, failures, seen = [], [], set()
     for path in paths.values():
