@@ -12,6 +12,7 @@ method's variants; the choices are listed when it matches none. Markdown goes to
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from scipy.stats import norm
@@ -24,51 +25,77 @@ from reports.leaderboard import BASELINE, DatasetSummary, build_leaderboard
 from reports.published import seed_interval
 from reports.runs import load_runs
 from reports.settings import LEVEL, LEVEL_TEXT
-from reports.stats import delong_paired_test
+from reports.stats import Interval, PairedTest, delong_paired_test
 
 AUC, *OPERATING_POINTS = METRICS  # AUC; TPR@FPR=0.1 and FPR@TPR=0.95
 Z_LEVEL = float(norm.ppf(0.5 + LEVEL / 2))  # 1.96: the normal quantile of a two-sided LEVEL interval
+
+
+@dataclass(frozen=True)
+class SeedPair:
+    """One training seed both rows ran on one test set: the paired DeLong test of their test AUCs,
+    its interval, and the differences of the operating-point metrics (row minus baseline)."""
+
+    seed: int
+    test: PairedTest
+    low: float
+    high: float
+    operating: tuple[float, ...]  # per OPERATING_POINTS
+
+
+@dataclass(frozen=True)
+class SeedPairs:
+    """A row against the baseline, seed by seed, and the mean difference of each metric over the
+    seeds with its Student-t interval (None below two seeds)."""
+
+    method: str
+    baseline: str
+    pairs: list[SeedPair]
+    means: tuple[float, ...]  # per METRICS
+    intervals: tuple[Interval | None, ...]
+
+
+def seed_pairs(summary: DatasetSummary, method: str, baseline: str) -> SeedPairs | None:
+    """`method` against `baseline` (row labels) in one dataset column, None when the column lacks
+    either row or they share no seed on one test set."""
+    cells = {row.label: cell for row, cell in summary.cells.items()}
+    if method not in cells or baseline not in cells:
+        return None
+    base_runs = {(run.seed, run.test_set): run for run in cells[baseline].runs if run.usable}
+    matched = sorted(((run, base_runs[run.seed, run.test_set]) for run in cells[method].runs
+                      if run.usable and (run.seed, run.test_set) in base_runs), key=lambda pair: pair[0].seed)
+    if not matched:
+        return None
+    pairs = []
+    for run, base in matched:
+        test = delong_paired_test(run.y_true, run.y_score, base.y_score)
+        pairs.append(SeedPair(run.seed, test, test.diff - Z_LEVEL * test.se, test.diff + Z_LEVEL * test.se,
+                              tuple(run.metric(metric) - base.metric(metric) for metric in OPERATING_POINTS)))
+    columns = [[pair.test.diff for pair in pairs]] + [[pair.operating[i] for pair in pairs]
+                                                     for i in range(len(OPERATING_POINTS))]
+    return SeedPairs(method, baseline, pairs, tuple(sum(values) / len(values) for values in columns),
+                     tuple(seed_interval(values, bounds=(-1.0, 1.0)) for values in columns))
 
 
 def interval_text(low: float, high: float) -> str:
     return f"[{signed(low)}, {signed(high)}]"
 
 
-def paired_lines(summary: DatasetSummary, method: str, baseline: str) -> list[str] | None:
-    """The markdown table of `method` against `baseline` in one dataset column, None when the column
-    lacks either row or they share no seed on one test set."""
-    cells = {row.label: cell for row, cell in summary.cells.items()}
-    if method not in cells or baseline not in cells:
-        return None
-    base_runs = {(run.seed, run.test_set): run for run in cells[baseline].runs if run.usable}
-    pairs = [(run, base_runs[run.seed, run.test_set]) for run in cells[method].runs
-             if run.usable and (run.seed, run.test_set) in base_runs]
-    if not pairs:
-        return None
+def markdown(title: str, found: SeedPairs) -> list[str]:
+    """The Markdown table of one `seed_pairs` result under a `### title` heading."""
     deltas = " | ".join(f"Δ{metric.label}" for metric in OPERATING_POINTS)
-    lines = [f"### {summary.key.label}", "",
-             f"| training seed | {baseline} AUC | {method} AUC | ΔAUC [{LEVEL_TEXT} DeLong] | p (paired DeLong) | {deltas} |",
+    lines = [f"### {title}", "",
+             f"| training seed | {found.baseline} AUC | {found.method} AUC | ΔAUC [{LEVEL_TEXT} DeLong] | "
+             f"p (paired DeLong) | {deltas} |",
              "|---|---|---|---|---|" + "---|" * len(OPERATING_POINTS)]
-    differences: dict[str, list[float]] = {metric.key: [] for metric in METRICS}
-    for run, base in sorted(pairs, key=lambda pair: pair[0].seed):
-        test = delong_paired_test(run.y_true, run.y_score, base.y_score)
-        half = Z_LEVEL * test.se
-        differences[AUC.key].append(test.diff)
-        operating = []
-        for metric in OPERATING_POINTS:
-            diff = run.metric(metric) - base.metric(metric)
-            differences[metric.key].append(diff)
-            operating.append(signed(diff))
-        lines.append(f"| {run.seed} | {number(test.auc_b)} | {number(test.auc_a)} | {signed(test.diff)} "
-                     f"{interval_text(test.diff - half, test.diff + half)} | {p_value(test.p)} | {' | '.join(operating)} |")
-    over = []
-    for metric in METRICS:
-        values = differences[metric.key]
-        interval = seed_interval(values, bounds=(-1.0, 1.0))
-        mean = sum(values) / len(values)
-        over.append(f"{signed(mean)} {interval_text(interval.low, interval.high)}" if interval else signed(mean))
-    lines.append(f"| mean over {len(pairs)} seed{'s' if len(pairs) > 1 else ''} [{LEVEL_TEXT} t] | | | {over[0]} | | "
-                 f"{' | '.join(over[1:])} |")
+    for pair in found.pairs:
+        operating = " | ".join(signed(diff) for diff in pair.operating)
+        lines.append(f"| {pair.seed} | {number(pair.test.auc_b)} | {number(pair.test.auc_a)} | {signed(pair.test.diff)} "
+                     f"{interval_text(pair.low, pair.high)} | {p_value(pair.test.p)} | {operating} |")
+    over = [f"{signed(mean)} {interval_text(interval.low, interval.high)}" if interval else signed(mean)
+            for mean, interval in zip(found.means, found.intervals)]
+    n = len(found.pairs)
+    lines.append(f"| mean over {n} seed{'s' if n > 1 else ''} [{LEVEL_TEXT} t] | | | {over[0]} | | {' | '.join(over[1:])} |")
     return lines
 
 
@@ -82,7 +109,8 @@ def paired_report(runs_dirs, method: str, baseline: str = BASELINE) -> str:
                                  f"(a method's variant reads as the report prints it, e.g. alm(mu0=0.0001))")
     if method == baseline:
         raise CritBenchError(f"--method and --baseline are both {method!r}; compare two different rows")
-    blocks = [lines for summary in board.datasets if (lines := paired_lines(summary, method, baseline))]
+    blocks = [markdown(summary.key.label, found) for summary in board.datasets
+              if (found := seed_pairs(summary, method, baseline))]
     if not blocks:
         raise CritBenchError(f"{method} and {baseline} share no seed scored on one test set in any dataset column; "
                              f"train the missing seeds (same suite, same --seeds) and rerun")

@@ -23,6 +23,7 @@ from reports.figures import confusion_figure, dose_figure, roc_figure, row_color
 from reports.leaderboard import BASELINE, MEDMNIST_METRICS, Leaderboard, build_leaderboard
 from reports.leaderboard_table import LeaderboardTable, leaderboard_table
 from reports.longtail import CHECKPOINTS, long_tail_section, run_class_rows
+from reports.paired import OPERATING_POINTS, seed_pairs
 from reports.published import DatasetReferences, published_comparisons
 from reports.runs import Failure, Loaded, Run, folders_text, load_runs, run_folders, slug
 from reports.settings import LEVEL_TEXT, N_BOOTSTRAP, SIGNIFICANCE
@@ -98,6 +99,8 @@ def render_report(loaded: Loaded, runs_dir: Path | Sequence[Path], plotly: str =
                               "confusion": Markup(matrix) if (matrix := confusion_figure(d)) else None} for d in board.datasets}
     doses = {d.key.anchor: dose_sections(d.runs, loaded.failures) for d in board.datasets}
     long_tails = {d.key.anchor: long_tail_section(d) for d in board.datasets}
+    seed_tables = {d.key.anchor: [(row, found) for row in d.cells if d.baseline is not None and row != d.baseline
+                                  and (found := seed_pairs(d, row.label, d.baseline.label))] for d in board.datasets}
     published = published_comparisons(board)
     table = leaderboard_table(board, published)
     counts = {"runs": len(loaded.runs), "datasets": len(board.datasets), "rows": len(board.rows),
@@ -108,7 +111,7 @@ def render_report(loaded: Loaded, runs_dir: Path | Sequence[Path], plotly: str =
     html = template_environment().get_template("report.html.j2").render(
         board=board, table=table, counts=counts, metrics=METRICS, medmnist_metrics=MEDMNIST_METRICS, calibration_labels=CALIBRATION_LABELS, colors=colors,
         figures=figures, schedules=schedules, doses=doses, published=published, baseline=BASELINE,
-        long_tails=long_tails, checkpoints=CHECKPOINTS,
+        long_tails=long_tails, checkpoints=CHECKPOINTS, seed_tables=seed_tables, operating_points=OPERATING_POINTS,
         verdicts={verdict.anchor: verdict for verdict in found}, plotly=plotly,
         n_bootstrap=N_BOOTSTRAP, level=LEVEL_TEXT, significance=SIGNIFICANCE,
         runs_dir=folders_text(runs_dir),

@@ -657,3 +657,18 @@ def test_paired_tables_refuse_rows_that_cannot_be_paired(runs_dir, tmp_path, cap
         path.unlink()
     assert paired_main(["--runs", str(only_pneumonia_alm), *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_report_shows_each_row_against_bce_seed_by_seed(report, runs_dir):
+    """Each dataset section folds a seed-by-seed table: one line per training seed with the paired
+    DeLong difference (recomputed here) and p, and the mean over seeds with its t interval."""
+    html = report.read_text()
+    (summary,) = [d for d in build_leaderboard(load_runs(runs_dir)).datasets if d.key.label.startswith("cifar10 · 1:100")]
+    section = html[html.index(f'id="{summary.key.anchor}"'):]
+    table = section[section.index('<details class="seed-pairs">'):section.index("</details>")]
+    runs = {(run.method, run.seed): run for run in summary.runs}
+    for seed in (0, 1):
+        test = delong_paired_test(runs["alm", seed].y_true, runs["alm", seed].y_score, runs["bce", seed].y_score)
+        assert f"<td>{test.diff:+.3f} [{test.diff - 1.96 * test.se:+.3f}, {test.diff + 1.96 * test.se:+.3f}]</td>" in table
+    assert table.count("<tr") == 1 + 3  # header, two seeds, the mean
+    assert "mean over 2<br><small>95% t</small>" in table
