@@ -16,14 +16,14 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.core.cli import ArgumentParser, fail
+from benchmarks.core.cli import ArgumentParser, counted, fail
 from benchmarks.core.outputs import check_writable_dir, check_writable_file
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.storage import remove_stale_temporaries
 from benchmarks.engine.device import resolve_device
 from benchmarks.sweep.executors import EXECUTORS, create_executor
 from benchmarks.sweep.plan import DataFingerprints, describe_plan, make_plan
-from benchmarks.sweep.progress import SuiteProgress, counted, duration
+from benchmarks.sweep.progress import SuiteProgress, duration
 from benchmarks.sweep.suite import Suite, expand, list_suites, load_suite, parse_seeds, select
 from benchmarks.sweep.search import SearchFailed, record_suite_searches, suite_searches, tune_suite
 from reports.build import add_plotly_argument

@@ -31,9 +31,9 @@ def percent_of(part, whole) -> str:
     return f"{round(100 * part / whole, 1)}%" if whole else "—%"
 
 
-def interval_text(low, high) -> str:
-    """A confidence interval as "[low, high]"."""
-    return f"[{number(low)}, {number(high)}]"
+def interval_text(low, high, formatted=number) -> str:
+    """A confidence interval as "[low, high]", each bound `formatted` (`signed` for a difference)."""
+    return f"[{formatted(low)}, {formatted(high)}]"
 
 
 def p_value(p) -> str:

@@ -13,6 +13,7 @@ import numpy as np
 from plotly.colors import qualitative
 from sklearn.metrics import auc as area, roc_curve
 
+from benchmarks.core.cli import counted
 from reports.deployed import LEADERBOARD_POINT
 from reports.dose_response import DoseResponse
 from reports.leaderboard import DatasetSummary, RowKey
@@ -228,7 +229,7 @@ def confusion_figure(summary: DatasetSummary) -> str | None:
                                       title=dict(text="predicted class"))
         layout[f"yaxis{axis}"] = dict(AXIS, **tick, domain=[max(0, top - height), top], anchor=f"x{axis}",
                                       autorange="reversed", **({"title": dict(text="true class")} if column == 0 else {}))
-        layout["annotations"].append(dict(text=f"<b>{row.label}</b> ({seeds} seed{'s' if seeds > 1 else ''}{' summed' if seeds > 1 else ''})",
+        layout["annotations"].append(dict(text=f"<b>{row.label}</b> ({counted(seeds, 'seed')}{' summed' if seeds > 1 else ''})",
                                           xref="paper", yref="paper", x=left + width / 2, y=top, xanchor="center",
                                           yanchor="bottom", showarrow=False, font=dict(size=12)))
     return to_json(dict(data=data, layout=layout))

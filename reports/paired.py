@@ -17,10 +17,10 @@ from pathlib import Path
 
 from scipy.stats import norm
 
-from benchmarks.core.cli import ArgumentParser, fail
+from benchmarks.core.cli import ArgumentParser, counted, fail
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.metrics import METRICS
-from reports.display import number, p_value, signed
+from reports.display import interval_text, number, p_value, signed
 from reports.leaderboard import BASELINE, DatasetSummary, build_leaderboard
 from reports.published import seed_interval
 from reports.runs import load_runs
@@ -77,10 +77,6 @@ def seed_pairs(summary: DatasetSummary, method: str, baseline: str) -> SeedPairs
                      tuple(seed_interval(values, bounds=(-1.0, 1.0)) for values in columns))
 
 
-def interval_text(low: float, high: float) -> str:
-    return f"[{signed(low)}, {signed(high)}]"
-
-
 def markdown(title: str, found: SeedPairs) -> list[str]:
     """The Markdown table of one `seed_pairs` result under a `### title` heading."""
     deltas = " | ".join(f"Δ{metric.label}" for metric in OPERATING_POINTS)
@@ -91,11 +87,10 @@ def markdown(title: str, found: SeedPairs) -> list[str]:
     for pair in found.pairs:
         operating = " | ".join(signed(diff) for diff in pair.operating)
         lines.append(f"| {pair.seed} | {number(pair.test.auc_b)} | {number(pair.test.auc_a)} | {signed(pair.test.diff)} "
-                     f"{interval_text(pair.low, pair.high)} | {p_value(pair.test.p)} | {operating} |")
-    over = [f"{signed(mean)} {interval_text(interval.low, interval.high)}" if interval else signed(mean)
+                     f"{interval_text(pair.low, pair.high, signed)} | {p_value(pair.test.p)} | {operating} |")
+    over = [f"{signed(mean)} {interval_text(interval.low, interval.high, signed)}" if interval else signed(mean)
             for mean, interval in zip(found.means, found.intervals)]
-    n = len(found.pairs)
-    lines.append(f"| mean over {n} seed{'s' if n > 1 else ''} [{LEVEL_TEXT} t] | | | {over[0]} | | {' | '.join(over[1:])} |")
+    lines.append(f"| mean over {counted(len(found.pairs), 'seed')} [{LEVEL_TEXT} t] | | | {over[0]} | | {' | '.join(over[1:])} |")
     return lines
 
 

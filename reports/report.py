@@ -25,7 +25,7 @@ from reports.leaderboard_table import LeaderboardTable, leaderboard_table
 from reports.longtail import CHECKPOINTS, long_tail_section, run_class_rows
 from reports.paired import OPERATING_POINTS, seed_pairs
 from reports.published import DatasetReferences, published_comparisons
-from reports.runs import Failure, Loaded, Run, folders_text, load_runs, run_folders, slug
+from reports.runs import Failure, Loaded, Run, load_runs, run_folders, slug
 from reports.settings import LEVEL_TEXT, N_BOOTSTRAP, SIGNIFICANCE
 from reports.tables import write_csv, write_latex, write_markdown
 from reports.terminal import summary_text
@@ -86,11 +86,12 @@ def dose_sections(runs: list[Run], failures: list[Failure]) -> list[dict]:
 def render_report(loaded: Loaded, runs_dir: Path | Sequence[Path], plotly: str = "embed") -> tuple[str, Leaderboard, LeaderboardTable,
                                                                                dict[str, DatasetReferences], list[Verdict]]:
     """The report's HTML, the leaderboard it shows, its table, its published comparisons and verdicts."""
+    folders = run_folders(runs_dir)
+    folders_text = " ".join(map(str, folders))
     if not loaded.runs and not loaded.failures:
         skipped = f" (skipped files: {len(loaded.skipped)})" if loaded.skipped else ""
-        folders = run_folders(runs_dir)
         out = folders[0] if len(folders) == 1 else "DIR"
-        raise CritBenchError(f"no usable run records (*.json) under {folders_text(folders)}{skipped}; write some with "
+        raise CritBenchError(f"no usable run records (*.json) under {folders_text}{skipped}; write some with "
                              f"`python -m benchmarks.run ... --out {out}` or the leaderboard first")
     board = build_leaderboard(loaded)
     colors = row_colors(board.rows)
@@ -114,8 +115,7 @@ def render_report(loaded: Loaded, runs_dir: Path | Sequence[Path], plotly: str =
         long_tails=long_tails, checkpoints=CHECKPOINTS, seed_tables=seed_tables, operating_points=OPERATING_POINTS,
         verdicts={verdict.anchor: verdict for verdict in found}, plotly=plotly,
         n_bootstrap=N_BOOTSTRAP, level=LEVEL_TEXT, significance=SIGNIFICANCE,
-        runs_dir=folders_text(runs_dir),
-        searches=(searches := [section for folder in run_folders(runs_dir) for section in load_searches(folder)]),
+        runs_dir=folders_text, searches=(searches := [section for folder in folders for section in load_searches(folder)]),
         search_budgets=budgets(searches) if searches else "",
         plotly_script=plotly_script(plotly),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))

@@ -187,11 +187,6 @@ def run_folders(runs_dirs: str | Path | Sequence[str | Path]) -> list[Path]:
     return folders
 
 
-def folders_text(runs_dirs: str | Path | Sequence[str | Path]) -> str:
-    """The folders of `--runs` as the report and the terminal name them."""
-    return " ".join(str(folder) for folder in run_folders(runs_dirs))
-
-
 def load_runs(runs_dirs: str | Path | Sequence[str | Path]) -> Loaded:
     """Every complete record under the folder(s) `runs_dirs` (recursively), the failure records, and
     every file skipped with why: unusable (`benchmarks.core.records.record_problem`) or a duplicate

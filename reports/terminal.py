@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmarks.core.cli import counted
 from reports.leaderboard import Leaderboard
 from reports.leaderboard_table import LeaderboardTable, Value
 from reports.runs import run_folders
@@ -57,11 +58,11 @@ def next_steps(board: Leaderboard, runs_dir: Path | Sequence[Path], report: Path
         steps.append(f"columns marked 'smoke test' check the pipeline, they are not results: for results run "
                      f"`python -m benchmarks.leaderboard --suite full --dry-run` first, to see its runs")
     elif 0 < seeds < 3:
-        steps.append(f"{seeds} seed{'s' if seeds > 1 else ''} on some dataset: intervals are wide; add seeds with "
+        steps.append(f"{counted(seeds, 'seed')} on some dataset: intervals are wide; add seeds with "
                      f"`{rerun} --seeds 0-4` and the same --out (finished runs are kept)")
     failed = sum(not failure.retried for failure in board.loaded.failures)
     if failed:
-        steps.append(f"{failed} run{'s' if failed > 1 else ''} failed (the report's Failures section says why): rerun the "
+        steps.append(f"{counted(failed, 'run')} failed (the report's Failures section says why): rerun the "
                      f"same command to retry {'them' if failed > 1 else 'it'}")
     folders = [str(folder) for folder in run_folders(runs_dir)]
     argument = repr(folders[0]) if len(folders) == 1 else repr(folders)

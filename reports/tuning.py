@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.core.cli import counted
 from benchmarks.core.storage import read_json, record_files
 
 TRIAL_KINDS = ("trial", "trial_fit")  # benchmarks.sweep.tuning's trial record, pipeline's validation-only training
@@ -86,7 +87,7 @@ def selected_mark(record: dict) -> dict | None:
 
 def mark_budget(mark: dict) -> str:
     """A selected run's search budget, e.g. "20 trials of 10 epochs, 5-fold CV" (epochs where the mark has them)."""
-    epochs = f" of {mark['epochs']} epoch{'s' if mark['epochs'] != 1 else ''}" if mark.get("epochs") else ""
+    epochs = f" of {counted(mark['epochs'], 'epoch')}" if mark.get("epochs") else ""
     return f"{mark['budget']} trials{epochs}, " + (f"{mark['folds']}-fold CV" if mark.get("folds") else "validation split")
 
 

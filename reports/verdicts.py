@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from benchmarks.core.cli import counted
 from reports.deployed import LEADERBOARD_POINT, hits, threshold
 from reports.display import interval_text, number, p_value
 from reports.leaderboard import BASELINE, Cell, DatasetSummary, Leaderboard, RowKey
@@ -118,7 +119,7 @@ def change_text(d: FprDifference) -> str:
     else:
         change = f"has the test FPR of {BASELINE}"
     significance = "" if d.p < SIGNIFICANCE else ", not significant"
-    return f"{change}, p = {p_value(d.p)}{significance}, over {d.seeds} paired seed{'s' if d.seeds > 1 else ''}{seed_signs(d)}"
+    return f"{change}, p = {p_value(d.p)}{significance}, over {counted(d.seeds, 'paired seed')}{seed_signs(d)}"
 
 
 def seed_signs(d: FprDifference) -> str:

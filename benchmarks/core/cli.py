@@ -1,4 +1,4 @@
-"""Shared command-line plumbing: one-line errors with exit code 2, `key=value` parsing."""
+"""Shared command-line plumbing: one-line errors with exit code 2, `key=value` parsing, counts in words."""
 from __future__ import annotations
 
 import argparse
@@ -51,6 +51,11 @@ def parse_key_values(items: list[str] | None) -> dict:
             raise CritBenchError(f"--param {key} given twice ({key}={values[key]} and {item}); give it once")
         values[key] = value.strip()
     return values
+
+
+def counted(n: int, noun: str) -> str:
+    """"1 run", "2 runs", "1 dataset setting": a count and its noun, plural unless it is one."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def fail(message: str, code: int = 2) -> int:

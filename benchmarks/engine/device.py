@@ -7,6 +7,7 @@ import functools
 
 import torch
 
+from benchmarks.core.cli import counted
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.machine import BF16_CPU_FLAGS, bf16_cpu_flags, cpu_model
@@ -106,6 +107,5 @@ def device_environment(device: torch.device) -> dict:
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
     else:
-        threads = torch.get_num_threads()
-        name = f"cpu ({cpu_model()}, {threads} thread{'s' if threads != 1 else ''})"
+        name = f"cpu ({cpu_model()}, {counted(torch.get_num_threads(), 'thread')})"
     return {"device": str(device), "device_name": name, "cuda": torch.version.cuda if device.type == "cuda" else None}

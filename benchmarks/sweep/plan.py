@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks.core.cli import counted
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.phases import timed
@@ -13,7 +14,6 @@ from benchmarks.core.identity import data_fingerprint, run_id
 from benchmarks.core.storage import record_path, record_state, stored_record_problem
 from benchmarks.engine.resolve import load_dataset
 from benchmarks.sweep.executors import RunTask
-from benchmarks.sweep.progress import counted
 from benchmarks.sweep.suite import PlannedRun, Suite
 from datasets import dataset_fingerprint
 

@@ -13,11 +13,6 @@ from tqdm import tqdm
 from benchmarks.sweep.executors import RunTask, TaskResult
 
 
-def counted(n: int, noun: str) -> str:
-    """"1 run", "2 runs", "1 dataset setting"."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 def duration(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.core.cli import counted
 from benchmarks.run import main
 from datasets import list_datasets
 from benchmarks.methods import list_methods
@@ -53,3 +54,8 @@ def test_a_run_prints_its_record_path_last(tmp_path):
     record = json.loads(path.read_text())
     assert path.parent == tmp_path and record["config"]["params"]["delta"] == 0.5
     assert record["config"]["method"] == "alm" and "test AUC" in result.stderr
+
+
+@pytest.mark.parametrize("n,expected", [(0, "0 runs"), (1, "1 run"), (2, "2 runs")])
+def test_counted_is_singular_only_for_one(n, expected):
+    assert counted(n, "run") == expected
