@@ -22,8 +22,8 @@ def mean_pm_std(pair) -> str:
 
 
 def signed(value) -> str:
-    """A difference with its sign: "+0.012"."""
-    return f"{value:+.{DECIMALS}f}"
+    """A difference with its sign: "+0.012" ("+0.000", not "-0.000", for a tiny negative one)."""
+    return f"{round(value, DECIMALS) + 0.0:+.{DECIMALS}f}"
 
 
 def percent_of(part, whole) -> str:

@@ -326,8 +326,11 @@ def pooled_estimates(summary: DatasetSummary, seed: int = 0) -> None:
     summary.roc_scores, summary.roc_labels = per_set[roc_set], labels[roc_set]
     if summary.shared_test_set:
         seeds = sorted({run.seed for run in summary.runs})
-        summary.roc_note = (f"seed-ensembled scores: mean test logit over seeds {', '.join(map(str, seeds))}"
-                            if len(seeds) > 1 else f"single seed ({seeds[0]})")
+        own = {frozenset(seeds_on(cell, roc_set)) for cell in summary.cells.values()}
+        summary.roc_note = (f"single seed ({seeds[0]})" if len(seeds) == 1 else
+                            f"seed-ensembled scores: mean test logit over seeds {', '.join(map(str, seeds))}" if len(own) == 1
+                            else "seed-ensembled scores: mean test logit over each row's own seeds (rows differ in "
+                                 "their seeds: see the seeds column)")
     else:
         seeds = sorted({run.seed for run in summary.test_sets[roc_set]})
         summary.roc_note = (f"one test set (seed {', '.join(map(str, seeds))}): this dataset draws a new "
@@ -395,14 +398,16 @@ def summarize_dataset(key: DatasetKey, runs: list[Run], rows: dict[str, RowKey])
     tuned = {row.method for row in cells if row.tuned}
     for row, cell in cells.items():
         cell.superseded = not row.tuned and row.method in tuned
-    baseline = next((row for row in sorted(cells, key=lambda row: not row.tuned) if row.method == BASELINE), None)
-    summary = DatasetSummary(key, runs, cells, test_sets, baseline)
     for row, cell in cells.items():
         cell.seeds = {m.key: mean_std([run.metric(m) for run in cell.runs]) for m in METRICS}
         cell.val_auc = mean_std([run.val_auc for run in cell.runs])
         cell.deployed, cell.calibration = cell_rates(cell.runs), calibration_means(cell.runs)
         cell.medmnist = medmnist_means(cell.runs)
     select_variants(cells)
+    # the baseline: a tuned bce row first, then the bce variant selected on validation
+    baseline = next((row for row in sorted(cells, key=lambda row: (not row.tuned, cells[row].selected is False))
+                     if row.method == BASELINE), None)
+    summary = DatasetSummary(key, runs, cells, test_sets, baseline)
     if test_sets:
         pooled_estimates(summary)
         if summary.shared_test_set:

@@ -171,16 +171,19 @@ def explanation(level: str) -> tuple[Fragment, ...]:
         Fragment(f" and test FPR, mean ± std over seeds, with the stratified-bootstrap {LEVEL_TEXT} CI of that mean "
                  f"over the test set ({N_BOOTSTRAP} resamples) "), Fragment("beneath", only="html"),
         Fragment("in brackets; — where the records have no operating points", only="markdown"),
-        Fragment(". The FPR@TPR column instead picks the threshold on test itself: the best case."),
+        Fragment(". The TPR@FPR and FPR@TPR columns instead pick the threshold on test itself: the best case."),
     )
 
 
-def rate_value(rate: str, found: Rate | None) -> Value:
-    """A test rate at the validation-chosen threshold: mean ± std over seeds, with its CI."""
+def rate_value(rate: str, found: Rate | None, runs: int) -> Value:
+    """A test rate at the validation-chosen threshold: mean ± std over seeds, with its CI, and how
+    many of the row's `runs` it rests on where some records carry no operating points."""
     if found is None:
         return Value()
-    return Value(mean_pm_std((found.mean, found.std)), found.mean, found.std, (found.low, found.high),
-                 short=rate == "tpr" and found.mean < float(LEADERBOARD_POINT[1]))
+    fewer = f" ({found.runs} of {runs} runs)" if found.runs < runs else ""
+    return Value(mean_pm_std((found.mean, found.std)) + fewer, found.mean, found.std, (found.low, found.high),
+                 short=rate == "tpr" and found.mean < float(LEADERBOARD_POINT[1]),
+                 title=f"from the {found.runs} of {runs} runs whose records carry operating points" if fewer else "")
 
 
 def seeds_entry(summary: DatasetSummary, cell: Cell | None) -> Entry:
@@ -190,7 +193,7 @@ def seeds_entry(summary: DatasetSummary, cell: Cell | None) -> Entry:
     point = cell.deployed.get(LEADERBOARD_POINT) or {}
     runs = tuple(RunLink(summary.seed_number(run), run.seed, run.run_id, run.anchor) for run in cell.runs)
     variant = None if cell.selected is None else Value(mean_pm_std(cell.val_auc), *cell.val_auc)
-    return Entry(metrics, tuple(rate_value(rate, point.get(rate)) for rate in RATES), len(cell.runs), cell.rank, runs,
+    return Entry(metrics, tuple(rate_value(rate, point.get(rate), len(cell.runs)) for rate in RATES), len(cell.runs), cell.rank, runs,
                  variant, bool(cell.selected), cell)
 
 

@@ -27,8 +27,9 @@ MARKDOWN_STYLES = {"strong": "**{}**", "emphasis": "*{}*"}
 
 
 def deployed_columns(cell: Cell) -> dict:
-    """Every operating point's test TPR and FPR (mean, std, CI) and the test calibration (mean, std)
-    of a cell; empty values where its records have none."""
+    """Every operating point's test TPR and FPR (mean, std, CI, and over how many runs: records written
+    before operating points have none) and the test calibration (mean, std) of a cell; empty values
+    where its records have none."""
     line = {}
     for kind, level, _ in POINTS:
         found = cell.deployed.get((kind, level)) or {}
@@ -36,7 +37,8 @@ def deployed_columns(cell: Cell) -> dict:
             value = found.get(rate)
             prefix = f"test_{rate}_at_val_{kind}_{level}"
             line.update({f"{prefix}_mean": value and value.mean, f"{prefix}_std": value and value.std,
-                         f"{prefix}_{CI}_low": value and value.low, f"{prefix}_{CI}_high": value and value.high})
+                         f"{prefix}_{CI}_low": value and value.low, f"{prefix}_{CI}_high": value and value.high,
+                         f"{prefix}_n_runs": value and value.runs})
     for key in CALIBRATION_KEYS:
         line[f"test_{key}_mean"], line[f"test_{key}_std"] = cell.calibration.get(key, (None, None))
     return line

@@ -3,13 +3,15 @@ the Validation tables, generated from the committed records, so they grow as rec
 
 For each dataset x method row: the number of runs, the mean test AUC with its 95% interval over
 seeds, the published value it is compared with and the verdict (reports/published.toml), the paired
-comparison with bce on the same seeds (paired DeLong on the seed-ensembled scores), the device, the
+comparison with bce on the same seeds (paired DeLong on the seed-ensembled scores, whose AUCs it
+shows: they are not the per-seed means), the device, the
 dates and wall time of the runs, and a command that reruns one of them (with `--data-dir DIR` and
 without `--out`: the recorded paths are the measuring machine's). README.md keeps the summary (the
 columns up to the paired comparison), docs/validation.md the full table.
 """
 from __future__ import annotations
 
+import math
 import re
 import shlex
 import sys
@@ -19,10 +21,11 @@ from benchmarks.core.cli import ArgumentParser, fail
 from benchmarks.core.config import RunConfig, rerun_command
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.storage import write_text_atomic
-from reports.display import number
+from reports.display import number, signed
 from reports.leaderboard import build_leaderboard
-from reports.published import SCORED, Comparison, published_comparisons, seed_interval
+from reports.published import SCORED, Comparison, float_or_nan, published_comparisons, seed_interval
 from reports.runs import Run, load_runs
+from reports.stats import PairedTest
 
 START, END = "<!-- validation:start -->", "<!-- validation:end -->"
 
@@ -82,9 +85,18 @@ def published_text(compared: Comparison | None) -> str:
     return text + (f"; {ref.caveat}" if ref.caveat else "")
 
 
-COLUMNS = ("dataset", "method", "n", "test AUC, mean [95% CI over seeds]", "published (verdict)", "vs bce, paired",
+def paired_text(test: PairedTest | None) -> str:
+    """The paired DeLong test against bce on the seed ensembles of the seeds both rows have: both
+    ensembles' AUCs (not the per-seed means beside them), the difference and p."""
+    if test is None:
+        return "—"
+    return f"ensembles {number(test.auc_a)} vs {number(test.auc_b)}: ΔAUC {signed(test.diff)}, p {test.p:.3g}"
+
+
+COLUMNS = ("dataset", "method", "n", "test AUC, mean [95% CI over seeds]", "published (verdict)",
+           "vs bce: seed ensembles on common seeds, paired DeLong",
            "device", "dates", "wall per run", "rerun one")
-SUMMARY_COLUMNS = COLUMNS.index("vs bce, paired") + 1  # README's summary: what was measured and how it compares
+SUMMARY_COLUMNS = COLUMNS.index("vs bce: seed ensembles on common seeds, paired DeLong") + 1  # README's summary: what was measured and how it compares
 
 
 def table_rows(runs_dir: Path) -> list[tuple[str, ...]]:
@@ -101,10 +113,13 @@ def table_rows(runs_dir: Path) -> list[tuple[str, ...]]:
         refs = published.get(summary.key.anchor)
         comparisons = {c.row: c for c in refs.comparisons} if refs else {}
         for row, cell in summary.cells.items():
-            aucs = [run.record["test"]["auc"] for run in cell.runs]
-            interval = seed_interval(aucs)
-            auc = number(sum(aucs) / len(aucs)) + (f" [{number(interval.low)}, {number(interval.high)}]" if interval else "")
-            paired = (f"ΔAUC {cell.vs_baseline.diff:+.3f}, p {cell.vs_baseline.p:.3g}" if cell.vs_baseline else "—")
+            aucs = [float_or_nan(run.record["test"].get("auc")) for run in cell.runs]
+            finite = [value for value in aucs if math.isfinite(value)]
+            interval = seed_interval(finite)
+            auc = (number(sum(finite) / len(finite)) if finite else "—") + (
+                f" [{number(interval.low)}, {number(interval.high)}]" if interval else "") + (
+                f" ({len(aucs) - len(finite)} of {len(aucs)} runs without a finite test AUC)" if len(finite) < len(aucs) else "")
+            paired = paired_text(cell.vs_baseline)
             wall = sum(run_seconds(run.record) for run in cell.runs) / len(cell.runs) / 60
             first = cell.runs[0]
             command = portable(first.record.get("command") or rerun_command(RunConfig(**{

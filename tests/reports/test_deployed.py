@@ -86,6 +86,9 @@ def test_records_without_operating_points_show_empty_cells(tmp_path):
     assert "Not reported: this method&#39;s score is not a probability logit." in html
     lines = [row for row in csv.DictReader((tmp_path / "leaderboard.csv").open()) if row["kind"] == "seeds"]
     assert len(lines) == 1 and lines[0][f"{CSV_TPR}_mean"] and lines[0]["test_brier_mean"] == ""
+    # the cell rests on the one run of two that has operating points, and says so
+    assert lines[0][f"{CSV_TPR}_n_runs"] == "1" and lines[0]["n_seeds"] == "2"
+    assert "(1 of 2 runs)" in (tmp_path / "leaderboard.md").read_text() and "(1 of 2 runs)" in html
     old = load_runs(runs).runs
     assert rates([run for run in old if "operating_points" not in run.record], *LEADERBOARD_POINT) is None
 

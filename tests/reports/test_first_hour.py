@@ -8,12 +8,13 @@ import sys
 
 import numpy as np
 import pytest
-from scipy.stats import norm
+from scipy.stats import norm, t as t_distribution
 
 from benchmarks import leaderboard
 from benchmarks.core.metrics import binary_metrics, operating_points
 from benchmarks.core.storage import save_record
 from reports import load_runs as load_frames
+from reports.deployed import LEADERBOARD_POINT
 from reports.leaderboard import build_leaderboard
 from reports.report import build_report
 from reports.runs import load_runs
@@ -108,7 +109,36 @@ def test_the_verdict_says_in_how_many_seeds_the_fpr_moved_its_way(tmp_path):
     assert verdict.difference.diff == pytest.approx(np.mean(per_seed))
     direction = "lower" if verdict.difference.diff < 0 else "higher"
     agree = sum((d < 0) == (verdict.difference.diff < 0) and d != 0 for d in per_seed)
-    assert f"over 3 paired seeds ({direction} in {agree} of 3 seeds)" in verdict.text
+    half = t_distribution.ppf(0.975, 2) * np.std(per_seed, ddof=1) / math.sqrt(3)
+    low, high = np.mean(per_seed) - half, np.mean(per_seed) + half
+    p = 2 * t_distribution.sf(abs(np.mean(per_seed)) / (np.std(per_seed, ddof=1) / math.sqrt(3)), 2)
+    assert "over test negatives given 3 paired seeds' models; over training seeds ΔFPR " in verdict.text
+    shown_p = "<0.001" if p < 0.001 else f"{p:.3f}"
+    assert f"{np.mean(per_seed):+.3f} [{low:+.3f}, {high:+.3f}] (95% t), p = {shown_p}" in verdict.text, verdict.text
+    assert verdict.text.endswith(f"{direction} in {agree} of 3 seeds")
+
+
+def test_the_verdict_row_is_chosen_on_validation_not_on_test(tmp_path):
+    """Of two competing rows, the verdict compares with bce the one whose validation FPR at its
+    validation-chosen threshold is lower, even when the other one's test FPR is lower: choosing on
+    test and then testing on it would report the best of two noisy differences."""
+    records = [run_record("bce", 0, 1.0), run_record("aucm", 0, 1.5), run_record("alm", 0, 1.5)]
+    point = {"aucm": (0.2, 0.9), "alm": (0.6, 0.1)}  # (validation FPR, test FPR) at the TPR >= 0.95 point
+    for record in records:
+        method = record["config"]["method"]
+        if method in point:
+            values = record["operating_points"]["min_tpr"]["0.95"]
+            values["val"]["fpr"] = point[method][0]
+            # the test FPR the leaderboard shows comes from the scores: move the threshold for it
+            y, scores = np.array(record["test_scores"]["y_true"]), np.array(record["test_scores"]["y_score"])
+            values["threshold"] = float(np.quantile(scores[y == 0], 1 - point[method][1]))
+        save_record(record, tmp_path / "runs")
+    (summary,) = build_leaderboard(load_runs(tmp_path / "runs")).datasets
+    fpr = {row.method: cell.deployed[LEADERBOARD_POINT]["fpr"].mean for row, cell in summary.cells.items()}
+    assert fpr["alm"] < fpr["aucm"]  # alm has the lower test FPR ...
+    (verdict,) = verdicts(build_leaderboard(load_runs(tmp_path / "runs")))
+    assert verdict.row.method == "aucm" and ": aucm " in verdict.text  # ... aucm the lower validation FPR
+    assert verdict.text.endswith("; one seed: no interval over training seeds")
 
 
 def test_latex_table_beside_csv_and_markdown(tmp_path):
@@ -156,3 +186,32 @@ def test_the_leaderboard_ends_with_the_table_verdicts_and_next_steps(tmp_path, c
     assert "next:\n  - open the report in a browser:" in err
     assert f"`python -m benchmarks.leaderboard --suite {suite} --seeds 0-4`" in err
     assert not (out / ".claims").exists() and not (out / "checkpoints").exists()  # emptied, then removed
+
+
+def test_the_baseline_is_the_bce_variant_selected_on_validation(tmp_path):
+    """With two bce variants on a dataset, the other rows compare with the one selected on
+    validation (its validation AUC is higher), not with whichever sorts first."""
+    for quality, lr in ((0.5, 0.001), (2.0, 0.1)):  # the lr=0.001 row sorts first and validates worse
+        record = run_record("bce", 0, quality)
+        record["config"]["params"] = {"lr": lr}
+        record["run_id"] += f"-lr{lr}"
+        save_record(record, tmp_path / "runs")
+    save_record(run_record("alm", 0, 1.0), tmp_path / "runs")
+    (summary,) = build_leaderboard(load_runs(tmp_path / "runs")).datasets
+    assert [row.label for row in summary.cells if row.method == "bce"] == ["bce(lr=0.001)", "bce(lr=0.1)"]
+    assert summary.baseline.label == "bce(lr=0.1)" and summary.cells[summary.baseline].selected
+
+
+def test_the_roc_note_names_the_seeds_only_where_every_row_has_them(tmp_path):
+    """The ROC figure draws each row's seed ensemble: one list of seeds where every row has the same
+    seeds, else a note that each row averages its own (an ensemble of more seeds differs by itself)."""
+    for method, seeds in (("bce", (0, 1)), ("alm", (0, 1))):
+        for seed in seeds:
+            save_record(run_record(method, seed, 1.0), tmp_path / "same")
+    for method, seeds in (("bce", (0, 1)), ("alm", (0,))):
+        for seed in seeds:
+            save_record(run_record(method, seed, 1.0), tmp_path / "differ")
+    (same,) = build_leaderboard(load_runs(tmp_path / "same")).datasets
+    (differ,) = build_leaderboard(load_runs(tmp_path / "differ")).datasets
+    assert same.shared_test_set and same.roc_note == "seed-ensembled scores: mean test logit over seeds 0, 1"
+    assert "each row's own seeds" in differ.roc_note and "0, 1" not in differ.roc_note

@@ -111,3 +111,25 @@ def test_a_record_without_its_command_gets_an_equivalent_one():
                        params={"preset": "c10_1to200", "lr": 0.01}, dataset_params={"val_per_class": 500}, amp=False)
     assert rerun_command(config) == ("python -m benchmarks.run --dataset cifar10 --method alm --seed 7 --batch-size 64 "
                                      "--imbalance 200 --no-amp --param preset=c10_1to200 --param val_per_class=500")
+
+
+def test_a_run_without_a_finite_test_auc_is_counted_not_a_crash(tmp_path):
+    """A record stores a non-finite test AUC as null: the row's mean and interval are over the
+    finite ones, and the row says how many runs had none."""
+    for seed in (0, 1, 2):
+        record = pneumonia_record(seed)
+        if seed == 2:
+            record["test"]["auc"] = None
+        save_record(record, tmp_path / "runs")
+    (row,) = validation.table_rows(tmp_path / "runs")
+    finite = [pneumonia_record(seed)["test"]["auc"] for seed in (0, 1)]
+    assert row[2] == "3" and row[3].startswith(f"{np.mean(finite):.3f} [")
+    assert row[3].endswith("(1 of 3 runs without a finite test AUC)")
+
+
+def test_the_paired_column_shows_the_ensembles_it_compares():
+    """The paired test is on seed ensembles, whose AUCs differ from the per-seed means beside them:
+    the cell names both, and a tiny negative difference reads +0.000."""
+    test = SimpleNamespace(auc_a=0.86531, auc_b=0.86544, diff=-0.00013, p=0.9971)
+    assert validation.paired_text(test) == "ensembles 0.865 vs 0.865: ΔAUC +0.000, p 0.997"
+    assert validation.paired_text(None) == "—"
