@@ -76,34 +76,48 @@ def state_of(value):
     return attribute_state(value)
 
 
-def load_attribute_state(owner, state: dict) -> None:
+def load_attribute_state(owner, state: dict, device: torch.device | None = None) -> None:
     """Restore what `attribute_state` returned into `owner`'s attributes (`restored`)."""
     for name, saved in state.items():
-        setattr(owner, name, restored(getattr(owner, name), saved))
+        setattr(owner, name, restored(getattr(owner, name), saved, device))
 
 
-def restored(current, saved):
+def on_device(saved, device: torch.device | None):
+    """`saved` with its tensors (in lists, tuples and dicts too) moved to `device` (None: as they are)."""
+    if device is None:
+        return saved
+    if isinstance(saved, torch.Tensor):
+        return saved.to(device)
+    if isinstance(saved, (list, tuple)):
+        return type(saved)(on_device(item, device) for item in saved)
+    if isinstance(saved, dict):
+        return {key: on_device(item, device) for key, item in saved.items()}
+    return saved
+
+
+def restored(current, saved, device: torch.device | None = None):
     """`current` with the `saved` state (`state_of`): loaded into what has `load_state_dict`; a
     tensor keeps its identity (whatever else holds it sees the saved values) and takes the saved
     memory layout (PESG's steps rebind weights to tensors of other strides, and a convolution's
     rounding depends on its weight's strides); lists and dicts are restored in place element by
     element, other objects attribute by attribute; scalars, and containers whose length changed,
-    are replaced."""
+    are replaced, their tensors moved to `device` (checkpoints load on the CPU: a tensor the
+    method holds where a fresh run holds None, as pdsca's `alpha_grad`, goes back to the run's device)."""
     if hasattr(current, "load_state_dict"):
         current.load_state_dict(saved)
     elif isinstance(current, torch.Tensor):
         current.data = saved.to(current.device)
     elif isinstance(current, dict) and current.keys() == saved.keys():
-        current.update({key: restored(current[key], item) for key, item in saved.items()})
+        current.update({key: restored(current[key], item, device) for key, item in saved.items()})
     elif isinstance(current, (list, tuple)) and len(current) == len(saved):
-        items = [restored(item, value) for item, value in zip(current, saved)]
+        items = [restored(item, value, device) for item, value in zip(current, saved)]
         if isinstance(current, tuple):
             return tuple(items)
         current[:] = items
     elif isinstance(current, (*SCALARS, list, tuple, dict)):
-        return saved
+        return on_device(saved, device)
     else:
-        load_attribute_state(current, saved)
+        load_attribute_state(current, saved, device)
     return current
 
 

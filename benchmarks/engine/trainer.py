@@ -171,8 +171,9 @@ class Trainer:
     def train_step(self, index: torch.Tensor) -> torch.Tensor:
         """One optimizer step on the training samples `index`; the batch loss, left on the device."""
         train = self.data["train"]
+        batch = self.batch(train.x[index], train=True)  # augmented in fp32: autocast is for the network
         with self.autocast():
-            outputs = self.forward(self.batch(train.x[index], train=True)).squeeze(1)
+            outputs = self.forward(batch).squeeze(1)
         loss = self.method.loss(outputs.float(), train.targets[index], index)
         self.method.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -242,7 +243,7 @@ class Trainer:
             self.model.load_state_dict(state["model"])  # checks the names and shapes
             for name, tensor in self.model.state_dict(keep_vars=True).items():
                 restored(tensor, state["model"][name])  # and takes the saved memory layouts
-            load_attribute_state(self.method, state["method"])
+            load_attribute_state(self.method, state["method"], self.device)
             torch.set_rng_state(state["rng"]["torch"])
             self.gen.set_state(state["rng"]["run"])
             if state["rng"]["cuda"] is not None:

@@ -49,10 +49,13 @@ class ClassContext(TrainContext):
 def critical_columns(critical: tuple[int, ...], num_classes: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """The critical labels and the others as sorted index tensors on `device`, built once: a training
     step that indexes with them copies nothing to the device and waits for nothing (a boolean mask or
-    a host list would sync the host with the device on every step)."""
-    chosen = torch.zeros(num_classes, dtype=torch.bool)
-    chosen[list(critical)] = True
-    return chosen.nonzero().squeeze(1).to(device), (~chosen).nonzero().squeeze(1).to(device)
+    a host list would sync the host with the device on every step). Built outside inference mode:
+    the first call may come from scoring (`torch.inference_mode`), and an inference tensor cached
+    here would stop a later run's training loss (alm_ce after ce in one process) from backpropagating."""
+    with torch.inference_mode(False):
+        chosen = torch.zeros(num_classes, dtype=torch.bool)
+        chosen[list(critical)] = True
+        return chosen.nonzero().squeeze(1).to(device), (~chosen).nonzero().squeeze(1).to(device)
 
 
 def critical_logit(outputs: torch.Tensor, critical: tuple[int, ...], independent: bool) -> torch.Tensor:

@@ -17,7 +17,7 @@ from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
 from benchmarks.engine import checkpoint as checkpoint_module
 from benchmarks.engine import pipeline
-from benchmarks.engine.checkpoint import RunCheckpoint, checkpoint_path, remove_checkpoint
+from benchmarks.engine.checkpoint import RunCheckpoint, checkpoint_path, remove_checkpoint, restored
 from benchmarks.engine.device import resolve_device
 from benchmarks.engine.pipeline import run_benchmark
 from benchmarks.engine.resolve import load_dataset, resolve_config
@@ -195,3 +195,15 @@ def test_an_unwritable_checkpoint_folder_is_refused_before_the_data_is_loaded(ma
     monkeypatch.setattr(pipeline, "load_dataset", lambda config: pytest.fail("data loaded before the refusal"))
     with pytest.raises(CritBenchError, match=f"the checkpoint folder {folder}"):
         run_benchmark(config("bce"), progress=False, checkpoint_dir=folder)
+
+
+def test_a_restored_tensor_that_a_fresh_method_holds_as_none_goes_to_the_runs_device():
+    """Checkpoints load on the CPU. A tensor that a fresh method holds as None (pdsca's
+    `alpha_grad`), or in a container whose length changed, goes back to the run's device ("meta"
+    stands in for CUDA here); a tensor the method already holds keeps that tensor's device."""
+    meta = torch.device("meta")
+    assert restored(None, torch.ones(2), meta).device == meta
+    assert [t.device for t in restored([], [torch.ones(1), torch.ones(1)], meta)] == [meta, meta]
+    held = torch.zeros(2)
+    assert restored(held, torch.ones(2), meta) is held and held.device.type == "cpu" and held.sum() == 2
+    assert restored(None, torch.ones(2)).device.type == "cpu"  # no device given: as saved

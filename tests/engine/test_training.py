@@ -12,6 +12,7 @@ from benchmarks.methods.loss_methods import LossMethod
 from benchmarks.core.storage import save_record
 from benchmarks.engine.pipeline import run_benchmark
 from benchmarks.engine.resolve import load_dataset
+import benchmarks.engine.device as device_module
 from benchmarks.engine.device import resolve_device
 from benchmarks.engine.trainer import EarlyStopping, Trainer
 from tests.conftest import TINY
@@ -139,3 +140,24 @@ def test_cuda_request_without_cuda_is_a_user_error():
         pytest.skip("CUDA is available here")
     with pytest.raises(CritBenchError, match="CUDA is not available"):
         run_benchmark(tiny(device="cuda"), progress=False)
+
+
+def test_training_batches_are_augmented_in_fp32_outside_autocast(monkeypatch):
+    """bf16 autocast covers the network only: the augmentation (a rotation's sampling grid) runs
+    in fp32, whatever precision trains the network. Forced bf16, as on a CPU with native bf16."""
+    monkeypatch.setattr(device_module, "cpu_has_bf16_units", lambda: True)
+    monkeypatch.setattr(device_module, "CPU_BF16_MIN_CHANNELS", 1)
+    seen = []
+    batch = Trainer.batch
+
+    def watched(self, x, train=False):
+        if train:
+            seen.append(torch.is_autocast_enabled("cpu"))
+        return batch(self, x, train=train)
+
+    monkeypatch.setattr(Trainer, "batch", watched)
+    config = resolve_config(RunConfig(dataset="synthetic2d", method="bce", augment="flip+rotate",
+                                      **{**TINY, "size": 28, "epochs": 1}))
+    assert config.precision == "bf16-autocast"
+    run_benchmark(config, progress=False)
+    assert seen and not any(seen)

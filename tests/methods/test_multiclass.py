@@ -21,7 +21,7 @@ from benchmarks.engine.pipeline import run_benchmark
 from benchmarks.engine.resolve import resolve_config
 from benchmarks.methods import create_method
 from benchmarks.methods.alm import alm_penalty
-from benchmarks.methods.multiclass import ClassContext, critical_logit
+from benchmarks.methods.multiclass import ClassContext, critical_columns, critical_logit
 from datasets.base import file_md5
 from datasets.medmnist_binary import write_npz
 from models3d import create_model
@@ -335,3 +335,15 @@ def test_select_on_all_classes_needs_the_multiclass_task_and_enters_the_run_id_o
     plain = RunConfig(dataset="synthetic2d_mc", method="ce", task="multiclass")
     assert "select_on" not in plain.identity()
     assert run_id(plain, "x") != run_id(dataclasses.replace(plain, select_on="all_classes"), "x")
+
+
+def test_alm_ce_trains_after_a_run_that_first_built_the_critical_columns_while_scoring():
+    """`critical_columns` is cached for the process; its first call may come from scoring, inside
+    `torch.inference_mode`. The cached index tensors must still serve a training loss (ce then
+    alm_ce in one leaderboard process): an inference tensor there stops backpropagation."""
+    critical_columns.cache_clear()
+    with torch.inference_mode():
+        critical_logit(torch.randn(4, 3), (2,), independent=False)  # as ce's validation scoring
+    outputs = torch.randn(4, 3, requires_grad=True)
+    critical_logit(outputs, (2,), independent=False).sum().backward()  # as alm_ce's training loss
+    assert outputs.grad is not None and outputs.grad.abs().sum() > 0
