@@ -84,16 +84,36 @@ def precision_choice(config: RunConfig) -> tuple[str, str]:
         return "bf16-autocast", "CUDA"
     if not cpu_has_bf16_units():
         return "fp32", f"this CPU has no native bf16 (none of {', '.join(BF16_CPU_FLAGS)}; emulated bf16 is slower)"
+    unsafe = cpu_bf16_hazard(config)
+    if unsafe:
+        return "fp32", unsafe
+    return "bf16-autocast", f"CPU with native bf16 ({', '.join(bf16_cpu_flags() or ['AMX tiles'])})"
+
+
+def cpu_bf16_hazard(config: RunConfig) -> str | None:
+    """Why oneDNN's bf16 would train `config`'s backbone wrongly on a CPU (a feature map below
+    CPU_BF16_MIN_SIDE, a 2D convolution below CPU_BF16_MIN_CHANNELS), None where it is safe."""
     dims = get_dataset_entry(config.dataset).dims
     side = smallest_conv_side(dims, config.size, config.model, config.stem, config.width)
     if side < CPU_BF16_MIN_SIDE:
-        return "fp32", (f"a convolution sees a {side}-px feature map, below CPU_BF16_MIN_SIDE={CPU_BF16_MIN_SIDE}: "
-                        f"oneDNN's bf16 weight gradients are wrong there (docs/speed.md)")
+        return (f"a convolution sees a {side}-px feature map, below CPU_BF16_MIN_SIDE={CPU_BF16_MIN_SIDE}: "
+                f"oneDNN's bf16 weight gradients are wrong there (docs/speed.md)")
     channels = narrowest_conv_channels(dims, config.model, config.stem, config.width)
     if dims == 2 and channels < CPU_BF16_MIN_CHANNELS:
-        return "fp32", (f"a 2D convolution reads {channels} channels, below CPU_BF16_MIN_CHANNELS="
-                        f"{CPU_BF16_MIN_CHANNELS}: oneDNN's bf16 backward crashes there at odd batch sizes (docs/speed.md)")
-    return "bf16-autocast", f"CPU with native bf16 ({', '.join(bf16_cpu_flags() or ['AMX tiles'])})"
+        return (f"a 2D convolution reads {channels} channels, below CPU_BF16_MIN_CHANNELS="
+                f"{CPU_BF16_MIN_CHANNELS}: oneDNN's bf16 backward crashes there at odd batch sizes (docs/speed.md)")
+    return None
+
+
+def check_precision_here(config: RunConfig, device: torch.device) -> None:
+    """Refuse a config resolved for bf16 elsewhere (a plan made on a GPU machine) that lands on a CPU
+    where bf16 would train its backbone wrongly (`cpu_bf16_hazard`): the precision is part of the
+    run's identity, so it is not silently changed."""
+    hazard = cpu_bf16_hazard(config) if device.type == "cpu" and config.precision == "bf16-autocast" else None
+    if hazard:
+        raise CritBenchError(f"this run's config trains in bf16 (resolved on another machine: "
+                             f"{config.precision}), but on this CPU {hazard}; run it on a GPU, or resolve it "
+                             f"here (rerun the command on this machine, or pass --no-amp) to train in fp32")
 
 
 def precision_reason(config: RunConfig) -> str:

@@ -20,7 +20,7 @@ from benchmarks.core.identity import data_fingerprint, run_id
 from benchmarks.core.machine import available_cpus, base_environment, utc_now
 from benchmarks.core.records import RECORD_VERSION, FailureRecord, RunRecord, failure_record
 from benchmarks.engine.checkpoint import RunCheckpoint, prepare_checkpoint_dir
-from benchmarks.engine.device import device_environment, precision_reason, resolve_device
+from benchmarks.engine.device import check_precision_here, device_environment, precision_reason, resolve_device
 from benchmarks.engine.resolve import is_resolved, load_dataset
 from benchmarks.engine.trainer import Trainer
 from datasets import BinaryDataset, Split
@@ -81,6 +81,7 @@ def run_benchmark(config: RunConfig, progress: bool = True, checkpoint_dir=None,
     torch.set_num_threads(min(torch.get_num_threads(), available_cpus()))
     env = base_environment()  # the code as it is when the run starts, not when it ends
     device = resolve_device(config.device)  # a device that is not there is refused before any data is loaded
+    check_precision_here(config, device)
     if checkpoint_dir is not None:
         prepare_checkpoint_dir(checkpoint_dir)
     with timed("load"):

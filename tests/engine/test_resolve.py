@@ -13,7 +13,7 @@ from benchmarks.core.errors import CritBenchError
 from benchmarks.core.identity import run_id
 from benchmarks.core.machine import BF16_CPU_FLAGS, base_environment
 from benchmarks.engine import device as device_module
-from benchmarks.engine.device import precision_reason, resolve_device
+from benchmarks.engine.device import check_precision_here, precision_reason, resolve_device
 from benchmarks.engine.pipeline import run_benchmark
 from benchmarks.engine import resolve
 from benchmarks.engine.resolve import resolve_config
@@ -213,3 +213,17 @@ def test_one_run_resolves_its_config_and_its_device_once(tmp_path, monkeypatch):
 def test_run_benchmark_takes_a_resolved_config():
     with pytest.raises(ValueError, match="resolved config"):
         run_benchmark(RunConfig(dataset="synthetic2d", method="bce", **TINY), progress=False)
+
+
+def test_a_bf16_config_made_on_a_gpu_machine_is_refused_on_a_cpu_where_bf16_trains_wrongly():
+    """A suite's plan resolved where CUDA is (bf16) can run on a CPU-only worker: where oneDNN's bf16
+    would train that backbone wrongly (a 1-px feature map at 8 px), the run is refused before any
+    data loads, with what to do; a backbone that is safe in bf16 on a CPU passes."""
+    planned = resolve_config(RunConfig(dataset="synthetic2d", method="bce", device="cuda", size=8, width=0.25, epochs=1))
+    assert planned.precision == "bf16-autocast"
+    landed = dataclasses.replace(planned, device="cpu")
+    with pytest.raises(CritBenchError, match=r"trains in bf16 \(resolved on another machine.*CPU_BF16_MIN_SIDE=3.*--no-amp"):
+        run_benchmark(landed, progress=False)
+    safe = dataclasses.replace(resolve_config(RunConfig(dataset="synthetic2d", method="bce", device="cuda", size=28,
+                                                        width=0.25)), device="cpu")
+    check_precision_here(safe, torch.device("cpu"))  # no hazard: trains as planned
