@@ -29,12 +29,12 @@ def resolve_config(config: RunConfig) -> RunConfig:
     if config.sampler not in SAMPLERS:
         raise CritBenchError(f"unknown --sampler {config.sampler!r}; valid: {', '.join(SAMPLERS)}")
     create_augmentation(config.augment, entry.dims)  # validates the name
-    dataset_params = {**config.dataset_params, **{k: v for k, v in config.params.items() if k in entry.params}}
-    dataset_params = entry.validate_params(dataset_params)  # e.g. an unknown critical class, before any data is read
+    to_data, method_values = split_params(config, entry)
+    dataset_params = entry.validate_params({**config.dataset_params, **to_data})  # e.g. an unknown critical class,
+    # before any data is read
     if config.task == "multiclass" and entry.class_labels is None:
         raise CritBenchError(f"dataset {config.dataset} has no class labels beyond its binary task; --task multiclass "
                              f"needs one that has: {', '.join(multiclass_datasets())}")
-    method_values = {k: v for k, v in config.params.items() if k not in entry.params}
     method = canonical_name(config.method, method_values)
     variant = get_method(method).multiclass_variant
     if config.task == "multiclass" and variant and "+" not in method:  # alm+<base> has no multi-class form
@@ -65,6 +65,31 @@ def resolve_config(config: RunConfig) -> RunConfig:
         dataset_params=dataset_params,
     )
     return dataclasses.replace(resolved, precision=config.precision or precision_choice(resolved)[0])
+
+
+def split_params(config: RunConfig, entry) -> tuple[dict, dict]:
+    """`config.params` split into the dataset's and the method's. A key only one of them declares
+    goes to it; `data.KEY` and `method.KEY` name the owner. A key both declare (ALM's `rho`, the
+    penalty growth, and long-tailed CIFAR's `rho`, the imbalance ratio) is refused unprefixed on a
+    config the user wrote, and stays the method's on a resolved config, whose `params` are all its
+    method's (a tuning trial resolves its config again: the data must not change under it)."""
+    try:
+        method_keys = set(resolve_params(canonical_name(config.method, {}), {}))
+    except CritBenchError:  # an unknown method: refused below with its list
+        method_keys = set()
+    to_data, method_values = {}, {}
+    for key, value in config.params.items():
+        owner, dot, name = key.partition(".")
+        if dot and owner in ("data", "method"):
+            (to_data if owner == "data" else method_values)[name] = value
+        elif key in entry.params and key in method_keys and not is_resolved(config):
+            raise CritBenchError(f"--param {key} is both a parameter of method {config.method} and of dataset "
+                                 f"{config.dataset}; say which: --param method.{key}={value} or --param data.{key}={value}")
+        elif key in entry.params and key not in method_keys:
+            to_data[key] = value
+        else:
+            method_values[key] = value
+    return to_data, method_values
 
 
 def multiclass_datasets() -> list[str]:

@@ -227,3 +227,23 @@ def test_a_bf16_config_made_on_a_gpu_machine_is_refused_on_a_cpu_where_bf16_trai
     safe = dataclasses.replace(resolve_config(RunConfig(dataset="synthetic2d", method="bce", device="cuda", size=28,
                                                         width=0.25)), device="cpu")
     check_precision_here(safe, torch.device("cpu"))  # no hazard: trains as planned
+
+
+def test_a_key_both_the_method_and_the_dataset_declare_is_refused_unless_its_owner_is_named():
+    """ALM's rho (penalty growth) and long-tailed CIFAR's rho (imbalance ratio): `--param rho=4`
+    is refused with the two spellings that say which; `method.rho` / `data.rho` set each."""
+    with pytest.raises(CritBenchError, match=r"--param rho is both a parameter of method alm and of dataset "
+                                             r"cifar10_lt; say which: --param method.rho=4 or --param data.rho=4"):
+        resolve_config(RunConfig(dataset="cifar10_lt", method="alm", params={"rho": 4}))
+    config = resolve_config(RunConfig(dataset="cifar10_lt", method="alm", params={"method.rho": 4, "data.rho": 10}))
+    assert config.params["rho"] == 4 and config.dataset_params["rho"] == 10
+
+
+def test_resolving_a_resolved_config_again_changes_nothing():
+    """A tuning trial resolves its base config again with the trial's values: ALM's default rho
+    (2.0) in the resolved params must not become the long-tailed data's imbalance ratio."""
+    once = resolve_config(RunConfig(dataset="cifar10_lt", method="alm"))
+    assert once.params["rho"] == 2.0 and "rho" not in once.dataset_params
+    assert resolve_config(once) == once
+    trial = resolve_config(dataclasses.replace(once, params={**once.params, "mu0": 1e-4}))
+    assert trial.dataset_params == once.dataset_params and trial.params["mu0"] == 1e-4
