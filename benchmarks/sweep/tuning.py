@@ -283,10 +283,12 @@ class Search:
 
     def make_sampler(self, offset: int = 0) -> optuna.samplers.BaseSampler:
         """The sampler, seeded with `seed + offset`: a resumed study passes its number of trials, so
-        that it does not replay the draws it made before it was stopped."""
+        that it does not replay the draws it made before it was stopped. The grid keeps `seed`: its
+        trial n takes point n of the order that seed shuffles, so a resumed grid with another order
+        would repeat some points and never reach others."""
         seed = self.seed + offset
         if self.sampler == "grid":
-            return GridSampler({k: list(d.values) for k, d in self.space.items()}, seed=seed)
+            return GridSampler({k: list(d.values) for k, d in self.space.items()}, seed=self.seed)
         if self.sampler == "random":
             return optuna.samplers.RandomSampler(seed=seed)
         return optuna.samplers.TPESampler(seed=seed)
