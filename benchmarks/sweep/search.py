@@ -241,9 +241,10 @@ def suite_searches(suite: Suite, machine: dict | None, out: Path) -> list[SuiteS
         table = suite.tune.method_table(method.name) if suite.tune else method.tune
         if table:
             config = setting_config(suite, setting, method, {}, machine)
-            # the leaderboard's seed index 0, and the budget's epochs per trial where it sets them
-            config = dataclasses.replace(config, seed=derive_seed(config, 0),
-                                         epochs=suite.tune.epochs if suite.tune and suite.tune.epochs else config.epochs)
+            # the leaderboard's seed index 0, and the budget's epochs per trial where it sets them, never
+            # more than the run's own (--epochs 2 makes a quick check of the searches too)
+            config = dataclasses.replace(config, seed=derive_seed(config, 0), epochs=min(
+                suite.tune.epochs, config.epochs) if suite.tune and suite.tune.epochs else config.epochs)
             where = f"suite {suite.name}, {setting.label} / {method.name}"
             folder = Path(out) / "tuning" / re.sub(r"[^A-Za-z0-9_.+-]+", "-", f"{setting.label}-{method.name}")
             searches.append(SuiteSearch((setting.label, method.name), suite_search(config, table, where), folder))

@@ -266,7 +266,8 @@ def load_suite(name_or_path: str) -> Suite:
 def select(suite: Suite, datasets: list[str] | None = None, methods: list[str] | None = None,
            seeds: tuple[int, ...] | None = None, run: dict | None = None) -> Suite:
     """The suite restricted to `datasets` and `methods` (names; a registered name absent from the
-    suite is added with its defaults), with other `seeds` and `run` fields overriding every run's."""
+    suite is added with its defaults), with other `seeds` and `run` fields overriding every run's,
+    a dataset setting's own included."""
     chosen_datasets, chosen_methods = suite.datasets, suite.methods
     if datasets:
         _check_names("dataset", datasets, list_datasets())
@@ -281,6 +282,9 @@ def select(suite: Suite, datasets: list[str] | None = None, methods: list[str] |
             for d in chosen_datasets)
     if seeds:  # the command line's seeds replace every setting's own
         chosen_datasets = tuple(dataclasses.replace(d, seeds=None) for d in chosen_datasets)
+    if run:  # and its run fields (--epochs) every setting's own (validation's cifar10_lt epochs = 200)
+        chosen_datasets = tuple(dataclasses.replace(d, overrides={k: v for k, v in d.overrides.items() if k not in run})
+                                for d in chosen_datasets)
     return dataclasses.replace(suite, datasets=chosen_datasets, methods=chosen_methods,
                                seeds=seeds or suite.seeds, run={**suite.run, **(run or {})})
 

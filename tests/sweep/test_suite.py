@@ -377,6 +377,11 @@ def test_a_suite_without_epochs_trains_the_dataset_protocols(tmp_path):
     path.write_text(text.replace('name = "synthetic2d"\n', 'name = "synthetic2d_mc"\ntask = "multiclass"\n'))
     epochs = [(run.config.dataset, run.config.epochs) for run in expand(load_suite(str(path)))]
     assert epochs == [("cifar10_lt", 200), ("synthetic2d_mc", 100), ("cifar10_lt", 3)]
+    # the command line's --epochs is every run's, a dataset setting's own epochs included
+    path.write_text('[[datasets]]\nname = "cifar10_lt"\nepochs = 3\ntask = "multiclass"\n[[datasets]]\n'
+                    'name = "synthetic2d_mc"\ntask = "multiclass"\n[[methods]]\nname = "ce"\n')
+    quick = [run.config.epochs for run in expand(select(load_suite(str(path)), run={"epochs": 2}))]
+    assert quick == [2, 2]
 
 
 def test_a_binary_name_and_its_multiclass_variant_are_one_run(tmp_path):

@@ -14,7 +14,8 @@ from libauc.trainer.config.spaces import AUCMLossSpace
 from benchmarks import leaderboard
 from benchmarks.methods import get_method, list_methods, resolve_params
 from benchmarks.methods.losses import get_loss, list_losses, loss_hyperparameters
-from benchmarks.sweep.suite import expand, load_suite
+from benchmarks.sweep.search import suite_searches
+from benchmarks.sweep.suite import expand, load_suite, select
 from benchmarks.sweep.tuning import parse_space, space_items, tunable_params
 from reports.leaderboard import RowKey, build_leaderboard
 from reports.runs import load_runs
@@ -146,3 +147,12 @@ def test_an_equal_budget_suite_runs_end_to_end_and_reports_preset_and_tuned_rows
     assert dataset.cells[RowKey("bce")].vs_baseline is not None
     chosen = {line["method"]: line["tuned_values"] for line in lines}
     assert chosen["bce"] == "" and "mu0=" in chosen["alm (tuned)"] and "2 trials of 1 epoch" in chosen["alm (tuned)"]
+
+
+def test_a_trial_never_trains_longer_than_the_runs_it_selects_for(tmp_path):
+    """The budget's epochs per trial, capped by the run's own: `--epochs 1` on a suite whose
+    budget says 3 makes a quick check of the searches too."""
+    suite = load_suite(str(write_suite(tmp_path, EQUAL_SUITE.replace("epochs = 1 }", "epochs = 3 }"))))
+    assert {found.search.config.epochs for found in suite_searches(suite, None, tmp_path)} == {1}  # [run] epochs = 1
+    longer = select(suite, run={"epochs": 5})
+    assert {found.search.config.epochs for found in suite_searches(longer, None, tmp_path)} == {3}
