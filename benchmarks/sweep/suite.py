@@ -159,6 +159,9 @@ def _dataset_setting(where: str, table: dict) -> DatasetSetting:
     for key in ("params", "recipes"):
         if not isinstance(table.get(key, {}), dict):
             raise CritBenchError(f"{where}: {key} must be a table, got {table[key]!r}")
+    for method, recipe in table.get("recipes", {}).items():
+        if not isinstance(recipe, dict):
+            raise CritBenchError(f"{where}: recipes.{method} must be a table of that method's params, got {recipe!r}")
     methods = table.get("methods")
     if methods is not None and (not isinstance(methods, list) or not methods or
                                 not all(isinstance(m, str) for m in methods)):
@@ -201,10 +204,11 @@ def parse_suite(name: str, data: dict) -> Suite:
     if not datasets or not methods:
         raise CritBenchError(f"suite {name} needs at least one [[datasets]] and one [[methods]] entry")
     for index, setting in enumerate(datasets):
-        unknown = set(setting.methods or ()) - {method.name for method in methods}
-        if unknown:
-            raise CritBenchError(f"suite {name} dataset #{index + 1}: methods {', '.join(sorted(unknown))} are not "
-                                 f"among the suite's [[methods]] ({', '.join(m.name for m in methods)})")
+        for kind, names in (("methods", setting.methods or ()), ("recipes for", setting.recipes)):
+            unknown = set(names) - {method.name for method in methods}
+            if unknown:  # a recipe under a misspelt name would leave its method on its defaults, silently
+                raise CritBenchError(f"suite {name} dataset #{index + 1}: {kind} {', '.join(sorted(unknown))} are not "
+                                     f"among the suite's [[methods]] ({', '.join(m.name for m in methods)})")
     tune = equal_budget(data["tune"], f"suite {name}") if "tune" in data else None
     if tune and any(method.tune for method in methods):
         raise CritBenchError(f"suite {name}: the suite's tune gives every method the same budget; remove the own "

@@ -368,6 +368,17 @@ def test_dataset_settings_may_name_their_methods_and_seeds_and_the_cli_narrows_t
         parse_suite("t", {"methods": [{"name": "bce"}], "datasets": [{"name": "synthetic2d", "methods": ["focal"]}]})
 
 
+@pytest.mark.parametrize("recipes, message", [
+    # a misspelt method would leave alm on its defaults, silently, instead of the dataset's preset
+    ({"aml": {"preset": "c10_1to100"}}, r"dataset #1: recipes for aml are not among the suite's \[\[methods\]\] \(bce, alm\)"),
+    ({"alm": 5}, r"dataset #1: recipes.alm must be a table of that method's params, got 5"),
+])
+def test_a_recipe_for_no_method_of_the_suite_or_not_a_table_is_refused(recipes, message):
+    with pytest.raises(CritBenchError, match=message):
+        parse_suite("t", {"methods": [{"name": "bce"}, {"name": "alm"}],
+                          "datasets": [{"name": "cifar10", "recipes": recipes}]})
+
+
 def test_a_suite_without_epochs_trains_the_dataset_protocols(tmp_path):
     """Long-tailed CIFAR's protocol is 200 epochs (`DatasetEntry.epochs`): a suite that sets no epochs
     trains them there, as `benchmarks.run` does, and its [run] or dataset epochs still win."""
