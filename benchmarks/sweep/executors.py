@@ -18,6 +18,7 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -145,20 +146,34 @@ class LocalExecutor:
             events.finished(collect(task, work(task, progress=self.progress)))
 
 
-def _claim_slot(slots, threads: int) -> None:
+_STARTED = None  # in a pool worker: where it says which run it has begun (WorkerPoolExecutor)
+
+
+def _claim_slot(slots, threads: int, started) -> None:
     """Pool initializer: this worker process takes the next free slot: a GPU it alone sees
     (CUDA_VISIBLE_DEVICES), "" (no GPU: the CPU) or None (the devices as they are), and its share
-    of the CPU threads."""
+    of the CPU threads; `started` is where it says which run it begins."""
+    global _STARTED
     slot = slots.get()
     if slot is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = slot
     torch.set_num_threads(threads)
+    _STARTED = started
+
+
+def _started_work(work, task: RunTask):
+    _STARTED.put(task.run_id)  # a SimpleQueue writes at once: the driver reads it even if this process dies next
+    return work(task)
 
 
 class WorkerPoolExecutor:
     """One worker process per slot, each run going to whichever slot is free: one slot per GPU (each
     process sees only its own GPU), `--runs-per-device` slots per device to share one. Run configs
-    stay untouched (device "auto" is the slot's GPU). The CPU threads are split between the slots."""
+    stay untouched (device "auto" is the slot's GPU). The CPU threads are split between the slots.
+
+    A worker that dies (a segfault, the OOM killer) breaks Python's pool, which fails every run in
+    it: the runs that had not begun go to a fresh pool, those that had begun are each run again
+    alone, and only one that takes its worker down again alone is recorded as failed."""
 
     name = "local"
 
@@ -167,19 +182,42 @@ class WorkerPoolExecutor:
 
     def run(self, tasks: list[RunTask], events: Events, work=run_task) -> None:
         context = multiprocessing.get_context("spawn")  # CUDA cannot be forked
-        slots = context.Queue()
-        for slot in self.slots:
-            slots.put(slot)
+        pending = list(tasks)
+        while pending:
+            begun, pending, error = self.pool_round(context, pending, self.slots, events, work)
+            if error is not None and not begun:  # the pool broke before any run began: nothing to retry
+                begun, pending = pending, []
+            for task in begun:  # alone, the run that took the pool down does so again
+                again, unstarted, alone_error = self.pool_round(context, [task], self.slots[:1], events, work)
+                for failed in again + unstarted:
+                    events.finished(collect(failed, None, alone_error))
+
+    def pool_round(self, context, tasks: list[RunTask], slots: list[str | None], events: Events, work):
+        """Run `tasks` in one pool on `slots`, reporting each finished run; where a worker died, the
+        runs the broken pool failed that had begun, those that had not, and the pool's error."""
+        free = context.Queue()
+        for slot in slots:
+            free.put(slot)
+        started = context.SimpleQueue()
         threads = max(1, available_cpus() // len(self.slots))
-        pool = ProcessPoolExecutor(len(self.slots), mp_context=context, initializer=_claim_slot,
-                                   initargs=(slots, threads))
+        pool = ProcessPoolExecutor(len(slots), mp_context=context, initializer=_claim_slot,
+                                   initargs=(free, threads, started))
+        broken, broken_error = [], None
         try:
-            futures = {pool.submit(work, task): task for task in tasks}
+            futures = {pool.submit(_started_work, work, task): task for task in tasks}
             for future in as_completed(futures):
                 error = future.exception()
-                events.finished(collect(futures[future], None if error else future.result(), error))
+                if isinstance(error, BrokenProcessPool):
+                    broken.append(futures[future])
+                    broken_error = error
+                else:
+                    events.finished(collect(futures[future], None if error else future.result(), error))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+        began = set()
+        while not started.empty():
+            began.add(started.get())
+        return ([t for t in broken if t.run_id in began], [t for t in broken if t.run_id not in began], broken_error)
 
 
 def _require(module: str, extra: str):

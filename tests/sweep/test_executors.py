@@ -4,6 +4,8 @@ whose worker died is recorded as failed."""
 from __future__ import annotations
 
 import json
+import os
+import time
 import sys
 from pathlib import Path
 
@@ -176,3 +178,32 @@ def test_local_slots_share_each_device(monkeypatch):
         create_executor("local", out_dir=Path("."), runs_per_device=0)
     with pytest.raises(CritBenchError, match="--runs-per-device works with the local and ray executors"):
         create_executor("slurm", out_dir=Path("."), runs_per_device=2)
+
+
+def die_or_finish(task: RunTask) -> TaskResult:
+    """A pool's work (module level: spawned workers import it): the run named `crash` takes its
+    worker process down, as a segfault or the OOM killer would; the others finish."""
+    if task.run_id == "crash":
+        os._exit(1)
+    time.sleep(0.5)
+    return TaskResult(task.run_id, task.label, "complete", str(Path(task.out_dir) / f"{task.run_id}.json"))
+
+
+def test_a_worker_that_dies_fails_its_own_run_only(tmp_path, one_thread):
+    """Python's pool fails every run in it when one worker dies: the runs that had not begun go to a
+    fresh pool, those that had begun run again alone, and only the one that takes its worker down
+    again alone gets a failure record."""
+    tasks = [RunTask(RunConfig("synthetic2d", "bce"), run, f"synthetic2d / bce / {run}", str(tmp_path))
+             for run in ("a", "crash", "b", "c", "d")]
+    finished = []
+
+    class Events:
+        def finished(self, result):
+            finished.append(result)
+
+    WorkerPoolExecutor(["", ""]).run(tasks, Events(), work=die_or_finish)
+    statuses = {result.run_id: result.status for result in finished}
+    assert statuses == {"a": "complete", "crash": "failed", "b": "complete", "c": "complete", "d": "complete"}
+    assert len(finished) == 5
+    failure = json.loads(record_path(tmp_path, "crash", failed=True).read_text())
+    assert "BrokenProcessPool" in failure["reason"]
