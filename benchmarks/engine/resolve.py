@@ -60,11 +60,19 @@ def resolve_config(config: RunConfig) -> RunConfig:
         model=model,
         batch_size=config.batch_size or recipe.get("batch_size") or BATCH_SIZE[entry.dims],
         size=entry.check_size(config.size),
+        imbalance=default_imbalance(config.imbalance, entry),
         patience=entry.patience if config.patience is None else config.patience,
         params=params,
         dataset_params=dataset_params,
     )
     return dataclasses.replace(resolved, precision=config.precision or precision_choice(resolved)[0])
+
+
+def default_imbalance(imbalance: float | None, entry) -> float | None:
+    """The ratio the data will have: the user's, else the dataset's default (CIFAR-10's 1:100), as a
+    float, so `imbalance` left out and written out give one seed, one run id and one report column."""
+    ratio = imbalance if imbalance is not None else entry.default_imbalance
+    return None if ratio is None else float(ratio)
 
 
 def split_params(config: RunConfig, entry) -> tuple[dict, dict]:

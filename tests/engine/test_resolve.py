@@ -18,6 +18,7 @@ from benchmarks.engine.pipeline import run_benchmark
 from benchmarks.engine import resolve
 from benchmarks.engine.resolve import resolve_config
 from benchmarks.engine.trainer import Trainer
+from benchmarks.sweep.suite import derive_seed
 from datasets import create_dataset
 from tests.conftest import TINY
 
@@ -247,3 +248,16 @@ def test_resolving_a_resolved_config_again_changes_nothing():
     assert resolve_config(once) == once
     trial = resolve_config(dataclasses.replace(once, params={**once.params, "mu0": 1e-4}))
     assert trial.dataset_params == once.dataset_params and trial.params["mu0"] == 1e-4
+
+
+def test_the_datasets_default_imbalance_is_filled_in_so_left_out_and_written_out_are_one_run():
+    """CIFAR-10 trains at 1:100 with `imbalance` left out (`datasets/loading.py`: `imbalance if
+    imbalance is not None else entry.default_imbalance`); the resolved config says so, so a tune
+    command without --imbalance gets the leaderboard's seeds and run ids (`derive_seed` and the
+    identity hash `imbalance`)."""
+    implicit = resolve_config(RunConfig(dataset="cifar10", method="bce"))
+    explicit = resolve_config(RunConfig(dataset="cifar10", method="bce", imbalance=100))
+    assert implicit.imbalance == 100.0 and implicit == explicit
+    assert implicit.identity() == explicit.identity() and derive_seed(implicit, 0) == derive_seed(explicit, 0)
+    assert resolve_config(RunConfig(dataset="cifar10", method="bce", imbalance=50)).imbalance == 50.0
+    assert resolve_config(RunConfig(dataset="synthetic2d", method="bce")).imbalance is None  # no default: as loaded
