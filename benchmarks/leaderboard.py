@@ -25,7 +25,7 @@ from benchmarks.sweep.executors import EXECUTORS, create_executor
 from benchmarks.sweep.plan import DataFingerprints, describe_plan, make_plan
 from benchmarks.sweep.progress import SuiteProgress, duration
 from benchmarks.sweep.suite import Suite, expand, list_suites, load_suite, parse_seeds, select
-from benchmarks.sweep.search import SearchFailed, record_suite_searches, suite_searches, tune_suite
+from benchmarks.sweep.search import failed_searches, record_suite_searches, suite_searches, tune_suite
 from reports.build import add_plotly_argument
 from reports.report import build_report
 
@@ -135,7 +135,8 @@ def main(argv=None) -> int:
     """Run a suite's missing runs (after its tuned methods' searches) and build its report.
 
     Exit code 0: every planned run has a complete record; 1: some have not (failed, rescued
-    elsewhere, left to another process, data unavailable) or the report failed; 2: bad input;
+    elsewhere, left to another process, data unavailable, a search that selected nothing) or the
+    report failed; 2: bad input;
     130 / 143: interrupted by Ctrl-C / SIGTERM (finished records kept; rerun to resume)."""
     args = build_parser().parse_args(argv)
     out = None
@@ -158,15 +159,15 @@ def main(argv=None) -> int:
             if plan.tasks:
                 executor.run(plan.tasks, progress)
             record_suite_searches(searches, runs, out, fingerprints)
-        except SearchFailed as error:
-            return fail(str(error), code=1)
         except CritBenchError as error:
             return fail(str(error))
         except KeyboardInterrupt as error:
             return interrupted(error, f"every finished record is kept in {out}; rerun the same command to resume"
                                if out else "before any run started")
     text, everything = summary(plan, progress, out)
-    print(text, file=sys.stderr)
+    searches_failed = failed_searches(searches)
+    print("\n".join([*searches_failed, text]), file=sys.stderr)
+    everything = everything and not searches_failed
     code = 0 if everything else 1
     if html is None:
         print(out)

@@ -226,6 +226,7 @@ class SuiteSearch:
     search: Search
     folder: Path
     study: optuna.Study | None = None
+    failure: str | None = None  # why the search selected nothing (its tuned runs are left out)
 
     @property
     def storage(self) -> str:
@@ -253,7 +254,10 @@ def suite_searches(suite: Suite, machine: dict | None, out: Path) -> list[SuiteS
 
 def tune_suite(searches: list[SuiteSearch], executor, fingerprints, command: str = "") -> dict:
     """Run every suite search (each method with the same budget as its entry says) and return
-    suite.expand's `tuned`: (dataset label, method name) -> the selected parameters."""
+    suite.expand's `tuned`: (dataset label, method name) -> the selected parameters, or None for a
+    search that selected nothing (no trial completed, or its data cannot be loaded): its `failure`
+    says why, its tuned runs are left out and the other searches and runs go on, as a plain run's
+    unavailable data does."""
     tuned = {}
     with executor_session(executor):
         for entry in searches:
@@ -261,17 +265,34 @@ def tune_suite(searches: list[SuiteSearch], executor, fingerprints, command: str
                   f"epochs, {f'{entry.search.folds}-fold CV' if entry.search.folds else 'validation split'}, "
                   f"in {entry.folder}",
                   file=sys.stderr, flush=True)
-            entry.study = select_configuration(entry.search, entry.storage, "search", executor,
-                                               check_writable_dir(entry.folder / "trials", "the trials folder"),
-                                               lambda config: run_id(config, fingerprints.of(config)),
-                                               default_parallel(executor), command)
+            try:
+                entry.study = select_configuration(entry.search, entry.storage, "search", executor,
+                                                   check_writable_dir(entry.folder / "trials", "the trials folder"),
+                                                   lambda config: run_id(config, fingerprints.of(config)),
+                                                   default_parallel(executor), command)
+            except Exception as error:  # as make_plan: missing or corrupt data, no trial completed
+                entry.failure = str(error) if isinstance(error, CritBenchError) else f"{type(error).__name__}: {error}"
+                print(f"tuning {entry.key[0]} / {entry.key[1]} selected nothing: {entry.failure}; its tuned runs are "
+                      f"left out, the rest of the suite goes on", file=sys.stderr, flush=True)
+                tuned[entry.key] = None
+                continue
             tuned[entry.key] = selected_trial(entry.study).params
     return tuned
 
 
+def failed_searches(searches: list[SuiteSearch]) -> list[str]:
+    """One closing line per search that selected nothing, with why and how to resume it."""
+    return [f"search failed: {entry.key[0]} / {entry.key[1]}: {entry.failure}\n  its tuned runs were left out; "
+            f"rerun the same command to resume the search (trials in {entry.folder})"
+            for entry in searches if entry.failure]
+
+
 def record_suite_searches(searches: list[SuiteSearch], runs: list, out: Path, fingerprints) -> None:
-    """Each search's search.json, and its selected configuration's records in `out` marked."""
+    """Each search's search.json, and its selected configuration's records in `out` marked (a
+    search that selected nothing has neither)."""
     for entry in searches:
+        if entry.study is None:
+            continue
         params = selected_trial(entry.study).params
         ids = [run_id(run.config, fingerprints.of(run.config)) for run in runs
                if run.dataset_label == entry.key[0] and run.config.method == entry.search.config.method

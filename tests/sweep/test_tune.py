@@ -270,6 +270,22 @@ def test_a_pruned_trial_stops_its_training_after_the_epoch_and_is_told_pruned(tm
     assert list(study.trials[0].intermediate_values) == [1]  # stopped after its first epoch
 
 
+def test_a_search_that_selects_nothing_leaves_out_only_its_tuned_runs(tmp_path, monkeypatch, capsys):
+    """Every alm trial pruned: the leaderboard still trains bce, says which search failed and how to
+    resume it, writes no search.json and exits 1 (it aborted the whole suite before any run)."""
+    monkeypatch.setattr(search, "make_pruner", lambda name: AlwaysPrune())
+    suite = tmp_path / "tuned.toml"
+    suite.write_text(TUNED_SUITE.replace("epochs = 1\n", "epochs = 2\n"))
+    out = tmp_path / "out"
+    assert leaderboard.main(["--suite", str(suite), "--out", str(out), "--no-report"]) == 1
+    err = capsys.readouterr().err
+    assert "search failed: synthetic2d / alm: no trial of study search completed" in err
+    assert "rerun the same command to resume the search" in err and "1 run completed" in err
+    records = [json.loads(path.read_text()) for path in out.glob("*.json")]
+    assert [r["config"]["method"] for r in records] == ["bce"] and records[0]["status"] == "complete"
+    assert not (out / "tuning" / "synthetic2d-alm" / "search.json").exists()
+
+
 def test_without_cv_a_trial_trains_on_the_official_splits(tmp_path, capsys):
     """And the study it leaves in its folder refuses another search (one line, exit 2)."""
     out = tmp_path / "out"
