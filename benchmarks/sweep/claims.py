@@ -3,7 +3,11 @@
 A run is claimed by creating `<out>/.claims/<run_id>.json` exclusively (O_EXCL, atomic on local
 and NFSv3+ file systems). The claimant refreshes the file's mtime every `HEARTBEAT_S` seconds while
 it trains. A claim is stale, and taken over, when its process is gone (same host) or when its
-heartbeat stopped more than `STALE_S` ago (a dead node, a process killed by the scheduler).
+heartbeat stopped more than `STALE_S` ago (a dead node, a process killed by the scheduler), or
+when it carries the claimant's own `driver` token: then it is an earlier attempt of the same task
+of the same planning invocation (a Ray retry on another node, whose dead attempt's claim would
+otherwise look alive for `STALE_S`). A stale claim is taken over by renaming it aside: only one of
+several takers can move that file, and one that moved a rival's fresh claim instead puts it back.
 Hand-written: no well-kept library does heartbeat-based claims in a shared folder without a server.
 """
 from __future__ import annotations
@@ -17,12 +21,10 @@ import uuid
 from pathlib import Path
 
 from benchmarks.core.machine import utc_now
-from benchmarks.core.storage import write_text_atomic
 
 CLAIMS_DIR = ".claims"
 HEARTBEAT_S = 30.0
 STALE_S = 300.0  # ten missed heartbeats
-TAKEOVER_SETTLE_S = 0.2  # after replacing a stale claim, wait for a rival taker to show before reading back
 
 
 def claim_path(out_dir, identity: str) -> Path:
@@ -85,13 +87,34 @@ def read_claim(path: Path) -> dict:
     return holder if isinstance(holder, dict) else {}
 
 
-def is_stale(path: Path, holder: dict) -> bool:
+def is_stale(path: Path, holder: dict, driver: str = "") -> bool:
     try:
         age = time.time() - path.stat().st_mtime
     except FileNotFoundError:
         return True
     same_host = holder.get("host") == socket.gethostname()
-    return age > STALE_S or (same_host and isinstance(holder.get("pid"), int) and not _alive(holder["pid"]))
+    return (age > STALE_S or bool(driver) and holder.get("driver") == driver
+            or same_host and isinstance(holder.get("pid"), int) and not _alive(holder["pid"]))
+
+
+def take_over(path: Path, stale: tuple[int, dict], token: str) -> bool:
+    """Move the stale claim at `path` (its inode and holder as judged) aside and delete it; False
+    when a rival taker got there first: the file is gone, or `path` is already the rival's fresh
+    claim (another holder, or another inode; an inode number alone can be reused at once), put back."""
+    aside = path.with_name(f"{path.name}.stale-{token}")
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return False
+    if (os.stat(aside).st_ino, read_claim(aside)) != stale:  # a rival's new claim: give it back, unless a
+        try:  # third process claimed the run meanwhile
+            os.link(aside, path)
+        except FileExistsError:
+            pass
+        aside.unlink()
+        return False
+    aside.unlink()
+    return True
 
 
 def create_exclusive(path: Path) -> int:
@@ -105,24 +128,29 @@ def create_exclusive(path: Path) -> int:
             continue
 
 
-def claim_run(out_dir, identity: str) -> tuple[Claim | None, dict]:
+def claim_run(out_dir, identity: str, driver: str = "") -> tuple[Claim | None, dict]:
     """(Claim, {}) when this process may train run `identity`; (None, holder) while another live
-    process holds it. A stale claim is taken over."""
+    process holds it. A stale claim, or one of an earlier attempt under the same `driver` token, is
+    taken over."""
     path = claim_path(out_dir, identity)
-    owner = {"host": socket.gethostname(), "pid": os.getpid(), "token": uuid.uuid4().hex, "claimed_at": utc_now()}
-    text = json.dumps(owner)
+    owner = {"host": socket.gethostname(), "pid": os.getpid(), "token": uuid.uuid4().hex, "claimed_at": utc_now(),
+             "driver": driver}
     try:
         handle = create_exclusive(path)
     except FileExistsError:
+        try:
+            inode = path.stat().st_ino
+        except FileNotFoundError:  # released meanwhile: claim it afresh
+            return claim_run(out_dir, identity, driver)
         holder = read_claim(path)
-        if not is_stale(path, holder):
+        if not is_stale(path, holder, driver):
             return None, holder
-        write_text_atomic(path, text)  # take the stale claim over
-        time.sleep(TAKEOVER_SETTLE_S)
-        holder = read_claim(path)
-        if holder.get("token") != owner["token"]:  # a rival took it over at the same moment
-            return None, holder
-        return Claim(path, owner), {}
+        if not take_over(path, (inode, holder), owner["token"]):  # a rival took it over first
+            return (None, read_claim(path)) if path.exists() else claim_run(out_dir, identity, driver)
+        try:
+            handle = create_exclusive(path)
+        except FileExistsError:  # a rival claimed it between the two
+            return None, read_claim(path)
     with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        stream.write(text)
+        stream.write(json.dumps(owner))
     return Claim(path, owner), {}

@@ -61,6 +61,7 @@ class RunTask:
     label: str
     out_dir: str  # absolute: workers may run elsewhere
     command: str = ""  # the command line that planned it, kept in the record
+    driver: str = ""  # the planning invocation's token: its own claim on the run is an earlier attempt (a retry)
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def run_task(task: RunTask, progress: bool = False) -> TaskResult:
     (status "claimed"), and so is one that process finished meanwhile. Any exception becomes a
     failure record (a crash, NaN divergence, data missing on a worker); only KeyboardInterrupt and
     SystemExit pass through. A record its folder refuses is saved in a rescue folder (status "rescued")."""
-    claim, holder = claim_run(task.out_dir, task.run_id)
+    claim, holder = claim_run(task.out_dir, task.run_id, task.driver)
     if claim is None:
         return TaskResult(task.run_id, task.label, "claimed", str(claim_path(task.out_dir, task.run_id)),
                           f"being trained by another process ({describe(holder)})")

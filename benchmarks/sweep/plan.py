@@ -3,6 +3,7 @@ the adapter has a source checksum), which runs are complete, failed or still to 
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,7 +56,7 @@ class Plan:
 
 @timed("plan")
 def make_plan(runs: list[PlannedRun], out: Path, retry_failed: bool, command: str = "") -> Plan:
-    plan, fingerprints = Plan(), DataFingerprints()
+    plan, fingerprints, driver = Plan(), DataFingerprints(), uuid.uuid4().hex
     for run in runs:
         try:
             identity = run_id(run.config, fingerprints.of(run.config))
@@ -73,7 +74,7 @@ def make_plan(runs: list[PlannedRun], out: Path, retry_failed: bool, command: st
             plan.failed_kept.append(identity)
         else:
             plan.failed_retry += state == "failed"
-            plan.tasks.append(RunTask(run.config, identity, run.label, str(out), command))
+            plan.tasks.append(RunTask(run.config, identity, run.label, str(out), command, driver))
     return plan
 
 
