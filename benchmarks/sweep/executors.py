@@ -37,16 +37,19 @@ from benchmarks.engine.pipeline import run_benchmark
 from benchmarks.sweep.claims import claim_path, claim_run, describe
 
 EXECUTORS = ("local", "ray", "slurm")
-# Each executor option: (its type, its least value); a suite's [ray] / [slurm] table and the
-# --ray-* / --slurm-* flags are checked against these, whichever executor runs.
-RAY_OPTIONS = {"address": (str, None), "max_retries": (int, 0), "cpus": (float, 0), "gpus": (float, 0)}
+# Each executor option: (its type, its least value, whether the least value itself is allowed); a
+# suite's [ray] / [slurm] table and the --ray-* / --slurm-* flags are checked against these, whichever
+# executor runs. Ray's gpus = 0 asks for CPU-only tasks on a cluster with GPUs.
+RAY_OPTIONS = {"address": (str, None, True), "max_retries": (int, 0, True), "cpus": (float, 0, False),
+               "gpus": (float, 0, True)}
 # Ray's switch between a single-machine instance, whose processes all listen on 127.0.0.1, and a
 # cluster node, which listens on the machine's network address (Ray's default on Linux). Read from
 # the environment when ray is imported (ray._private.ray_constants.ENABLE_RAY_CLUSTER); the
 # processes Ray starts inherit it.
 RAY_LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-SLURM_OPTIONS = {"cluster": (str, None), "partition": (str, None), "gpus": (int, 0), "cpus": (int, 1),
-                 "mem_gb": (float, 0), "time_min": (int, 1), "parallel": (int, 1), "folder": (str, None)}
+SLURM_OPTIONS = {"cluster": (str, None, True), "partition": (str, None, True), "gpus": (int, 0, True),
+                 "cpus": (int, 1, True), "mem_gb": (float, 0, False), "time_min": (int, 1, True),
+                 "parallel": (int, 1, True), "folder": (str, None, True)}
 SLURM_CLUSTERS = ("slurm", "local")
 OPTION_FLAGS = {"ray": {"address": "--ray-address"}, "slurm": {
     **{key: f"--slurm-{key.replace('_', '-')}" for key in SLURM_OPTIONS}, "time_min": "--slurm-time"}}
@@ -332,27 +335,28 @@ def _gpu_ids() -> list[str]:
 def check_options(kind: str, options: dict, valid: dict) -> dict:
     """`options` (a suite's [ray] or [slurm] table, the CLI's values on top), refused with
     CritBenchError for an unknown key or a value of the wrong type or range (`gpus = "two"`):
-    checked for every executor, so a typo shows with the local one too."""
+    checked for every executor, so a typo shows with the local one too. An integer option written
+    as a whole float (`gpus = 1.0`) is passed on as an int: sbatch refuses `--gpus-per-node=1.0`."""
     unknown = set(options) - set(valid)
     if unknown:
         raise CritBenchError(f"unknown {kind} option(s) {', '.join(sorted(unknown))} (the suite's [{kind}] table); "
                              f"valid: {', '.join(sorted(valid))}")
     for key, value in options.items():
-        kind_of, least = valid[key]
+        kind_of, least, least_allowed = valid[key]
         if kind_of is str:
             good, wanted = isinstance(value, str) and value.strip() != "", "a non-empty string"
         else:
             number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            good = number and (kind_of is float or value == int(value)) and (value > least if kind_of is float
-                                                                             else value >= least)
-            wanted = f"an integer >= {least}" if kind_of is int else f"a number > {least}"
+            good = number and (kind_of is float or value == int(value)) and (value >= least if least_allowed
+                                                                             else value > least)
+            wanted = ("an integer" if kind_of is int else "a number") + f" {'>=' if least_allowed else '>'} {least}"
         if key == "cluster" and good and value not in SLURM_CLUSTERS:
             good, wanted = False, f"one of {', '.join(SLURM_CLUSTERS)}"
         if not good:
             flag = OPTION_FLAGS[kind].get(key)
             raise CritBenchError(f"{kind} option {key} = {value!r} must be {wanted} (the suite's [{kind}] table"
                                  f"{' or ' + flag if flag else ''})")
-    return options
+    return {key: int(value) if valid[key][0] is int else value for key, value in options.items()}
 
 
 def local_slots(device: str, runs_per_device: int) -> list[str | None]:

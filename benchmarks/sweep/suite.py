@@ -197,7 +197,10 @@ def parse_suite(name: str, data: dict) -> Suite:
     for table in ("datasets", "methods"):
         if not isinstance(data.get(table, []), list) or not all(isinstance(t, dict) for t in data.get(table, [])):
             raise CritBenchError(f"suite {name}: {table} must be [[{table}]] tables")
-    _check_keys(f"suite {name} [run]", data.get("run", {}), RUN_FIELDS)
+    if "dataset_params" in data.get("run", {}):  # a RunConfig field, but each dataset's own
+        raise CritBenchError(f"suite {name} [run]: dataset_params is set per dataset: write params = {{...}} in each "
+                             f"[[datasets]] table")
+    _check_keys(f"suite {name} [run]", data.get("run", {}), RUN_FIELDS - {"dataset_params"})
     check_run_values(f"suite {name} [run]", data.get("run", {}))
     datasets = [_dataset_setting(f"suite {name} dataset #{i + 1}", t) for i, t in enumerate(data.get("datasets", []))]
     methods = [_method_setting(f"suite {name} method #{i + 1}", t) for i, t in enumerate(data.get("methods", []))]

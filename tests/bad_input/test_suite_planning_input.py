@@ -8,6 +8,7 @@ import time
 import pytest
 
 from benchmarks.leaderboard import main
+from benchmarks.sweep.executors import RAY_OPTIONS, SLURM_OPTIONS, check_options
 from benchmarks.sweep.suite import MAX_SEEDS, parse_seeds
 from tests.bad_input.conftest import assert_refused, invoke, snapshot  # and the `out` fixture
 from tests.conftest import TINY_SUITE, write_suite
@@ -34,6 +35,9 @@ REFUSED = [
     (SLURM + 'partiton = "gpu"', [], "unknown slurm option(s) partiton"),  # a typo, with the local executor
     (RAY + 'adress = "auto"', [], "unknown ray option(s) adress"),
     (RAY + "cpus = 0", [], "ray option cpus = 0 must be a number > 0"),
+    (RAY + "gpus = -1", [], "ray option gpus = -1 must be a number >= 0"),
+    (edit("epochs = 1", "epochs = 1\ndataset_params = { n_train = 64 }"), [],
+     "suite tiny [run]: dataset_params is set per dataset: write params = {...} in each [[datasets]] table"),
     (TINY_SUITE, ["--slurm-gpus", "-1"], "slurm option gpus = -1 must be an integer >= 0 (the suite's [slurm] "
                                           "table or --slurm-gpus)"),
     (TINY_SUITE, ["--slurm-time", "0"], "or --slurm-time)"),
@@ -76,3 +80,11 @@ def test_a_suite_file_with_a_byte_order_mark_reads(tmp_path, out, capsys):
     suite.write_bytes(b"\xef\xbb\xbf" + TINY_SUITE.encode())
     outcome = invoke(main, ["--suite", suite, "--out", out, "--dry-run"], capsys)
     assert outcome.code == 0 and "4 runs" in outcome.err, outcome.err
+
+
+def test_whole_float_integer_options_reach_the_scheduler_as_integers_and_ray_may_ask_for_no_gpu():
+    """sbatch refuses `--gpus-per-node=1.0`: TOML's `gpus = 1.0` is passed on as 1; Ray's
+    `gpus = 0` (CPU-only tasks on a cluster with GPUs) is accepted."""
+    slurm = check_options("slurm", {"gpus": 1.0, "time_min": 60.0, "mem_gb": 8}, SLURM_OPTIONS)
+    assert slurm == {"gpus": 1, "time_min": 60, "mem_gb": 8} and type(slurm["gpus"]) is type(slurm["time_min"]) is int
+    assert check_options("ray", {"gpus": 0, "cpus": 0.5}, RAY_OPTIONS) == {"gpus": 0, "cpus": 0.5}
