@@ -40,7 +40,7 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--lr", type=float, help="learning rate (default: the method's recipe)")
     parser.add_argument("--size", type=int, help="image side: 28 or 64 for 3D, 28..224 for 2D MedMNIST")
     parser.add_argument("--imbalance", type=float, help="keep 1 training positive per R negatives (cifar default 100)")
-    parser.add_argument("--max-train-samples", type=int, help="stratified subset of train, for smoke runs")
+    parser.add_argument("--max-train-samples", type=int, help="stratified subset of train, for smoke runs (under --task multiclass on the classes, each kept)")
     parser.add_argument("--patience", type=int,
                         help="stop once more than P epochs passed since the best val AUC (0: never; default: the "
                              "dataset's protocol, 0 for MedMNIST v2 and your data, 30 for CIFAR as the ALM paper)")

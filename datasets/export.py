@@ -5,7 +5,8 @@ axes) and, last and atomically, `DIR/labels.csv` (`path,label,split`, label 1 = 
 class; a folder without it holds no finished export, and a rerun replaces its files), to open the
 volumes in ITK-SNAP or 3D Slicer, or to train on them with `--dataset nifti --data-dir DIR`,
 which gives the same tensors (its default min-max scaling is exact for volumes spanning 0..255,
-as VesselMNIST3D's do; `--param normalize=none` is exact for any uint8 data). The dataset is
+as VesselMNIST3D's do; `--param normalize=none` is exact for any uint8 data) and, for MedMNIST
+data, the same network input (3D in [0, 1], 2D in [-1, 1]). The dataset is
 exported as its adapter loads it: no imbalance injection or subsetting.
 """
 from __future__ import annotations

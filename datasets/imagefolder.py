@@ -4,11 +4,12 @@ Layout `DIR/train/<class>/*.png|jpg|jpeg|tif|tiff`, optional `DIR/val/<class>/` 
 `DIR/test/<class>/`. `--param positive=<class>` is the critical class; every other class is a
 negative, or only those of `--param negative=a,b`. A missing val/ or test/ is held out from train,
 class by class, with the run's seed (`val_fraction` 0.1, `test_fraction` 0.2: MedMNIST's
-70/10/20), and the held-out files are recorded. Images are read with Pillow, converted to
-grayscale or RGB (`--param channels=1|3`; default: RGB if any image is in color) and resized to
-`--size` x `--size` (bilinear, aspect ratio not kept). 16-bit and float images are min-max scaled
-per image to 8 bits. CIFAR's image-folder copy is listed, checksummed and read by the same
-`list_image_folder`, `listing_md5` and `read_image_folder`.
+70/10/20), and the held-out files are recorded; a split folder named otherwise (`valid/`, `Test/`)
+and class folders that differ only in case (`Pneumonia/`, `pneumonia/`) are refused. Images are
+read with Pillow, converted to grayscale or RGB (`--param channels=1|3`; default: RGB if any image
+is in color) and resized to `--size` x `--size` (bilinear, aspect ratio not kept). 16-bit and
+float images are min-max scaled per image to 8 bits. CIFAR's image-folder copy is listed,
+checksummed and read by the same `list_image_folder`, `listing_md5` and `read_image_folder`.
 """
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
 HIGH_DEPTH_MODES = {"I", "F", "I;16", "I;16B", "I;16L", "I;16N"}
 GRAY_MODES = {"1", "L", "LA", "La"} | HIGH_DEPTH_MODES
 HOLDOUT_DEFAULTS = {"val": 0.1, "test": 0.2}
+SPLIT_ALIASES = {"val": ("val", "valid", "validation"), "test": ("test", "testing")}
 PARAMS = {
     "positive": "class folder name of the critical class (default 1)",
     "negative": "comma-separated negative classes (default: every other class)",
@@ -164,6 +166,27 @@ def class_names(folder: Path) -> list[str]:
         return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def check_split_names(root: Path) -> None:
+    """Refuse a folder of `root` that names val or test otherwise (`valid/`, `Test/`) while the
+    split's own folder is absent: it would be ignored, and that split held out of train instead."""
+    for name in class_names(root):
+        for split, aliases in SPLIT_ALIASES.items():
+            if name != split and name.casefold().strip() in aliases and not (root / split).is_dir():
+                raise CritBenchError(f"{root} holds {name}/, which --dataset imagefolder does not read: its splits are "
+                                     f"train/, val/ and test/ exactly (a missing one is held out of train); rename "
+                                     f"{name}/ to {split}/ to use it as the {split} split, or move it out of {root}")
+
+
+def check_class_case(folder: Path, classes: list[str]) -> None:
+    """Refuse class folders whose names are equal after casefold().strip() (`Pneumonia`, `pneumonia`)."""
+    seen = {}
+    for name in classes:
+        other = seen.setdefault(name.casefold().strip(), name)
+        if other != name:
+            raise CritBenchError(f"{folder} has class folders {other!r} and {name!r}, which differ only in case or "
+                                 f"spaces but would be two classes; merge them into one folder")
+
+
 @dataclass(frozen=True)
 class FolderSource:
     """What `load_imagefolder` reads: the kept classes, the listing of every present split (train
@@ -194,6 +217,7 @@ def find_folder_source(request: LoadRequest) -> FolderSource:
         problem = "no --data-dir given" if root is None else f"{root}/train is missing"
         raise CritBenchError(f"--dataset imagefolder needs --data-dir DIR with DIR/train/<class>/ image folders "
                              f"(optional DIR/val/, DIR/test/); {problem}")
+    check_split_names(root)
     params = request.params
     channels = request.number("channels", None, int)
     if channels not in (None, 1, 3):
@@ -201,13 +225,16 @@ def find_folder_source(request: LoadRequest) -> FolderSource:
     negatives = [name.strip() for name in params["negative"].split(",")] if params.get("negative") else None
     positive = str(params.get("positive", "1"))
     found = class_names(root / "train")
+    check_class_case(root / "train", found)
     keep, _, negative_class = binary_labels(found, positive, negatives, f"{root / 'train'} (class folders)")
     classes = tuple(name for name, kept in zip(found, keep.tolist()) if kept)
     listings = {}
     for split in SPLITS:
         if not (root / split).is_dir():
             continue
-        unknown = sorted(set(class_names(root / split)) - set(found))
+        present = class_names(root / split)
+        check_class_case(root / split, present)
+        unknown = sorted(set(present) - set(found))
         if unknown:
             raise CritBenchError(f"{root / split} has class folders that {root / 'train'} lacks ({', '.join(unknown)}); "
                                  f"a class must have training images: add {root / 'train'}/<class>/ or remove them")

@@ -37,17 +37,17 @@ def load_request(name: str, *, size: int | None = None, data_dir=None, seed: int
 def create_dataset(name: str, *, size: int | None = None, data_dir=None, seed: int = 0,
                    imbalance: float | None = None, max_train_samples: int | None = None,
                    params: dict | None = None, task: str = "binary") -> BinaryDataset:
-    """Load `name`, then apply train-only imbalance injection and stratified subsetting (seeded), in
-    the `task` framing (`BinaryDataset.framed`: binary drops the class labels)."""
+    """Load `name` in the `task` framing (`BinaryDataset.framed`: binary drops the class labels), then
+    apply train-only imbalance injection and stratified subsetting (seeded)."""
     entry, request = load_request(name, size=size, data_dir=data_dir, seed=seed, params=params)
-    dataset = entry.loader(request)
+    dataset = entry.loader(request).framed(task)
     gen = seeded_generator(seed)
     ratio = imbalance if imbalance is not None else entry.default_imbalance
     if ratio is not None:
         inject_imbalance(dataset, ratio, gen)
     if max_train_samples is not None:
         subset_train(dataset, max_train_samples, gen)
-    return check_splits(dataset).framed(task)
+    return check_splits(dataset)
 
 
 def dataset_fingerprint(name: str, *, size: int | None = None, data_dir=None, seed: int = 0,

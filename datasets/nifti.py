@@ -12,6 +12,7 @@ Each file is read with nibabel, reoriented to the closest canonical (RAS+) orien
 `zscore` per volume, with -3..+3 SD mapped to 0..1; `none`: the values already are 0..255), resized
 to the `--size` cube with MONAI (trilinear, anti-aliased; voxel spacing is not used, as in
 MedMNIST) and quantized to uint8 as round(255 x), so values on the 0..255 grid survive exactly.
+The network sees volumes in [0, 1] and 2D slices in [-1, 1], as MedMNIST's 3D and 2D data.
 2D files (a single slice: one axis of length 1) give a 2D dataset trained by the 2D ResNet at
 `--size` x `--size`; a 4th axis of up to 4 volumes (or NIfTI's vector 5th axis) gives channels.
 
@@ -75,11 +76,13 @@ PARAMS = {
 
 
 def canonical_label(value: str) -> str:
-    """Numbers by value (`1.0` and `01` are `1`); any other text as is."""
+    """Numbers by exact value (`1.0` and `01` are `1`; `1234567` and `1234568` stay apart); any
+    other text as is."""
     try:
-        return f"{float(value):g}"
+        number = float(value)
     except ValueError:
         return value
+    return str(int(number)) if number.is_integer() else repr(number)
 
 
 def is_number(value: str) -> bool:
@@ -219,6 +222,14 @@ class Preprocessor:
         dims = data.ndim - 1
         data = Resize((self.size,) * dims, mode="trilinear" if dims == 3 else "bilinear", anti_aliasing=True)(data)
         return np.round(np.clip(convert_to_numpy(data), 0, 1) * 255).astype(np.uint8)
+
+
+def input_scaling(dims: int, channels: int) -> dict:
+    """Per-channel `mean` and `std` (applied to pixels / 255), as the MedMNIST adapter's: 2D slices
+    in [-1, 1] (mean, std 0.5), 3D volumes in [0, 1] (mean 0, std 1)."""
+    if dims == 3:
+        return {"mean": (0.0,) * channels, "std": (1.0,) * channels}
+    return {"mean": (0.5,) * channels, "std": (0.5,) * channels}
 
 
 def parse_clip(value: str | None) -> tuple[float, float] | None:
@@ -427,21 +438,21 @@ def load_nifti(request: LoadRequest) -> BinaryDataset:
             raise CritBenchError(f"{csv_path}: the {split} split has no {kind} among its {len(index)} "
                                  f"files; every split needs both classes: move some rows, or drop the split column")
         splits[split] = Split(images[index].contiguous(), y[index].contiguous())
-    channels = reference[0]
+    channels, dims = reference[0], len(reference) - 1
     return BinaryDataset(
         name="nifti",
-        dims=len(reference) - 1,
+        dims=dims,
         critical_class=positive,
         negative_class=source.negative_class,
         source_md5=source.md5,
-        mean=(0.5,) * channels,
-        std=(0.5,) * channels,
+        **input_scaling(dims, channels),
         notes={
             "source": str(csv_path),
             "labels": dict(sorted(Counter(labels).items())),
             "preprocessing": {"orientation": "closest canonical (RAS+)", "normalize": preprocess.normalize,
-                              "clip": preprocess.clip, "resize": f"{request.size}^{len(reference) - 1}",
-                              "quantization": "round(255 * value in [0, 1]) -> uint8"},
+                              "clip": preprocess.clip, "resize": f"{request.size}^{dims}",
+                              "quantization": "round(255 * value in [0, 1]) -> uint8",
+                              "network_input": "[0, 1] (uint8 / 255)" if dims == 3 else "[-1, 1] ((uint8 / 255 - 0.5) / 0.5)"},
             "split_source": {split: f"held out from train (seed {request.seed})" if split in source.held_out else "csv"
                              for split in SPLITS},
             "held_out_files": source.held_out,

@@ -39,6 +39,24 @@ def stratified_index(y: torch.Tensor, n: int, gen: torch.Generator) -> torch.Ten
     return torch.cat([_pick(pos, n_pos, gen), _pick(neg, n_neg, gen)]).sort().values
 
 
+def class_stratified_index(classes: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
+    """Sorted indices of a subset of size `n` stratified on the per-sample class indices `classes`:
+    one sample of every class, the other `n - K` shared in proportion to each class's remaining
+    samples (largest remainders)."""
+    if n >= len(classes):
+        return torch.arange(len(classes))
+    present, counts = classes.unique(return_counts=True)
+    spare, pool = n - len(present), len(classes) - len(present)
+    if spare < 0:
+        raise CritBenchError(f"--max-train-samples {n} is fewer than the {len(present)} classes of train, and "
+                             f"--task multiclass keeps one sample of each; give at least {len(present)}")
+    share = spare * (counts - 1)
+    quota = 1 + share // pool
+    quota[(share % pool).argsort(descending=True, stable=True)[:n - int(quota.sum())]] += 1
+    picks = [_pick((classes == label).nonzero().flatten(), int(k), gen) for label, k in zip(present, quota)]
+    return torch.cat(picks).sort().values
+
+
 def inject_imbalance(dataset: BinaryDataset, ratio: float, gen: torch.Generator) -> None:
     """Keep one training positive per `ratio` negatives; record which positives survived."""
     loaded, keep = dataset.train, imbalance_index(dataset.train.y, ratio, gen)
@@ -51,8 +69,15 @@ def inject_imbalance(dataset: BinaryDataset, ratio: float, gen: torch.Generator)
 
 
 def subset_train(dataset: BinaryDataset, max_train_samples: int, gen: torch.Generator) -> None:
-    """Cut train to a class-stratified subset of about `max_train_samples`."""
+    """Cut train to a stratified subset of about `max_train_samples`: on the classes where train
+    carries one per sample (`--task multiclass`), keeping every class; else (the binary task,
+    multi-label findings) on the binary label."""
     if max_train_samples < 4:
         raise CritBenchError(f"--max-train-samples must be at least 4, got {max_train_samples}")
-    dataset.train = dataset.train.take(stratified_index(dataset.train.y, max_train_samples, gen))
+    classes = dataset.train.classes
+    if classes is not None and classes.ndim == 1:
+        index = class_stratified_index(classes, max_train_samples, gen)
+    else:
+        index = stratified_index(dataset.train.y, max_train_samples, gen)
+    dataset.train = dataset.train.take(index)
     dataset.notes["max_train_samples"] = max_train_samples

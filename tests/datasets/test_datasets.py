@@ -10,7 +10,7 @@ from datasets import create_dataset, dataset_fingerprint, get_dataset_entry, lis
 from datasets.base import Split, copies_across_splits, file_md5
 from datasets.imagefolder import write_image_folder
 from datasets.medmnist_binary import stand_in_medmnist, write_npz
-from datasets.subsample import stratified_index
+from datasets.subsample import class_stratified_index, stratified_index
 from tests.conftest import CIFAR10_DIR, MEDMNIST_DIR, needs
 
 
@@ -82,6 +82,30 @@ def test_stratified_subset_keeps_the_class_ratio_and_is_seeded():
     assert len(index) == 50 and int(y[index].sum()) == 5
     assert torch.equal(index, stratified_index(y, 50, torch.Generator().manual_seed(0)))
     assert not torch.equal(index, stratified_index(y, 50, torch.Generator().manual_seed(1)))
+
+
+def test_a_multiclass_subset_keeps_every_class_in_proportion():
+    """synthetic2d_mc trains noise 96, low 48, middle 48, high 16: binary stratification of 4 samples
+    (2 positives, 2 negatives) always lost a negative class."""
+    smallest = create_dataset("synthetic2d_mc", size=8, max_train_samples=4, task="multiclass")
+    assert smallest.train.class_counts() == [1, 1, 1, 1]
+    subset = create_dataset("synthetic2d_mc", size=8, max_train_samples=40, task="multiclass")
+    assert subset.train.class_counts() == [18, 9, 9, 4]  # 1 each, then 36 of the other 204 by largest remainder
+    assert subset.train.positives == 4 and subset.val.class_counts() == [32, 16, 16, 12]
+    binary = create_dataset("synthetic2d_mc", size=8, max_train_samples=40)  # the binary task: as before
+    assert binary.train.summary() == {"n": 40, "positives": 3}
+
+
+def test_a_multiclass_subset_is_seeded_and_needs_a_sample_per_class():
+    classes = torch.tensor([0] * 500 + [1] * 100 + [2] * 20 + [3] * 5 + [4] * 1, dtype=torch.uint8)
+    index = class_stratified_index(classes, 20, torch.Generator().manual_seed(0))
+    assert torch.bincount(classes[index].long()).tolist() == [13, 3, 2, 1, 1] and len(index.unique()) == 20
+    assert torch.equal(index, class_stratified_index(classes, 20, torch.Generator().manual_seed(0)))
+    assert not torch.equal(index, class_stratified_index(classes, 20, torch.Generator().manual_seed(1)))
+    assert torch.equal(class_stratified_index(classes, 626, torch.Generator()), torch.arange(626))
+    with pytest.raises(CritBenchError, match=r"--max-train-samples 4 is fewer than the 5 classes of train.*"
+                                             r"give at least 5"):
+        class_stratified_index(classes, 4, torch.Generator())
 
 
 def test_cifar_protocol_on_a_synthetic_image_folder(tmp_path):

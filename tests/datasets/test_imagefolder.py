@@ -113,6 +113,28 @@ def test_bad_inputs_are_named(tmp_path, make, params, message):
         load(tmp_path, **params)
 
 
+@pytest.mark.parametrize("name, split", [("valid", "val"), ("Validation", "val"), ("Test", "test"),
+                                         ("testing", "test")])
+def test_a_split_folder_under_another_name_is_refused(tmp_path, name, split):
+    folder_of(tmp_path, {"train": {"a": 10, "b": 10}, name: {"a": 2, "b": 2}})
+    message = rf"holds {name}/, which .* splits are train/, val/ and test/ .*rename {name}/ to {split}/"
+    with pytest.raises(CritBenchError, match=message):
+        load(tmp_path, positive="a")
+    with pytest.raises(CritBenchError, match=message):
+        dataset_fingerprint("imagefolder", size=16, data_dir=tmp_path, params={"positive": "a"})  # while planning
+    (tmp_path / name).rename(tmp_path / split)
+    assert load(tmp_path, positive="a").notes["split_source"][split] == "folder"
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_class_folders_that_differ_only_in_case_are_refused(tmp_path, split):
+    folder_of(tmp_path, {"train": {"normal": 6, "pneumonia": 6}, "test": {"normal": 2, "pneumonia": 2}})
+    write_images(tmp_path, split, "Pneumonia ", 2)
+    with pytest.raises(CritBenchError, match=rf"{split} has class folders 'Pneumonia ' and 'pneumonia', which differ "
+                                             rf"only in case or spaces .*merge them"):
+        load(tmp_path, positive="pneumonia")
+
+
 def test_different_image_sizes_need_a_size(tmp_path):
     write_images(tmp_path, "train", "a", 2, shape=(8, 8))
     write_images(tmp_path, "train", "b", 2, shape=(9, 8))

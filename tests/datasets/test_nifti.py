@@ -9,6 +9,7 @@ import nibabel
 import numpy as np
 import pytest
 import torch
+from medmnist import INFO
 
 from benchmarks.core.config import RunConfig
 from benchmarks.engine.resolve import resolve_config
@@ -17,10 +18,11 @@ from benchmarks.run import listing
 from benchmarks.engine.pipeline import run_benchmark
 from datasets import cache as dataset_cache
 from datasets import create_dataset, dataset_fingerprint, get_dataset_entry
-from datasets.base import SPLITS, distinct_holdout, seeded_generator, stratified_holdout
+from datasets.base import SPLITS, distinct_holdout, file_md5, seeded_generator, stratified_holdout
+from datasets.medmnist_binary import write_npz
 from datasets.registry import register_dataset
 from datasets.export import main as export_main
-from datasets.nifti import export_nifti
+from datasets.nifti import canonical_label, export_nifti
 from tests.conftest import MEDMNIST_DIR, TINY, needs
 
 
@@ -61,6 +63,7 @@ def test_vesselmnist3d_round_trip_gives_the_npz_tensors_and_the_cache_is_used(tm
     first = load(out, tmp_path / "cache", size=28)
     second = load(out, tmp_path / "cache", size=28)
     assert first.tensor_md5() == second.tensor_md5() == npz.tensor_md5()
+    assert (first.mean, first.std) == (npz.mean, npz.std) == ((0.0,), (1.0,))
     assert first.record()["splits"] == npz.record()["splits"]
     assert (first.notes["cache_hits"], second.notes["cache_hits"]) == (0, 1908)
     assert first.dims == 3 and first.notes["split_source"] == {s: "csv" for s in SPLITS}
@@ -155,7 +158,21 @@ def test_volumes_are_resized_to_the_cube(tmp_path):
 def test_multichannel_volumes_give_channels(tmp_path, shape, channels):
     volume_folder(tmp_path, shape=shape)
     dataset = load(tmp_path, tmp_path / "cache")
-    assert dataset.in_channels == channels and dataset.mean == (0.5,) * channels
+    assert dataset.in_channels == channels and dataset.mean == (0.0,) * channels and dataset.std == (1.0,) * channels
+
+
+@pytest.mark.parametrize("flag", ["pneumoniamnist", "vesselmnist3d"])
+def test_a_medmnist_export_reaches_the_network_as_the_npz(tmp_path, monkeypatch, flag):
+    """3D volumes in [0, 1] (mean 0, std 1), 2D slices in [-1, 1] (mean, std 0.5), as MedMNIST's."""
+    monkeypatch.setitem(INFO[flag], "MD5", file_md5(write_npz(flag, tmp_path / "npz", n=8)))
+    npz = create_dataset(flag, data_dir=tmp_path / "npz")
+    export_nifti(npz, SPLITS, tmp_path / "export")
+    loaded = load(tmp_path / "export", tmp_path / "cache", size=28, normalize="none")
+    mean, std = (0.0, 1.0) if flag.endswith("3d") else (0.5, 0.5)
+    assert loaded.tensor_md5() == npz.tensor_md5() and loaded.dims == npz.dims
+    assert (loaded.mean, loaded.std) == (npz.mean, npz.std) == ((mean,), (std,))
+    assert loaded.record()["preprocessing"]["network_input"] == ("[0, 1] (uint8 / 255)" if flag.endswith("3d") else
+                                                                 "[-1, 1] ((uint8 / 255 - 0.5) / 0.5)")
 
 
 def test_held_out_split_is_stratified_seeded_and_recorded(tmp_path):
@@ -195,6 +212,18 @@ def test_text_labels_need_positive_and_numbers_compare_by_value(tmp_path):
     dataset = load(tmp_path, tmp_path / "cache", negative="0")  # label 2 dropped; 1.0 and 01 are label 1
     assert sum(len(s) for s in dataset.splits.values()) == 18
     assert sum(s.positives for s in dataset.splits.values()) == 12
+
+
+def test_numeric_labels_that_differ_past_six_digits_stay_apart(tmp_path):
+    assert canonical_label("1234567") != canonical_label("1234568")
+    assert canonical_label("0.1234567") != canonical_label("0.1234568")
+    assert canonical_label("1") == canonical_label("1.0") == canonical_label("01") == canonical_label("1e0") == "1"
+    assert canonical_label("0.5") == canonical_label(".50") == "0.5" and canonical_label("benign") == "benign"
+    volume_folder(tmp_path, n_neg=20, n_pos=10)
+    write_csv(tmp_path, [(f"v{i:03d}.nii.gz", 1234568 if i >= 20 else 1234567) for i in range(30)], "path,label")
+    dataset = load(tmp_path, tmp_path / "cache", positive="1234568")
+    assert sum(s.positives for s in dataset.splits.values()) == 10
+    assert dataset.record()["labels"] == {"1234567": 20, "1234568": 10}
 
 
 def test_cache_is_keyed_by_content_and_settings(tmp_path):
