@@ -13,9 +13,10 @@ import numpy as np
 from benchmarks.core.metrics import ECE_BINS, FPR_LEVELS, TPR_LEVELS
 from reports.runs import Run
 from reports.settings import N_BOOTSTRAP
-from reports.stats import bootstrap_mean_samples, percentile_interval
+from reports.stats import bootstrap_mean_samples, percentile_interval, too_few
 
 RATES = ("tpr", "fpr")
+RATE_CLASSES = {"tpr": "positives", "fpr": "negatives"}  # the test samples a rate is the mean over
 # (kind, level, label) of every recorded operating point: a validation TPR target or FPR bound.
 POINTS = (*((("min_tpr", f"{t:g}", f"val TPR ≥ {t:g}")) for t in TPR_LEVELS),
           *((("max_fpr", f"{f:g}", f"val FPR ≤ {f:g}")) for f in FPR_LEVELS))
@@ -26,12 +27,13 @@ LEADERBOARD_POINT = ("min_tpr", "0.95")  # the leaderboard's column group: the v
 @dataclass(frozen=True)
 class Rate:
     """A test rate at validation-chosen thresholds: mean and std over the runs (seeds), and the
-    stratified-bootstrap 95% percentile interval of that mean over the test set(s)."""
+    stratified-bootstrap 95% percentile interval of that mean over the test set(s): None where a
+    test set has fewer than two of the rate's class (a lone positive is in every resample)."""
 
     mean: float
     std: float | None
-    low: float
-    high: float
+    low: float | None
+    high: float | None
     runs: int
 
 
@@ -51,8 +53,9 @@ def hits(run: Run, cut: float) -> dict[str, np.ndarray]:
 
 def rates(runs: list[Run], kind: str, level: str, seed: int = 0) -> dict[str, Rate] | None:
     """The test TPR and FPR at each run's threshold for (`kind`, `level`), over the runs that have
-    one: the mean over runs, and its bootstrap CI. Runs on one test set are resampled together
-    (their hits averaged, then resampled), different test sets independently, weighted by runs."""
+    one: the mean over runs, and its bootstrap CI (none below two of the rate's class). Runs on one
+    test set are resampled together (their hits averaged, then resampled), different test sets
+    independently, weighted by runs."""
     by_set: dict[str, list[dict]] = {}
     for run in runs:
         cut = threshold(run, kind, level)
@@ -64,12 +67,15 @@ def rates(runs: list[Run], kind: str, level: str, seed: int = 0) -> dict[str, Ra
     out = {}
     for rate in RATES:
         per_run = [h[rate].mean() for group in by_set.values() for h in group]
+        mean, std = float(np.mean(per_run)), (float(np.std(per_run, ddof=1)) if len(per_run) > 1 else None)
+        if any(too_few(RATE_CLASSES[rate], len(group[0][rate])) for group in by_set.values()):
+            out[rate] = Rate(mean, std, None, None, total)
+            continue
         samples = sum(len(group) / total * bootstrap_mean_samples(np.mean([h[rate] for h in group], axis=0),
                                                                   N_BOOTSTRAP, seed + index)
                       for index, group in enumerate(by_set.values()))
-        interval = percentile_interval(float(np.mean(per_run)), samples)
-        out[rate] = Rate(interval.auc, float(np.std(per_run, ddof=1)) if len(per_run) > 1 else None,
-                         interval.low, interval.high, total)
+        interval = percentile_interval(mean, samples)
+        out[rate] = Rate(mean, std, interval.low, interval.high, total)
     return out
 
 

@@ -25,8 +25,8 @@ from benchmarks.core.metrics import METRICS, Metric, binary_metrics
 from reports.deployed import Rate, calibration_means, cell_rates
 from reports.runs import BUDGET_FIELDS, Loaded, Run, slug
 from reports.settings import DECIMALS, N_BOOTSTRAP
-from reports.stats import (Interval, PairedTest, bootstrap_auc_samples, delong_covariance, normal_interval,
-                           percentile_interval, z_test)
+from reports.stats import (Interval, PairedTest, bootstrap_auc_samples, delong_covariance, interval_shortfall,
+                           normal_interval, percentile_interval, z_test)
 from reports.tuning import mark_budget, selected_mark, shown_params
 
 BASELINE = "bce"
@@ -196,7 +196,10 @@ class Cell:
     runs: list[Run]
     seeds: dict[str, tuple[float, float | None]] = field(default_factory=dict)  # metric -> (mean, std)
     ensemble: dict[str, float] | None = None  # metric -> value of the seed-ensembled scores
-    delong: Interval | None = None
+    # The same over the seeds every competing row has (`DatasetSummary.compared_seeds`): what bold and ranks compare
+    compared_ensemble: dict[str, float] | None = None
+    pooled_auc: float | None = None
+    delong: Interval | None = None  # None also where a test set has too few of a class (`interval_note`)
     bootstrap: Interval | None = None
     vs_baseline: PairedTest | None = None
     rank: float | None = None
@@ -243,6 +246,8 @@ class DatasetSummary:
     roc_note: str = ""
     roc_scores: dict[RowKey, np.ndarray] = field(default_factory=dict)
     roc_labels: np.ndarray | None = None
+    interval_note: str = ""  # why the pooled AUCs have no interval and no p ("too few positives (1) for an interval")
+    compared_seeds: frozenset[int] = frozenset()  # the seeds of the ensembles that bold and ensemble ranks compare
 
     @property
     def shared_test_set(self) -> bool:
@@ -293,9 +298,12 @@ def pooled_estimates(summary: DatasetSummary, seed: int = 0) -> None:
     Pooled = the seed ensemble's AUC when all seeds share the test set; otherwise the mean of the
     per-test-set AUCs, whose DeLong variances add (independent test sets). Likewise the paired
     comparison is the paired DeLong test on seed-ensembled scores of the seeds both rows have, or
-    per-test-set paired tests combined as z = sum(d) / sqrt(sum(var d))."""
+    per-test-set paired tests combined as z = sum(d) / sqrt(sum(var d)). A test set with fewer than
+    two positives or negatives leaves the rows scored on it without intervals and p (None)."""
     per_set = {fp: ensembles(summary.cells, fp) for fp in summary.test_sets}
     labels = {fp: runs[0].y_true for fp, runs in summary.test_sets.items()}
+    short = {fp: interval_shortfall(y) for fp, y in labels.items()}
+    summary.interval_note = "; ".join(dict.fromkeys(why for why in short.values() if why))
     for row, cell in summary.cells.items():
         aucs, variances, boots, diffs, diff_variances, base_aucs = [], [], [], [], [], []
         for index, (fp, scores) in enumerate(per_set.items()):
@@ -304,7 +312,8 @@ def pooled_estimates(summary: DatasetSummary, seed: int = 0) -> None:
             auc, cov = delong_covariance(labels[fp], scores[row])
             aucs.append(auc[0])
             variances.append(cov[0, 0])
-            boots.append(bootstrap_auc_samples(labels[fp], scores[row], N_BOOTSTRAP, seed=seed + index))
+            if not short[fp]:
+                boots.append(bootstrap_auc_samples(labels[fp], scores[row], N_BOOTSTRAP, seed=seed + index))
             baseline = summary.cells.get(summary.baseline)
             common = seeds_on(cell, fp) & seeds_on(baseline, fp) if baseline is not None and baseline is not cell else set()
             if common:  # paired on the seeds both rows have: an ensemble of more seeds would win by itself
@@ -315,9 +324,9 @@ def pooled_estimates(summary: DatasetSummary, seed: int = 0) -> None:
                 diff_variances.append(pair_cov[0, 0] + pair_cov[1, 1] - 2 * pair_cov[0, 1])
         if not aucs:
             continue
-        auc = float(np.mean(aucs))
+        cell.pooled_auc = auc = float(np.mean(aucs))
         cell.delong = normal_interval(auc, sum(variances) / len(aucs) ** 2)
-        cell.bootstrap = percentile_interval(auc, np.mean(boots, axis=0))
+        cell.bootstrap = percentile_interval(auc, np.mean(boots, axis=0)) if len(boots) == len(aucs) else None
         if diffs:
             diff = float(np.mean(diffs))
             se, z, p = z_test(diff, sum(diff_variances) / len(diffs) ** 2)
@@ -325,26 +334,61 @@ def pooled_estimates(summary: DatasetSummary, seed: int = 0) -> None:
     roc_set = max(per_set, key=lambda fp: (len(per_set[fp]), -min(run.seed for run in summary.test_sets[fp])))
     summary.roc_scores, summary.roc_labels = per_set[roc_set], labels[roc_set]
     if summary.shared_test_set:
-        seeds = sorted({run.seed for run in summary.runs})
-        own = {frozenset(seeds_on(cell, roc_set)) for cell in summary.cells.values()}
-        summary.roc_note = (f"single seed ({seeds[0]})" if len(seeds) == 1 else
-                            f"seed-ensembled scores: mean test logit over seeds {', '.join(map(str, seeds))}" if len(own) == 1
-                            else "seed-ensembled scores: mean test logit over each row's own seeds (rows differ in "
-                                 "their seeds: see the seeds column)")
+        own = {row: sorted(seeds_on(summary.cells[row], roc_set)) for row in summary.roc_scores}
+        summary.roc_note = ensemble_note(own)
     else:
         seeds = sorted({run.seed for run in summary.test_sets[roc_set]})
-        summary.roc_note = (f"one test set (seed {', '.join(map(str, seeds))}): this dataset draws a new "
+        summary.roc_note = (f"one test set (seed {seed_list(seeds)}): this dataset draws a new "
                             f"test set per seed, so seeds cannot be ensembled")
 
 
+def seed_list(seeds) -> str:
+    return ", ".join(map(str, seeds))
+
+
+def ensemble_note(own: dict[RowKey, list[int]]) -> str:
+    """What the ROC curves draw, from each row's seeds (`own`): the seeds where every row has the
+    same ones, else each row's own."""
+    lists = {tuple(seeds) for seeds in own.values()}
+    if len(lists) > 1:
+        each = "; ".join(f"{row.label}: {seed_list(seeds)}" for row, seeds in own.items())
+        return f"seed-ensembled scores: mean test logit over each row's own seeds ({each})"
+    (seeds,) = lists
+    if len(seeds) == 1:
+        return f"single seed ({seeds[0]})"
+    return f"seed-ensembled scores: mean test logit over seeds {seed_list(seeds)}"
+
+
+def ensemble_metrics(y_true: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    metrics = binary_metrics(y_true, scores)
+    return {m.key: m.value(metrics) for m in METRICS}
+
+
+def score_ensembles(summary: DatasetSummary, test_set: str) -> None:
+    """Each row's seed ensemble scored over its own seeds, and a competing row's also over the seeds
+    every competing row has (`compared_seeds`), which bold and ranks compare: an ensemble of more
+    seeds would win by itself. Where they share no seed, none is compared."""
+    y_true = summary.test_sets[test_set][0].y_true
+    competing = [seeds for cell in summary.cells.values() if cell.competes and (seeds := seeds_on(cell, test_set))]
+    summary.compared_seeds = frozenset(set.intersection(*competing)) if competing else frozenset()
+    for row, scores in ensembles(summary.cells, test_set).items():
+        cell = summary.cells[row]
+        cell.ensemble = ensemble_metrics(y_true, scores)
+        if cell.competes and summary.compared_seeds:
+            same = seeds_on(cell, test_set) == summary.compared_seeds
+            cell.compared_ensemble = cell.ensemble if same else ensemble_metrics(
+                y_true, seed_ensemble(cell, test_set, summary.compared_seeds))
+
+
 def mark_best_and_rank(cells: dict[RowKey, Cell], source: str) -> None:
-    """Bold marks (best per metric at display precision) and AUC ranks (1 = best, ties averaged)."""
+    """Bold marks (best per metric at display precision) and AUC ranks (1 = best, ties averaged); the
+    ensembles' over the seeds every competing row has (`compared_ensemble`)."""
     best_attr, rank_attr = ("best", "rank") if source == "seeds" else ("ensemble_best", "ensemble_rank")
 
     def value(cell: Cell, metric: Metric) -> float:
         if source == "seeds":
             return cell.seeds[metric.key][0] if cell.seeds else math.nan
-        return cell.ensemble[metric.key] if cell.ensemble else math.nan
+        return cell.compared_ensemble[metric.key] if cell.compared_ensemble else math.nan
 
     cells = {row: cell for row, cell in cells.items() if cell.competes}
     for metric in METRICS:
@@ -412,9 +456,7 @@ def summarize_dataset(key: DatasetKey, runs: list[Run], rows: dict[str, RowKey])
         pooled_estimates(summary)
         if summary.shared_test_set:
             (fp,) = test_sets
-            for row, scores in ensembles(cells, fp).items():
-                metrics = binary_metrics(test_sets[fp][0].y_true, scores)
-                cells[row].ensemble = {m.key: m.value(metrics) for m in METRICS}
+            score_ensembles(summary, fp)
     mark_best_and_rank(cells, "seeds")
     mark_best_and_rank(cells, "ensemble")
     return summary

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from benchmarks.core.cli import counted
 from benchmarks.core.metrics import METRICS, Metric
 from reports.deployed import LEADERBOARD_POINT, RATES, Rate
 from reports.display import interval_text, mean_pm_std, number
@@ -161,7 +162,10 @@ def explanation(level: str) -> tuple[Fragment, ...]:
                  "dataset). ", only="html"),
         Fragment("Seed ensemble", "strong"),
         Fragment(" rows score the mean test logit over the seeds (as in Sangalli et al. 2021); they need a test set "
-                 "shared by all seeds. "), Fragment("Published", "published-key"),
+                 "shared by all seeds. Where rows differ in their seeds, their bold and ranks compare the ensembles of "
+                 "the seeds every competing row has (an ensemble of more seeds would win by itself"),
+        Fragment("; hover a value for its ensemble over those seeds", only="html"),
+        Fragment("), and none where they share no seed. "), Fragment("Published", "published-key"),
         Fragment(" rows are test AUCs reported by the papers (reports/published.toml, with source and protocol in each "
                  "dataset's section). "), Fragment(f"At val TPR ≥ {level} threshold", "strong"),
         Fragment(f": each run's threshold is chosen on validation alone (the largest whose validation TPR ≥ {level}; "
@@ -169,7 +173,8 @@ def explanation(level: str) -> tuple[Fragment, ...]:
         Fragment(" (", only="html"), Fragment("highlighted", "short", "html"),
         Fragment(f" where its mean misses {level})", only="html"),
         Fragment(f" and test FPR, mean ± std over seeds, with the stratified-bootstrap {LEVEL_TEXT} CI of that mean "
-                 f"over the test set ({N_BOOTSTRAP} resamples) "), Fragment("beneath", only="html"),
+                 f"over the test set ({N_BOOTSTRAP} resamples; none below two test positives or negatives) "),
+        Fragment("beneath", only="html"),
         Fragment("in brackets; — where the records have no operating points", only="markdown"),
         Fragment(". The TPR@FPR and FPR@TPR columns instead pick the threshold on test itself: the best case."),
     )
@@ -181,7 +186,8 @@ def rate_value(rate: str, found: Rate | None, runs: int) -> Value:
     if found is None:
         return Value()
     fewer = f" ({found.runs} of {runs} runs)" if found.runs < runs else ""
-    return Value(mean_pm_std((found.mean, found.std)) + fewer, found.mean, found.std, (found.low, found.high),
+    interval = None if found.low is None else (found.low, found.high)
+    return Value(mean_pm_std((found.mean, found.std)) + fewer, found.mean, found.std, interval,
                  short=rate == "tpr" and found.mean < float(LEADERBOARD_POINT[1]),
                  title=f"from the {found.runs} of {runs} runs whose records carry operating points" if fewer else "")
 
@@ -197,14 +203,24 @@ def seeds_entry(summary: DatasetSummary, cell: Cell | None) -> Entry:
                  variant, bool(cell.selected), cell)
 
 
-def ensemble_entry(cell: Cell | None) -> Entry:
+def compared_title(summary: DatasetSummary, cell: Cell, metric: Metric) -> str:
+    """Hover text of a competing ensemble whose seeds are not those its bold and rank compare."""
+    if not cell.competes or {run.seed for run in cell.runs if run.usable} == summary.compared_seeds:
+        return ""
+    if not cell.compared_ensemble:
+        return "not bolded or ranked: the competing rows share no seed"
+    seeds, value = counted(len(summary.compared_seeds), "seed"), number(cell.compared_ensemble[metric.key])
+    return f"bold and rank compare the ensembles of the {seeds} every competing row has: {value} here"
+
+
+def ensemble_entry(summary: DatasetSummary, cell: Cell | None) -> Entry:
     if cell is None:
         return MISSING
     if not cell.ensemble:
         return Entry((Value(title=NO_SHARED_TEST_SET),) * len(METRICS), (None,) * len(RATES), selected=bool(cell.selected),
                      stats=cell)
-    metrics = tuple(Value(number(cell.ensemble[m.key]), cell.ensemble[m.key], best=m.key in cell.ensemble_best)
-                    for m in METRICS)
+    metrics = tuple(Value(number(cell.ensemble[m.key]), cell.ensemble[m.key], best=m.key in cell.ensemble_best,
+                          title=compared_title(summary, cell, m)) for m in METRICS)
     return Entry(metrics, (None,) * len(RATES), sum(run.usable for run in cell.runs), cell.ensemble_rank,
                  selected=bool(cell.selected), stats=cell)
 
@@ -226,7 +242,7 @@ def seed_range(entries: tuple[Entry, ...]) -> str:
 
 def method_row(board: Leaderboard, row: RowKey, source: str) -> Row:
     """A method row's seed means (`source` "seeds") or seed ensembles ("ensemble") on every dataset."""
-    entries = tuple(seeds_entry(d, d.cells.get(row)) if source == "seeds" else ensemble_entry(d.cells.get(row))
+    entries = tuple(seeds_entry(d, d.cells.get(row)) if source == "seeds" else ensemble_entry(d, d.cells.get(row))
                     for d in board.datasets)
     return Row(row.label, source, entries, mean_rank(board, row, source), seed_range(entries), row)
 

@@ -6,6 +6,7 @@ set): each row's test AUC, the difference with its DeLong 95% interval and paire
 (`reports.stats.delong_paired_test`), and the differences of TPR at FPR 0.1 and FPR at TPR 0.95
 (scikit-learn, `benchmarks.core.metrics`). Then the mean difference over those seeds with its
 Student-t 95% interval (two seeds or more), the seed-to-seed view beside the report's pooled test.
+A test set with fewer than two positives or negatives gives no DeLong interval and no p (—), and says so.
 ROW is a leaderboard row label as the report prints it: `alm`, or `alm(mu0=0.0001)` for one of a
 method's variants; the choices are listed when it matches none. Markdown goes to stdout.
 """
@@ -25,7 +26,7 @@ from reports.leaderboard import BASELINE, DatasetSummary, build_leaderboard
 from reports.published import seed_interval
 from reports.runs import load_runs
 from reports.settings import LEVEL, LEVEL_TEXT
-from reports.stats import Interval, PairedTest, delong_paired_test
+from reports.stats import Interval, PairedTest, delong_paired_test, interval_shortfall
 
 AUC, *OPERATING_POINTS = METRICS  # AUC; TPR@FPR=0.1 and FPR@TPR=0.95
 Z_LEVEL = float(norm.ppf(0.5 + LEVEL / 2))  # 1.96: the normal quantile of a two-sided LEVEL interval
@@ -34,25 +35,28 @@ Z_LEVEL = float(norm.ppf(0.5 + LEVEL / 2))  # 1.96: the normal quantile of a two
 @dataclass(frozen=True)
 class SeedPair:
     """One training seed both rows ran on one test set: the paired DeLong test of their test AUCs,
-    its interval, and the differences of the operating-point metrics (row minus baseline)."""
+    its interval (None: `interval_shortfall`), and the differences of the operating-point metrics
+    (row minus baseline)."""
 
     seed: int
     test: PairedTest
-    low: float
-    high: float
+    low: float | None
+    high: float | None
     operating: tuple[float, ...]  # per OPERATING_POINTS
 
 
 @dataclass(frozen=True)
 class SeedPairs:
     """A row against the baseline, seed by seed, and the mean difference of each metric over the
-    seeds with its Student-t interval (None below two seeds)."""
+    seeds with its Student-t interval (None below two seeds), and why some seeds have no DeLong
+    interval ("too few positives (1) for an interval"), "" where all have one."""
 
     method: str
     baseline: str
     pairs: list[SeedPair]
     means: tuple[float, ...]  # per METRICS
     intervals: tuple[Interval | None, ...]
+    no_interval: str = ""
 
 
 def seed_pairs(summary: DatasetSummary, method: str, baseline: str) -> SeedPairs | None:
@@ -69,12 +73,14 @@ def seed_pairs(summary: DatasetSummary, method: str, baseline: str) -> SeedPairs
     pairs = []
     for run, base in matched:
         test = delong_paired_test(run.y_true, run.y_score, base.y_score)
-        pairs.append(SeedPair(run.seed, test, test.diff - Z_LEVEL * test.se, test.diff + Z_LEVEL * test.se,
+        low, high = (None, None) if test.se is None else (test.diff - Z_LEVEL * test.se, test.diff + Z_LEVEL * test.se)
+        pairs.append(SeedPair(run.seed, test, low, high,
                               tuple(run.metric(metric) - base.metric(metric) for metric in OPERATING_POINTS)))
     columns = [[pair.test.diff for pair in pairs]] + [[pair.operating[i] for pair in pairs]
                                                      for i in range(len(OPERATING_POINTS))]
+    short = "; ".join(dict.fromkeys(why for run, _ in matched if (why := interval_shortfall(run.y_true))))
     return SeedPairs(method, baseline, pairs, tuple(sum(values) / len(values) for values in columns),
-                     tuple(seed_interval(values, bounds=(-1.0, 1.0)) for values in columns))
+                     tuple(seed_interval(values, bounds=(-1.0, 1.0)) for values in columns), short)
 
 
 def markdown(title: str, found: SeedPairs) -> list[str]:
@@ -86,11 +92,14 @@ def markdown(title: str, found: SeedPairs) -> list[str]:
              "|---|---|---|---|---|" + "---|" * len(OPERATING_POINTS)]
     for pair in found.pairs:
         operating = " | ".join(signed(diff) for diff in pair.operating)
-        lines.append(f"| {pair.seed} | {number(pair.test.auc_b)} | {number(pair.test.auc_a)} | {signed(pair.test.diff)} "
-                     f"{interval_text(pair.low, pair.high, signed)} | {p_value(pair.test.p)} | {operating} |")
+        interval = "" if pair.low is None else f" {interval_text(pair.low, pair.high, signed)}"
+        lines.append(f"| {pair.seed} | {number(pair.test.auc_b)} | {number(pair.test.auc_a)} | {signed(pair.test.diff)}"
+                     f"{interval} | {p_value(pair.test.p)} | {operating} |")
     over = [f"{signed(mean)} {interval_text(interval.low, interval.high, signed)}" if interval else signed(mean)
             for mean, interval in zip(found.means, found.intervals)]
     lines.append(f"| mean over {counted(len(found.pairs), 'seed')} [{LEVEL_TEXT} t] | | | {over[0]} | | {' | '.join(over[1:])} |")
+    if found.no_interval:
+        lines += ["", f"No DeLong interval and no p (—): {found.no_interval}."]
     return lines
 
 

@@ -6,7 +6,9 @@ negative j, V01_j = mean over positives i of psi(x_i, y_j), where psi = 1 if x >
 0 otherwise. Sun & Xu (2014) compute them in O(N log N) from midranks, which is done here.
 Written by hand because scikit-learn and scipy offer no DeLong variance or paired DeLong test
 (R's pROC does). The stratified bootstrap resamples positives and negatives separately, with a
-seeded numpy Generator, so both class counts stay fixed as in the test set itself.
+seeded numpy Generator, so both class counts stay fixed as in the test set itself. Below two of
+either class neither is defined (S10 divides by m - 1; a lone positive is in every resample), so a
+test set with one positive or one negative gives no interval and no p (None), not a narrow one.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from scipy.stats import norm, rankdata
 from reports.settings import LEVEL, N_BOOTSTRAP, SIGNIFICANCE
 
 BOOTSTRAP_ELEMENTS = 2_000_000  # resampled scores per chunk (bounds memory to ~50 MB)
+MIN_PER_CLASS = 2  # samples of each class a DeLong variance or a stratified bootstrap needs
 
 
 @dataclass(frozen=True)
@@ -38,14 +41,25 @@ class PairedTest:
     auc_a: float
     auc_b: float
     diff: float
-    se: float
-    z: float
-    p: float
+    se: float | None  # se, z and p: None where the test set has too few of a class (`interval_shortfall`)
+    z: float | None
+    p: float | None
 
     @property
     def significant(self) -> bool:
         """Whether p is below the report's significance level (highlighted)."""
-        return self.p < SIGNIFICANCE
+        return self.p is not None and self.p < SIGNIFICANCE
+
+
+def too_few(name: str, count: int) -> str:
+    """Why `count` samples of a class give no interval ("too few positives (1) for an interval"), else ""."""
+    return f"too few {name} ({count}) for an interval" if count < MIN_PER_CLASS else ""
+
+
+def interval_shortfall(y_true) -> str:
+    """Why a test set's AUC has no DeLong or bootstrap interval and no paired p, "" where it has them."""
+    y = np.asarray(y_true)
+    return too_few("positives", int((y == 1).sum())) or too_few("negatives", int((y == 0).sum()))
 
 
 def _split(y_true, scores) -> tuple[np.ndarray, np.ndarray]:
@@ -80,29 +94,34 @@ def delong_components(y_true, scores) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def delong_covariance(y_true, scores) -> tuple[np.ndarray, np.ndarray]:
-    """AUCs (k,) and their DeLong covariance matrix (k, k): S10 / m + S01 / n."""
+    """AUCs (k,) and their DeLong covariance matrix (k, k): S10 / m + S01 / n, NaN below two
+    positives or negatives (that term's variance is undefined, not zero)."""
     auc, v10, v01 = delong_components(y_true, scores)
-    m, n = v10.shape[1], v01.shape[1]
-    s10 = np.atleast_2d(np.cov(v10)) if m > 1 else np.zeros((len(auc), len(auc)))
-    s01 = np.atleast_2d(np.cov(v01)) if n > 1 else np.zeros((len(auc), len(auc)))
-    return auc, s10 / m + s01 / n
+    undefined = np.full((len(auc), len(auc)), np.nan)
+    s10, s01 = (np.atleast_2d(np.cov(v)) if v.shape[1] >= MIN_PER_CLASS else undefined for v in (v10, v01))
+    return auc, s10 / v10.shape[1] + s01 / v01.shape[1]
 
 
-def normal_interval(auc: float, variance: float, level: float = LEVEL) -> Interval:
-    """Wald interval auc +- z * se, clipped to [0, 1]."""
+def normal_interval(auc: float, variance: float, level: float = LEVEL) -> Interval | None:
+    """Wald interval auc +- z * se, clipped to [0, 1]; None where the variance is undefined (NaN)."""
+    if math.isnan(variance):
+        return None
     se = math.sqrt(max(variance, 0.0))
     z = norm.ppf(0.5 + level / 2)
     return Interval(float(auc), se, max(0.0, auc - z * se), min(1.0, auc + z * se))
 
 
-def delong_ci(y_true, y_score, level: float = LEVEL) -> Interval:
-    """AUC with its DeLong standard error and Wald confidence interval."""
+def delong_ci(y_true, y_score, level: float = LEVEL) -> Interval | None:
+    """AUC with its DeLong standard error and Wald confidence interval (None: `interval_shortfall`)."""
     auc, cov = delong_covariance(y_true, y_score)
     return normal_interval(auc[0], cov[0, 0], level)
 
 
-def z_test(diff: float, variance: float) -> tuple[float, float, float]:
-    """(se, z, two-sided p) of a normal test of diff = 0; a zero variance gives p = 1 only if diff = 0."""
+def z_test(diff: float, variance: float) -> tuple[float | None, float | None, float | None]:
+    """(se, z, two-sided p) of a normal test of diff = 0; a zero variance gives p = 1 only if diff = 0,
+    an undefined one (NaN) no test (None, None, None)."""
+    if math.isnan(variance):
+        return None, None, None
     se = math.sqrt(max(variance, 0.0))
     if se == 0.0:
         return 0.0, (0.0 if diff == 0 else math.copysign(math.inf, diff)), (1.0 if diff == 0 else 0.0)
@@ -123,8 +142,10 @@ def bootstrap_auc_samples(y_true, y_score, n_boot: int = N_BOOTSTRAP, seed: int 
 
     A resample is a vector of multiplicities, so its AUC is sum_i w_i (negatives below x_i + ties / 2)
     / (m n), read from cumulative negative weights at each positive's place among the sorted
-    negatives: O(m + n) per resample, no sorting."""
+    negatives: O(m + n) per resample, no sorting. Refused below two positives or negatives."""
     pos, neg = (part[0] for part in _split(y_true, y_score))
+    if why := interval_shortfall(y_true):
+        raise ValueError(why)
     m, n = len(pos), len(neg)
     neg = np.sort(neg)
     below, not_above = np.searchsorted(neg, pos, side="left"), np.searchsorted(neg, pos, side="right")
@@ -152,9 +173,11 @@ def percentile_interval(auc: float, samples: np.ndarray, level: float = LEVEL) -
     return Interval(float(auc), float(np.std(samples, ddof=1)), float(low), float(high))
 
 
-def bootstrap_ci(y_true, y_score, level: float = LEVEL, n_boot: int = N_BOOTSTRAP, seed: int = 0) -> Interval:
-    """AUC with a stratified percentile-bootstrap confidence interval."""
+def bootstrap_ci(y_true, y_score, level: float = LEVEL, n_boot: int = N_BOOTSTRAP, seed: int = 0) -> Interval | None:
+    """AUC with a stratified percentile-bootstrap confidence interval (None: `interval_shortfall`)."""
     auc = delong_components(y_true, y_score)[0][0]
+    if interval_shortfall(y_true):
+        return None
     return percentile_interval(auc, bootstrap_auc_samples(y_true, y_score, n_boot, seed), level)
 
 

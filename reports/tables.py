@@ -66,7 +66,7 @@ def pooled_columns(column: Column, cell: Cell) -> dict:
     baseline: statistics of the seed-ensembled scores where the seeds share a test set (so they go
     on the seed_ensemble line), of the per-seed test sets otherwise (on the seeds line)."""
     line = {"pooled_auc_estimate": "seed ensemble" if column.shared_test_set else "mean of per-seed test sets",
-            "pooled_auc": cell.delong.auc if cell.delong else None}
+            "pooled_auc": cell.pooled_auc}
     for name, interval in (("delong", cell.delong), ("bootstrap", cell.bootstrap)):
         line[f"pooled_auc_{name}_low"] = interval.low if interval else None
         line[f"pooled_auc_{name}_high"] = interval.high if interval else None

@@ -87,10 +87,12 @@ def published_text(compared: Comparison | None) -> str:
 
 def paired_text(test: PairedTest | None) -> str:
     """The paired DeLong test against bce on the seed ensembles of the seeds both rows have: both
-    ensembles' AUCs (not the per-seed means beside them), the difference and p."""
+    ensembles' AUCs (not the per-seed means beside them), the difference and p (— where the test set
+    has too few positives or negatives for one)."""
     if test is None:
         return "—"
-    return f"ensembles {number(test.auc_a)} vs {number(test.auc_b)}: ΔAUC {signed(test.diff)}, p {test.p:.3g}"
+    p = "—" if test.p is None else f"{test.p:.3g}"
+    return f"ensembles {number(test.auc_a)} vs {number(test.auc_b)}: ΔAUC {signed(test.diff)}, p {p}"
 
 
 COLUMNS = ("dataset", "method", "n", "test AUC, mean [95% CI over seeds]", "published (verdict)",

@@ -22,7 +22,7 @@ from reports.display import interval_text, number, p_value, signed
 from reports.leaderboard import BASELINE, Cell, DatasetSummary, Leaderboard, RowKey
 from reports.published import seed_interval
 from reports.settings import LEVEL_TEXT, N_BOOTSTRAP, SIGNIFICANCE
-from reports.stats import bootstrap_mean_samples, percentile_interval, z_test
+from reports.stats import bootstrap_mean_samples, percentile_interval, too_few, z_test
 
 
 @dataclass(frozen=True)
@@ -30,14 +30,16 @@ class FprDifference:
     """Test FPR of a row minus the baseline's, at each run's validation-chosen threshold, paired on
     the same test negatives: its mean, percentile-bootstrap CI and two-sided p-value (over test
     negatives, given the trained runs), and each paired seed's own difference (how often the sign
-    holds from one training seed to the next)."""
+    holds from one training seed to the next). Below two test negatives there is no interval and no
+    p (None), and `no_interval` says why."""
 
     diff: float
-    low: float
-    high: float
-    p: float
+    low: float | None
+    high: float | None
+    p: float | None
     seeds: int
     per_seed: tuple[float, ...] = ()
+    no_interval: str = ""
 
 
 def negative_hits(cell: Cell, test_set: str, seeds: set[int]) -> np.ndarray | None:
@@ -61,7 +63,7 @@ def fpr_difference(summary: DatasetSummary, row: RowKey, seed: int = 0) -> FprDi
     set (an ensemble of more seeds would differ by itself); test sets combine as in
     reports.leaderboard.pooled_estimates: the mean of their differences, variances added."""
     cell, base = summary.cells[row], summary.cells[summary.baseline]
-    means, variances, samples, seeds, per_seed = [], [], [], set(), []
+    means, variances, samples, seeds, per_seed, short = [], [], [], set(), [], []
     for index, test_set in enumerate(summary.test_sets):
         common = seeds_with_point(cell, test_set) & seeds_with_point(base, test_set)
         if not common:
@@ -70,12 +72,17 @@ def fpr_difference(summary: DatasetSummary, row: RowKey, seed: int = 0) -> FprDi
         per_seed += [float((negative_hits(cell, test_set, {s}) - negative_hits(base, test_set, {s})).mean())
                      for s in sorted(common)]
         means.append(float(d.mean()))
-        variances.append(float(d.var(ddof=1)) / len(d) if len(d) > 1 else 0.0)
-        samples.append(bootstrap_mean_samples(d, N_BOOTSTRAP, seed + index))
         seeds |= common
+        if why := too_few("negatives", len(d)):  # one negative's variance is undefined, not zero
+            short.append(why)
+            continue
+        variances.append(float(d.var(ddof=1)) / len(d))
+        samples.append(bootstrap_mean_samples(d, N_BOOTSTRAP, seed + index))
     if not means:
         return None
     diff = float(np.mean(means))
+    if short:
+        return FprDifference(diff, None, None, None, len(seeds), tuple(per_seed), "; ".join(dict.fromkeys(short)))
     interval = percentile_interval(diff, np.mean(samples, axis=0))
     _, _, p = z_test(diff, sum(variances) / len(means) ** 2)
     return FprDifference(diff, interval.low, interval.high, p, len(seeds), tuple(per_seed))
@@ -119,9 +126,17 @@ def verdict(summary: DatasetSummary) -> Verdict:
         return Verdict(label, anchor, f"no {BASELINE} runs here, so no comparison with the baseline")
     if len(summary.cells) == 1:
         return Verdict(label, anchor, f"only {BASELINE} ran here: nothing to compare with it")
+    if not any(row != summary.baseline and cell.competes for row, cell in summary.cells.items()):
+        return Verdict(label, anchor, f"nothing here competes with {summary.baseline.label}: the other rows are shown "
+                                      f"beside it, not compared (a preset row beside its tuned row, or a variant not "
+                                      f"selected on validation)")
     row = lowest_fpr_row(summary)
     if row is None:
         return Verdict(label, anchor, f"{where}: no competing row's records carry validation-chosen operating points")
+    base = summary.cells[summary.baseline]
+    if not any(seeds_with_point(base, test_set) for test_set in summary.test_sets):
+        return Verdict(label, anchor, f"{where}: {summary.baseline.label}'s records carry no validation-chosen "
+                                      f"operating points to compare {row.label} with", row)
     difference = fpr_difference(summary, row)
     if difference is None:
         return Verdict(label, anchor, f"{where}: {row.label} and {BASELINE} share no seed whose records both carry "
@@ -134,14 +149,21 @@ def change_text(d: FprDifference) -> str:
     """"lowers test FPR vs bce by 0.120 [0.050, 0.190], p = 0.002 over test negatives given 3 paired
     seeds' models; over training seeds ΔFPR -0.120 [-0.210, -0.030] (95% t), p = 0.030, lower in 3 of 3"."""
     if d.diff < 0:
-        change = f"lowers test FPR vs {BASELINE} by {number(-d.diff)} {interval_text(-d.high, -d.low)}"
+        change = f"lowers test FPR vs {BASELINE} by {number(-d.diff)}{shown_interval(d, -1)}"
     elif d.diff > 0:
-        change = f"raises test FPR vs {BASELINE} by {number(d.diff)} {interval_text(d.low, d.high)}"
+        change = f"raises test FPR vs {BASELINE} by {number(d.diff)}{shown_interval(d, 1)}"
     else:
         change = f"has the test FPR of {BASELINE}"
-    significance = "" if d.p < SIGNIFICANCE else ", not significant"
     models = f"{counted(d.seeds, 'paired seed')}'{'' if d.seeds > 1 else 's'} model{'s' if d.seeds > 1 else ''}"
+    if d.p is None:
+        return f"{change}, no interval or p over test negatives ({d.no_interval}) given {models}{seed_view(d)}"
+    significance = "" if d.p < SIGNIFICANCE else ", not significant"
     return f"{change}, p = {p_value(d.p)}{significance} over test negatives given {models}{seed_view(d)}"
+
+
+def shown_interval(d: FprDifference, sign: int) -> str:
+    """" [low, high]" of `sign` times the difference, "" where it has no interval."""
+    return "" if d.low is None else f" {interval_text(*sorted((sign * d.low, sign * d.high)))}"
 
 
 def seed_view(d: FprDifference) -> str:

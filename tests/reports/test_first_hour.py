@@ -3,6 +3,7 @@ across them), smoke suites labelled, the per-dataset verdict's paired test-FPR d
 LaTeX table, and the records as pandas DataFrames."""
 from __future__ import annotations
 
+import csv
 import math
 import sys
 
@@ -16,6 +17,8 @@ from benchmarks.core.storage import save_record
 from reports import load_runs as load_frames
 from reports.deployed import LEADERBOARD_POINT
 from reports.leaderboard import build_leaderboard
+from reports.leaderboard_table import leaderboard_table
+from reports.paired import main as paired_main
 from reports.report import build_report
 from reports.runs import load_runs
 from reports.verdicts import verdicts
@@ -23,11 +26,13 @@ from tests.conftest import write_suite
 from tests.reports.record_fixture import current_record
 
 
-def run_record(method: str, seed: int, quality: float, epochs: int = 2, command: str | None = None) -> dict:
+def run_record(method: str, seed: int, quality: float, epochs: int = 2, command: str | None = None,
+               y: np.ndarray | None = None) -> dict:
     """The fixture record as a run of `method`/`seed`/`epochs` with scores separated by `quality`,
-    and operating points chosen on validation scores drawn like its test scores."""
+    and operating points chosen on validation scores drawn like its test scores; `y` replaces its
+    test labels."""
     record = current_record(f"synthetic2d-{method}-s{seed}-e{epochs}{seed:08d}")
-    y = np.array(record["test_scores"]["y_true"])
+    y = np.array(record["test_scores"]["y_true"]) if y is None else y
     rng = np.random.default_rng([seed, epochs, sum(map(ord, method))])
     scores = quality * y + rng.normal(0, 1, len(y))
     val_y = np.concatenate([y, y])
@@ -202,9 +207,9 @@ def test_the_baseline_is_the_bce_variant_selected_on_validation(tmp_path):
     assert summary.baseline.label == "bce(lr=0.1)" and summary.cells[summary.baseline].selected
 
 
-def test_the_roc_note_names_the_seeds_only_where_every_row_has_them(tmp_path):
+def test_the_roc_note_names_each_rows_seeds_where_rows_differ(tmp_path):
     """The ROC figure draws each row's seed ensemble: one list of seeds where every row has the same
-    seeds, else a note that each row averages its own (an ensemble of more seeds differs by itself)."""
+    seeds, else each row's own (an ensemble of more seeds differs by itself)."""
     for method, seeds in (("bce", (0, 1)), ("alm", (0, 1))):
         for seed in seeds:
             save_record(run_record(method, seed, 1.0), tmp_path / "same")
@@ -214,4 +219,110 @@ def test_the_roc_note_names_the_seeds_only_where_every_row_has_them(tmp_path):
     (same,) = build_leaderboard(load_runs(tmp_path / "same")).datasets
     (differ,) = build_leaderboard(load_runs(tmp_path / "differ")).datasets
     assert same.shared_test_set and same.roc_note == "seed-ensembled scores: mean test logit over seeds 0, 1"
-    assert "each row's own seeds" in differ.roc_note and "0, 1" not in differ.roc_note
+    assert differ.roc_note == "seed-ensembled scores: mean test logit over each row's own seeds (bce: 0, 1; alm: 0)"
+
+
+ONE_POSITIVE = np.r_[1, np.zeros(99, dtype=int)]  # a test set of 99 negatives and one positive
+
+
+def test_one_test_positive_gives_no_interval_and_no_p_and_says_why(tmp_path, capsys):
+    """With one test positive the DeLong term of the positives divides by m - 1 = 0 and the bootstrap
+    cannot vary it: the pooled AUC stands, but its intervals, the paired p against bce and the test
+    TPR's interval are none (—) rather than far too narrow, and the report, leaderboard.csv, the
+    seed-by-seed table and reports.paired say why."""
+    for seed in (0, 1):
+        for method, quality in (("bce", 1.0), ("alm", 2.0)):
+            save_record(run_record(method, seed, quality, y=ONE_POSITIVE), tmp_path / "runs")
+    (summary,) = build_leaderboard(load_runs(tmp_path / "runs")).datasets
+    alm = next(cell for row, cell in summary.cells.items() if row.method == "alm")
+    assert summary.interval_note == "too few positives (1) for an interval"
+    assert alm.pooled_auc is not None and (alm.delong, alm.bootstrap, alm.vs_baseline.p) == (None, None, None)
+    rates = alm.deployed[LEADERBOARD_POINT]
+    assert rates["tpr"].low is None and rates["fpr"].low is not None  # 99 negatives: the FPR keeps its interval
+    build_report(tmp_path / "runs", tmp_path / "report.html")
+    html = " ".join((tmp_path / "report.html").read_text().split())
+    assert "No interval and no p (—): too few positives (1) for an interval, as the DeLong variance" in html
+    assert "No DeLong interval and no p (—): too few positives (1) for an interval." in html
+    with open(tmp_path / "leaderboard.csv", newline="") as file:
+        line = next(row for row in csv.DictReader(file) if row["method"] == "alm" and row["kind"] == "seed_ensemble")
+    assert line["pooled_auc"]
+    assert line["pooled_auc_delong_low"] == line["pooled_auc_bootstrap_low"] == line["p_vs_bce"] == ""
+    assert paired_main(["--runs", str(tmp_path / "runs"), "--method", "alm"]) == 0
+    out = capsys.readouterr().out
+    seeds = [line.split("|") for line in out.splitlines() if line.startswith(("| 0 |", "| 1 |"))]
+    assert len(seeds) == 2 and all("[" not in cells[4] and cells[5].strip() == "—" for cells in seeds)
+    assert "No DeLong interval and no p (—): too few positives (1) for an interval." in out
+
+
+def test_one_test_negative_gives_the_verdict_no_interval_or_p(tmp_path):
+    """The verdict's FPR difference is a mean over test negatives: with one, its variance is undefined
+    (it was set to zero, which made any difference significant)."""
+    for method, quality in (("bce", 1.0), ("alm", 2.0)):
+        save_record(run_record(method, 0, quality, y=1 - ONE_POSITIVE), tmp_path / "runs")
+    (verdict,) = verdicts(build_leaderboard(load_runs(tmp_path / "runs")))
+    d = verdict.difference
+    assert (d.low, d.high, d.p, d.no_interval) == (None, None, None, "too few negatives (1) for an interval")
+    assert ("no interval or p over test negatives (too few negatives (1) for an interval) given 1 paired seed's "
+            "model; one seed: no interval over training seeds") in verdict.text
+
+
+def test_seed_ensembles_are_bolded_and_ranked_on_the_seeds_every_competing_row_has(tmp_path):
+    """The review's case: bce at seeds 0-2, alm at 0-4. alm's five-seed ensemble beats bce's by its
+    two extra (strong) seeds; on the three seeds both have bce's is the better, and that is what the
+    ensemble block bolds and ranks, its hover text giving the compared value."""
+    for seed in range(5):
+        save_record(run_record("alm", seed, 5.0 if seed >= 3 else 0.5), tmp_path / "runs")
+        if seed < 3:
+            save_record(run_record("bce", seed, 1.5), tmp_path / "runs")
+    board = build_leaderboard(load_runs(tmp_path / "runs"))
+    (summary,) = board.datasets
+    cells = {row.method: cell for row, cell in summary.cells.items()}
+    assert summary.compared_seeds == {0, 1, 2} and cells["bce"].compared_ensemble == cells["bce"].ensemble
+    assert cells["alm"].ensemble["auc"] > cells["bce"].ensemble["auc"]  # over each row's own seeds ...
+    assert cells["alm"].compared_ensemble["auc"] < cells["bce"].compared_ensemble["auc"]  # ... and over the shared ones
+    assert (cells["bce"].ensemble_rank, cells["alm"].ensemble_rank) == (1.0, 2.0)
+    assert "auc" in cells["bce"].ensemble_best
+    assert summary.roc_note == ("seed-ensembled scores: mean test logit over each row's own seeds "
+                                "(bce: 0, 1, 2; alm: 0, 1, 2, 3, 4)")
+    table = leaderboard_table(board, {})
+    ensembles = {row.label: row.entries[0].metrics[0] for row in table.rows if row.kind == "ensemble"}
+    assert ensembles["bce"].title == "" and ensembles["alm"].title == (
+        f"bold and rank compare the ensembles of the 3 seeds every competing row has: "
+        f"{cells['alm'].compared_ensemble['auc']:.3f} here")
+    assert "bold and ranks compare the ensembles of the seeds every competing row has" in "".join(
+        part.text for part in table.explained("markdown"))
+
+
+def test_seed_ensembles_that_share_no_seed_are_neither_bolded_nor_ranked(tmp_path):
+    for method, seed in (("bce", 0), ("alm", 1)):
+        save_record(run_record(method, seed, 1.0), tmp_path / "runs")
+    board = build_leaderboard(load_runs(tmp_path / "runs"))
+    (summary,) = board.datasets
+    assert summary.shared_test_set and summary.compared_seeds == frozenset()
+    for cell in summary.cells.values():
+        assert cell.ensemble and (cell.compared_ensemble, cell.ensemble_rank, cell.ensemble_best) == (None, None, set())
+    titles = {row.entries[0].metrics[0].title for row in leaderboard_table(board, {}).rows if row.kind == "ensemble"}
+    assert titles == {"not bolded or ranked: the competing rows share no seed"}
+
+
+def test_the_verdict_says_when_nothing_competes_with_the_baseline(tmp_path):
+    """bce(lr=0.001) beside the bce(lr=0.1) selected on validation (the baseline) does not compete:
+    the verdict says so, not that the records carry no operating points."""
+    for quality, lr in ((0.5, 0.001), (2.0, 0.1)):
+        record = run_record("bce", 0, quality)
+        record["config"]["params"] = {"lr": lr}
+        record["run_id"] += f"-lr{lr}"
+        save_record(record, tmp_path / "runs")
+    (verdict,) = verdicts(build_leaderboard(load_runs(tmp_path / "runs")))
+    assert verdict.text == ("nothing here competes with bce(lr=0.1): the other rows are shown beside it, not compared "
+                            "(a preset row beside its tuned row, or a variant not selected on validation)")
+
+
+def test_the_verdict_says_when_the_baselines_records_lack_operating_points(tmp_path):
+    bce, alm = run_record("bce", 0, 1.0), run_record("alm", 0, 2.0)
+    del bce["operating_points"]
+    for record in (bce, alm):
+        save_record(record, tmp_path / "runs")
+    (verdict,) = verdicts(build_leaderboard(load_runs(tmp_path / "runs")))
+    assert verdict.row.method == "alm" and verdict.text.endswith(
+        ": bce's records carry no validation-chosen operating points to compare alm with")

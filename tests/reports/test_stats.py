@@ -1,5 +1,6 @@
 """DeLong variance and paired test against hand-computed values; bootstrap against DeLong; coverage."""
 import math
+import re
 
 import numpy as np
 import pytest
@@ -7,7 +8,7 @@ from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
 from reports.stats import (bootstrap_auc_samples, bootstrap_ci, delong_ci, delong_components, delong_covariance,
-                           delong_paired_test, z_test)
+                           delong_paired_test, interval_shortfall, z_test)
 
 # Positives a = (0.9, 0.6, 0.4), negatives a = (0.7, 0.6, 0.2, 0.1): one tie (0.6 vs 0.6).
 Y = np.array([1, 0, 1, 0, 1, 0, 0])
@@ -76,6 +77,27 @@ def test_invalid_inputs_are_rejected():
         delong_ci([0, 1], [0.1, math.nan])
     with pytest.raises(ValueError, match="disagree"):
         delong_ci([0, 1, 1], [0.1, 0.2])
+
+
+@pytest.mark.parametrize("lone, why", [(1, "too few positives (1) for an interval"),
+                                       (0, "too few negatives (1) for an interval")])
+def test_one_positive_or_one_negative_gives_no_interval_and_no_p(lone, why):
+    """The review's case: 99 negatives and one positive. The positives' DeLong term S10 divides by
+    m - 1 = 0; set to zero it left se 0.032 where the AUC's SD over new draws of the positive is about
+    0.23, and the bootstrap cannot vary a lone positive either. No interval and no p, saying why."""
+    rng = np.random.default_rng(0)
+    y = np.r_[lone, np.full(99, 1 - lone)]
+    a, b = rng.normal(0, 1, 100) + 0.5 * (y == 1), rng.normal(0, 1, 100)
+    assert interval_shortfall(y) == why
+    assert np.isnan(delong_covariance(y, a)[1]).all()
+    assert delong_ci(y, a) is None and bootstrap_ci(y, a) is None
+    with pytest.raises(ValueError, match=re.escape(why)):
+        bootstrap_auc_samples(y, a)
+    test = delong_paired_test(y, a, b)
+    assert test.diff == pytest.approx(roc_auc_score(y, a) - roc_auc_score(y, b))
+    assert (test.se, test.z, test.p, test.significant) == (None, None, None, False)
+    two = np.r_[lone, lone, np.full(98, 1 - lone)]  # two of each class: defined again
+    assert interval_shortfall(two) == "" and delong_ci(two, a) is not None and bootstrap_ci(two, a) is not None
 
 
 def binormal(rng, m, n, shift=1.0):

@@ -13,6 +13,7 @@ from benchmarks.core.metrics import binary_metrics
 from benchmarks.core.identity import stable_hash
 from benchmarks.core.storage import save_record
 from reports import validation
+from reports.stats import delong_paired_test
 from tests.reports.record_fixture import current_record
 
 REPO = Path(__file__).resolve().parents[2]
@@ -133,3 +134,11 @@ def test_the_paired_column_shows_the_ensembles_it_compares():
     test = SimpleNamespace(auc_a=0.86531, auc_b=0.86544, diff=-0.00013, p=0.9971)
     assert validation.paired_text(test) == "ensembles 0.865 vs 0.865: ΔAUC +0.000, p 0.997"
     assert validation.paired_text(None) == "—"
+
+
+def test_the_paired_column_shows_no_p_where_the_test_set_has_too_few_of_a_class():
+    """A test set with one positive gives the paired DeLong test no p (None): shown as —, not a crash."""
+    y = np.r_[1, np.zeros(99, dtype=int)]
+    rng = np.random.default_rng(0)
+    test = delong_paired_test(y, rng.normal(0, 1, 100) + y, rng.normal(0, 1, 100))
+    assert validation.paired_text(test).endswith(f"ΔAUC {test.diff:+.3f}, p —")
