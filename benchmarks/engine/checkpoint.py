@@ -1,5 +1,6 @@
 """End-of-epoch checkpoints, so that a run killed mid-training (a preempted job) resumes from its
-last epoch to the record an uninterrupted run writes.
+last epoch to the record an uninterrupted run writes (on the CPU bitwise; on CUDA up to cuDNN's
+and atomic scatters' non-determinism, docs/failure-modes.md).
 
 One file per run, `<checkpoint_dir>/<run_id>.pt`, replaced atomically after every epoch and read
 back only when it was written by the same run (run id, config identity, device type, format). The

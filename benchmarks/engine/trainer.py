@@ -1,7 +1,8 @@
 """One training run: the whole dataset on the device, batches by indexing, the method's training
 stages one after another with early stopping on validation AUC within each, the best checkpoint
 (of the stages that may supply it) scored once on test. With a `RunCheckpoint`, the run's whole
-state is saved after every epoch and a killed run resumes from it to the same result."""
+state is saved after every epoch and a killed run resumes from it to the same result (on the CPU
+bitwise; on CUDA up to its non-determinism: docs/failure-modes.md)."""
 from __future__ import annotations
 
 import contextlib
