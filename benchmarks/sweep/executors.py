@@ -147,7 +147,11 @@ class LocalExecutor:
     def run(self, tasks: list[RunTask], events: Events, work=run_task) -> None:
         for task in tasks:
             events.started(task)
-            events.finished(collect(task, work(task, progress=self.progress)))
+            try:
+                result, error = work(task, progress=self.progress), None
+            except Exception as exc:  # outside the training (an unwritable claims folder): recorded as the pool
+                result, error = None, exc  # records a worker's error, and the suite goes on
+            events.finished(collect(task, result, error))
 
 
 _STARTED = None  # in a pool worker: where it says which run it has begun (WorkerPoolExecutor)
@@ -361,10 +365,11 @@ def check_options(kind: str, options: dict, valid: dict) -> dict:
 
 def local_slots(device: str, runs_per_device: int) -> list[str | None]:
     """The worker slots of the local executor: each visible GPU (device auto or cuda) or the one
-    device named (cpu: "", cuda:N: None), `runs_per_device` times."""
+    device named (cpu: "", cuda:N: None), `runs_per_device` times, the devices in turn: pool workers
+    start one per submitted run and take the slots in order, so two runs on two GPUs get one each."""
     gpus = _gpu_ids() if device in ("auto", "cuda") else []
     devices = gpus or ["" if device in ("auto", "cpu") else None]
-    return [slot for slot in devices for _ in range(runs_per_device)]
+    return [slot for _ in range(runs_per_device) for slot in devices]
 
 
 def create_executor(name: str, *, out_dir: Path, device: str = "auto", ray: dict | None = None,

@@ -15,9 +15,10 @@ import torch
 from benchmarks import leaderboard
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
-from benchmarks.sweep.executors import (RayExecutor, RunTask, TaskResult, WorkerPoolExecutor, collect, create_executor,
+from benchmarks.sweep.executors import (LocalExecutor, RayExecutor, RunTask, TaskResult, WorkerPoolExecutor, collect, create_executor,
                                         local_slots, start_local_ray)
 from benchmarks.core.storage import record_path
+from benchmarks.engine.resolve import resolve_config
 from benchmarks.sweep.plan import make_plan
 from benchmarks.sweep.suite import expand, load_suite
 from tests.conftest import TINY_SUITE, write_suite
@@ -169,7 +170,8 @@ def test_two_runs_per_device_on_the_cpu_match_local(suite_file, reference, tmp_p
 
 def test_local_slots_share_each_device(monkeypatch):
     monkeypatch.setattr("benchmarks.sweep.executors._gpu_ids", lambda: ["0", "1"])
-    assert local_slots("auto", 2) == ["0", "0", "1", "1"] and local_slots("cuda", 1) == ["0", "1"]
+    assert local_slots("auto", 2) == ["0", "1", "0", "1"] and local_slots("cuda", 1) == ["0", "1"]  # in turn: 2 runs,
+    # 2 GPUs, one each (workers start one per run and take the slots in order)
     assert local_slots("cpu", 3) == ["", "", ""]  # GPUs hidden from CPU runs
     assert local_slots("cuda:1", 2) == [None, None]  # the named GPU, as the config says
     monkeypatch.setattr("benchmarks.sweep.executors._gpu_ids", lambda: [])
@@ -207,3 +209,27 @@ def test_a_worker_that_dies_fails_its_own_run_only(tmp_path, one_thread):
     assert len(finished) == 5
     failure = json.loads(record_path(tmp_path, "crash", failed=True).read_text())
     assert "BrokenProcessPool" in failure["reason"]
+
+
+def test_the_local_executor_records_an_error_outside_the_training_and_goes_on(tmp_path):
+    """An exception that run_task lets through (its claim cannot be written) is a failure record of
+    that run, as in the worker pool, not the end of the suite."""
+    config = resolve_config(RunConfig(dataset="synthetic2d", method="bce", epochs=1))
+    tasks = [RunTask(config, f"synthetic2d-bce-s{i}-x", f"run {i}", str(tmp_path)) for i in range(2)]
+
+    def work(task, progress=False):
+        if task is tasks[0]:
+            raise PermissionError(13, "Permission denied")
+        return TaskResult(task.run_id, task.label, "complete", str(tmp_path / "elsewhere.json"))
+
+    class Outcomes(list):
+        def started(self, task):
+            pass
+
+        finished = list.append
+
+    outcomes = Outcomes()
+    LocalExecutor().run(tasks, outcomes, work=work)
+    assert [result.status for result in outcomes] == ["failed", "complete"]
+    record = json.loads(record_path(tmp_path, tasks[0].run_id).with_suffix(".failed.json").read_text())
+    assert record["status"] == "failed" and "PermissionError" in record["reason"]
