@@ -121,6 +121,16 @@ def list_suites() -> list[str]:
     return sorted(path.stem for path in SUITES_DIR.glob("*.toml"))
 
 
+def suite_seeds(where: str, value) -> tuple[int, ...]:
+    """A suite file's `seeds`: a list or a range string; a bare TOML integer (`seeds = 3`) is refused,
+    since it reads as three seeds as easily as seed index 3."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        several = f', or seeds = "0-{value - 1}" for {value} seeds' if value >= 2 else ""
+        raise CritBenchError(f"{where}: seeds = {value} is ambiguous; write seeds = [{value}] for seed index {value} "
+                             f"alone{several}")
+    return parse_seeds(value)
+
+
 def parse_seeds(text) -> tuple[int, ...]:
     """`"0-2"` -> (0, 1, 2); `"0,3"` -> (0, 3); a list of ints passes through. The count is checked
     against MAX_SEEDS on the ranges, before any is expanded (`0-99999999999` is refused at once)."""
@@ -169,7 +179,7 @@ def _dataset_setting(where: str, table: dict) -> DatasetSetting:
                              f"the suite's methods), got {methods!r}")
     return DatasetSetting(table["name"], rest, dict(table.get("params", {})), dict(table.get("recipes", {})),
                           tuple(methods) if methods is not None else None,
-                          parse_seeds(table["seeds"]) if "seeds" in table else None)
+                          suite_seeds(where, table["seeds"]) if "seeds" in table else None)
 
 
 def _method_setting(where: str, table: dict) -> MethodSetting:
@@ -217,7 +227,7 @@ def parse_suite(name: str, data: dict) -> Suite:
         raise CritBenchError(f"suite {name}: the suite's tune gives every method the same budget; remove the own "
                              f"tune table of {', '.join(m.name for m in methods if m.tune)}")
     return Suite(name=name, datasets=tuple(datasets), methods=tuple(methods), tune=tune,
-                 seeds=parse_seeds(data.get("seeds", [0])), run=dict(data.get("run", {})),
+                 seeds=suite_seeds(f"suite {name}", data.get("seeds", [0])), run=dict(data.get("run", {})),
                  description=data.get("description", ""), slurm=dict(data.get("slurm", {})),
                  ray=dict(data.get("ray", {})))
 

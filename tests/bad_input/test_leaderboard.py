@@ -53,6 +53,9 @@ BAD_SUITES = [
     (edit("epochs = 1", "epochs = 1\nseed = 3"), "suite tiny [run]: unknown key(s) seed"),
     (edit("epochs = 1", "epochs = 1\nmax_train_samples = 1"), "suite tiny [run] max_train_samples must be >= 2"),
     (edit("seeds = [0, 1]", "seeds = [-1]"), "seeds must be non-negative integers"),
+    (edit("seeds = [0, 1]", "seeds = 3"), 'suite tiny: seeds = 3 is ambiguous; write seeds = [3] for seed index 3 '
+                                          'alone, or seeds = "0-2" for 3 seeds'),
+    (edit('name = "synthetic2d"', 'name = "synthetic2d"\nseeds = 1'), "dataset #1: seeds = 1 is ambiguous"),
     (edit("seeds = [0, 1]", "seeds = [true]"), "seeds must be non-negative integers"),
     (edit("seeds = [0, 1]", 'seeds = "a-b"'), "seeds must look like 0-2 or 0,1,4; got 'a-b'"),
     (edit("seeds = [0, 1]", 'seeds = "0-100000"'), "at most 1000 per suite"),
