@@ -113,7 +113,8 @@ def copy_md5(listings, cache_dir: Path | None) -> str:
     file keeps its size and mtime (reading 12,000 files' bytes took ~1 s per run)."""
     index = Md5Index(cache_dir)
     files = [listing.root / relative for listing in listings for relative in listing.paths]
-    key = "listing:" + "|".join(str(listing.root / listing.split) for listing in listings)
+    key = "listing:" + "|".join(f"{listing.root / listing.split}:{','.join(listing.classes)}" for listing in listings)
+    # the classes in the key: the binary task (2 folders) and the long-tailed one (10) share the cache
     md5 = index.digest(key, files, partial(listing_md5, listings))
     index.save()
     return md5

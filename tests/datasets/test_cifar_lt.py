@@ -1,11 +1,14 @@
 """Long-tailed CIFAR (Cao et al. 2019): the reference's per-class counts and training subset, the
 validation split drawn beside it, the critical class, the refusals, and the real copy when present."""
+import os
+import time
+
 import numpy as np
 import pytest
 import torch
 
 from benchmarks.core.errors import CritBenchError
-from datasets import create_dataset, get_dataset_entry
+from datasets import cifar, create_dataset, dataset_fingerprint, get_dataset_entry
 from datasets.cifar_lt import CIFAR10_CLASSES, reference_counts, subset_indices
 from tests.conftest import CIFAR10_DIR, needs
 
@@ -109,3 +112,17 @@ def test_params_have_one_spelling_per_training():
     assert check({"rho": "100"}) == check({"rho": 100.0}) == check({}) == {}
     assert check({"rho": "10", "profile": "exp", "subset_seed": "0", "critical": "truck"}) == {"rho": 10.0, "critical": "9"}
     assert check({"val_per_class": 50, "profile": "step"}) == {"val_per_class": 50, "profile": "step"}
+
+
+def test_binary_and_long_tailed_cifar_keep_their_own_md5_index_entries(tmp_path, monkeypatch):
+    """Both read one image-folder copy through one cache folder: alternating them must not re-hash
+    every file (each overwrote the other's `listing:` entry, whose key lacked the classes)."""
+    kwargs = get_dataset_entry("cifar10_lt").stand_in(tmp_path / "data").load_kwargs()
+    past = time.time_ns() - 60 * 10**9
+    for image in (tmp_path / "data").rglob("*.png"):
+        os.utime(image, ns=(past, past))
+    machine = {"data_dir": kwargs["data_dir"], "params": {"cache_dir": kwargs["params"]["cache_dir"]}}
+    first = {name: dataset_fingerprint(name, **machine) for name in ("cifar10", "cifar10_lt")}
+    monkeypatch.setattr(cifar, "listing_md5", lambda listings: pytest.fail("re-hashed the images on a warm start"))
+    assert {name: dataset_fingerprint(name, **machine) for name in ("cifar10", "cifar10_lt")} == first
+    assert first["cifar10"] != first["cifar10_lt"]
