@@ -161,13 +161,13 @@ class Trainer:
         self.model.train()
         train, size = self.data["train"], self.config.batch_size
         order = epoch_order(self.method.sampling(self.config.sampler), train.y, size, self.gen)
-        total = torch.zeros((), device=self.device)
+        total, trained = torch.zeros((), device=self.device), len(order) - (len(order) % size == 1)
         for start in range(0, len(order), size):
             index = order[start:start + size]
             if len(index) < 2:  # BatchNorm cannot train on a single sample
                 continue
             total += self.train_step(index) * len(index)
-        return float(total) / len(order)  # one host sync per epoch
+        return float(total) / trained  # the mean over the samples trained on; one host sync per epoch
 
     def train_step(self, index: torch.Tensor) -> torch.Tensor:
         """One optimizer step on the training samples `index`; the batch loss, left on the device."""

@@ -161,3 +161,12 @@ def test_training_batches_are_augmented_in_fp32_outside_autocast(monkeypatch):
     assert config.precision == "bf16-autocast"
     run_benchmark(config, progress=False)
     assert seen and not any(seen)
+
+
+def test_the_epochs_train_loss_is_the_mean_over_the_samples_trained_on(monkeypatch):
+    """A one-sample tail batch is skipped (BatchNorm): it must not count in the mean either."""
+    config = tiny(epochs=1, batch_size=16, params={"n_train": 65})
+    trainer = Trainer(config, load_dataset(config), resolve_device(config.device), progress=False)
+    assert len(trainer.data["train"].y) % 16 == 1
+    monkeypatch.setattr(Trainer, "train_step", lambda self, index: torch.tensor(1.0))
+    assert trainer.train_epoch() == pytest.approx(1.0)
