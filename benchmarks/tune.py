@@ -115,7 +115,8 @@ def main(argv=None) -> int:
     seeds and mark their records.
 
     Exit code 0: the search and the selected configuration's runs are complete; 1: some final run
-    failed or no trial completed; 2: bad input; 130 / 143: interrupted (rerun to resume)."""
+    failed, no trial completed, or another process is running the search; 2: bad input; 130 / 143:
+    interrupted (rerun to resume)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     if args.list:

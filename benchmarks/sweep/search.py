@@ -2,13 +2,15 @@
 an executor task (local, worker pool, Ray, Slurm) that trains the trial's configuration on every
 fold and reports per-epoch validation AUC to the pruner, told back by the driver; the selection,
 the search's summary (`search.json`) and the marking of the selected configuration's run records;
-a suite's `tune` entries searched before their seeds run.
+a suite's `tune` entries searched before their seeds run. A search is claimed for as long as it
+runs (`benchmarks.sweep.claims`), so a second driver on the same folder leaves it to its holder.
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import math
+import os
 import re
 import sys
 import time
@@ -22,13 +24,14 @@ import optuna
 from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.outputs import check_writable_dir, save_record_safely
-from benchmarks.core.identity import run_id
+from benchmarks.core.identity import run_id, stable_hash
 from benchmarks.core.machine import base_environment, utc_now
 from benchmarks.core.records import RECORD_VERSION
 from benchmarks.core.storage import read_json, record_path, record_state, write_json_atomic
 from benchmarks.engine.checkpoint import remove_checkpoint, run_checkpoint_dir
 from benchmarks.engine.pipeline import run_benchmark
 from benchmarks.engine.resolve import load_dataset
+from benchmarks.sweep.claims import Claim, claim_path, claim_run, describe
 from benchmarks.sweep.executors import RunTask, TaskResult, WorkerPoolExecutor
 from benchmarks.sweep.progress import SuiteProgress
 from benchmarks.sweep.suite import Suite, cells, derive_seed, setting_config
@@ -38,7 +41,8 @@ from reports.tuning import shown_params
 
 
 class SearchFailed(CritBenchError):
-    """The search ran but selected nothing (every trial pruned or failed): exit code 1, not bad input."""
+    """The search selected nothing (every trial pruned or failed, or another live process runs it):
+    exit code 1, not bad input."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,13 @@ class Reporter:
             raise optuna.TrialPruned(f"pruned after epoch {epoch} (validation AUC {val_auc:.4f})")
 
 
+def selected_auc(entry: dict, config: RunConfig) -> float:
+    """An epoch's validation AUC in a fit's history as the trainer reports it to the pruner
+    (`val_class_auc` under select_on "all_classes", else `val_auc`); NaN where it is missing."""
+    value = entry.get("val_class_auc") if config.select_on == "all_classes" else entry["val_auc"]
+    return math.nan if value is None else value
+
+
 def trial_record(task: TrialTask, state: str, values: list[float], fits: list[str], started: float) -> dict:
     """The record of one trial: its parameters, objective per training and mean, its trainings' records."""
     objective = OBJECTIVES[task.objective]
@@ -102,7 +113,7 @@ def run_trial(task: TrialTask, progress: bool = False) -> TaskResult:
         if isinstance(record, dict) and record.get("status") == "complete":  # reused: its epochs still count
             with contextlib.suppress(optuna.TrialPruned):
                 for entry in record["history"]:
-                    reporter(entry["epoch"], math.nan if entry["val_auc"] is None else entry["val_auc"])
+                    reporter(entry["epoch"], selected_auc(entry, task.config))
         else:
             record = run_benchmark(task.config, progress=progress, checkpoint_dir=checkpoints, selection=selection,
                                    on_epoch=reporter, command=task.command)
@@ -165,17 +176,18 @@ def trial_task(search: Search, study: optuna.Study, storage: str, trial: optuna.
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, result: TaskResult) -> None:
-    """Tell the study what the trial's record says: its objective, pruned, or failed."""
+    """Tell the study what the trial's record says: its objective, pruned, or failed; a trial already
+    finished (another driver took it as interrupted) is left as it is."""
     record, _ = read_json(result.path)
     record = record if isinstance(record, dict) else {}
     value = (record.get("objective") or {}).get("value")
     if record.get("kind") == "trial" and record.get("state") == "pruned":
-        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED, skip_if_finished=True)
     elif record.get("kind") == "trial" and value is not None and math.isfinite(value):
-        study.tell(trial, value)
+        study.tell(trial, value, skip_if_finished=True)
     else:
         study.set_user_attr(f"failed_trial_{trial.number}", result.reason or "no objective")
-        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
 
 
 def run_search(search: Search, study: optuna.Study, storage: str, executor, out: Path, base_id, parallel: int = 1,
@@ -233,6 +245,11 @@ class SuiteSearch:
         return default_storage(self.folder)
 
 
+def file_name(text: str) -> str:
+    """`text` as a file or folder name: runs of other characters than letters, digits and `_.+-` as `-`."""
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "-", text)
+
+
 def suite_searches(suite: Suite, machine: dict | None, out: Path) -> list[SuiteSearch]:
     """The searches of every method with `tune` on every dataset setting that runs it, checked; under
     the suite's `tune` (equal budget), of every method, each over its declared space with the same
@@ -247,7 +264,7 @@ def suite_searches(suite: Suite, machine: dict | None, out: Path) -> list[SuiteS
             config = dataclasses.replace(config, seed=derive_seed(config, 0), epochs=min(
                 suite.tune.epochs, config.epochs) if suite.tune and suite.tune.epochs else config.epochs)
             where = f"suite {suite.name}, {setting.label} / {method.name}"
-            folder = Path(out) / "tuning" / re.sub(r"[^A-Za-z0-9_.+-]+", "-", f"{setting.label}-{method.name}")
+            folder = Path(out) / "tuning" / file_name(f"{setting.label}-{method.name}")
             searches.append(SuiteSearch((setting.label, method.name), suite_search(config, table, where), folder))
     return searches
 
@@ -300,14 +317,27 @@ def record_suite_searches(searches: list[SuiteSearch], runs: list, out: Path, fi
         record_search(entry.search, entry.study, entry.storage, entry.folder, out, ids)
 
 
+def claim_study(trials_dir: Path, name: str) -> Claim:
+    """This process's claim on study `name` (`<trials_dir>/.claims/study-<name>.json`); SearchFailed
+    while another live process holds it, whose running trials are then left to it."""
+    identity = f"study-{file_name(name)}"
+    claim, holder = claim_run(trials_dir, identity)
+    if claim is None:
+        raise SearchFailed(f"study {name} is being searched by another process ({describe(holder)}; claim "
+                           f"{claim_path(trials_dir, identity)}); rerun once it has finished")
+    return claim
+
+
 def select_configuration(search: Search, storage: str, name: str, executor, trials_dir: Path, base_id,
                          parallel: int = 1, command: str = "") -> optuna.Study:
-    """Run (or resume) the search to its budget and return its study, whose best trial is the
-    selection (SearchFailed when no trial completed). The data is loaded first, so missing data and
-    a --cv the data cannot fold are refused before any training."""
+    """Run (or resume) the search to its budget, under its claim (`claim_study`), and return its study,
+    whose best trial is the selection (SearchFailed when no trial completed, or while another process
+    runs the search). The data is loaded first, so missing data and a --cv the data cannot fold are
+    refused before any training."""
     check_folds(load_dataset(search.config), search.folds)
-    study = open_study(search, storage, name)
-    recovered = run_search(search, study, storage, executor, trials_dir, base_id, parallel, command)
+    with claim_study(trials_dir, name):
+        study = open_study(search, storage, name)
+        recovered = run_search(search, study, storage, executor, trials_dir, base_id, parallel, command)
     if recovered:
         print(f"{name}: resumed {recovered} interrupted trials", file=sys.stderr)
     selected_trial(study)
@@ -319,22 +349,58 @@ def record_search(search: Search, study: optuna.Study, storage: str, folder: Pat
     """Write `<folder>/search.json` and mark the selected configuration's records (in `records`)."""
     summary = search_summary(search, study, storage, run_ids)
     path = write_json_atomic(Path(folder) / "search.json", summary)
-    mark_selected(records, run_ids, summary)
+    mark_selected(records, run_ids, selection_mark(summary, Path(os.path.relpath(folder, records)).as_posix()))
     return summary, path
 
 
-def mark_selected(out: Path, run_ids: list[str], summary: dict) -> None:
-    """Mark each complete record of the selected configuration with the search that chose it."""
-    for identity in run_ids:
+def selection_mark(summary: dict, folder: str) -> dict:
+    """The `tuning` mark of a run the search selected: which search (its folder relative to the
+    records and its key's hash), its choice and its budget."""
+    return {"selected": True, "study": summary["study"], "folder": folder, "search_key": stable_hash(summary["search"]),
+            "trial": summary["selected"]["trial"], "objective": summary["objective"],
+            "value": summary["selected"]["value"], "params": summary["selected"]["params"],
+            "trials": len(summary["trials"]), "budget": summary["budget"],
+            "epochs": summary["search"]["config"]["epochs"], "folds": summary["search"]["folds"]}
+
+
+def same_search(old, mark: dict) -> bool:
+    """Whether the mark `old` was written by the search of `mark` (the same folder, study and key)."""
+    return isinstance(old, dict) and all(old.get(key) == mark[key] for key in ("folder", "study", "search_key"))
+
+
+def updated_mark(old, mark: dict, chosen: bool):
+    """The mark a record gets: `mark` on a run of the selection (`chosen`) unless another search's
+    selection marks it, and on another run of this search with the selected values (another seed);
+    withdrawn (selected False) on this search's runs of values no longer selected; else `old`."""
+    ours = same_search(old, mark)
+    theirs = isinstance(old, dict) and old.get("selected") and "search_key" in old and not ours
+    if chosen and not theirs:
+        return mark
+    if ours:
+        return mark if old.get("params") == mark["params"] else {**old, "selected": False}
+    return old
+
+
+def marked_by(out: Path, key: str) -> list[str]:
+    """The run ids of the records in `out` whose text names the search key `key` (a cheap first look:
+    their marks are read after)."""
+    ids = []
+    for path in Path(out).glob("*.json"):
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            if not path.name.endswith(".failed.json") and key in path.read_text(encoding="utf-8"):
+                ids.append(path.name[:-len(".json")])
+    return ids
+
+
+def mark_selected(out: Path, run_ids: list[str], mark: dict) -> None:
+    """Mark each complete record of the selected configuration with the search that chose it, and
+    update the marks the same search wrote before: rewritten where the selection's content changed
+    (more trials), withdrawn (selected False) where it now selects other values."""
+    for identity in dict.fromkeys([*run_ids, *marked_by(out, mark["search_key"])]):
+        if record_state(out, identity) != "complete":
+            continue
         path = record_path(out, identity)
         record, _ = read_json(path)
-        if record_state(out, identity) == "complete" and "tuning" not in record:
-            write_json_atomic(path, {**record, "tuning": {"selected": True, "study": summary["study"],
-                                                          "trial": summary["selected"]["trial"],
-                                                          "objective": summary["objective"],
-                                                          "value": summary["selected"]["value"],
-                                                          "params": summary["selected"]["params"],
-                                                          "trials": len(summary["trials"]),
-                                                          "budget": summary["budget"],
-                                                          "epochs": summary["search"]["config"]["epochs"],
-                                                          "folds": summary["search"]["folds"]}})
+        new = updated_mark(record.get("tuning"), mark, identity in run_ids)
+        if new != record.get("tuning"):
+            write_json_atomic(path, {**record, "tuning": new})

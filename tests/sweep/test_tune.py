@@ -22,6 +22,7 @@ from benchmarks.core.errors import CritBenchError
 from benchmarks.core.metrics import binary_metrics
 from benchmarks.engine import pipeline, resolve
 from benchmarks.sweep import search, tuning
+from benchmarks.sweep.claims import claim_run
 from benchmarks.sweep.tuning import OBJECTIVES, Fold, OfficialValidation, parse_space, selections
 from datasets import BinaryDataset, Split, create_dataset
 from tests.conftest import TINY_SUITE
@@ -284,6 +285,30 @@ def test_a_search_that_selects_nothing_leaves_out_only_its_tuned_runs(tmp_path, 
     records = [json.loads(path.read_text()) for path in out.glob("*.json")]
     assert [r["config"]["method"] for r in records] == ["bce"] and records[0]["status"] == "complete"
     assert not (out / "tuning" / "synthetic2d-alm" / "search.json").exists()
+
+
+def test_tune_leaves_a_search_another_process_runs_in_one_line_exit_1(tmp_path, capsys):
+    """A second `benchmarks.tune` on the folder while the first (here: this process's claim) searches."""
+    out = tmp_path / "out"
+    with claim_run(out / "trials", "study-synthetic2d-alm")[0]:
+        code = tune.main([*TINY_TUNE, "--trials", "1", "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and "study synthetic2d-alm is being searched by another process (pid" in err, err
+    assert len(err.splitlines()) == 1 and not list((out / "trials").rglob("*.json"))
+
+
+def test_a_second_leaderboard_leaves_a_search_another_process_runs_and_goes_on(tmp_path, capsys):
+    """alm's search claimed by another live process: this leaderboard says so, trains bce and exits 1,
+    without taking the holder's running trials as interrupted."""
+    suite = tmp_path / "tuned.toml"
+    suite.write_text(TUNED_SUITE)
+    out = tmp_path / "out"
+    with claim_run(out / "tuning" / "synthetic2d-alm" / "trials", "study-search")[0]:
+        assert leaderboard.main(["--suite", str(suite), "--out", str(out), "--no-report"]) == 1
+    err = capsys.readouterr().err
+    assert "tuning synthetic2d / alm selected nothing: study search is being searched by another process" in err
+    records = [json.loads(path.read_text()) for path in out.glob("*.json")]
+    assert [r["config"]["method"] for r in records] == ["bce"] and records[0]["status"] == "complete"
 
 
 def test_without_cv_a_trial_trains_on_the_official_splits(tmp_path, capsys):
