@@ -14,11 +14,11 @@ import shlex
 import sys
 from pathlib import Path
 
-from benchmarks.core.cli import fail
+from benchmarks.core.cli import counted, fail
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.outputs import check_writable_dir
 from benchmarks.core.identity import run_id
-from benchmarks.core.storage import read_json, record_path, remove_stale_temporaries
+from benchmarks.core.storage import read_json, record_path, record_state, remove_stale_temporaries
 from benchmarks.engine.resolve import resolve_config
 from benchmarks.run import build_parser as run_parser, config_from_args, listing
 from benchmarks.sweep.executors import EXECUTORS, create_executor
@@ -115,7 +115,8 @@ def main(argv=None) -> int:
     seeds and mark their records.
 
     Exit code 0: the search and the selected configuration's runs are complete; 1: some final run
-    failed, no trial completed, or another process is running the search; 2: bad input; 130 / 143:
+    has no complete record (failed, rescued, left to another process), no trial completed, or
+    another process is running the search; 2: bad input; 130 / 143:
     interrupted (rerun to resume)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
@@ -146,9 +147,13 @@ def main(argv=None) -> int:
         except KeyboardInterrupt as error:
             return interrupted(error, f"the study and every finished trial are kept in {out}; rerun the same "
                                f"command to resume" if out else "before any trial started")
+    missing = [identity for identity in identities if record_state(out, identity) != "complete"]
     print(describe(summary, out), file=sys.stderr)
+    if missing:
+        print(f"{counted(len(missing), 'selected run')} without a complete record in {out} (failed, rescued or left "
+              f"to another process, above); rerun the same command to finish", file=sys.stderr)
     print(path)
-    return 1 if progress.outcomes["failed"] or progress.outcomes["rescued"] else 0
+    return 1 if missing else 0
 
 
 if __name__ == "__main__":

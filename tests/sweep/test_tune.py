@@ -21,7 +21,7 @@ from benchmarks.core.config import RunConfig
 from benchmarks.core.errors import CritBenchError
 from benchmarks.core.metrics import binary_metrics
 from benchmarks.engine import pipeline, resolve
-from benchmarks.sweep import search, tuning
+from benchmarks.sweep import executors, search, tuning
 from benchmarks.sweep.claims import claim_run
 from benchmarks.sweep.tuning import OBJECTIVES, Fold, OfficialValidation, parse_space, selections
 from datasets import BinaryDataset, Split, create_dataset
@@ -377,3 +377,12 @@ def test_a_resumed_grid_search_still_visits_every_point_once():
     study.sampler = found.make_sampler(offset=len(study.trials))
     ask_and_tell(7)
     assert len({tuple(sorted(trial.params.items())) for trial in study.trials}) == 12
+
+
+def test_tune_exits_1_while_a_selected_run_is_left_to_another_process(tmp_path, monkeypatch, capsys):
+    """The final run is claimed by another live process: no complete record, so not exit 0."""
+    monkeypatch.setattr(executors, "claim_run", lambda *args, **kwargs: (None, {"pid": 7, "host": "elsewhere",
+                                                                              "claimed_at": "now"}))
+    code = tune.main([*TINY_TUNE, "--trials", "1", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1 and "1 selected run without a complete record" in err and "rerun the same command" in err
