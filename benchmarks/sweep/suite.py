@@ -283,8 +283,10 @@ def load_suite(name_or_path: str) -> Suite:
 def select(suite: Suite, datasets: list[str] | None = None, methods: list[str] | None = None,
            seeds: tuple[int, ...] | None = None, run: dict | None = None) -> Suite:
     """The suite restricted to `datasets` and `methods` (names; a registered name absent from the
-    suite is added with its defaults), with other `seeds` and `run` fields overriding every run's,
-    a dataset setting's own included."""
+    suite is added with its defaults, on every dataset setting; a suite's method stays on the
+    settings that list it: `--suite validation --methods alm` trains alm where the suite does, not on
+    the MedMNIST settings too), with other `seeds` and `run` fields overriding every run's, a dataset
+    setting's own included."""
     chosen_datasets, chosen_methods = suite.datasets, suite.methods
     if datasets:
         _check_names("dataset", datasets, list_datasets())
@@ -294,9 +296,9 @@ def select(suite: Suite, datasets: list[str] | None = None, methods: list[str] |
         _check_names("method", methods, list_methods())
         chosen_methods = tuple(m for m in suite.methods if m.name in methods) + tuple(
             MethodSetting(name) for name in methods if name not in {m.name for m in suite.methods})
+        added = tuple(name for name in methods if name not in {m.name for m in suite.methods})
         chosen_datasets = tuple(d if d.methods is None else dataclasses.replace(
-            d, methods=tuple(m for m in d.methods if m in methods) + tuple(m for m in methods if m not in d.methods))
-            for d in chosen_datasets)
+            d, methods=tuple(m for m in d.methods if m in methods) + added) for d in chosen_datasets)
     if seeds:  # the command line's seeds replace every setting's own
         chosen_datasets = tuple(dataclasses.replace(d, seeds=None) for d in chosen_datasets)
     if run:  # and its run fields (--epochs) every setting's own (validation's cifar10_lt epochs = 200)

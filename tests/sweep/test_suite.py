@@ -361,9 +361,11 @@ def test_dataset_settings_may_name_their_methods_and_seeds_and_the_cli_narrows_t
     assert len(runs) == 1 + 2 * 3
     assert {(r.config.dataset, r.config.method, r.seed_index) for r in runs} == {
         ("synthetic2d", "bce", 0), *{("synthetic3d", m, i) for m in ("bce", "alm") for i in range(3)}}
-    narrowed = expand(select(suite, methods=["alm"], seeds=(4,)))
-    assert {(r.config.dataset, r.config.method, r.seed_index) for r in narrowed} == {("synthetic3d", "alm", 4),
-                                                                                     ("synthetic2d", "alm", 4)}
+    narrowed = expand(select(suite, methods=["alm"], seeds=(4,)))  # synthetic2d lists bce only: it keeps to that
+    assert {(r.config.dataset, r.config.method, r.seed_index) for r in narrowed} == {("synthetic3d", "alm", 4)}
+    added = expand(select(suite, methods=["bce", "focal"], seeds=(0,)))  # a method new to the suite: everywhere
+    assert {(r.config.dataset, r.config.method) for r in added} == {
+        (d, m) for d in ("synthetic2d", "synthetic3d") for m in ("bce", "focal")}
     with pytest.raises(CritBenchError, match="dataset #1: methods focal are not among the suite's"):
         parse_suite("t", {"methods": [{"name": "bce"}], "datasets": [{"name": "synthetic2d", "methods": ["focal"]}]})
 
