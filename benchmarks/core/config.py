@@ -84,9 +84,10 @@ def _flag(name: str) -> str:
 
 SEED_LIMIT = 2**32  # numpy's and CUDA's generators keep 32 bits: larger seeds would repeat smaller ones
 # Each numeric field's type and bound: integers >= the bound, numbers (finite) > it. batch_size >= 2:
-# BatchNorm cannot train on a batch of one. Width's upper range is models3d.check_backbone's.
+# BatchNorm cannot train on a batch of one. Width's upper range is models3d.check_backbone's;
+# max_train_samples' bound is datasets.subsample's (two of each class), checked here before any data loads.
 NUMBERS = {"seed": (int, 0), "epochs": (int, 1), "batch_size": (int, 2), "size": (int, 1), "imbalance": (float, 0),
-           "max_train_samples": (int, 2), "patience": (int, 0), "width": (float, 0)}
+           "max_train_samples": (int, 4), "patience": (int, 0), "width": (float, 0)}
 TEXTS = ("dataset", "method", "model", "stem", "sampler", "task", "select_on", "augment", "device", "data_dir")
 SWITCHES = ("amp", "compile")
 

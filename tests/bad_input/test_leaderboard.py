@@ -51,7 +51,7 @@ BAD_SUITES = [
     (edit('device = "cpu"', "device = 3"), "suite tiny [run] device must be a string, got 3"),
     (edit('device = "cpu"', 'device = "tpu"'), "unknown --device 'tpu'"),
     (edit("epochs = 1", "epochs = 1\nseed = 3"), "suite tiny [run]: unknown key(s) seed"),
-    (edit("epochs = 1", "epochs = 1\nmax_train_samples = 1"), "suite tiny [run] max_train_samples must be >= 2"),
+    (edit("epochs = 1", "epochs = 1\nmax_train_samples = 3"), "suite tiny [run] max_train_samples must be >= 4"),
     (edit("seeds = [0, 1]", "seeds = [-1]"), "seeds must be non-negative integers"),
     (edit("seeds = [0, 1]", "seeds = 3"), 'suite tiny: seeds = 3 is ambiguous; write seeds = [3] for seed index 3 '
                                           'alone, or seeds = "0-2" for 3 seeds'),
