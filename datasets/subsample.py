@@ -14,9 +14,12 @@ def _pick(index: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tensor:
     return index[torch.randperm(len(index), generator=gen)[:k]]
 
 
-def imbalance_index(y: torch.Tensor, ratio: float, gen: torch.Generator) -> torch.Tensor:
+def imbalance_index(y: torch.Tensor, ratio: float, gen: torch.Generator,
+                    classes: torch.Tensor | None = None) -> torch.Tensor:
     """Sorted indices keeping every negative and floor(negatives / `ratio`) positives (at least 1),
-    drawn uniformly from `gen`: exactly one positive per `ratio` negatives."""
+    drawn uniformly from `gen`: exactly one positive per `ratio` negatives. With per-sample
+    `classes` (`--task multiclass`), the kept positives are stratified on the critical classes, one
+    of each at least, so no critical class drops out of train."""
     if ratio <= 0:
         raise CritBenchError(f"--imbalance must be positive (negatives per positive), got {ratio}")
     pos, neg = (y == 1).nonzero().flatten(), (y == 0).nonzero().flatten()
@@ -26,7 +29,14 @@ def imbalance_index(y: torch.Tensor, ratio: float, gen: torch.Generator) -> torc
             f"--imbalance {ratio:g} needs {keep} positives but train has only {len(pos)}; "
             f"the natural ratio is 1:{len(neg) / max(len(pos), 1):.1f}: use a larger ratio"
         )
-    return torch.cat([neg, _pick(pos, keep, gen)]).sort().values
+    if classes is None:
+        return torch.cat([neg, _pick(pos, keep, gen)]).sort().values
+    critical = len(classes[pos].unique())
+    if keep < critical:
+        raise CritBenchError(f"--imbalance {ratio:g} keeps {keep} training positives, fewer than the {critical} "
+                             f"critical classes, and --task multiclass keeps one of each: use a ratio of at most "
+                             f"{math.floor(len(neg) / critical):g}")
+    return torch.cat([neg, pos[class_stratified_index(classes[pos], keep, gen)]]).sort().values
 
 
 def stratified_index(y: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
@@ -59,7 +69,9 @@ def class_stratified_index(classes: torch.Tensor, n: int, gen: torch.Generator) 
 
 def inject_imbalance(dataset: BinaryDataset, ratio: float, gen: torch.Generator) -> None:
     """Keep one training positive per `ratio` negatives; record which positives survived."""
-    loaded, keep = dataset.train, imbalance_index(dataset.train.y, ratio, gen)
+    loaded = dataset.train
+    classes = loaded.classes if loaded.classes is not None and loaded.classes.ndim == 1 else None
+    keep = imbalance_index(loaded.y, ratio, gen, classes)
     kept_positives = keep[loaded.y[keep] == 1]
     dataset.train = loaded.take(keep)
     dataset.notes["imbalance"] = ratio

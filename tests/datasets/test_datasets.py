@@ -96,6 +96,20 @@ def test_a_multiclass_subset_keeps_every_class_in_proportion():
     assert binary.train.summary() == {"n": 40, "positives": 3}
 
 
+def test_multiclass_imbalance_keeps_every_critical_class():
+    """With three critical classes (1, 2, 3: 48, 48, 16 training images) and 96 negatives, --imbalance
+    32 keeps 3 positives: uniformly drawn, a critical class could drop out of train."""
+    for seed in range(8):
+        dataset = create_dataset("synthetic2d_mc", size=8, seed=seed, imbalance=32, task="multiclass",
+                                 params={"critical": "1+2+3"})
+        assert dataset.train.class_counts() == [96, 1, 1, 1] and dataset.notes["imbalance_positives"]["kept"] == 3
+    binary = create_dataset("synthetic2d_mc", size=8, imbalance=32, params={"critical": "1+2+3"})
+    assert binary.train.summary() == {"n": 99, "positives": 3}  # the binary task draws from the pooled positives
+    with pytest.raises(CritBenchError, match=r"--imbalance 48 keeps 2 training positives, fewer than the 3 critical "
+                                             r"classes.*at most 32"):
+        create_dataset("synthetic2d_mc", size=8, imbalance=48, task="multiclass", params={"critical": "1+2+3"})
+
+
 def test_a_multiclass_subset_is_seeded_and_needs_a_sample_per_class():
     classes = torch.tensor([0] * 500 + [1] * 100 + [2] * 20 + [3] * 5 + [4] * 1, dtype=torch.uint8)
     index = class_stratified_index(classes, 20, torch.Generator().manual_seed(0))
