@@ -76,8 +76,12 @@ PARAMS = {
 
 
 def canonical_label(value: str) -> str:
-    """Numbers by exact value (`1.0` and `01` are `1`; `1234567` and `1234568` stay apart); any
-    other text as is."""
+    """Numbers by exact value (`1.0` and `01` are `1`; `1234567` and `1234568` stay apart, and so do
+    integers past float precision, 2**53 + 1 and 2**53); any other text as is."""
+    try:
+        return str(int(value))
+    except ValueError:
+        pass
     try:
         number = float(value)
     except ValueError:

@@ -217,6 +217,7 @@ def test_text_labels_need_positive_and_numbers_compare_by_value(tmp_path):
 def test_numeric_labels_that_differ_past_six_digits_stay_apart(tmp_path):
     assert canonical_label("1234567") != canonical_label("1234568")
     assert canonical_label("0.1234567") != canonical_label("0.1234568")
+    assert canonical_label(str(2**53 + 1)) == str(2**53 + 1) != canonical_label(str(2**53))  # past float precision
     assert canonical_label("1") == canonical_label("1.0") == canonical_label("01") == canonical_label("1e0") == "1"
     assert canonical_label("0.5") == canonical_label(".50") == "0.5" and canonical_label("benign") == "benign"
     volume_folder(tmp_path, n_neg=20, n_pos=10)
