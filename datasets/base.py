@@ -152,6 +152,7 @@ class BinaryDataset:
             "negative_class": self.negative_class,
             "source_md5": self.source_md5,
             "tensor_md5": self.tensor_md5(),
+            "augment": self.augment or "none",  # the training augmentation unless the config's `augment` names another
             "shape": list(self.train.x.shape[1:]),
             "splits": {name: split.summary(self.num_classes) for name, split in self.splits.items()},
             # which samples each split holds: a report pools seeds only over identical test sets

@@ -35,6 +35,7 @@ from datasets.stand_in import StandIn
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2023, 0.1994, 0.2010)
+AUGMENT = "crop_flip"  # random crop (pad 4) and horizontal flip: alm-dnn's and kaidic/LDAM-DRW's training transform
 DECODE_VERSION = 1  # bump when decoding changes, to invalidate cached tensors
 ARRAYS = ("train_x", "train_c", "test_x", "test_c")
 TASKS = {
@@ -218,7 +219,7 @@ def load_cifar(name: str, request: LoadRequest) -> BinaryDataset:
         source_md5=md5,
         mean=CIFAR_MEAN,
         std=CIFAR_STD,
-        augment="crop_flip",
+        augment=AUGMENT,
         notes={"source": source, "val_per_class": val_per_class, "train_fraction": train_fraction, "cache": cache},
     )
 
@@ -229,6 +230,7 @@ for _name, _task in TASKS.items():
         dims=2,
         sizes=(32,),
         default_imbalance=100,
+        augment=AUGMENT,
         patience=30,  # the ALM paper: alm-dnn main.py `"--patience_early_stopping", type=int, default=30`
         params={"val_per_class": f"validation images held out per class (default {_task['val_per_class']})",
                 "train_fraction": f"seeded share of each negative class trained on per run (default {_task['train_fraction']:g})",

@@ -31,6 +31,7 @@ from benchmarks.core.errors import CritBenchError
 from datasets.base import BinaryDataset, Split
 from datasets.cache import cache_folder, cache_param_help
 from datasets.cifar import (
+    AUGMENT,
     CIFAR_MEAN,
     CIFAR_STD,
     arrays_md5,
@@ -219,7 +220,7 @@ def load_cifar_lt(name: str, request: LoadRequest) -> BinaryDataset:
         source_md5=md5,
         mean=CIFAR_MEAN,
         std=CIFAR_STD,
-        augment="crop_flip",
+        augment=AUGMENT,
         notes={**notes, "rho": rho, "profile": profile, "subset_seed": subset_seed, "val_per_class": val_per_class,
                "reference_train_counts": counts, **choice.record()},
         class_names=class_names,
@@ -244,6 +245,7 @@ for _name in SOURCES:
         check_params=partial(checked_params, _name),
         class_labels="multi-class",
         preset="cifar_lt",  # Cao et al.'s recipe (benchmarks/methods/presets.py), for --task multiclass methods
+        augment=AUGMENT,
         epochs=200,  # kaidic/LDAM-DRW cifar_train.py: `parser.add_argument('--epochs', default=200, ...)`
         description=(f"long-tailed CIFAR-{len(SOURCES[_name][1])} (Cao et al. 2019): every class, train counts "
                      f"decaying to n_max / rho (rho 100 by default), the balanced test set; critical class: "

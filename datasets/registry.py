@@ -60,6 +60,7 @@ class DatasetEntry:
     class_labels: str | None = None  # the labels --task multiclass trains: "multi-class", "multi-label" (None: binary only)
     preset: str | None = None  # the method preset of the dataset's protocol, for the methods that have it
     epochs: int | None = None  # the epochs of the dataset's protocol (None: RunConfig's default)
+    augment: str | None = None  # the training augmentation its loader sets, what runs without --augment (None: none)
 
     def validate_params(self, params: dict) -> dict:
         """CritBenchError for `--param` keys this dataset does not read (a typo such as `val_fration`
@@ -97,7 +98,8 @@ def register_dataset(name: str, *, dims: int, sizes: tuple[int, ...], descriptio
                      size_range: tuple[int, int] | None = None, stand_in: Callable[[Path], StandIn] | None = None,
                      fingerprint: Callable[[LoadRequest], str] | None = None, patience: int = 0,
                      machine_params: tuple[str, ...] = (), check_params: Callable[[dict], dict] | None = None,
-                     class_labels: str | None = None, preset: str | None = None, epochs: int | None = None):
+                     class_labels: str | None = None, preset: str | None = None, epochs: int | None = None,
+                     augment: str | None = None):
     """Decorator registering `loader(request) -> BinaryDataset` under `name`.
 
     `params` names the `--param` keys the adapter reads (key -> help text). `sizes[0]` is the
@@ -117,7 +119,9 @@ def register_dataset(name: str, *, dims: int, sizes: tuple[int, ...], descriptio
     (one label per sample) or "multi-label" (several findings); None: the binary task only.
     `preset` names the method preset of the dataset's protocol (`--param preset`, applied to the
     methods whose `presets` have it when a run sets none); `epochs` its training length, which the
-    command line uses when `--epochs` is not given."""
+    command line uses when `--epochs` is not given. `augment` is the training augmentation the
+    loader's datasets carry (`BinaryDataset.augment`), so a run can tell `--augment <it>` from
+    another before loading (one training, one run id)."""
     if class_labels not in (None, *CLASS_LABELS):
         raise ValueError(f"dataset {name}: class_labels must be one of {CLASS_LABELS} or None, got {class_labels!r}")
     unknown = set(machine_params) - set(params or {})
@@ -128,7 +132,7 @@ def register_dataset(name: str, *, dims: int, sizes: tuple[int, ...], descriptio
         DATASETS.register(name)(
             DatasetEntry(name, loader, dims, sizes, description, default_imbalance, dict(params or {}), size_range,
                          stand_in, fingerprint, patience, frozenset(machine_params), check_params, class_labels,
-                         preset, epochs)
+                         preset, epochs, augment)
         )
         return loader
 

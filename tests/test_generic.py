@@ -63,6 +63,7 @@ def test_fingerprint_is_the_recorded_source_checksum(dataset, tmp_path, monkeypa
     loaded = create_dataset(dataset, **kwargs)
     assert dataset_fingerprint(dataset, **kwargs) == loaded.source_md5
     assert (get_dataset_entry(dataset).fingerprint is None) == (loaded.source_md5 is None)
+    assert loaded.augment == get_dataset_entry(dataset).augment  # what resolve_config knows before loading
 
 
 def test_every_registered_name_is_covered():

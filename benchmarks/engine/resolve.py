@@ -61,6 +61,8 @@ def resolve_config(config: RunConfig) -> RunConfig:
         batch_size=config.batch_size or recipe.get("batch_size") or BATCH_SIZE[entry.dims],
         size=entry.check_size(config.size),
         imbalance=default_imbalance(config.imbalance, entry),
+        augment=None if config.augment == (entry.augment or "none") else config.augment,  # the dataset's own:
+        # one training, one run id, as when left out (the record's dataset.augment names it)
         patience=entry.patience if config.patience is None else config.patience,
         params=params,
         dataset_params=dataset_params,

@@ -261,3 +261,13 @@ def test_the_datasets_default_imbalance_is_filled_in_so_left_out_and_written_out
     assert implicit.identity() == explicit.identity() and derive_seed(implicit, 0) == derive_seed(explicit, 0)
     assert resolve_config(RunConfig(dataset="cifar10", method="bce", imbalance=50)).imbalance == 50.0
     assert resolve_config(RunConfig(dataset="synthetic2d", method="bce")).imbalance is None  # no default: as loaded
+
+
+def test_naming_the_datasets_own_augmentation_is_the_same_run_as_leaving_it_out():
+    """CIFAR trains with crop_flip unless told otherwise, synthetic data with none: spelling that out
+    gave another run id for the same training (and a fake sweep row in the report)."""
+    for dataset, own in (("cifar10", "crop_flip"), ("cifar10_lt", "crop_flip"), ("synthetic2d", "none")):
+        left_out = resolve_config(RunConfig(dataset=dataset, method="bce"))
+        assert resolve_config(RunConfig(dataset=dataset, method="bce", augment=own)) == left_out
+        assert left_out.augment is None
+    assert resolve_config(RunConfig(dataset="cifar10", method="bce", augment="none")).augment == "none"  # switched off
