@@ -109,6 +109,10 @@ def locate_npz(flag: str, size: int, data_dir: Path | None, download: bool = Tru
             raise CritBenchError(f"{folder / name} is there but is not a readable file (a folder, or a broken or looping "
                                  f"link); replace it with {flag}'s file (md5 {md5}) from {url}")
     target = folders[0]
+    if data_dir is not None and not data_dir.exists():  # a typo: say so, and create no folder of that name
+        raise DataUnavailableError(f"--data-dir {data_dir} does not exist (a typo?); {flag} (size {size}) needs "
+                                   f"{name}: point --data-dir / CRITBENCH_DATA at the folder holding it, or create "
+                                   f"{data_dir} for the download from {url}")
     if download:
         try:
             target.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ import torchvision.transforms as transforms
 from medmnist import INFO
 
 from benchmarks.engine.augment import create_augmentation, normalize
+from benchmarks.core.errors import CritBenchError
 from datasets import create_dataset
 from datasets.base import file_md5
 from datasets.medmnist_binary import write_npz
@@ -54,3 +55,13 @@ def test_the_shape_transform_at_evaluation_is_the_references(tmp_path, monkeypat
     scaled = create_augmentation("scale", 3)(dataset.test.x, torch.Generator(), train=False)
     torch.testing.assert_close(normalize(scaled, torch.tensor(dataset.mean), torch.tensor(dataset.std)), images,
                                atol=1e-6, rtol=0)
+
+
+def test_a_data_dir_that_does_not_exist_is_named_and_not_created(tmp_path):
+    """A typo in --data-dir: one message saying so, and no folder of that name left behind (the
+    download attempt created it)."""
+    missing = tmp_path / "typo"
+    with pytest.raises(CritBenchError, match=r"--data-dir .*typo does not exist \(a typo\?\); pneumoniamnist \(size 28\) "
+                                             r"needs pneumoniamnist.npz"):
+        create_dataset("pneumoniamnist", data_dir=missing)
+    assert not missing.exists()
