@@ -94,6 +94,14 @@ def executor_options(args, suite: Suite) -> tuple[dict, dict]:
     return ray, {**suite.slurm, **{k: v for k, v in cli.items() if v is not None}}
 
 
+def planned_out(out: Path) -> Path:
+    """A dry run's --out: read where it exists, never created (a dry run writes nothing)."""
+    out = out.expanduser()
+    if out.exists() and not out.is_dir():
+        raise CritBenchError(f"--out {out} is a file, not a folder; give a folder (it is created when missing)")
+    return out.resolve()
+
+
 def prepare(args):
     """Everything that can be refused before any training: the suite, the runs, the searches of the
     methods with `tune`, the executor and every output (the records' folder, the report's file)."""
@@ -106,7 +114,8 @@ def prepare(args):
     if args.executor == "local":  # runs train here: a device that is not here is refused once, up front
         for device in dict.fromkeys(run.config.device for run in runs):
             resolve_device(device)
-    out = check_writable_dir(args.out or Path("runs") / suite.name, "--out")
+    out = planned_out(Path(args.out or Path("runs") / suite.name)) if args.dry_run else check_writable_dir(
+        args.out or Path("runs") / suite.name, "--out")
     html = None if args.no_report or args.dry_run else check_writable_file(args.report or out / "report.html", "--report")
     executor = create_executor(args.executor, out_dir=out, device=runs[0].config.device, ray=ray, slurm=slurm,
                                progress=sys.stderr.isatty(), runs_per_device=args.runs_per_device)
@@ -151,10 +160,10 @@ def main(argv=None) -> int:
                               tune_suite(searches, executor, fingerprints, command))
             plan = make_plan(runs, out, retry_failed=not args.no_retry_failed, command=command)
             print(describe_plan(suite, runs, plan, out, args.executor), file=sys.stderr, flush=True)
-            if args.dry_run:
+            if args.dry_run:  # exit 1 where some runs cannot be planned (their data is unavailable), as a real run
                 for task in plan.tasks:
                     print(f"{task.run_id}\t{task.label}\tseed {task.config.seed}")
-                return 0
+                return 1 if plan.unavailable else 0
             progress = SuiteProgress(len(plan.tasks))
             if plan.tasks:
                 executor.run(plan.tasks, progress)

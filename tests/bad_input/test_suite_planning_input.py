@@ -88,3 +88,15 @@ def test_whole_float_integer_options_reach_the_scheduler_as_integers_and_ray_may
     slurm = check_options("slurm", {"gpus": 1.0, "time_min": 60.0, "mem_gb": 8}, SLURM_OPTIONS)
     assert slurm == {"gpus": 1, "time_min": 60, "mem_gb": 8} and type(slurm["gpus"]) is type(slurm["time_min"]) is int
     assert check_options("ray", {"gpus": 0, "cpus": 0.5}, RAY_OPTIONS) == {"gpus": 0, "cpus": 0.5}
+
+
+def test_a_dry_run_writes_nothing_and_exits_1_when_data_is_unavailable(tmp_path, capsys):
+    """It created --out, and said exit 0 over a plan whose every run was skipped for missing data."""
+    out = tmp_path / "never"
+    outcome = invoke(main, ["--suite", write_suite(tmp_path), "--out", out, "--dry-run"], capsys)
+    assert outcome.code == 0 and "4 to run" in outcome.err and not out.exists()
+    missing = write_suite(tmp_path, TINY_SUITE.replace('name = "synthetic2d"', 'name = "pneumoniamnist"')
+                          .replace("size = 8", "size = 28"))
+    outcome = invoke(main, ["--suite", missing, "--out", out, "--dry-run", "--data-dir", tmp_path], capsys)
+    assert outcome.code == 1 and "skipping pneumoniamnist (4 runs), cannot load the data" in outcome.err
+    assert not out.exists()
