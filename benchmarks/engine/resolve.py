@@ -91,6 +91,11 @@ def split_params(config: RunConfig, entry) -> tuple[dict, dict]:
     for key, value in config.params.items():
         owner, dot, name = key.partition(".")
         if dot and owner in ("data", "method"):
+            owners = {"data": (entry.params, f"dataset {config.dataset}"), "method": (method_keys, f"method {config.method}")}
+            (declared, named), (elsewhere, other) = owners.pop(owner), owners.popitem()[1]
+            if name not in declared and name in elsewhere:  # the prefix names the other owner: say whose it is
+                raise CritBenchError(f"--param {key}: {name} is {other}'s parameter, not {named}'s; write "
+                                     f"--param {name}={value}")
             (to_data if owner == "data" else method_values)[name] = value
         elif key in entry.params and key in method_keys and not is_resolved(config):
             raise CritBenchError(f"--param {key} is both a parameter of method {config.method} and of dataset "

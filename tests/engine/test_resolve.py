@@ -271,3 +271,12 @@ def test_naming_the_datasets_own_augmentation_is_the_same_run_as_leaving_it_out(
         assert resolve_config(RunConfig(dataset=dataset, method="bce", augment=own)) == left_out
         assert left_out.augment is None
     assert resolve_config(RunConfig(dataset="cifar10", method="bce", augment="none")).augment == "none"  # switched off
+
+
+def test_a_prefix_naming_the_wrong_owner_says_whose_parameter_it_is():
+    """`method.n_train` was 'unknown parameter n_train; valid: ... and n_train for dataset synthetic2d'."""
+    with pytest.raises(CritBenchError, match=r"--param method.n_train: n_train is dataset synthetic2d's parameter, "
+                                             r"not method bce's; write --param n_train=10"):
+        resolve_config(RunConfig(dataset="synthetic2d", method="bce", params={"method.n_train": 10}))
+    with pytest.raises(CritBenchError, match=r"--param data.lr: lr is method bce's parameter, not dataset synthetic2d's"):
+        resolve_config(RunConfig(dataset="synthetic2d", method="bce", params={"data.lr": 0.1}))
