@@ -32,13 +32,14 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--list", action="store_true", help="list datasets and methods, then exit")
     parser.add_argument("--dataset", help="dataset name (see --list)")
     parser.add_argument("--method", help="training method (see --list)")
-    parser.add_argument("--seed", type=int, default=default("seed"))
+    parser.add_argument("--seed", type=int, default=default("seed"),
+                        help="seed of the initialization, batch order, augmentation and subsampling (default %(default)s)")
     parser.add_argument("--epochs", type=int,
                         help=f"maximum epochs (default: the dataset's protocol, e.g. 200 for long-tailed CIFAR, else "
                              f"{default('epochs')}, the MedMNIST v2 recipe)")
     parser.add_argument("--batch-size", type=int, help="default 128 in 2D, 32 in 3D, or the preset's")
     parser.add_argument("--lr", type=float, help="learning rate (default: the method's recipe)")
-    parser.add_argument("--size", type=int, help="image side: 28 or 64 for 3D, 28..224 for 2D MedMNIST")
+    parser.add_argument("--size", type=int, help="image side: 28 or 64 for 3D MedMNIST, 28, 64, 128 or 224 for 2D, 32 for CIFAR, a range for NIfTI and image folders (default: the dataset's; docs/datasets.md lists each)")
     parser.add_argument("--imbalance", type=float, help="keep 1 training positive per R negatives (cifar default 100)")
     parser.add_argument("--max-train-samples", type=int, help="stratified subset of train, for smoke runs (under --task multiclass on the classes, each kept)")
     parser.add_argument("--patience", type=int,
@@ -59,7 +60,7 @@ def build_parser() -> ArgumentParser:
                              "(default), or with --task multiclass the mean over every label (MedMNIST v2's)")
     parser.add_argument("--augment", help="+-joined crop, crop_flip, flip, rotate, scale, or none (default: the dataset's)")
     parser.add_argument("--param", action="append", metavar="KEY=VALUE", help="method or dataset hyperparameter; repeatable")
-    parser.add_argument("--data-dir", help="folder with the data (default $CRITBENCH_DATA, else ~/.medmnist)")
+    parser.add_argument("--data-dir", help="folder with the data (default $CRITBENCH_DATA, else ~/.medmnist for MedMNIST, ~/.cache/critbench for CIFAR)")
     parser.add_argument("--out", default="runs", help="folder for the JSON record (default runs/)")
     parser.add_argument("--device", default=default("device"), help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
