@@ -381,7 +381,8 @@ def score_ensembles(summary: DatasetSummary, test_set: str) -> None:
 
 
 def mark_best_and_rank(cells: dict[RowKey, Cell], source: str) -> None:
-    """Bold marks (best per metric at display precision) and AUC ranks (1 = best, ties averaged); the
+    """Bold marks (best per metric at display precision) and AUC ranks on the AUCs at display precision
+    (1 = best, ties averaged, so rows bold together share a rank; none where one row competes); the
     ensembles' over the seeds every competing row has (`compared_ensemble`)."""
     best_attr, rank_attr = ("best", "rank") if source == "seeds" else ("ensemble_best", "ensemble_rank")
 
@@ -390,9 +391,12 @@ def mark_best_and_rank(cells: dict[RowKey, Cell], source: str) -> None:
             return cell.seeds[metric.key][0] if cell.seeds else math.nan
         return cell.compared_ensemble[metric.key] if cell.compared_ensemble else math.nan
 
+    def displayed(cell: Cell, metric: Metric) -> float:
+        return round(value(cell, metric), DECIMALS)
+
     cells = {row: cell for row, cell in cells.items() if cell.competes}
     for metric in METRICS:
-        shown = {row: round(value(cell, metric), DECIMALS) for row, cell in cells.items()}
+        shown = {row: displayed(cell, metric) for row, cell in cells.items()}
         finite = [v for v in shown.values() if math.isfinite(v)]
         if not finite:
             continue
@@ -400,7 +404,9 @@ def mark_best_and_rank(cells: dict[RowKey, Cell], source: str) -> None:
         for row, v in shown.items():
             if v == target:
                 getattr(cells[row], best_attr).add(metric.key)
-    ranked = [(row, value(cell, METRICS[0])) for row, cell in cells.items() if math.isfinite(value(cell, METRICS[0]))]
+    ranked = [(row, auc) for row, cell in cells.items() if math.isfinite(auc := displayed(cell, METRICS[0]))]
+    if len(ranked) < 2:  # a row alone wins nothing
+        return
     for (row, _), rank in zip(ranked, rankdata([-auc for _, auc in ranked])):
         setattr(cells[row], rank_attr, float(rank))
 

@@ -156,7 +156,8 @@ def explanation(level: str) -> tuple[Fragment, ...]:
                  "rows (sweep variants), each shows its validation AUC; the one with the highest mean validation AUC "
                  "(over the seeds all its variants have, where they share any) is "), Fragment("selected on validation", "emphasis"), Fragment(" (marked ✓)", only="markdown"),
         Fragment(", and only that one competes for bold and ranks, so no variant is chosen on test. Mean rank: rank of "
-                 "the mean test AUC on each dataset (1 = best), averaged over datasets. "),
+                 "the mean test AUC as shown on each dataset (1 = best, ties share a rank), averaged over the datasets where "
+                 "two or more rows compete (ranked/all where fewer). "),
         Fragment("The small numbers after ", only="html"), Fragment("runs", "seedlink", "html"),
         Fragment(" link to each seed's run record (numbered by seed, the same numbers for every method of a "
                  "dataset). ", only="html"),
@@ -229,7 +230,7 @@ def mean_rank(board: Leaderboard, row: RowKey, source: str) -> Value:
     """The row's mean test-AUC rank over the datasets where it was ranked, and on how many of them."""
     rank, ranked = board.mean_rank(row, source)
     total = len(board.datasets)
-    if rank is None:  # a variant not selected on validation on any dataset
+    if rank is None:  # not ranked anywhere: a variant not selected on validation, or a row that ran alone
         return Value()
     return Value(number(rank, 2), rank, best=board.is_best_rank(row, source),
                  suffix="" if ranked == total else f"({ranked}/{total})")

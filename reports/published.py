@@ -11,6 +11,7 @@ import numpy as np
 from scipy.stats import t as student_t
 
 from benchmarks.core.errors import CritBenchError
+from reports.display import interval_text, number
 from reports.leaderboard import Cell, DatasetSummary, Leaderboard, RowKey
 from reports.settings import DECIMALS, LEVEL
 from reports.stats import Interval
@@ -114,8 +115,8 @@ class Comparison:
     row: RowKey
     n: int
     mean: float
-    interval: Interval | None  # None for one seed
-    verdict: str  # "consistent", "below", "above", or "one seed: no CI"
+    interval: SeedInterval | None  # None for one seed
+    verdict: str  # "consistent", "below", "above", "one seed: no CI" or "n=2: no verdict (needs 3 seeds)"
     selected: float | None = None  # top-1: the mean test top-1 of the checkpoints selected on validation
 
 
@@ -150,7 +151,22 @@ def reference_problem(reference: Reference) -> str | None:
     return None
 
 
-def seed_interval(values: list[float], level: float = LEVEL, bounds: tuple[float, float] = (0.0, 1.0)) -> Interval | None:
+MIN_SEEDS = 3  # fewer seeds give no verdict: with two, the t interval is ±12.7 standard errors
+
+
+@dataclass(frozen=True)
+class SeedInterval(Interval):
+    """A t interval over seeds; `clipped` where it was cut to its values' range."""
+
+    clipped: bool = False
+
+    def text(self, decimals: int = DECIMALS) -> str:
+        """"[low, high]", with "(clipped)" where a bound was cut to the range."""
+        return interval_text(self.low, self.high, lambda value: number(value, decimals)) + (
+            " (clipped)" if self.clipped else "")
+
+
+def seed_interval(values: list[float], level: float = LEVEL, bounds: tuple[float, float] = (0.0, 1.0)) -> SeedInterval | None:
     """Student-t interval of the mean over seeds (None for fewer than two finite values), cut to
     `bounds`, the values' range (an AUC's [0, 1]: with two seeds the t interval can reach past 1)."""
     array = np.asarray([v for v in values if math.isfinite(v)], dtype=np.float64)
@@ -159,12 +175,16 @@ def seed_interval(values: list[float], level: float = LEVEL, bounds: tuple[float
     se = float(array.std(ddof=1) / math.sqrt(len(array)))
     half = float(student_t.ppf(0.5 + level / 2, len(array) - 1)) * se
     mean = float(array.mean())
-    return Interval(mean, se, max(bounds[0], mean - half), min(bounds[1], mean + half))
+    low, high = mean - half, mean + half
+    return SeedInterval(mean, se, max(bounds[0], low), min(bounds[1], high), low < bounds[0] or high > bounds[1])
 
 
-def verdict(published: float, interval: Interval | None) -> str:
+def verdict(published: float, interval: Interval | None, n: int) -> str:
+    """Where the published value lies against the interval over `n` seeds; none below MIN_SEEDS."""
     if interval is None:
         return "one seed: no CI"
+    if n < MIN_SEEDS:
+        return f"n={n}: no verdict (needs {MIN_SEEDS} seeds)"
     if interval.high < published:
         return "below"
     if interval.low > published:
@@ -183,7 +203,7 @@ def compare(reference: Reference, row: RowKey, cell: Cell) -> Comparison:
     interval = seed_interval(values)
     n, mean = finite_mean(values)
     selected = finite_mean([reference.selected_value(run.record) for run in cell.runs])[1] if reference.top1 else None
-    return Comparison(reference, row, n, mean, interval, verdict(reference.value, interval), selected)
+    return Comparison(reference, row, n, mean, interval, verdict(reference.value, interval, n), selected)
 
 
 @dataclass(frozen=True)

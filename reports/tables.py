@@ -212,7 +212,8 @@ def published_markdown(board: Leaderboard, published: dict[str, DatasetReference
            "Published test results (reports/published.toml) and the CritBench rows that run the same protocol: "
            f"the mean of what the reference scores (a test AUC, or the last epoch's test top-1: CritBench never "
            f"selects on test) with its {LEVEL_TEXT} Student-t interval over seeds, and whether the published value "
-           "lies inside (consistent), above (below) or under it (above).", ""]
+           "lies inside (consistent), above (below) or under it (above); fewer than 3 seeds give no verdict, and an "
+           "interval cut at the values' range says (clipped).", ""]
     for dataset in board.datasets:
         refs = published.get(dataset.key.anchor)
         if refs is None:
@@ -224,7 +225,7 @@ def published_markdown(board: Leaderboard, published: dict[str, DatasetReference
             out.append(f"| *{ref.label}* (published) | {ref.n_seeds or '—'} | {ref.scored} | {value} | | | {ref.source} |")
         for c in refs.comparisons:
             ref, decimals = c.reference, c.reference.decimals
-            ci = f" [{number(c.interval.low, decimals)}, {number(c.interval.high, decimals)}]" if c.interval else ""
+            ci = f" {c.interval.text(decimals)}" if c.interval else ""
             selected = f"; selected on validation {number(c.selected, decimals)}" if ref.top1 else ""
             caveat = f" ({markdown_escape(ref.caveat)})" if ref.caveat else ""
             out.append(f"| {markdown_escape(c.row.label)} | {c.n} | {ref.compared_on} | {number(c.mean, decimals)}{ci}{selected} "

@@ -4,6 +4,7 @@ each run's validation-chosen threshold) and its verdict, then what to run next. 
 reads the same in a terminal, a log file and a CI job; tables are aligned by pandas."""
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pandas as pd
 from benchmarks.core.cli import counted
 from reports.leaderboard import Leaderboard
 from reports.leaderboard_table import LeaderboardTable, Value
-from reports.runs import run_folders
+from reports.runs import Run, run_folders
 from reports.verdicts import Verdict
 
 BEST = "*"  # marks the best of a column (the HTML's bold)
@@ -47,25 +48,79 @@ def left_aligned(frame: pd.DataFrame) -> str:
     return frame.to_string(index=False, justify="left", formatters=formatters)
 
 
+SEED_OPTIONS = ("--seed", "--seeds", "--out")  # what a hint for more seeds replaces in a recorded command
+SEEDS_WANTED = 5
+
+
+def without_options(command: str, options: tuple[str, ...]) -> list[str] | None:
+    """The recorded command's words without `options` and their values (None where it does not parse)."""
+    try:
+        words = shlex.split(command)
+    except ValueError:  # a hand-edited command with unbalanced quotes
+        return None
+    kept = []
+    while words:
+        word = words.pop(0)
+        if word in options and words:
+            words.pop(0)
+        elif word.split("=", 1)[0] not in options:
+            kept.append(word)
+    return kept
+
+
+def home_folder(runs: list[Run], folders: list[Path]) -> Path | None:
+    """The --runs folder that holds all of `runs` (None where they lie in several)."""
+    homes = {folder for run in runs for folder in folders if run.path.is_relative_to(folder)}
+    return homes.pop() if len(homes) == 1 else None
+
+
+def more_seeds(runs: list[Run], folder: Path) -> str | None:
+    """The one recorded command that made `runs`, asking for SEEDS_WANTED seeds into `folder`, which
+    holds them: a suite's or search's `--seeds 0-4` (finished runs are kept), benchmarks.run once per
+    missing seed. None where the records carry no command or several."""
+    commands = {tuple(words) if (words := without_options(run.record.get("command") or "", SEED_OPTIONS)) else None
+                for run in runs}
+    if len(commands) != 1 or None in commands:
+        return None
+    words, out = list(commands.pop()), ["--out", str(folder)]
+    if "benchmarks.run" in words:
+        present = {run.seed for run in runs}
+        missing = [seed for seed in range(SEEDS_WANTED + len(present)) if seed not in present]
+        missing = missing[:SEEDS_WANTED - len(present)]
+        return f"for seed in {' '.join(map(str, missing))}; do {shlex.join([*words, *out])} --seed $seed; done"
+    return shlex.join([*words, "--seeds", f"0-{SEEDS_WANTED - 1}", *out])
+
+
+def seeds_step(board: Leaderboard, folders: list[Path]) -> str | None:
+    """Where a dataset has fewer than 3 seeds: the command that adds seeds, or why none is given."""
+    thin = [d for d in board.datasets if len({run.seed for run in d.runs}) < 3]
+    if not thin:
+        return None
+    seeds = min(len({run.seed for run in d.runs}) for d in thin)
+    runs = [run for d in thin for run in d.runs]
+    folder = home_folder(runs, folders)
+    command = more_seeds(runs, folder) if folder else None
+    if command:
+        return f"{counted(seeds, 'seed')} on some dataset: intervals are wide; add seeds with `{command}`"
+    return (f"{counted(seeds, 'seed')} on some dataset: intervals are wide; no single recorded command made its "
+            f"records{'' if folder else ' in one folder'}, so none is suggested: rerun the one that made a dataset's "
+            f"runs with more seeds and --out {folder or 'the folder that holds them'} (finished runs are kept)")
+
+
 def next_steps(board: Leaderboard, runs_dir: Path | Sequence[Path], report: Path) -> list[str]:
     """What to do after reading the summary: open the report, and where the results are thin."""
-    suites = {run.suite for run in board.loaded.runs} - {None}
-    suite = suites.pop() if len(suites) == 1 else None
-    rerun = f"python -m benchmarks.leaderboard --suite {suite}" if suite else "python -m benchmarks.leaderboard"
+    folders = run_folders(runs_dir)
     steps = [f"open the report in a browser: {report}"]
-    seeds = min((len({run.seed for run in d.runs}) for d in board.datasets), default=0)
     if any(d.key.smoke for d in board.datasets):
         steps.append(f"columns marked 'smoke test' check the pipeline, they are not results: for results run "
                      f"`python -m benchmarks.leaderboard --suite full --dry-run` first, to see its runs")
-    elif 0 < seeds < 3:
-        steps.append(f"{counted(seeds, 'seed')} on some dataset: intervals are wide; add seeds with "
-                     f"`{rerun} --seeds 0-4` and the same --out (finished runs are kept)")
+    elif step := seeds_step(board, folders):
+        steps.append(step)
     failed = sum(not failure.retried for failure in board.loaded.failures)
     if failed:
         steps.append(f"{counted(failed, 'run')} failed (the report's Failures section says why): rerun the "
                      f"same command to retry {'them' if failed > 1 else 'it'}")
-    folders = [str(folder) for folder in run_folders(runs_dir)]
-    argument = repr(folders[0]) if len(folders) == 1 else repr(folders)
+    argument = repr(str(folders[0])) if len(folders) == 1 else repr([str(folder) for folder in folders])
     steps.append(f"analyse in pandas: `from reports import load_runs; runs, epochs = load_runs({argument})`")
     return steps
 

@@ -4,9 +4,9 @@ the Validation tables, generated from the committed records, so they grow as rec
 For each dataset x method row: the number of runs, the mean test AUC with its 95% interval over
 seeds, the published value it is compared with and the verdict (reports/published.toml), the paired
 comparison with bce on the same seeds (paired DeLong on the seed-ensembled scores, whose AUCs it
-shows: they are not the per-seed means), the device, the
-dates and wall time of the runs, and a command that reruns one of them (with `--data-dir DIR` and
-without `--out`: the recorded paths are the measuring machine's). README.md keeps the summary (the
+shows: they are not the per-seed means), the device, the dates and wall time of the runs, and a
+`benchmarks.run` command that retrains the row's first run alone into the --runs folder (with
+`--data-dir DIR`: the recorded paths are the measuring machine's). README.md keeps the summary (the
 columns up to the paired comparison), docs/validation.md the full table.
 """
 from __future__ import annotations
@@ -30,9 +30,6 @@ from reports.stats import PairedTest
 START, END = "<!-- validation:start -->", "<!-- validation:end -->"
 
 
-MACHINE_OPTIONS = {"--data-dir": "DIR", "--out": None}  # where a run read and wrote: another machine's paths
-
-
 def date_range(runs: list[Run]) -> str:
     """The first and last day the runs finished (UTC); records that predate `finished_at` are left
     out, "—" when none has it."""
@@ -40,27 +37,14 @@ def date_range(runs: list[Run]) -> str:
     return " to ".join(dict.fromkeys([days[0], days[-1]])) if days else "—"
 
 
-def run_seconds(record: dict) -> float:
-    """A run's wall time across its processes: the last one's `seconds` plus the epochs an earlier,
-    killed process trained before the run resumed (`resumed_from_epoch`; each epoch's `seconds`)."""
-    earlier = record["history"][:record.get("resumed_from_epoch") or 0]
-    return record.get("seconds", 0) + sum(epoch.get("seconds", 0) for epoch in earlier)
-
-
-def portable(command: str) -> str:
-    """A recorded command with this machine's paths taken out: `--data-dir DIR`, no `--out`."""
-    tokens, kept = shlex.split(command), []
-    while tokens:
-        token = tokens.pop(0)
-        flag, joined, value = token.partition("=")
-        if flag in MACHINE_OPTIONS:
-            if not joined and tokens:
-                tokens.pop(0)
-            if MACHINE_OPTIONS[flag]:
-                kept += [flag, MACHINE_OPTIONS[flag]]
-        else:
-            kept.append(token)
-    return shlex.join(kept)
+def rerun_one(run: Run, runs_dir: Path) -> str:
+    """The `benchmarks.run` command that retrains exactly this run into `runs_dir`, where it finds the
+    committed record (`--force` retrains over it): its run settings, preset, and every resolved method
+    parameter (a suite may set one its preset does not), so the same run id; the record's own command
+    may be a leaderboard's that trains several runs."""
+    config = RunConfig(**{k: v for k, v in run.config.items() if k in RunConfig.__dataclass_fields__})
+    params = [f"--param {shlex.quote(f'{key}={value}')}" for key, value in sorted(config.params.items()) if key != "preset"]
+    return " ".join([rerun_command(config), *params, "--data-dir DIR --out", shlex.quote(str(runs_dir))])
 
 
 def device(run: Run) -> str:
@@ -119,16 +103,13 @@ def table_rows(runs_dir: Path) -> list[tuple[str, ...]]:
             finite = [value for value in aucs if math.isfinite(value)]
             interval = seed_interval(finite)
             auc = (number(sum(finite) / len(finite)) if finite else "—") + (
-                f" [{number(interval.low)}, {number(interval.high)}]" if interval else "") + (
+                f" {interval.text()}" if interval else "") + (
                 f" ({len(aucs) - len(finite)} of {len(aucs)} runs without a finite test AUC)" if len(finite) < len(aucs) else "")
             paired = paired_text(cell.vs_baseline)
-            wall = sum(run_seconds(run.record) for run in cell.runs) / len(cell.runs) / 60
-            first = cell.runs[0]
-            command = portable(first.record.get("command") or rerun_command(RunConfig(**{
-                k: v for k, v in first.config.items() if k in RunConfig.__dataclass_fields__})))
+            wall = sum(run.seconds for run in cell.runs) / len(cell.runs) / 60
             rows.append((summary.key.label, row.label, str(len(cell.runs)), auc, published_text(comparisons.get(row)), paired,
                          "; ".join(sorted({device(run) for run in cell.runs})), date_range(cell.runs),
-                         f"{wall:.0f} min", f"`{command}`"))
+                         f"{wall:.0f} min", f"`{rerun_one(cell.runs[0], runs_dir)}`"))
     return rows
 
 

@@ -3,9 +3,9 @@
 At the leaderboard's operating point (each run's threshold chosen on validation for TPR >= 0.95,
 then applied to test), the competing row with the lowest mean *validation* FPR there (chosen without
 test data, so its test difference is not the best of several on test) is compared with the baseline
-on the same test negatives: the paired difference in test FPR, with a bootstrap CI and a p-value over
-the test negatives given the trained runs, and beside it the training-seed view (the t interval and
-one-sample t-test of the per-seed differences, in how many seeds the sign holds). Written here because
+on the same test negatives: the paired difference in test FPR, first in the training-seed view (the t
+interval and one-sample t-test of the per-seed differences, in how many seeds the sign holds), then
+with a bootstrap CI and a p-value over the test negatives given the trained runs. Written here because
 no library pairs two classifiers' rates at their own thresholds; the resampling and the normal test
 are reports/stats.py's, the t-test scipy's.
 """
@@ -146,37 +146,42 @@ def verdict(summary: DatasetSummary) -> Verdict:
 
 
 def change_text(d: FprDifference) -> str:
-    """"lowers test FPR vs bce by 0.120 [0.050, 0.190], p = 0.002 over test negatives given 3 paired
-    seeds' models; over training seeds ΔFPR -0.120 [-0.210, -0.030] (95% t), p = 0.030, lower in 3 of 3"."""
+    """The training-seed view first, then the test-negative one given the trained models: "lowers test
+    FPR vs bce by 0.120; over training seeds ΔFPR -0.120 [-0.210, -0.030] (95% t), p = 0.030, lower in
+    3 of 3 seeds; given these 3 paired seeds' models, ΔFPR over test negatives [-0.190, -0.050], p = 0.002"."""
     if d.diff < 0:
-        change = f"lowers test FPR vs {BASELINE} by {number(-d.diff)}{shown_interval(d, -1)}"
+        change = f"lowers test FPR vs {BASELINE} by {number(-d.diff)}"
     elif d.diff > 0:
-        change = f"raises test FPR vs {BASELINE} by {number(d.diff)}{shown_interval(d, 1)}"
+        change = f"raises test FPR vs {BASELINE} by {number(d.diff)}"
     else:
         change = f"has the test FPR of {BASELINE}"
-    models = f"{counted(d.seeds, 'paired seed')}'{'' if d.seeds > 1 else 's'} model{'s' if d.seeds > 1 else ''}"
+    models = f"these {counted(d.seeds, 'paired seed')}' models" if d.seeds > 1 else "this 1 paired seed's model"
     if d.p is None:
-        return f"{change}, no interval or p over test negatives ({d.no_interval}) given {models}{seed_view(d)}"
-    significance = "" if d.p < SIGNIFICANCE else ", not significant"
-    return f"{change}, p = {p_value(d.p)}{significance} over test negatives given {models}{seed_view(d)}"
+        fixed = f"no interval or p over test negatives ({d.no_interval})"
+    else:
+        significance = "" if d.p < SIGNIFICANCE else ", not significant"
+        fixed = f"ΔFPR over test negatives {interval_text(d.low, d.high, signed)}, {p_text(d.p)}{significance}"
+    return f"{change}; {seed_view(d)}; given {models}, {fixed}"
 
 
-def shown_interval(d: FprDifference, sign: int) -> str:
-    """" [low, high]" of `sign` times the difference, "" where it has no interval."""
-    return "" if d.low is None else f" {interval_text(*sorted((sign * d.low, sign * d.high)))}"
+def p_text(p: float) -> str:
+    """"p = 0.030", or "p < 0.001"."""
+    shown = p_value(p)
+    return f"p < {shown[1:]}" if shown.startswith("<") else f"p = {shown}"
 
 
 def seed_view(d: FprDifference) -> str:
     """The training-seed view of the difference: the Student-t interval and one-sample t-test of the
-    paired seeds' own differences, and in how many of them the FPR moved the way the mean did. The
-    interval and p before it hold the trained models fixed; this one holds the spread between seeds."""
+    paired seeds' own differences, and in how many of them the FPR moved the way the mean did (the
+    interval and p over test negatives hold the trained models fixed; this one holds the spread
+    between seeds)."""
     if len(d.per_seed) < 2:
-        return "; one seed: no interval over training seeds"
+        return "one seed: no interval over training seeds"
     interval = seed_interval(list(d.per_seed), bounds=(-1.0, 1.0))
     spread = float(np.std(d.per_seed, ddof=1))
     p = float(ttest_1samp(d.per_seed, 0.0).pvalue) if spread > 0 else None
-    over = f"; over training seeds ΔFPR {signed(interval.auc)} {interval_text(interval.low, interval.high, signed)} ({LEVEL_TEXT} t)"
-    tested = f", p = {p_value(p)}{'' if p < SIGNIFICANCE else ', not significant'}" if p is not None else ""
+    over = f"over training seeds ΔFPR {signed(interval.auc)} {interval_text(interval.low, interval.high, signed)} ({LEVEL_TEXT} t)"
+    tested = f", {p_text(p)}{'' if p < SIGNIFICANCE else ', not significant'}" if p is not None else ""
     if d.diff == 0:
         return over + tested
     agree = sum(value < 0 if d.diff < 0 else value > 0 for value in d.per_seed)

@@ -91,13 +91,15 @@ def test_the_verdict_is_the_paired_test_fpr_difference_at_the_validation_thresho
     assert verdict.difference.low < d.mean() < verdict.difference.high and verdict.difference.seeds == 1
     assert d.mean() < 0 and verdict.text.startswith(
         f"on the critical class (blob), at the val-chosen TPR ≥ 0.95 threshold: alm lowers test FPR vs bce by "
-        f"{-d.mean():.3f} [")
+        f"{-d.mean():.3f}; ")
+    low, high = verdict.difference.low, verdict.difference.high
+    assert verdict.text.endswith(f"given this 1 paired seed's model, ΔFPR over test negatives [{low:+.3f}, {high:+.3f}], p < 0.001")
 
 
 def test_the_verdict_says_in_how_many_seeds_the_fpr_moved_its_way(tmp_path):
-    """The verdict's interval and p are over test negatives given the trained runs; beside them, each
-    paired seed's own FPR difference (alm's false-positive share minus bce's), and how many agree
-    in sign with the mean, computed here by hand."""
+    """The verdict leads with the training-seed view: each paired seed's own FPR difference (alm's
+    false-positive share minus bce's), its t interval and t-test, and how many agree in sign with the
+    mean, computed here by hand; then the interval and p over test negatives given the trained runs."""
     records = {(method, seed): run_record(method, seed, quality) for seed in (0, 1, 2)
                for method, quality in (("bce", 1.0), ("alm", 1.1))}
     for record in records.values():
@@ -117,10 +119,11 @@ def test_the_verdict_says_in_how_many_seeds_the_fpr_moved_its_way(tmp_path):
     half = t_distribution.ppf(0.975, 2) * np.std(per_seed, ddof=1) / math.sqrt(3)
     low, high = np.mean(per_seed) - half, np.mean(per_seed) + half
     p = 2 * t_distribution.sf(abs(np.mean(per_seed)) / (np.std(per_seed, ddof=1) / math.sqrt(3)), 2)
-    assert "over test negatives given 3 paired seeds' models; over training seeds ΔFPR " in verdict.text
-    shown_p = "<0.001" if p < 0.001 else f"{p:.3f}"
-    assert f"{np.mean(per_seed):+.3f} [{low:+.3f}, {high:+.3f}] (95% t), p = {shown_p}" in verdict.text, verdict.text
-    assert verdict.text.endswith(f"{direction} in {agree} of 3 seeds")
+    shown_p = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+    seeds = (f"vs bce by {abs(np.mean(per_seed)):.3f}; over training seeds ΔFPR {np.mean(per_seed):+.3f} "
+             f"[{low:+.3f}, {high:+.3f}] (95% t), {shown_p}")
+    assert seeds in verdict.text, verdict.text
+    assert f"{direction} in {agree} of 3 seeds; given these 3 paired seeds' models, ΔFPR over test negatives [" in verdict.text
 
 
 def test_the_verdict_row_is_chosen_on_validation_not_on_test(tmp_path):
@@ -143,7 +146,7 @@ def test_the_verdict_row_is_chosen_on_validation_not_on_test(tmp_path):
     assert fpr["alm"] < fpr["aucm"]  # alm has the lower test FPR ...
     (verdict,) = verdicts(build_leaderboard(load_runs(tmp_path / "runs")))
     assert verdict.row.method == "aucm" and ": aucm " in verdict.text  # ... aucm the lower validation FPR
-    assert verdict.text.endswith("; one seed: no interval over training seeds")
+    assert "; one seed: no interval over training seeds; given this 1 paired seed's model, " in verdict.text
 
 
 def test_latex_table_beside_csv_and_markdown(tmp_path):
@@ -189,7 +192,7 @@ def test_the_leaderboard_ends_with_the_table_verdicts_and_next_steps(tmp_path, c
     assert "\nsynthetic2d · 8px\n  method seeds test AUC" in err
     assert "\n  bce " in err and "\n  alm " in err and "\n  verdict: " in err
     assert "next:\n  - open the report in a browser:" in err
-    assert f"`python -m benchmarks.leaderboard --suite {suite} --seeds 0-4`" in err
+    assert f"`python -m benchmarks.leaderboard --suite {suite} --seeds 0-4 --out {out}`" in err, err
     assert not (out / ".claims").exists() and not (out / "checkpoints").exists()  # emptied, then removed
 
 
@@ -262,8 +265,8 @@ def test_one_test_negative_gives_the_verdict_no_interval_or_p(tmp_path):
     (verdict,) = verdicts(build_leaderboard(load_runs(tmp_path / "runs")))
     d = verdict.difference
     assert (d.low, d.high, d.p, d.no_interval) == (None, None, None, "too few negatives (1) for an interval")
-    assert ("no interval or p over test negatives (too few negatives (1) for an interval) given 1 paired seed's "
-            "model; one seed: no interval over training seeds") in verdict.text
+    assert verdict.text.endswith("one seed: no interval over training seeds; given this 1 paired seed's model, no "
+                                 "interval or p over test negatives (too few negatives (1) for an interval)")
 
 
 def test_seed_ensembles_are_bolded_and_ranked_on_the_seeds_every_competing_row_has(tmp_path):

@@ -13,6 +13,7 @@ from benchmarks.core.metrics import binary_metrics
 from benchmarks.core.identity import stable_hash
 from benchmarks.core.storage import save_record
 from reports import validation
+from reports.runs import run_seconds
 from reports.stats import delong_paired_test
 from tests.reports.record_fixture import current_record
 
@@ -59,7 +60,8 @@ def test_readme_gets_the_summary_and_docs_the_full_table(tmp_path):
     assert len(row) == len(validation.COLUMNS)
     assert row[1] == "bce" and row[2] == "3" and "MedMNIST v2 ResNet-18 (28)" in row[4]
     assert re.search(r"\((consistent|below|above)\)", row[4])
-    assert row[-1] == "`python -m benchmarks.run --dataset pneumoniamnist --method bce --seed 0 --data-dir DIR`"
+    assert row[-1].startswith("`python -m benchmarks.run --dataset pneumoniamnist --method bce --batch-size 128")
+    assert row[-1].endswith(f" --data-dir DIR --out {tmp_path / 'runs'}`") and "/home/me" not in row[-1]
     assert row[7] == "2026-11-01 to 2026-11-03" and "(Some CPU 9000)" in row[6]
     assert rows_of(summary) == [row[:validation.SUMMARY_COLUMNS]]
     assert "Some CPU" not in summary and "--data-dir DIR" not in summary
@@ -80,9 +82,11 @@ def test_a_file_without_markers_is_refused_in_one_line(tmp_path, capsys):
     assert "has no <!-- validation:start -->" in capsys.readouterr().err and readme.read_text() == "no markers"
 
 
-def test_the_committed_tables_are_up_to_date(tmp_path):
-    """README.md and docs/validation.md hold what the generator makes of results/validation now."""
-    runs = REPO / "results" / "validation"
+def test_the_committed_tables_are_up_to_date(tmp_path, monkeypatch):
+    """README.md and docs/validation.md hold what the generator makes of results/validation now (run
+    from the repository, as its "rerun one" commands write to --out results/validation)."""
+    monkeypatch.chdir(REPO)
+    runs = Path("results") / "validation"
     for name in ("README.md", "docs/validation.md"):
         copy = tmp_path / Path(name).name
         copy.write_text((REPO / name).read_text(encoding="utf-8"), encoding="utf-8")
@@ -103,8 +107,8 @@ def test_the_dates_leave_out_records_without_them_and_old_device_names_read_well
 
 def test_a_resumed_runs_wall_time_counts_the_epochs_before_it_resumed():
     history = [{"seconds": 10.0}, {"seconds": 20.0}, {"seconds": 40.0}]
-    assert validation.run_seconds({"seconds": 45.0, "history": history, "resumed_from_epoch": 2}) == 75.0
-    assert validation.run_seconds({"seconds": 71.0, "history": history, "resumed_from_epoch": None}) == 71.0
+    assert run_seconds({"seconds": 45.0, "history": history, "resumed_from_epoch": 2}) == 75.0
+    assert run_seconds({"seconds": 71.0, "history": history, "resumed_from_epoch": None}) == 71.0
 
 
 def test_a_record_without_its_command_gets_an_equivalent_one():
