@@ -116,10 +116,14 @@ def next_steps(board: Leaderboard, runs_dir: Path | Sequence[Path], report: Path
                      f"`python -m benchmarks.leaderboard --suite full --dry-run` first, to see its runs")
     elif step := seeds_step(board, folders):
         steps.append(step)
-    failed = sum(not failure.retried for failure in board.loaded.failures)
-    if failed:
-        steps.append(f"{counted(failed, 'run')} failed (the report's Failures section says why): rerun the "
-                     f"same command to retry {'them' if failed > 1 else 'it'}")
+    open_failures = [failure for failure in board.loaded.failures if not failure.retried]
+    diverged = sum(failure.record.get("failure") == "diverged" for failure in open_failures)
+    if crashed := len(open_failures) - diverged:
+        steps.append(f"{counted(crashed, 'run')} crashed (the report's Failures section says why): rerun the "
+                     f"same command to retry {'them' if crashed > 1 else 'it'}")
+    if diverged:
+        steps.append(f"{counted(diverged, 'run')} diverged (a NaN or infinite loss): the same settings diverge "
+                     f"again, so change what the failure's reason suggests (a lower lr or penalty) rather than rerun")
     argument = repr(str(folders[0])) if len(folders) == 1 else repr([str(folder) for folder in folders])
     steps.append(f"analyse in pandas: `from reports import load_runs; runs, epochs = load_runs({argument})`")
     return steps

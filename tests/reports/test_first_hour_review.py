@@ -3,6 +3,7 @@
 "rerun one", ranks against bold marks, resumed runs' training time and the verdict's order."""
 from __future__ import annotations
 
+import json
 import shlex
 from pathlib import Path
 from types import SimpleNamespace
@@ -136,3 +137,15 @@ def test_the_verdict_leads_with_the_training_seed_view(tmp_path):
     text = found.text
     assert text.index("; over training seeds ΔFPR ") < text.index("given these 3 paired seeds' models, ΔFPR over test negatives")
     assert "p = <" not in text and "p < 0.001" in text
+
+
+def test_a_diverged_run_is_not_sent_back_to_be_rerun_as_it_is(tmp_path):
+    """results/alm_dose's mu0 = 1e-2 diverges again at the same settings: 'rerun to retry it' was wrong advice."""
+    save_record(run_record("bce", 0, 1.0), tmp_path)
+    for run, failure in (("synthetic2d-alm-s0-a", "diverged"), ("synthetic2d-alm-s1-b", "crashed")):
+        (tmp_path / f"{run}.failed.json").write_text(json.dumps({
+            "record_version": 2, "run_id": run, "status": "failed", "failure": failure,
+            "reason": "DivergedError: training loss became nan in epoch 8", "config": run_record("alm", 0, 1.0)["config"]}))
+    steps = "\n".join(next_steps(build_leaderboard(load_runs(tmp_path)), tmp_path, tmp_path / "r.html"))
+    assert "1 run diverged (a NaN or infinite loss): the same settings diverge again" in steps
+    assert "1 run crashed (the report's Failures section says why): rerun the same command to retry it" in steps
