@@ -36,7 +36,7 @@ def load_runs(runs_dir: str | Path | Sequence[str | Path]) -> RunFrames:
         record = run.record
         keys = {"run_id": run.run_id, "dataset": run.config["dataset"], "method": run.method, "seed": run.seed}
         rows.append({**keys, "config": record["config"], "best_epoch": record.get("best_epoch"),
-                     "stopped_early": record.get("stopped_early"), "seconds": record.get("seconds"),
+                     "stopped_early": record.get("stopped_early"), "seconds": run.seconds,
                      "val": record.get("val") or {}, "test": record["test"], "path": str(run.path)})
         history += [{**keys, **epoch} for epoch in record["history"]]
     runs = pd.json_normalize(rows) if rows else pd.DataFrame(columns=[*KEYS, "path"])

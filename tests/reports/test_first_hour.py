@@ -161,6 +161,8 @@ def test_latex_table_beside_csv_and_markdown(tmp_path):
 
 def test_load_runs_gives_a_table_of_runs_and_one_of_epochs(tmp_path):
     records = [run_record("bce", 0, 1.0), run_record("alm", 1, 2.0, epochs=3)]
+    records[1] = {**records[1], "resumed_from_epoch": 2, "seconds": 5.0,
+                  "history": [{**h, "seconds": 100.0} for h in records[1]["history"]]}
     for record in records:
         save_record(record, tmp_path / "runs")
     (tmp_path / "runs" / "broken.json").write_text("{")
@@ -176,6 +178,7 @@ def test_load_runs_gives_a_table_of_runs_and_one_of_epochs(tmp_path):
         assert history["epoch"].tolist() == [h["epoch"] for h in record["history"]]
         assert history["val_auc"].tolist() == [h["val_auc"] for h in record["history"]]
     assert list(epochs.columns[:4]) == ["run_id", "dataset", "method", "seed"]
+    assert runs.loc[records[1]["run_id"], "seconds"] == 5.0 + 2 * 100.0  # a resumed run: its earlier process's epochs too
     (tmp_path / "empty").mkdir()
     no_runs, no_epochs = load_frames(tmp_path / "empty")
     assert no_runs.empty and no_epochs.empty and list(no_epochs.columns) == ["run_id", "dataset", "method", "seed"]
