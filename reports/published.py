@@ -13,7 +13,7 @@ from scipy.stats import t as student_t
 from benchmarks.core.errors import CritBenchError
 from reports.display import interval_text, number
 from reports.leaderboard import Cell, DatasetSummary, Leaderboard, RowKey
-from reports.settings import DECIMALS, LEVEL
+from reports.settings import DECIMALS, LEVEL, MIN_SEEDS
 from reports.stats import Interval
 
 if sys.version_info >= (3, 11):
@@ -149,9 +149,6 @@ def reference_problem(reference: Reference) -> str | None:
         return (f"{'an AUC over all classes' if reference.all_classes else 'a top-1 accuracy'} matches only "
                 f'--task multiclass runs: add task = "multiclass" to its match')
     return None
-
-
-MIN_SEEDS = 3  # fewer seeds give no verdict: with two, the t interval is ±12.7 standard errors
 
 
 @dataclass(frozen=True)

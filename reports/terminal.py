@@ -14,6 +14,7 @@ from benchmarks.core.cli import counted
 from reports.leaderboard import Leaderboard
 from reports.leaderboard_table import LeaderboardTable, Value
 from reports.runs import Run, run_folders
+from reports.settings import MIN_SEEDS
 from reports.verdicts import Verdict
 
 BEST = "*"  # marks the best of a column (the HTML's bold)
@@ -92,8 +93,8 @@ def more_seeds(runs: list[Run], folder: Path) -> str | None:
 
 
 def seeds_step(board: Leaderboard, folders: list[Path]) -> str | None:
-    """Where a dataset has fewer than 3 seeds: the command that adds seeds, or why none is given."""
-    thin = [d for d in board.datasets if len({run.seed for run in d.runs}) < 3]
+    """Where a dataset has fewer than MIN_SEEDS seeds: the command that adds seeds, or why none is given."""
+    thin = [d for d in board.datasets if len({run.seed for run in d.runs}) < MIN_SEEDS]
     if not thin:
         return None
     seeds = min(len({run.seed for run in d.runs}) for d in thin)
