@@ -39,12 +39,9 @@ def date_range(runs: list[Run]) -> str:
 
 def rerun_one(run: Run, runs_dir: Path) -> str:
     """The `benchmarks.run` command that retrains exactly this run into `runs_dir`, where it finds the
-    committed record (`--force` retrains over it): its run settings, preset, and every resolved method
-    parameter (a suite may set one its preset does not), so the same run id; the record's own command
-    may be a leaderboard's that trains several runs."""
+    committed record (`--force` retrains over it), with the same run id (see `rerun_command`)."""
     config = RunConfig(**{k: v for k, v in run.config.items() if k in RunConfig.__dataclass_fields__})
-    params = [f"--param {shlex.quote(f'{key}={value}')}" for key, value in sorted(config.params.items()) if key != "preset"]
-    return " ".join([rerun_command(config), *params, "--data-dir DIR --out", shlex.quote(str(runs_dir))])
+    return " ".join([rerun_command(config), "--data-dir DIR --out", shlex.quote(str(runs_dir))])
 
 
 def device(run: Run) -> str:

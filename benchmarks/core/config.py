@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import shlex
 from dataclasses import dataclass, field
 
 from benchmarks.core.errors import CritBenchError
@@ -135,8 +136,10 @@ def check_values(config: RunConfig) -> None:
 
 
 def rerun_command(config: RunConfig) -> str:
-    """A `benchmarks.run` command line with the config's non-default run settings (and its method
-    preset, which fixes its hyperparameters): how to rerun a record that does not carry its own."""
+    """A `benchmarks.run` command line that retrains this config with the same run id: its non-default
+    run settings, its method preset, every other method parameter (a suite may set one its preset does
+    not) and its dataset parameters, each quoted for the shell. How to rerun a record that does not
+    carry its own command, or whose command is a leaderboard's that trains several runs."""
     parts = ["python -m benchmarks.run", f"--dataset {config.dataset}", f"--method {config.method}"]
     for name, spec in RunConfig.__dataclass_fields__.items():
         value = getattr(config, name)
@@ -147,7 +150,7 @@ def rerun_command(config: RunConfig) -> str:
             parts.append("--no-amp")
         else:
             parts.append(f"--{name.replace('_', '-')} {value:g}" if isinstance(value, float) else f"--{name.replace('_', '-')} {value}")
-    if config.params.get("preset"):
-        parts.append(f"--param preset={config.params['preset']}")
-    parts += [f"--param {key}={value}" for key, value in sorted(config.dataset_params.items())]
+    params = sorted(((key, value) for key, value in config.params.items() if key != "preset" or value),
+                    key=lambda item: (item[0] != "preset", item[0]))  # the preset first; "" is no preset
+    parts += [f"--param {shlex.quote(f'{key}={value}')}" for key, value in [*params, *sorted(config.dataset_params.items())]]
     return " ".join(parts)

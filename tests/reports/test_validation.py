@@ -112,10 +112,15 @@ def test_a_resumed_runs_wall_time_counts_the_epochs_before_it_resumed():
 
 
 def test_a_record_without_its_command_gets_an_equivalent_one():
+    """Every method parameter travels, not only the preset: a suite's lr beside the preset changes
+    the run id, and a value with a space is quoted for the shell."""
     config = RunConfig(dataset="cifar10", method="alm", seed=7, epochs=100, imbalance=200.0, batch_size=64,
                        params={"preset": "c10_1to200", "lr": 0.01}, dataset_params={"val_per_class": 500}, amp=False)
     assert rerun_command(config) == ("python -m benchmarks.run --dataset cifar10 --method alm --seed 7 --batch-size 64 "
-                                     "--imbalance 200 --no-amp --param preset=c10_1to200 --param val_per_class=500")
+                                     "--imbalance 200 --no-amp --param preset=c10_1to200 --param lr=0.01 --param val_per_class=500")
+    spaced = RunConfig(dataset="cifar10", method="alm", params={"preset": "a b"})
+    assert rerun_command(spaced).endswith("--param 'preset=a b'")
+    assert "preset" not in rerun_command(RunConfig(dataset="cifar10", method="bce", params={"preset": "", "lr": 0.1}))
 
 
 def test_a_run_without_a_finite_test_auc_is_counted_not_a_crash(tmp_path):
