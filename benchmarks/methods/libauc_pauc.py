@@ -52,7 +52,13 @@ class LibAUCParams(MethodParams):
 
 
 # The cross-entropy stage of the recipes that start from `resnet18_ce_cifar10/epoch_100.pt`:
-# config_ce_Cifar10.yaml, 100 epochs before the 60 of the second stage.
+# config_ce_Cifar10.yaml, 100 epochs before the 60 of the second stage. Deviation: the stage runs
+# torch.optim.Adam; LibAUC's trainer resolves `optimizer: Adam` to libauc.optimizers.Adam
+# (image_trainer.py `_get_optimizer`), the same step after clamping each gradient element to
+# [-1, 1] (`clip_value=1.0`). Measured on soap's BCE stage on CIFAR-10 1:100 (ResNet10, bf16
+# autocast, 40 steps each): max |gradient element| 0.51 at initialization and 0.98 at epoch 12,
+# none clamped (docs/scripts/adam_clamp_probe.py), so the two steps agreed there; the clamp may
+# still act on rare steps.
 @dataclass(frozen=True)
 class PretrainedParams(LibAUCParams):
     pretrain_fraction: float = 0.625  # epochs: 100 of 100 + 60
@@ -162,6 +168,9 @@ class LibAUCMethod(Method):
 # ("HyperParameters" cell: batch_size = 64, total_epochs = 60, decay_epochs = [30, 45], decay_factor
 # = 10, and the values below), with its "Pretraining (Recommended)" cell: Adam(lr=lr,
 # weight_decay=weight_decay) on BCE for total_epochs, shuffled batches, lr x0.1 at decay_epochs.
+# Deviation: that cell keeps the pre-training epoch with the best *test* pAUC (`if best_test <
+# test_pauc: ... torch.save(model.state_dict(), 'ce_pretrained_model_sopa.pth')`); the SOPA stage
+# here starts from the last, as the trainer recipes' `epoch_100.pt`: CritBench never chooses on test.
 @dataclass(frozen=True)
 class SOPAParams(PretrainedParams):
     lr: float = 1e-3  # lr = 1e-3
